@@ -1,0 +1,1 @@
+"""The database: ORM models, sessions and repositories (all SQL lives here)."""

@@ -1,0 +1,296 @@
+"""ORM models of the core records. Money is integer fen (BigInteger) everywhere."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+# JSONB on PostgreSQL so tag containment compiles to @> and can be indexed.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> DateTime:
+    return DateTime(timezone=True)
+
+
+class Department(Base):
+    """A policy department (主管部门) or a finance bureau (财政局)."""
+
+    __tablename__ = "department"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    region_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(16), default="policy")  # policy | finance
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class Enterprise(Base):
+    """An enterprise archive record (企档); personal data columns are encrypted at rest."""
+
+    __tablename__ = "enterprise"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    industry_code: Mapped[str] = mapped_column(String(8), default="")  # GB/T 4754
+    size_class: Mapped[str] = mapped_column(String(8), default="small")  # large|medium|small|micro
+    registered_on: Mapped[date | None] = mapped_column(Date)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    revenue_fen: Mapped[int | None] = mapped_column(BigInteger)
+    tax_paid_fen: Mapped[int | None] = mapped_column(BigInteger)
+    rd_ratio_bp: Mapped[int | None] = mapped_column(Integer)  # R&D/revenue in basis points
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    credit_status: Mapped[str] = mapped_column(String(16), default="good")  # good|warning|dishonest
+    contact_phone_enc: Mapped[str | None] = mapped_column(Text)
+    contact_phone_masked: Mapped[str | None] = mapped_column(String(16))
+    bank_account_enc: Mapped[str | None] = mapped_column(Text)
+    bank_account_masked: Mapped[str | None] = mapped_column(String(40))
+    bank_account_name: Mapped[str | None] = mapped_column(String(200))
+    bank_name: Mapped[str | None] = mapped_column(String(200))
+    bank_code: Mapped[str | None] = mapped_column(String(16))  # 联行号
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now(), onupdate=func.now())
+
+
+class Policy(Base):
+    """A published policy document (惠企政策)."""
+
+    __tablename__ = "policy"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_number: Mapped[str] = mapped_column(String(64), unique=True)  # 文号
+    title: Mapped[str] = mapped_column(String(300))
+    level: Mapped[str] = mapped_column(String(16))  # national|provincial|city|county
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    published_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class FundItem(Base):
+    """A fund item (政策资金事项): the smallest payable unit; its configuration lives in versions."""
+
+    __tablename__ = "fund_item"
+    __table_args__ = (
+        CheckConstraint("mode IN ('no_application','instant','review')", name="mode"),
+        CheckConstraint("status IN ('draft','submitted','listed','closed','delisted')", name="status"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policy.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    name: Mapped[str] = mapped_column(String(300))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    listed_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now(), onupdate=func.now())
+
+
+class FundItemVersion(Base):
+    """One immutable-once-frozen configuration of a fund item; cases pin a version."""
+
+    __tablename__ = "fund_item_version"
+    __table_args__ = (UniqueConstraint("fund_item_id", "version", name="uq_fund_item_version_item_version"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSONType)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class BudgetLine(Base):
+    """A budget quota (额度) of a fund item from one funding source; the CHECKs forbid overspending."""
+
+    __tablename__ = "budget_line"
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "source", name="uq_budget_line_item_source"),
+        CheckConstraint("reserved_fen >= 0 AND committed_fen >= 0", name="non_negative"),
+        CheckConstraint("reserved_fen + committed_fen <= total_fen", name="within_total"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"))
+    source: Mapped[str] = mapped_column(String(64), default="市级财政")
+    budget_year: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    reserved_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Case(Base):
+    """A case (办件): one enterprise × one fund item, from match or application to paid/closed."""
+
+    __tablename__ = "case"
+    __table_args__ = (UniqueConstraint("fund_item_id", "enterprise_id", name="uq_case_item_enterprise"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"))
+    fund_item_version: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    workflow_id: Mapped[str] = mapped_column(String(120), unique=True)
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict | None] = mapped_column(JSONType)  # condition values the decision used
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now(), onupdate=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(_now())
+
+
+class CaseEvent(Base):
+    """One state change of a case (audit timeline), hash-chained per case; `key` makes retries idempotent."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_case_seq"),
+        UniqueConstraint("case_id", "key", name="uq_case_event_case_key"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSONType)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_now())
+
+
+class BudgetEntry(Base):
+    """Budget ledger entry: reserve → commit, or reserve → release; unique per case, kind and attempt."""
+
+    __tablename__ = "budget_entry"
+    __table_args__ = (
+        CheckConstraint("kind IN ('reserve','commit','release','restore')", name="kind"),
+        UniqueConstraint("budget_line_id", "case_id", "kind", "attempt", name="uq_budget_entry_case_kind"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    budget_line_id: Mapped[int] = mapped_column(ForeignKey("budget_line.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class PaymentInstruction(Base):
+    """A payment instruction (支付凭证) to the treasury; VoucherNo is deterministic and unique."""
+
+    __tablename__ = "payment_instruction"
+    __table_args__ = (
+        UniqueConstraint("case_id", "attempt", name="uq_payment_instruction_case_attempt"),
+        Index("ix_payment_instruction_status", "status"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_no: Mapped[str] = mapped_column(String(40), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    adm_div_code: Mapped[str] = mapped_column(String(12))
+    st_year: Mapped[int] = mapped_column(Integer)
+    pay_acct_no: Mapped[str] = mapped_column(String(40))
+    payee_acct_no_enc: Mapped[str] = mapped_column(Text)
+    payee_acct_no_masked: Mapped[str] = mapped_column(String(40))
+    payee_acct_name: Mapped[str] = mapped_column(String(200))
+    payee_acct_bank_name: Mapped[str] = mapped_column(String(200))
+    payee_acct_bank_no: Mapped[str] = mapped_column(String(16))
+    pay_amt_fen: Mapped[int] = mapped_column(BigInteger)
+    pay_summary_code: Mapped[str] = mapped_column(String(16))
+    fund_source: Mapped[str] = mapped_column(String(64))
+    # created | accepted | paid | failed | returned
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    paid_amt_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    fail_reason: Mapped[str | None] = mapped_column(Text)
+    treasury_ref: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    accepted_at: Mapped[datetime | None] = mapped_column(_now())
+    settled_at: Mapped[datetime | None] = mapped_column(_now())
+
+
+class Notice(Base):
+    """An SMS notice in the outbox; `dedupe_key` gives one notice per case stage."""
+
+    __tablename__ = "notice"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    template_key: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict] = mapped_column(JSONType)
+    content: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_masked: Mapped[str | None] = mapped_column(String(16))
+    # queued | sent | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    provider: Mapped[str] = mapped_column(String(16), default="outbox")
+    provider_msg_id: Mapped[str | None] = mapped_column(String(64))
+    fail_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(_now())
+
+
+class CalendarDay(Base):
+    """A day whose working status differs from the weekend rule: holiday (休) or make-up workday (班)."""
+
+    __tablename__ = "calendar_day"
+    # Columns
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(40), default="")
+
+
+class CalendarYear(Base):
+    """A year whose holiday data is loaded; deadlines in other years are provisional (weekends only)."""
+
+    __tablename__ = "calendar_year"
+    # Columns
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

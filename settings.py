@@ -1,0 +1,128 @@
+"""One settings object for every Zhida process (env prefix ZHIDA_)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIDA_", env_file=".env", extra="ignore")
+
+    # Where the embedded default keeps its files (databases, development keys).
+    data_dir: Path = Path("data")
+    # Application database; empty means the embedded SQLite file data_dir/zhida.db.
+    database_url: str = ""
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "zhida-cases"
+    temporal_ui_port: int = 8233
+    # Start the bundled Temporal dev server in `zhida run` (off when a cluster is given).
+    temporal_embedded: bool = True
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # How the treasury reaches our callback endpoint.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    treasury_url: str = "http://127.0.0.1:8100"
+    treasury_sim_host: str = "127.0.0.1"
+    treasury_sim_port: int = 8100
+    treasury_sim_database_url: str = ""
+    treasury_sim_settle_delay_seconds: float = 1.0
+    # Seconds the payment stage waits for a callback before it queries the treasury.
+    payment_poll_seconds: float = 15.0
+
+    # Payer (零余额账户) and voucher defaults for instructions.
+    pay_acct_no: str = "420500000000000001"
+    pay_acct_name: str = "宜昌市财政局零余额账户"
+    adm_div_code: str = "420500"
+
+    # Secrets: from the environment in production; generated under data_dir/keys for development.
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_seconds: int = 8 * 3600
+    encryption_key: SecretStr | None = Field(default=None, description="Fernet key for personal data at rest")
+    signing_key: SecretStr | None = Field(default=None, description="Zhida's Ed25519 private key, PEM")
+    signing_key_id: str = "zhida-1"
+    treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
+    treasury_signing_key: SecretStr | None = Field(default=None, description="stand-in's Ed25519 private key, PEM")
+    treasury_signing_key_id: str = "treasury-1"
+    # Seconds a signed callback's timestamp may differ from our clock.
+    signature_window_seconds: int = 300
+
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'zhida.db'}"
+
+    @property
+    def treasury_db_url(self) -> str:
+        return self.treasury_sim_database_url or f"sqlite:///{self.data_dir / 'treasury.db'}"
+
+    @property
+    def temporal_db_path(self) -> Path:
+        return self.data_dir / "temporal.db"
+
+    def _dev_secret(self, name: str, make: callable) -> str:  # type: ignore[valid-type]
+        """A development secret kept under data_dir/keys so every local process shares it."""
+        path = self.data_dir / "keys" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(make())
+            os.chmod(tmp, 0o600)
+            try:
+                os.link(tmp, path)  # first writer wins when processes race
+            except FileExistsError:
+                pass
+            tmp.unlink()
+        return path.read_text()
+
+    def jwt_key(self) -> str:
+        if self.jwt_secret:
+            return self.jwt_secret.get_secret_value()
+        return self._dev_secret("jwt.secret", lambda: secrets.token_urlsafe(48))
+
+    def fernet_key(self) -> str:
+        if self.encryption_key:
+            return self.encryption_key.get_secret_value()
+        return self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+
+    def zhida_private_pem(self) -> str:
+        if self.signing_key:
+            return self.signing_key.get_secret_value()
+        from gateways.signing import new_private_pem
+
+        return self._dev_secret("zhida-ed25519.pem", new_private_pem)
+
+    def treasury_private_pem(self) -> str:
+        if self.treasury_signing_key:
+            return self.treasury_signing_key.get_secret_value()
+        from gateways.signing import new_private_pem
+
+        return self._dev_secret("treasury-ed25519.pem", new_private_pem)
+
+    def treasury_public_pem(self) -> str:
+        if self.treasury_public_key:
+            return self.treasury_public_key.get_secret_value()
+        from gateways.signing import public_pem
+
+        return public_pem(self.treasury_private_pem())
+
+    def zhida_public_pem(self) -> str:
+        from gateways.signing import public_pem
+
+        return public_pem(self.zhida_private_pem())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,79 @@
+"""Shared fixtures: every database test runs on SQLite and, when ZHIDA_TEST_POSTGRES_URL is set, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from db.migrate import upgrade
+from db.session import engine_for
+
+POSTGRES_URL = os.environ.get("ZHIDA_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+def _fresh_postgres_database() -> tuple[str, str]:
+    """Create an empty database on the CI server; fails loudly (never skips) when it is unreachable."""
+    admin_url = make_url(POSTGRES_URL)
+    name = f"zhida_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - exercised only when PostgreSQL is down
+        pytest.fail(f"ZHIDA_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
+    finally:
+        admin.dispose()
+    return admin_url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database per backend for the whole session (migrations applied once)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'zhida.db'}"
+        upgrade(url)
+        yield url
+        engine_for(url).dispose()
+    else:
+        url, name = _fresh_postgres_database()
+        upgrade(url)
+        yield url
+        engine_for(url).dispose()
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back at the end of the test."""
+    engine = engine_for(db_url)
+    with engine.connect() as conn:
+        trans = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+            yield s
+        trans.rollback()
+
+
+@pytest.fixture
+def empty_db_url(db_url: str, tmp_path: os.PathLike) -> Iterator[str]:
+    """An unmigrated database of the same backend as db_url, for migration tests."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/empty.db"
+    else:
+        url, name = _fresh_postgres_database()
+        yield url
+        engine_for(url).dispose()
+        _drop_postgres_database(name)
