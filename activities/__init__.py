@@ -1,0 +1,1 @@
+"""Activities: thin side effects (database, treasury, SMS) called by the workflows."""

@@ -1,0 +1,1 @@
+"""HTTP API: routers per audience, auth, and the Chinese web pages."""

@@ -1,0 +1,53 @@
+"""The FastAPI application: routers, error mapping, and a Temporal client connected in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api import errors
+from api.routers import applications, enterprises, health, treasury, web
+from gateways.signing import NonceCache
+from settings import Settings, get_settings
+from workflows.client import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def _connect() -> None:
+            # Keep trying: the embedded Temporal server may start after the API; /readyz says when.
+            while app.state.temporal is None:
+                try:
+                    app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+                except Exception:
+                    await asyncio.sleep(1.0)
+
+        task = asyncio.create_task(_connect())
+        yield
+        task.cancel()
+
+    app = FastAPI(
+        title="惠企直达 Zhida API",
+        version="0.1.0",
+        description="惠企政策资金兑付：免申即享、即申即享、申报审批。金额单位均为分（fen）。",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = None
+    app.state.nonces = NonceCache()
+    errors.install(app)
+    for module in (health, applications, enterprises, treasury, web):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/web/")
+
+    return app

@@ -1,0 +1,36 @@
+"""Bearer tokens (JWT, HS256) carrying a role and a subject (USCC for enterprises, code for departments)."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import jwt
+from pydantic import BaseModel
+
+Role = Literal["enterprise", "department", "finance", "admin"]
+ROLES: tuple[str, ...] = ("enterprise", "department", "finance", "admin")
+
+
+class Principal(BaseModel):
+    role: Role
+    subject: str
+    name: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.subject}"
+
+
+def mint(secret: str, *, role: str, subject: str, name: str = "", ttl_seconds: int = 8 * 3600) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    now = int(time.time())
+    claims = {"role": role, "sub": subject, "name": name, "iat": now, "exp": now + ttl_seconds, "iss": "zhida"}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def decode(secret: str, token: str) -> Principal:
+    """Raises jwt.InvalidTokenError for a bad, expired or foreign token."""
+    claims = jwt.decode(token, secret, algorithms=["HS256"], issuer="zhida", options={"require": ["exp", "sub"]})
+    return Principal(role=claims["role"], subject=claims["sub"], name=claims.get("name", ""))

@@ -1,0 +1,118 @@
+"""Chinese web pages (Jinja2, server-rendered): cases, timelines and notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api import services
+from api.auth import Principal, decode
+from api.deps import SessionDep
+from api.errors import DomainError
+from db.repositories import budget, cases, enterprises, fund_items, notices
+from rules.money import format_yuan
+
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.filters["yuan"] = lambda fen: "—" if fen is None else format_yuan(fen)
+STATUS_ZH = {
+    "received": "已受理",
+    "approved": "审核通过",
+    "rejected": "未通过",
+    "reserved": "额度已预留",
+    "paying": "拨付中",
+    "paid": "已拨付",
+    "payment_failed": "拨付失败",
+    "withdrawn": "已撤回",
+    "created": "已生成",
+    "accepted": "国库已受理",
+    "failed": "失败",
+    "returned": "已退票",
+    "queued": "待发送",
+    "sent": "已发送",
+    "delivered": "已送达",
+}
+templates.env.filters["zh"] = lambda s: STATUS_ZH.get(s, s)
+router = APIRouter(prefix="/web", include_in_schema=False)
+
+
+def _principal(request: Request) -> Principal | None:
+    token = request.cookies.get("zhida_token")
+    if not token:
+        return None
+    try:
+        return decode(request.app.state.settings.jwt_key(), token)
+    except jwt.InvalidTokenError:
+        return None
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login(request: Request, token: str = "") -> Response:
+    """Sign in with a token (as `zhida token` prints it); the cookie carries it afterwards."""
+    if token:
+        try:
+            decode(request.app.state.settings.jwt_key(), token)
+        except jwt.InvalidTokenError as exc:
+            return templates.TemplateResponse(request, "login.html", {"error": f"令牌无效：{exc}"}, status_code=401)
+        response = RedirectResponse("/web/", status_code=303)
+        response.set_cookie("zhida_token", token, httponly=True, samesite="lax")
+        return response
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return RedirectResponse("/web/login", status_code=303)
+    if principal.role == "enterprise":
+        return RedirectResponse(f"/web/enterprises/{principal.subject}", status_code=303)
+    items = [
+        (item, budget.totals(session=session, fund_item_id=item.id)) for item in fund_items.list_all(session=session)
+    ]
+    recent = [services.case_view(session=session, case=c, detail=False) for c in cases.list_recent(session=session)]
+    return templates.TemplateResponse(
+        request,
+        "home.html",
+        {"principal": principal, "items": items, "cases": recent, "counts": cases.count_by_status(session=session)},
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(case_id: int, request: Request, session: SessionDep) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return RedirectResponse("/web/login", status_code=303)
+    try:
+        case = services.visible_case(session=session, principal=principal, case_id=case_id)
+    except DomainError as exc:
+        return templates.TemplateResponse(request, "error.html", {"message": exc.message}, status_code=404)
+    return templates.TemplateResponse(
+        request, "case.html", {"principal": principal, "case": services.case_view(session=session, case=case)}
+    )
+
+
+@router.get("/enterprises/{uscc}", response_class=HTMLResponse)
+def enterprise_page(uscc: str, request: Request, session: SessionDep) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return RedirectResponse("/web/login", status_code=303)
+    enterprise = enterprises.get_by_uscc(session=session, uscc=uscc)
+    if enterprise is None or (principal.role == "enterprise" and principal.subject != uscc):
+        return templates.TemplateResponse(request, "error.html", {"message": f"企业 {uscc} 不存在"}, status_code=404)
+    return templates.TemplateResponse(
+        request,
+        "enterprise.html",
+        {
+            "principal": principal,
+            "enterprise": enterprise,
+            "cases": [
+                services.case_view(session=session, case=c, detail=False)
+                for c in cases.list_for_enterprise(session=session, enterprise_id=enterprise.id)
+            ],
+            "notices": notices.for_enterprise(session=session, enterprise_id=enterprise.id),
+        },
+    )

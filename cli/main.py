@@ -1,0 +1,98 @@
+"""The `zhida` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import typer
+from rich.console import Console
+
+from settings import get_settings
+
+app = typer.Typer(help="惠企直达 Zhida: subsidy disbursement on Temporal", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+@app.command()
+def run(demo: bool = typer.Option(True, help="Load demo data into an empty database")) -> None:
+    """Start the embedded stack: Temporal dev server, treasury stand-in, worker, API."""
+    from cli.embedded import run as run_embedded
+
+    raise typer.Exit(run_embedded(get_settings(), load_demo=demo))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API and web pages."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker for cases."""
+    from cli.worker import build_worker
+    from workflows.client import connect
+
+    settings = get_settings()
+
+    async def _main() -> None:
+        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+        await build_worker(client, settings).run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())
+
+
+@app.command("treasury-sim")
+def treasury_sim() -> None:
+    """Run the treasury stand-in (国库集中支付模拟)."""
+    from gateways.treasury_sim import serve
+
+    serve(get_settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply Alembic migrations."""
+    from db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.db_url, revision)
+    console.print(f"数据库已迁移至 {revision}")
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data (only into an empty database)."""
+    from cli.demo import ensure_demo
+    from db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.db_url)
+    console.print("已载入演示数据" if ensure_demo(settings) else "数据库已有数据，未载入演示数据")
+
+
+@app.command()
+def token(
+    role: str = typer.Option(..., help="enterprise | department | finance | admin"),
+    subject: str = typer.Option("dev", help="USCC for an enterprise, department code otherwise"),
+    name: str = typer.Option("", help="display name"),
+) -> None:
+    """Mint a development token for a role."""
+    from api.auth import mint
+
+    settings = get_settings()
+    try:
+        typer.echo(
+            mint(settings.jwt_key(), role=role, subject=subject, name=name, ttl_seconds=settings.jwt_ttl_seconds)
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from exc

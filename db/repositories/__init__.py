@@ -1,0 +1,1 @@
+"""Repositories: every SQL query of the application lives in this package."""

@@ -1,0 +1,127 @@
+"""The budget ledger: reserve → commit, or reserve → release; the database refuses to overspend."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import BudgetEntry, BudgetLine
+
+
+class BudgetExhausted(Exception):
+    """No budget line of the fund item has room for the amount."""
+
+
+def lines(*, session: Session, fund_item_id: int) -> list[BudgetLine]:
+    return list(
+        session.scalars(select(BudgetLine).where(BudgetLine.fund_item_id == fund_item_id).order_by(BudgetLine.id))
+    )
+
+
+def add_line(*, session: Session, fund_item_id: int, source: str, budget_year: int, total_fen: int) -> BudgetLine:
+    line = BudgetLine(
+        fund_item_id=fund_item_id,
+        source=source,
+        budget_year=budget_year,
+        total_fen=total_fen,
+        reserved_fen=0,
+        committed_fen=0,
+    )
+    session.add(line)
+    session.flush()
+    return line
+
+
+def _entry(*, session: Session, case_id: int, kind: str, attempt: int) -> BudgetEntry | None:
+    return session.scalar(
+        select(BudgetEntry).where(
+            BudgetEntry.case_id == case_id, BudgetEntry.kind == kind, BudgetEntry.attempt == attempt
+        )
+    )
+
+
+def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: int, attempt: int = 1) -> BudgetEntry:
+    """Reserve on the first line with room; the conditional UPDATE and the CHECK make races safe."""
+    done = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    if done:
+        return done
+    for line in lines(session=session, fund_item_id=fund_item_id):
+        result = session.execute(
+            update(BudgetLine)
+            .where(
+                BudgetLine.id == line.id,
+                BudgetLine.reserved_fen + BudgetLine.committed_fen + amount_fen <= BudgetLine.total_fen,
+            )
+            .values(reserved_fen=BudgetLine.reserved_fen + amount_fen)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            entry = BudgetEntry(
+                budget_line_id=line.id,
+                case_id=case_id,
+                kind="reserve",
+                attempt=attempt,
+                amount_fen=amount_fen,
+            )
+            # A concurrent duplicate fails here on the unique key and its transaction rolls back whole.
+            session.add(entry)
+            session.flush()
+            return entry
+    raise BudgetExhausted(f"资金事项 {fund_item_id} 预算额度不足，无法预留 {amount_fen} 分")
+
+
+def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> BudgetEntry | None:
+    """Turn a reservation into a commit or a release, once."""
+    done = _entry(session=session, case_id=case_id, kind=kind, attempt=attempt)
+    if done:
+        return done
+    res = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    if res is None:
+        return None
+    other = "release" if kind == "commit" else "commit"
+    if _entry(session=session, case_id=case_id, kind=other, attempt=attempt):
+        raise ValueError(f"case {case_id} attempt {attempt} is already {other}d")
+    values = {"reserved_fen": BudgetLine.reserved_fen - res.amount_fen}
+    if kind == "commit":
+        values["committed_fen"] = BudgetLine.committed_fen + res.amount_fen
+    session.execute(
+        update(BudgetLine)
+        .where(BudgetLine.id == res.budget_line_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    entry = BudgetEntry(
+        budget_line_id=res.budget_line_id,
+        case_id=case_id,
+        kind=kind,
+        attempt=attempt,
+        amount_fen=res.amount_fen,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def commit(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
+    return _settle(session=session, case_id=case_id, attempt=attempt, kind="commit")
+
+
+def release(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
+    return _settle(session=session, case_id=case_id, attempt=attempt, kind="release")
+
+
+def totals(*, session: Session, fund_item_id: int) -> dict[str, int]:
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(BudgetLine.total_fen), 0),
+            func.coalesce(func.sum(BudgetLine.reserved_fen), 0),
+            func.coalesce(func.sum(BudgetLine.committed_fen), 0),
+        ).where(BudgetLine.fund_item_id == fund_item_id)
+    ).one()
+    total, reserved, committed = (int(v) for v in row)
+    return {
+        "total_fen": total,
+        "reserved_fen": reserved,
+        "committed_fen": committed,
+        "available_fen": total - reserved - committed,
+    }

@@ -1,0 +1,91 @@
+"""Holiday data (节假日安排): seeded from chinesecalendar, extended by an administrator's notice import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from importlib.metadata import version
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import CalendarDay, CalendarYear
+from rules.calendar import CalendarEntry, WorkCalendar, chinese_calendar_entries, validate_notice_entries
+
+SOURCE_MAX_LENGTH = 200  # CalendarYear.source is String(200)
+
+
+def _insert_ignoring_duplicates(session: Session, model: type, rows: list[dict]) -> None:
+    """Bulk insert that skips rows another process inserted first (two workers seeding at start-up)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(model)
+    session.execute(stmt, rows)
+
+
+def seed_from_chinese_calendar(*, session: Session, years: Iterable[int] = range(2004, 2027)) -> int:
+    """Load the packaged data for years not loaded yet (an administrator's import wins); returns days added."""
+    done = set(loaded_years(session=session))
+    todo = sorted(set(years) - done)
+    if not todo:
+        return 0
+    entries = [e for y in todo for e in chinese_calendar_entries(y)]
+    # A later year's notice may already have stored the last days of December of an earlier year.
+    existing = set(
+        session.scalars(
+            select(CalendarDay.day).where(
+                CalendarDay.day >= date(todo[0], 1, 1), CalendarDay.day <= date(todo[-1], 12, 31)
+            )
+        )
+    )
+    rows = [{"day": e.day, "is_workday": e.is_workday, "name": e.name} for e in entries if e.day not in existing]
+    _insert_ignoring_duplicates(session, CalendarDay, rows)
+    source = f"chinesecalendar {version('chinesecalendar')}"
+    _insert_ignoring_duplicates(session, CalendarYear, [{"year": y, "source": source} for y in todo])
+    return len(rows)
+
+
+def load_year(*, session: Session, year: int, days: Sequence[CalendarEntry], source: str) -> int:
+    """Replace one year's holiday data with an imported notice and mark the year loaded; returns days stored.
+
+    Validated first (NoticeError names each bad row); the replacement runs in a savepoint, so a failure
+    leaves the previous data untouched even if the caller goes on with its transaction.
+    """
+    entries = validate_notice_entries(year, days)
+    source = source.strip()
+    if not source or len(source) > SOURCE_MAX_LENGTH:
+        raise ValueError(
+            f"来源（如通知文号）不能为空且不超过{SOURCE_MAX_LENGTH}字 / source must be 1–{SOURCE_MAX_LENGTH} characters"
+        )
+    spill = [e.day for e in entries if e.day.year != year]
+    with session.begin_nested():
+        in_year = CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))
+        session.execute(delete(CalendarDay).where(or_(in_year, CalendarDay.day.in_(spill)) if spill else in_year))
+        session.execute(
+            insert(CalendarDay), [{"day": e.day, "is_workday": e.is_workday, "name": e.name} for e in entries]
+        )
+        updated = session.execute(
+            update(CalendarYear).where(CalendarYear.year == year).values(source=source, loaded_at=func.now())
+        ).rowcount
+        if not updated:
+            session.execute(insert(CalendarYear).values(year=year, source=source))
+    return len(entries)
+
+
+def loaded_years(*, session: Session) -> list[int]:
+    return list(session.scalars(select(CalendarYear.year).order_by(CalendarYear.year)))
+
+
+def load_calendar(*, session: Session) -> WorkCalendar:
+    """All stored holiday data as a pure calendar (a few hundred rows; callers may cache it)."""
+    days = session.execute(select(CalendarDay.day, CalendarDay.is_workday, CalendarDay.name)).all()
+    return WorkCalendar.from_entries(
+        (CalendarEntry(day=d, is_workday=w, name=n) for d, w, n in days), loaded_years(session=session)
+    )

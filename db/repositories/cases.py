@@ -1,0 +1,150 @@
+"""Cases and their hash-chained audit timeline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.models import Case, CaseEvent
+
+GENESIS = "0" * 64
+
+
+def get(*, session: Session, case_id: int) -> Case | None:
+    return session.get(Case, case_id)
+
+
+def get_by_item_and_enterprise(*, session: Session, fund_item_id: int, enterprise_id: int) -> Case | None:
+    return session.scalar(select(Case).where(Case.fund_item_id == fund_item_id, Case.enterprise_id == enterprise_id))
+
+
+def get_or_create(
+    *,
+    session: Session,
+    fund_item_id: int,
+    fund_item_version: int,
+    enterprise_id: int,
+    mode: str,
+    workflow_id: str,
+) -> tuple[Case, bool]:
+    """The one case for (fund item, enterprise); a concurrent duplicate loses on the unique key."""
+    existing = get_by_item_and_enterprise(session=session, fund_item_id=fund_item_id, enterprise_id=enterprise_id)
+    if existing:
+        return existing, False
+    case = Case(
+        fund_item_id=fund_item_id,
+        fund_item_version=fund_item_version,
+        enterprise_id=enterprise_id,
+        mode=mode,
+        status="received",
+        workflow_id=workflow_id,
+        paid_fen=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(case)
+    except IntegrityError:
+        existing = get_by_item_and_enterprise(session=session, fund_item_id=fund_item_id, enterprise_id=enterprise_id)
+        assert existing is not None
+        return existing, False
+    return case, True
+
+
+def list_for_enterprise(*, session: Session, enterprise_id: int) -> list[Case]:
+    return list(session.scalars(select(Case).where(Case.enterprise_id == enterprise_id).order_by(Case.id.desc())))
+
+
+def list_recent(*, session: Session, limit: int = 100, status: str | None = None) -> list[Case]:
+    stmt = select(Case).order_by(Case.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Case.status == status)
+    return list(session.scalars(stmt))
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    rows = session.execute(select(Case.status, func.count()).group_by(Case.status))
+    return {status: n for status, n in rows}
+
+
+def events(*, session: Session, case_id: int) -> list[CaseEvent]:
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+
+
+def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash and the canonical JSON: editing a past event breaks the chain."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def _hash_body(e: CaseEvent) -> dict[str, Any]:
+    return {
+        "case_id": e.case_id,
+        "seq": e.seq,
+        "key": e.key,
+        "kind": e.kind,
+        "from_status": e.from_status,
+        "to_status": e.to_status,
+        "actor": e.actor,
+        "reason": e.reason,
+        "data": e.data,
+        "created_at": e.created_at.isoformat(),
+    }
+
+
+def record(
+    *,
+    session: Session,
+    case: Case,
+    key: str,
+    kind: str,
+    actor: str,
+    to_status: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[CaseEvent, bool]:
+    """Append an event and move the case to `to_status`; a retry with the same key changes nothing."""
+    # Lock the case row so two writers cannot take the same sequence number.
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    existing = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.key == key))
+    if existing:
+        return existing, False
+    last = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc()).limit(1))
+    event = CaseEvent(
+        case_id=case.id,
+        seq=(last.seq + 1) if last else 1,
+        key=key,
+        kind=kind,
+        from_status=case.status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+        data=data,
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = event_hash(event.prev_hash, _hash_body(event))
+    session.add(event)
+    if to_status:
+        case.status = to_status
+        if to_status in ("paid", "rejected", "payment_failed", "withdrawn"):
+            case.closed_at = event.created_at
+    session.flush()
+    return event, True
+
+
+def verify_chain(*, session: Session, case_id: int) -> bool:
+    """Recompute every hash of the case's timeline."""
+    prev = GENESIS
+    for e in events(session=session, case_id=case_id):
+        created = e.created_at if e.created_at.tzinfo else e.created_at.replace(tzinfo=UTC)
+        body = _hash_body(e) | {"created_at": created.isoformat()}
+        if e.prev_hash != prev or e.hash != event_hash(prev, body):
+            return False
+        prev = e.hash
+    return True

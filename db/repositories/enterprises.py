@@ -1,0 +1,30 @@
+"""The enterprise archive (企档)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Enterprise
+
+
+def get_by_uscc(*, session: Session, uscc: str) -> Enterprise | None:
+    return session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
+
+
+def get(*, session: Session, enterprise_id: int) -> Enterprise | None:
+    return session.get(Enterprise, enterprise_id)
+
+
+def add(*, session: Session, enterprise: Enterprise) -> Enterprise:
+    session.add(enterprise)
+    session.flush()
+    return enterprise
+
+
+def count(*, session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Enterprise)) or 0)
+
+
+def list_page(*, session: Session, limit: int = 50) -> list[Enterprise]:
+    return list(session.scalars(select(Enterprise).order_by(Enterprise.id).limit(limit)))

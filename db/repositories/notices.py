@@ -1,0 +1,57 @@
+"""The SMS outbox: one row per (case, stage) by its dedupe key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Notice
+
+
+def enqueue(
+    *,
+    session: Session,
+    dedupe_key: str,
+    enterprise_id: int,
+    case_id: int | None,
+    template_key: str,
+    params: dict[str, Any],
+    content: str,
+    phone_enc: str | None,
+    phone_masked: str | None,
+    status: str = "queued",
+    provider: str = "outbox",
+) -> tuple[Notice, bool]:
+    """Queue a notice unless one with the same key exists (a retried stage never notifies twice)."""
+    existing = session.scalar(select(Notice).where(Notice.dedupe_key == dedupe_key))
+    if existing:
+        return existing, False
+    notice = Notice(
+        dedupe_key=dedupe_key,
+        enterprise_id=enterprise_id,
+        case_id=case_id,
+        template_key=template_key,
+        params=params,
+        content=content,
+        phone_enc=phone_enc,
+        phone_masked=phone_masked,
+        status=status,
+        provider=provider,
+    )
+    session.add(notice)
+    session.flush()
+    return notice, True
+
+
+def for_enterprise(*, session: Session, enterprise_id: int, limit: int = 200) -> list[Notice]:
+    return list(
+        session.scalars(
+            select(Notice).where(Notice.enterprise_id == enterprise_id).order_by(Notice.id.desc()).limit(limit)
+        )
+    )
+
+
+def for_case(*, session: Session, case_id: int) -> list[Notice]:
+    return list(session.scalars(select(Notice).where(Notice.case_id == case_id).order_by(Notice.id)))

@@ -1,0 +1,1 @@
+"""Temporal workflows: the durable state machines of cases (no I/O here)."""
