@@ -23,7 +23,7 @@ class ApplicationIn(BaseModel):
     """An enterprise's application (申报) for an instant or review fund item."""
 
     fund_item_code: str = Field(min_length=1, max_length=40, examples=["YC-2026-ZJTX-001"])
-    uscc: str = Field(min_length=18, max_length=18, examples=["91420500MA4F0Q1X2K"])
+    uscc: str = Field(min_length=18, max_length=18, examples=["91420500MA4F0Q1X5K"])
 
 
 class CaseEventOut(BaseModel):

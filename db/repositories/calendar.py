@@ -11,7 +11,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import CalendarDay, CalendarYear
-from rules.calendar import CalendarEntry, WorkCalendar, chinese_calendar_entries, validate_notice_entries
+from rules.calendar import (
+    CalendarEntry,
+    WorkCalendar,
+    chinese_calendar_entries,
+    replaced_range,
+    validate_notice_entries,
+)
 
 SOURCE_MAX_LENGTH = 200  # CalendarYear.source is String(200)
 
@@ -56,7 +62,8 @@ def load_year(*, session: Session, year: int, days: Sequence[CalendarEntry], sou
     """Replace one year's holiday data with an imported notice and mark the year loaded; returns days stored.
 
     Validated first (NoticeError names each bad row); the replacement runs in a savepoint, so a failure
-    leaves the previous data untouched even if the caller goes on with its transaction.
+    leaves the previous data untouched even if the caller goes on with its transaction. When year + 1 is
+    loaded, its notice's New Year days in the last week of December are kept unless this notice sets them.
     """
     entries = validate_notice_entries(year, days)
     source = source.strip()
@@ -64,10 +71,14 @@ def load_year(*, session: Session, year: int, days: Sequence[CalendarEntry], sou
         raise ValueError(
             f"来源（如通知文号）不能为空且不超过{SOURCE_MAX_LENGTH}字 / source must be 1–{SOURCE_MAX_LENGTH} characters"
         )
-    spill = [e.day for e in entries if e.day.year != year]
+    next_year_loaded = session.scalar(select(CalendarYear.year).where(CalendarYear.year == year + 1)) is not None
+    first, last = replaced_range(year, next_year_loaded=next_year_loaded)
     with session.begin_nested():
-        in_year = CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))
-        session.execute(delete(CalendarDay).where(or_(in_year, CalendarDay.day.in_(spill)) if spill else in_year))
+        session.execute(
+            delete(CalendarDay).where(
+                or_(CalendarDay.day.between(first, last), CalendarDay.day.in_([e.day for e in entries]))
+            )
+        )
         session.execute(
             insert(CalendarDay), [{"day": e.day, "is_workday": e.is_workday, "name": e.name} for e in entries]
         )

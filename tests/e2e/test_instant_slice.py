@@ -59,7 +59,9 @@ async def test_ineligible_enterprise_is_rejected_with_unmet_conditions(stack: St
         target = next(e for e in rows if "专精特新" not in (e.tags or []))
         uscc = target.uscc
     headers = stack.token("enterprise", uscc)
-    response = stack.http.post("/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc}, headers=headers)
+    response = stack.http.post(
+        "/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc}, headers=headers
+    )
     assert response.status_code == 201
     case = await stack.wait_status(response.json()["id"], {"rejected", "paid"}, headers)
     assert case["status"] == "rejected"

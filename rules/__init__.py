@@ -1,0 +1,1 @@
+"""Pure business rules: no I/O, deterministic, safe to call from workflows and activities."""

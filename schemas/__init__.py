@@ -1,0 +1,1 @@
+"""Pydantic contracts shared by the API, workflows and activities."""
