@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 
 import typer
 from rich.console import Console
@@ -45,7 +46,12 @@ def worker() -> None:
 
     async def _main() -> None:
         client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
-        await build_worker(client, settings).run()
+        worker = build_worker(client, settings)
+        # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
+        await worker.run()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

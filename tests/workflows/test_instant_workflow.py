@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import uuid
@@ -122,6 +123,9 @@ async def _run(env: WorkflowEnvironment, fake: FakeCase, *, signal_status: str |
             task_queue=queue,
         )
         if signal_status:
+            # As the treasury does: the result exists (and is signalled) only after the instruction was sent.
+            while "send_payment" not in fake.calls:
+                await asyncio.sleep(0.01)
             fake.payment_status = signal_status
             await handle.signal(
                 InstantCaseWorkflow.payment_result, PaymentSignal(voucher_no="V7", status=signal_status)
