@@ -1,0 +1,114 @@
+"""Contracts with the treasury (国库集中支付): payment instructions and their results.
+
+Field names follow the payment voucher (支付凭证) conventions, so they are PascalCase on purpose.
+Money is integer fen (分).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+InstructionStatus = Literal["accepted", "paid", "failed", "returned"]
+FINAL_STATUSES: frozenset[str] = frozenset({"paid", "failed", "returned"})
+# Largest single instruction: 10 billion yuan; anything above is a units mistake (yuan vs fen).
+MAX_PAY_AMT_FEN = 10**12
+MAX_BATCH = 1000
+
+VoucherNoStr = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+AcctNoStr = Annotated[str, Field(pattern=r"^\d{6,32}$")]
+NameStr = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PaymentInstruction(_Contract):
+    """One payment voucher (支付凭证) from the 零余额账户 to an enterprise's account."""
+
+    VoucherNo: VoucherNoStr = Field(examples=["ZD2026YC000123-1"])
+    AdmDivCode: str = Field(pattern=r"^\d{6,12}$", examples=["420500"])
+    StYear: int = Field(ge=2000, le=2100, examples=[2026])
+    PayAcctNo: AcctNoStr = Field(description="零余额账户账号", examples=["420500000000000001"])
+    PayAcctName: NameStr = Field(examples=["宜昌市财政局零余额账户"])
+    PayeeAcctNo: AcctNoStr = Field(examples=["6222020200112233445"])
+    PayeeAcctName: NameStr = Field(examples=["宜昌某某科技有限公司"])
+    PayeeAcctBankName: NameStr = Field(examples=["中国工商银行宜昌分行"])
+    PayeeAcctBankNo: str = Field(
+        pattern=r"^\d{12}$", description="收款行联行号 (CNAPS)", examples=["102526000018"]
+    )
+    PayAmt: int = Field(gt=0, le=MAX_PAY_AMT_FEN, strict=True, description="金额（分）", examples=[10000000])
+    PaySummaryCode: str = Field(min_length=1, max_length=16, examples=["30307"])
+    PaySummaryName: str = Field(min_length=1, max_length=100, examples=["惠企政策奖补资金"])
+    FundSource: str = Field(min_length=1, max_length=64, examples=["一般公共预算"])
+    NotifyUrl: str = Field(max_length=500, pattern=r"^https?://\S+$", description="结果回调地址")
+
+
+class InstructionResult(_Contract):
+    """Where an instruction stands at the treasury; PaidAmt is what reached the payee and stayed there."""
+
+    VoucherNo: VoucherNoStr
+    Status: InstructionStatus
+    PaidAmt: int = Field(ge=0, strict=True, description="实付金额（分）")
+    Reason: str = Field(default="", max_length=500, description="失败或退票原因")
+    TreasuryRef: str = Field(default="", max_length=64, description="国库流水号")
+    AcceptedAt: datetime
+    SettledAt: datetime | None = None
+
+    @model_validator(mode="after")
+    def _amount_matches_status(self) -> InstructionResult:
+        if self.Status != "paid" and self.PaidAmt != 0:
+            raise ValueError(f"PaidAmt must be 0 when Status is {self.Status}")
+        if (self.Status in FINAL_STATUSES) != (self.SettledAt is not None):
+            raise ValueError("SettledAt is set exactly when Status is final")
+        return self
+
+    @property
+    def final(self) -> bool:
+        return self.Status in FINAL_STATUSES
+
+
+class InstructionBatch(_Contract):
+    """Many instructions in one signed request: how campaigns reach thousands of payees per second."""
+
+    Instructions: list[PaymentInstruction] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItemResult(_Contract):
+    """One instruction of a batch: new (accepted), a resend (duplicate), or a reused VoucherNo (conflict)."""
+
+    VoucherNo: VoucherNoStr
+    Outcome: Literal["accepted", "duplicate", "conflict"]
+    Result: InstructionResult | None = None
+    Reason: str = ""
+
+
+class InstructionBatchResult(_Contract):
+    Results: list[BatchItemResult]
+
+
+class InstructionQuery(_Contract):
+    """Ask for many instructions at once (reconciliation, or when callbacks are late)."""
+
+    VoucherNos: list[VoucherNoStr] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class InstructionQueryResult(_Contract):
+    """Results of the known instructions; unknown voucher numbers are simply absent."""
+
+    Results: list[InstructionResult]
+
+
+class LedgerAccount(_Contract):
+    PayAcctNo: str
+    PaidAmt: int
+    PaidCount: int
+
+
+class LedgerSummary(_Contract):
+    """The stand-in's own paid totals per paying account, to reconcile against."""
+
+    Accounts: list[LedgerAccount]
