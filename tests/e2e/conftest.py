@@ -83,7 +83,8 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
+async def bare_stack(stack_settings: Settings) -> AsyncIterator[Stack]:
+    """API and treasury stand-in over real HTTP, demo data loaded, no worker yet."""
     settings = stack_settings
     upgrade(settings.db_url)
     ensure_demo(settings)
@@ -103,12 +104,18 @@ async def stack(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> 
         if httpx.get(f"{api.url}/readyz").status_code == 200:
             break
         await asyncio.sleep(0.1)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
-    worker = build_worker(client, settings)
-    async with worker:
-        yield Stack(settings, api, treasury)
+    yield Stack(settings, api, treasury)
     api.stop()
     treasury.stop()
+
+
+@pytest.fixture
+async def stack(bare_stack: Stack) -> AsyncIterator[Stack]:
+    """The whole embedded stack with an in-process worker."""
+    settings = bare_stack.settings
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    async with build_worker(client, settings):
+        yield bare_stack
 
 
 @pytest.fixture

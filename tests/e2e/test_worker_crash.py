@@ -1,0 +1,78 @@
+"""A worker process killed mid-payment: a new worker finishes the case with exactly one payment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import func, select
+
+from cli.demo import DEMO_ITEM, demo_enterprise_uscc
+from db.models import BudgetEntry, PaymentInstruction
+from db.session import transaction
+from gateways.treasury import HttpTreasuryGateway
+from settings import Settings
+from tests.e2e.conftest import Stack
+
+
+@pytest.fixture
+def stack_settings(stack_settings: Settings) -> Settings:
+    """Settlement slow enough that the kill surely lands while the case waits for the treasury."""
+    stack_settings.treasury_sim_settle_delay_seconds = 2.0
+    return stack_settings
+
+
+def _worker_process(stack: Stack) -> subprocess.Popen:
+    s = stack.settings
+    env = os.environ | {
+        "ZHIDA_DATA_DIR": str(s.data_dir),
+        "ZHIDA_DATABASE_URL": s.db_url,
+        "ZHIDA_TEMPORAL_ADDRESS": s.temporal_address,
+        "ZHIDA_TEMPORAL_NAMESPACE": s.temporal_namespace,
+        "ZHIDA_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
+        "ZHIDA_TREASURY_URL": s.treasury_url,
+        "ZHIDA_PUBLIC_BASE_URL": s.public_base_url,
+    }
+    return subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env, start_new_session=True)
+
+
+async def test_killed_worker_is_replaced_and_pays_once(bare_stack: Stack) -> None:
+    stack = bare_stack
+    uscc = demo_enterprise_uscc()
+    headers = stack.token("enterprise", uscc)
+    first = _worker_process(stack)
+    try:
+        response = stack.http.post(
+            "/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        case_id = response.json()["id"]
+        await stack.wait_status(case_id, {"paying"}, headers, timeout=60)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # a crash: no graceful shutdown
+        first.wait()
+
+    # While no worker runs, the treasury settles and calls back; the case must wait, not fail.
+    await asyncio.sleep(3)
+    assert stack.http.get(f"/api/v1/cases/{case_id}", headers=headers).json()["status"] == "paying"
+
+    second = _worker_process(stack)
+    try:
+        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers, timeout=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+
+    assert case["status"] == "paid" and case["paid_fen"] == 10_000_000
+    assert [e["kind"] for e in case["events"]].count("paid") == 1
+    with transaction(stack.settings.db_url) as session:
+        assert session.scalar(select(func.count()).select_from(PaymentInstruction)) == 1
+        commits = session.scalars(select(BudgetEntry.amount_fen).where(BudgetEntry.kind == "commit")).all()
+        assert commits == [10_000_000]
+    gateway = HttpTreasuryGateway(stack.treasury.url, stack.settings.zhida_private_pem(), stack.settings.signing_key_id)
+    result = gateway.query(case["payments"][0]["voucher_no"])
+    assert result is not None and result.Status == "paid" and result.PaidAmt == 10_000_000
