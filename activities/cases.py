@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
-from rules.amounts import compute_amount
-from rules.conditions import evaluate, facts_of
-from schemas.standards import Standard
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -16,6 +13,8 @@ from db.models import Case, Enterprise, FundItem
 from db.repositories import budget, cases, enterprises, fund_items, notices, payments
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
+from rules.amounts import compute_amount
+from rules.conditions import evaluate, facts_of
 from rules.money import format_yuan, to_capitals
 from rules.notice_templates import render
 from schemas.cases import (
@@ -26,6 +25,7 @@ from schemas.cases import (
     ReserveResult,
 )
 from schemas.conditions import Condition
+from schemas.standards import Standard
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 
