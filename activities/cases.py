@@ -78,7 +78,7 @@ class CaseActivities:
         extra: dict[str, str],
         key_suffix: str = "",
     ) -> None:
-        params = {"enterprise": enterprise.name, "item": item.name, "case_no": case.workflow_id} | extra
+        params = {"enterprise": enterprise.name, "item": item.name, "case_no": f"ZD{case.id:010d}"} | extra
         notices.enqueue(
             session=session,
             dedupe_key=f"case:{case.id}:{stage}{key_suffix}",

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from settings import Settings
 
-console = Console()
+console = Console(soft_wrap=True)  # long URLs must stay copyable
 
 
 def temporal_binary() -> str:
