@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 from db.migrate import upgrade
 from db.session import engine_for
 
+# The embedded-stack fixtures, shared by tests/e2e and tests/web (one Temporal dev server per session).
+pytest_plugins = ["tests.stack"]
+
 POSTGRES_URL = os.environ.get("ZHIDA_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 

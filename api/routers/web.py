@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jwt
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -35,7 +37,17 @@ STATUS_ZH = {
     "sent": "已发送",
     "delivered": "已送达",
 }
+EVENT_ZH = {
+    "received": "申报受理", "approved": "规则核验通过", "rejected": "不予通过", "budget_reserved": "预留资金额度",
+    "payment_sent": "发送支付指令", "paid": "国库支付成功", "payment_failed": "支付失败",
+}
+BEIJING = ZoneInfo("Asia/Shanghai")
 templates.env.filters["zh"] = lambda s: STATUS_ZH.get(s, s)
+templates.env.filters["event_zh"] = lambda s: EVENT_ZH.get(s, s)
+# Stored in UTC; users read Beijing time.
+templates.env.filters["bj"] = lambda t: (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(BEIJING).strftime(
+    "%Y-%m-%d %H:%M:%S"
+)
 router = APIRouter(prefix="/web", include_in_schema=False)
 
 
@@ -49,18 +61,36 @@ def _principal(request: Request) -> Principal | None:
         return None
 
 
+def token_error_zh(exc: jwt.InvalidTokenError) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "令牌无效：已过期，请重新生成"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "令牌无效：签名不符（不是本平台签发的令牌）"
+    return "令牌无效：格式错误"
+
+
+def _sign_in(request: Request, token: str) -> Response:
+    try:
+        decode(request.app.state.settings.jwt_key(), token.strip())
+    except jwt.InvalidTokenError as exc:
+        return templates.TemplateResponse(request, "login.html", {"error": token_error_zh(exc)}, status_code=401)
+    response = RedirectResponse("/web/", status_code=303)
+    response.set_cookie("zhida_token", token.strip(), httponly=True, samesite="lax")
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login(request: Request, token: str = "") -> Response:
-    """Sign in with a token (as `zhida token` prints it); the cookie carries it afterwards."""
+    """The sign-in form; `?token=` is the one-click link `zhida run` prints for development."""
     if token:
-        try:
-            decode(request.app.state.settings.jwt_key(), token)
-        except jwt.InvalidTokenError as exc:
-            return templates.TemplateResponse(request, "login.html", {"error": f"令牌无效：{exc}"}, status_code=401)
-        response = RedirectResponse("/web/", status_code=303)
-        response.set_cookie("zhida_token", token, httponly=True, samesite="lax")
-        return response
+        return _sign_in(request, token)
     return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_form(request: Request, token: str = Form("")) -> Response:
+    """Sign in with a token typed into the form (POST keeps it out of URLs and logs)."""
+    return _sign_in(request, token)
 
 
 @router.get("/", response_class=HTMLResponse)

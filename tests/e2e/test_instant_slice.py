@@ -7,7 +7,7 @@ import random
 from cli.demo import DEMO_ITEM, demo_enterprise_uscc
 from db.repositories import budget, cases, fund_items
 from db.session import transaction
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 
 async def test_instant_application_is_paid_once_with_notices(stack: Stack) -> None:

@@ -16,7 +16,7 @@ from db.models import BudgetEntry, PaymentInstruction
 from db.session import transaction
 from gateways.treasury import HttpTreasuryGateway
 from settings import Settings
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 
 @pytest.fixture

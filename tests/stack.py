@@ -1,4 +1,4 @@
-"""The embedded stack in one test process: a real Temporal dev server, the treasury stand-in and the API
+"""Pytest plugin (loaded by tests/conftest.py): the embedded stack in one test process: a real Temporal dev server, the treasury stand-in and the API
 over real HTTP, and a worker; each module gets a fresh database of the backend under test."""
 
 from __future__ import annotations
