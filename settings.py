@@ -59,6 +59,40 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # SMS notices (issue 6). Provider: outbox (database only, the embedded default) | aliyun | tencent | http.
+    sms_provider: str = Field(default="outbox", pattern="^(outbox|aliyun|tencent|http)$")
+    sms_sign_name: str = "惠企直达"
+    # Provider template ids by stage key, e.g. {"aliyun:paid": "SMS_46218001", "tencent:paid": "2100008"}.
+    sms_template_ids: dict[str, str] = Field(default_factory=dict)
+    sms_aliyun_access_key_id: str = ""
+    sms_aliyun_access_key_secret: SecretStr | None = None
+    sms_aliyun_endpoint: str = "dysmsapi.aliyuncs.com"
+    sms_aliyun_protocol: str = "https"
+    sms_tencent_secret_id: str = ""
+    sms_tencent_secret_key: SecretStr | None = None
+    sms_tencent_sdk_app_id: str = ""
+    sms_tencent_region: str = "ap-guangzhou"
+    sms_tencent_endpoint: str = "sms.tencentcloudapi.com"
+    sms_tencent_protocol: str = "https"
+    sms_http_url: str = ""
+    sms_http_token: SecretStr | None = None
+    # Shared token a receipt callback must carry (?token=…); empty accepts any caller (development).
+    sms_receipt_token: SecretStr | None = None
+    sms_timeout_seconds: float = 10.0
+    # Per phone and template, as carriers enforce them; 0 disables a window.
+    sms_rate_per_minute: int = 1
+    sms_rate_per_hour: int = 5
+    sms_rate_per_day: int = 10
+    # Non-urgent notices wait out quiet hours (local time); equal start and end disable them.
+    sms_quiet_start: str = "22:00"
+    sms_quiet_end: str = "08:00"
+    sms_timezone: str = "Asia/Shanghai"
+    sms_max_attempts: int = 6
+    sms_retry_base_seconds: float = 30.0
+    # A notice marked sending is taken up again after this lease (a dispatcher crashed mid-send).
+    sms_lease_seconds: float = 300.0
+    sms_batch_size: int = 500
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'zhida.db'}"

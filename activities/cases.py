@@ -89,7 +89,7 @@ class CaseActivities:
             content=render(stage, params),
             phone_enc=enterprise.contact_phone_enc,
             phone_masked=enterprise.contact_phone_masked,
-            status="sent",
+            fund_item_id=item.id,
         )
 
     @staticmethod

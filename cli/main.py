@@ -39,7 +39,7 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for cases."""
-    from cli.worker import build_worker
+    from cli.worker import build_worker, dispatch_notices_forever
     from workflows.client import connect
 
     settings = get_settings()
@@ -51,7 +51,11 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
-        await worker.run()
+        dispatcher = asyncio.create_task(dispatch_notices_forever(settings))
+        try:
+            await worker.run()
+        finally:
+            dispatcher.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
+from activities.notices import Dispatcher
 from gateways.treasury import HttpTreasuryGateway, TreasuryGateway
 from settings import Settings
 from workflows.instant import InstantCaseWorkflow
@@ -16,8 +18,13 @@ WORKFLOWS = [InstantCaseWorkflow]
 
 
 def case_activities(settings: Settings, treasury: TreasuryGateway | None = None) -> CaseActivities:
+    # Answers from the treasury are signature-checked too, not only its callbacks.
     treasury = treasury or HttpTreasuryGateway(
-        settings.treasury_url, settings.zhida_private_pem(), settings.signing_key_id
+        settings.treasury_url,
+        settings.zhida_private_pem(),
+        settings.signing_key_id,
+        treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
+        window_seconds=settings.signature_window_seconds,
     )
     return CaseActivities(
         db_url=settings.db_url,
@@ -40,6 +47,14 @@ def activity_list(acts: CaseActivities) -> list:
         acts.payment_state,
         acts.settle_case,
     ]
+
+
+async def dispatch_notices_forever(settings: Settings, every_seconds: float = 2.0) -> None:
+    """The SMS outbox dispatcher beside the worker; several workers are safe (rows are claimed, not shared)."""
+    dispatcher = Dispatcher.from_settings(settings)
+    while True:
+        await asyncio.to_thread(dispatcher.dispatch_due)
+        await asyncio.sleep(every_seconds)
 
 
 def build_worker(client: Client, settings: Settings, treasury: TreasuryGateway | None = None) -> Worker:

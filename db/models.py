@@ -257,6 +257,10 @@ class Notice(Base):
     """An SMS notice in the outbox; `dedupe_key` gives one notice per case stage."""
 
     __tablename__ = "notice"
+    __table_args__ = (
+        Index("ix_notice_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_notice_phone_hash_sent", "phone_hash", "sent_at"),
+    )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
@@ -267,13 +271,21 @@ class Notice(Base):
     content: Mapped[str] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_masked: Mapped[str | None] = mapped_column(String(16))
-    # queued | sent | delivered | failed
+    # queued | sending | sent | delivered | failed
     status: Mapped[str] = mapped_column(String(16), default="queued")
     provider: Mapped[str] = mapped_column(String(16), default="outbox")
     provider_msg_id: Mapped[str | None] = mapped_column(String(64))
     fail_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(_now())
+    # Dispatcher (issue 6): tries so far, when the next try (or the end of a sending lease) is due,
+    # a keyed hash of the E.164 number for per-phone rate limits, the fund item for statistics.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(_now())
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    fund_item_id: Mapped[int | None] = mapped_column(ForeignKey("fund_item.id"), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(_now())
+    receipt_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class CalendarDay(Base):

@@ -44,7 +44,10 @@ class PaymentInstruction(_Contract):
     PaySummaryCode: str = Field(min_length=1, max_length=16, examples=["30307"])
     PaySummaryName: str = Field(min_length=1, max_length=100, examples=["惠企政策奖补资金"])
     FundSource: str = Field(min_length=1, max_length=64, examples=["一般公共预算"])
-    NotifyUrl: str = Field(max_length=500, pattern=r"^https?://\S+$", description="结果回调地址")
+    # Omitted for bulk campaigns, which poll with a batch query rather than take one callback per payee.
+    NotifyUrl: str | None = Field(
+        default=None, max_length=500, pattern=r"^https?://\S+$", description="结果回调地址"
+    )
 
 
 class InstructionResult(_Contract):

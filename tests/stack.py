@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.auth import mint
 from cli.demo import ensure_demo
-from cli.worker import build_worker
+from cli.worker import build_worker, dispatch_notices_forever
 from db.migrate import upgrade
 from gateways.treasury_sim import create_app as create_treasury_app
 from settings import Settings
@@ -114,8 +114,10 @@ async def stack(bare_stack: Stack) -> AsyncIterator[Stack]:
     """The whole embedded stack with an in-process worker."""
     settings = bare_stack.settings
     client = await connect(settings.temporal_address, settings.temporal_namespace)
+    dispatcher = asyncio.create_task(dispatch_notices_forever(settings, every_seconds=0.2))
     async with build_worker(client, settings):
         yield bare_stack
+    dispatcher.cancel()
 
 
 @pytest.fixture

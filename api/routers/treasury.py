@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
 from activities.cases import store_result
-from api.errors import Unauthorized
+from api.errors import Invalid, Unauthorized
 from db.repositories import cases, payments
 from db.session import transaction
 from gateways.signing import SignatureError
@@ -33,6 +34,8 @@ async def callback(request: Request) -> dict:
         )
     except SignatureError as exc:
         raise Unauthorized(f"回调签名校验失败：{exc}") from exc
+    except ValidationError as exc:
+        raise Invalid(f"回调内容不合法：{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from exc
     workflow_id = await run_in_threadpool(_store, settings.db_url, result)
     client = request.app.state.temporal
     if workflow_id and client is not None and result.Status != "accepted":

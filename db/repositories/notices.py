@@ -23,6 +23,7 @@ def enqueue(
     phone_masked: str | None,
     status: str = "queued",
     provider: str = "outbox",
+    fund_item_id: int | None = None,
 ) -> tuple[Notice, bool]:
     """Queue a notice unless one with the same key exists (a retried stage never notifies twice)."""
     existing = session.scalar(select(Notice).where(Notice.dedupe_key == dedupe_key))
@@ -39,6 +40,7 @@ def enqueue(
         phone_masked=phone_masked,
         status=status,
         provider=provider,
+        fund_item_id=fund_item_id,
     )
     session.add(notice)
     session.flush()

@@ -262,25 +262,29 @@ def test_callback_is_retried_until_2xx(gateway: HttpTreasuryGateway, receiver: R
 def test_batch_submit_and_query_many(
     gateway: HttpTreasuryGateway, receiver: Receiver, treasury_url: str
 ) -> None:
-    batch = [instruction(receiver) for _ in range(50)]
+    # Campaign style: no NotifyUrl, results are polled in bulk.
+    batch = [instruction(receiver, NotifyUrl=None) for _ in range(50)]
     already = gateway.submit(batch[0])
     conflicting = batch[1].model_copy(update={"PayAmt": 1})
     items = gateway.submit_batch([*batch, batch[2], conflicting])
-    outcomes = [i.Outcome for i in items]
-    assert outcomes == ["duplicate"] + ["accepted"] * 49 + ["duplicate", "conflict"]
+    assert [i.Outcome for i in items] == ["duplicate"] + ["accepted"] * 49 + ["duplicate", "conflict"]
     assert items[0].Result == already
     assert items[-1].Result is None and batch[1].VoucherNo in items[-1].Reason
 
     voucher_nos = [i.VoucherNo for i in batch]
-    settled = wait_for(
-        lambda: (r := gateway.query_many([*voucher_nos, "NOPE-1"])) and all(x.final for x in r.values()) and r
-    )
+
+    def all_final() -> dict[str, InstructionResult] | None:
+        results = gateway.query_many([*voucher_nos, "NOPE-1"])
+        return results if all(r.final for r in results.values()) else None
+
+    settled = wait_for(all_final)
     assert set(settled) == set(voucher_nos)
-    assert {r.PaidAmt for r in settled.values()} == {batch[0].PayAmt}
+    assert {(r.Status, r.PaidAmt) for r in settled.values()} == {("paid", batch[0].PayAmt)}
+    assert not any(receiver.attempts(f"/cb/{v}") for v in voucher_nos)
 
     ledger = signed("GET", f"{treasury_url}/v1/ledger").json()["Accounts"]
     [account] = [a for a in ledger if a["PayAcctNo"] == batch[0].PayAcctNo]
-    assert account["PaidAmt"] >= 50 * batch[0].PayAmt
+    assert account["PaidAmt"] >= 50 * batch[0].PayAmt and account["PaidCount"] >= 50
 
 
 def test_unknown_voucher_queries_as_none(gateway: HttpTreasuryGateway) -> None:
