@@ -134,8 +134,9 @@ def listing_check(
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _item(session: Session, code: str) -> FundItem:
-    item = repo.get_by_code(session=session, code=code)
+def _item(session: Session, code: str, *, lock: bool = False) -> FundItem:
+    """The fund item; writers lock its row so two edits of one item never interleave."""
+    item = repo.get_by_code(session=session, code=code, lock=lock)
     if item is None:
         raise NotFound(f"资金事项 {code} 不存在", field="code")
     return item
@@ -328,21 +329,24 @@ def create_item(*, session: Session, principal: Principal, body: FundItemCreate)
     config = body.config
     _check_departments(session, config, "config")
     policy = _policy_for(session, config.policy, owner, None, "config")
-    item = repo.create_draft(
-        session=session,
-        code=body.code,
-        policy_id=policy.id,
-        department_id=owner.id,
-        name=config.name,
-        mode=config.mode,
-        config=config.to_json(),
-    )
+    try:
+        item = repo.create_draft(
+            session=session,
+            code=body.code,
+            policy_id=policy.id,
+            department_id=owner.id,
+            name=config.name,
+            mode=config.mode,
+            config=config.to_json(),
+        )
+    except repo.DuplicateCode as exc:
+        raise Conflict(f"事项编码 {body.code} 已存在", field="code") from exc
     return item_view(session=session, item=item, notes=[f"已创建草稿（第 1 版），主管部门：{owner.name}"])
 
 
 def save_draft(*, session: Session, principal: Principal, code: str, config: FundItemConfig) -> FundItemOut:
     """Edit the draft: replaces the unfrozen latest version, or starts version N+1 after a listed one."""
-    item = _item(session, code)
+    item = _item(session, code, lock=True)
     _require_owner(session, principal, item)
     _latest(session, item)
     if item.listed_version is not None and config.mode != item.mode:
@@ -375,7 +379,7 @@ def save_draft(*, session: Session, principal: Principal, code: str, config: Fun
 
 def submit(*, session: Session, principal: Principal, code: str, today: date) -> FundItemOut:
     """draft → submitted; the response previews the listing deadline."""
-    item = _item(session, code)
+    item = _item(session, code, lock=True)
     _require_owner(session, principal, item)
     if item.status == "submitted":
         raise Conflict(f"资金事项 {code} 已提交，等待上架", field="status")
@@ -401,7 +405,7 @@ def submit(*, session: Session, principal: Principal, code: str, today: date) ->
 
 def list_item(*, session: Session, principal: Principal, code: str, today: date) -> FundItemOut:
     """上架: freeze the latest version and make it the one new cases use; budget lines follow its sources."""
-    item = _item(session, code)
+    item = _item(session, code, lock=True)
     _require_owner(session, principal, item)
     if item.status == "draft":
         raise Conflict(f"资金事项 {code} 还是草稿：请先提交（submit）再上架", field="status")
@@ -449,7 +453,7 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
 
 def close(*, session: Session, principal: Principal, code: str, reason: str) -> FundItemOut:
     """listed → closed (结束受理): no new applications; cases under way go on with their version."""
-    item = _item(session, code)
+    item = _item(session, code, lock=True)
     _require_owner(session, principal, item)
     if item.status != "listed":
         raise Conflict(
@@ -461,7 +465,7 @@ def close(*, session: Session, principal: Principal, code: str, reason: str) -> 
 
 def delist(*, session: Session, principal: Principal, code: str, reason: str) -> FundItemOut:
     """listed or closed → delisted (下架): taken off the platform; cases under way go on with their version."""
-    item = _item(session, code)
+    item = _item(session, code, lock=True)
     _require_owner(session, principal, item)
     if item.status not in ("listed", "closed"):
         raise Conflict(

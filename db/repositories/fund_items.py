@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, event, func, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import BudgetLine, Department, FundItem, FundItemVersion, Policy
@@ -22,6 +23,10 @@ class FrozenVersion(Exception):
         super().__init__(f"资金事项 {fund_item_id} 的第 {number} 版已上架冻结，不可修改；修改请形成新版本")
         self.fund_item_id = fund_item_id
         self.number = number
+
+
+class DuplicateCode(Exception):
+    """Another fund item took the code first."""
 
 
 class BudgetBelowUsed(Exception):
@@ -60,8 +65,12 @@ def _refuse_frozen_delete(_mapper: Any, connection: Connection, target: FundItem
 # ---------------------------------------------------------------------------------------------- reads
 
 
-def get_by_code(*, session: Session, code: str) -> FundItem | None:
-    return session.scalar(select(FundItem).where(FundItem.code == code))
+def get_by_code(*, session: Session, code: str, lock: bool = False) -> FundItem | None:
+    """The fund item; `lock` holds its row (FOR UPDATE on PostgreSQL) so concurrent edits of it queue up."""
+    query = select(FundItem).where(FundItem.code == code)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
 
 
 def get(*, session: Session, fund_item_id: int) -> FundItem | None:
@@ -207,8 +216,12 @@ def create_draft(
         current_version=1,
         listed_version=None,
     )
-    session.add(item)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent creation with the same code loses here, not at commit
+            session.add(item)
+            session.flush()
+    except IntegrityError as exc:
+        raise DuplicateCode(code) from exc
     session.add(FundItemVersion(fund_item_id=item.id, version=1, config=config, frozen=False))
     session.flush()
     return item

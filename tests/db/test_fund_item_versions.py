@@ -391,3 +391,13 @@ def test_calendar_is_seeded_when_empty(session: Session) -> None:
         pytest.skip("the shared database already holds holiday data")
     cal = service.working_calendar(session=session)
     assert cal.is_loaded(2026) and not cal.is_workday(date(2026, 10, 1))
+
+
+def test_a_code_taken_concurrently_is_a_clear_error(world: Session) -> None:
+    s = world
+    code = create(s)
+    item = repo.get_by_code(session=s, code=code, lock=True)
+    fields = {"policy_id": item.policy_id, "department_id": item.department_id, "name": "x", "mode": "review"}
+    with pytest.raises(repo.DuplicateCode):
+        repo.create_draft(session=s, code=code, config={}, **fields)
+    assert repo.get_by_code(session=s, code=code).status == "draft"  # the session goes on
