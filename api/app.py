@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import applications, enterprises, fund_items, health, sms, treasury, web
+from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, sms, treasury, web
 from gateways.signing import NonceCache
 from settings import Settings, get_settings
 from workflows.client import connect
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = None
     app.state.nonces = NonceCache()
     errors.install(app)
-    for module in (health, applications, enterprises, fund_items, treasury, sms, web):
+    for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, web):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

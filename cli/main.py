@@ -9,11 +9,16 @@ import signal
 import typer
 from rich.console import Console
 
+from cli import bench, generate
+from cli import calendar as calendar_cli
 from settings import get_settings
 
 app = typer.Typer(help="惠企直达 Zhida: subsidy disbursement on Temporal", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations")
 app.add_typer(db_app, name="db")
+app.add_typer(calendar_cli.app, name="calendar")
+app.add_typer(bench.app, name="bench")
+app.add_typer(generate.app, name="generate")
 console = Console()
 
 
