@@ -92,6 +92,33 @@ class CaseActivities:
             fund_item_id=item.id,
         )
 
+    def _reject(
+        self,
+        session,
+        case: Case,
+        enterprise: Enterprise,
+        item: FundItem,
+        config: dict,
+        *,
+        key: str,
+        actor: str,
+        reason: str,
+        data: dict | None = None,
+    ) -> None:
+        """Close the case as rejected with its reason, and tell the enterprise why (the 不足之处)."""
+        case.outcome_reason = reason
+        cases.record(
+            session=session,
+            case=case,
+            key=key,
+            kind="rejected",
+            actor=actor,
+            to_status="rejected",
+            reason=reason,
+            data=data,
+        )
+        self._notify(session, case, enterprise, item, "rejected", {"reasons": reason, "officer": _officer(config)})
+
     @staticmethod
     def _money(amount_fen: int) -> dict[str, str]:
         return {"amount_caps": to_capitals(amount_fen), "amount": format_yuan(amount_fen)}
@@ -143,24 +170,16 @@ class CaseActivities:
                 )
                 self._notify(session, case, enterprise, item, "approved", self._money(amount.amount_fen))
             else:
-                case.outcome_reason = "；".join(unmet)
-                cases.record(
-                    session=session,
-                    case=case,
-                    key="checked",
-                    kind="rejected",
-                    actor="system:rules",
-                    to_status="rejected",
-                    reason=case.outcome_reason,
-                    data={"unmet": unmet},
-                )
-                self._notify(
+                self._reject(
                     session,
                     case,
                     enterprise,
                     item,
-                    "rejected",
-                    {"reasons": case.outcome_reason, "officer": config.get("officer", "主管部门")},
+                    config,
+                    key="checked",
+                    actor="system:rules",
+                    reason="；".join(unmet),
+                    data={"unmet": unmet},
                 )
             return EligibilityResult(eligible=eligible, amount_fen=amount.amount_fen, unmet=unmet)
 
@@ -173,23 +192,8 @@ class CaseActivities:
                 budget.reserve(session=session, fund_item_id=item.id, case_id=case.id, amount_fen=case.amount_fen or 0)
             except budget.BudgetExhausted:
                 reason = "本资金事项预算额度已用完"
-                case.outcome_reason = reason
-                cases.record(
-                    session=session,
-                    case=case,
-                    key="reserve",
-                    kind="rejected",
-                    actor="system:budget",
-                    to_status="rejected",
-                    reason=reason,
-                )
-                self._notify(
-                    session,
-                    case,
-                    enterprise,
-                    item,
-                    "rejected",
-                    {"reasons": reason, "officer": config.get("officer", "主管部门")},
+                self._reject(
+                    session, case, enterprise, item, config, key="reserve", actor="system:budget", reason=reason
                 )
                 return ReserveResult(reserved=False, reason=reason)
             cases.record(
@@ -326,7 +330,7 @@ class CaseActivities:
                     enterprise,
                     item,
                     "payment_failed",
-                    {"reason": instruction.fail_reason or "银行退回", "officer": config.get("officer", "主管部门")},
+                    {"reason": instruction.fail_reason or "银行退回", "officer": _officer(config)},
                 )
             return self._state_of(instruction)
 
@@ -352,6 +356,10 @@ class CaseActivities:
             paid_amt_fen=instruction.paid_amt_fen,
             reason=instruction.fail_reason,
         )
+
+
+def _officer(config: dict) -> str:
+    return config.get("officer", "主管部门")
 
 
 def store_result(*, session, result: InstructionResult) -> None:
