@@ -306,3 +306,15 @@ class CalendarYear(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(200))
     loaded_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+# --- Review workflows (issue 4): department tasks, objections ------------------------------------------------
+
+
+# --- Treasury (issue 5): returns, reconciliation, alerts -----------------------------------------------------
+
+
+# --- Policy pushes (issue 6) ---------------------------------------------------------------------------------
+
+
+# --- No-application campaigns (issue 7) ----------------------------------------------------------------------
