@@ -338,7 +338,7 @@ class CaseActivities:
 
     def _store(self, result: InstructionResult) -> None:
         with transaction(self.db_url) as session:
-            store_result(session=session, result=result)
+            payments.store_result(session=session, result=result)
 
     def _state(self, req: PaymentRequest) -> PaymentState:
         with transaction(self.db_url) as session:
@@ -360,19 +360,3 @@ class CaseActivities:
 
 def _officer(config: dict) -> str:
     return config.get("officer", "主管部门")
-
-
-def store_result(*, session, result: InstructionResult) -> None:
-    """Shared by the callback endpoint and the polling fallback."""
-    if result.Status == "accepted":
-        payments.mark_accepted(session=session, voucher=result.VoucherNo, treasury_ref=result.TreasuryRef)
-    else:
-        payments.record_result(
-            session=session,
-            voucher=result.VoucherNo,
-            status=result.Status,
-            paid_amt_fen=result.PaidAmt,
-            reason=result.Reason,
-            treasury_ref=result.TreasuryRef,
-            settled_at=result.SettledAt,
-        )

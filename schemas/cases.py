@@ -136,3 +136,10 @@ class CaseProgress(BaseModel):
     voucher_no: str | None = None
     payment_status: str | None = None
     payment_attempt: int = 0
+
+
+class CorrectionInput(BaseModel):
+    """Input of PaymentCorrectionWorkflow: the case and the failed or returned instruction."""
+
+    case_id: int
+    voucher_no: str

@@ -7,7 +7,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
-from activities.cases import store_result
 from api.errors import Invalid, Unauthorized
 from db.repositories import cases, payments
 from db.session import transaction
@@ -50,7 +49,7 @@ async def callback(request: Request) -> dict:
 
 def _store(db_url: str, result: InstructionResult) -> str | None:
     with transaction(db_url) as session:
-        store_result(session=session, result=result)
+        payments.store_result(session=session, result=result)
         instruction = payments.get(session=session, voucher=result.VoucherNo)
         if instruction is None:
             return None

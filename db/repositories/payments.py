@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import PaymentInstruction
+from schemas.treasury import InstructionResult
 
 FINAL = ("paid", "failed", "returned")
 
@@ -71,3 +72,19 @@ def record_result(
     instruction.settled_at = settled_at or datetime.now(UTC)
     session.flush()
     return instruction
+
+
+def store_result(*, session: Session, result: InstructionResult) -> None:
+    """Shared by the callback endpoint and the polling fallback."""
+    if result.Status == "accepted":
+        mark_accepted(session=session, voucher=result.VoucherNo, treasury_ref=result.TreasuryRef)
+    else:
+        record_result(
+            session=session,
+            voucher=result.VoucherNo,
+            status=result.Status,
+            paid_amt_fen=result.PaidAmt,
+            reason=result.Reason,
+            treasury_ref=result.TreasuryRef,
+            settled_at=result.SettledAt,
+        )
