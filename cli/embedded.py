@@ -113,9 +113,39 @@ def zhida_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
 
-def run(settings: Settings, *, load_demo: bool = True) -> int:
-    from cli.demo import ensure_demo, submit_demo_application
+class StackFailed(RuntimeError):
+    """A child process of the embedded stack did not come up; the message says which and where its log is."""
+
+
+def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, quiet: bool = False) -> bool:
+    """Start Temporal (when embedded), migrate, load demo data, start stand-in, worker and API; wait for /readyz.
+
+    Shared by `zhida run` and the benchmarks; returns whether demo data was loaded.
+    """
+    from cli.demo import ensure_demo
     from db.migrate import upgrade
+
+    say = (lambda _msg: None) if quiet else console.print
+    if settings.temporal_embedded:
+        say("启动 Temporal 开发服务器（SQLite 文件，WAL）…")
+        sup.start("temporal", temporal_command(settings))
+    say("迁移数据库…")
+    upgrade(settings.db_url)
+    demo_loaded = ensure_demo(settings) if load_demo else False
+    sup.start("treasury-sim", zhida_command("treasury-sim"))
+    host, port = settings.temporal_address.rsplit(":", 1)
+    if not wait_port(host, int(port), 60):
+        raise StackFailed(f"Temporal 服务器未能启动，见 {sup.log_dir}/temporal.log")
+    sup.start("worker", zhida_command("worker"))
+    sup.start("api", zhida_command("api"))
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    if not wait_ready(f"{base}/readyz", 90):
+        raise StackFailed(f"API 未就绪：{sup.dead() or '超时'}，日志在 {sup.log_dir}")
+    return demo_loaded
+
+
+def run(settings: Settings, *, load_demo: bool = True) -> int:
+    from cli.demo import submit_demo_application
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(settings.data_dir / "logs")
@@ -129,23 +159,13 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
     try:
-        if settings.temporal_embedded:
-            console.print("启动 Temporal 开发服务器（SQLite 文件，WAL）…")
-            sup.start("temporal", temporal_command(settings))
-        console.print("迁移数据库…")
-        upgrade(settings.db_url)
-        demo_loaded = ensure_demo(settings) if load_demo else False
-        sup.start("treasury-sim", zhida_command("treasury-sim"))
-        host, port = settings.temporal_address.rsplit(":", 1)
-        if not wait_port(host, int(port), 60):
-            console.print("[red]Temporal 服务器未能启动，见 data/logs/temporal.log[/]")
+        try:
+            demo_loaded = start_stack(settings, sup, load_demo=load_demo)
+        except StackFailed as exc:
+            console.print(f"[red]{exc}[/]")
             return 1
-        sup.start("worker", zhida_command("worker"))
-        sup.start("api", zhida_command("api"))
         base = f"http://{settings.api_host}:{settings.api_port}"
-        if not wait_ready(f"{base}/readyz", 90):
-            console.print(f"[red]API 未就绪：{sup.dead() or '超时'}，日志在 {sup.log_dir}[/]")
-            return 1
+        host = settings.temporal_address.rsplit(":", 1)[0]
         console.print(f"[green]惠企直达已就绪（{time.monotonic() - started:.1f} 秒）[/]")
         console.print(f"  API 文档        {base}/docs")
         console.print(f"  网页            {base}/web/login?token={_web_token(settings)}")
@@ -175,3 +195,33 @@ def _web_token(settings: Settings) -> str:
     from api.auth import mint
 
     return mint(settings.jwt_key(), role="admin", subject="admin", name="平台管理员")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_settings(data_dir: Path, **overrides: str) -> Settings:
+    """Settings for a private embedded stack (benchmarks): own data dir and free ports.
+
+    Written to os.environ as ZHIDA_* variables, so the child processes the Supervisor starts see the same values.
+    """
+    api_port, sim_port, temporal_port, ui_port = (free_port() for _ in range(4))
+    env = {
+        "ZHIDA_DATA_DIR": str(data_dir),
+        "ZHIDA_DATABASE_URL": "",
+        "ZHIDA_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "ZHIDA_TEMPORAL_UI_PORT": str(ui_port),
+        "ZHIDA_TEMPORAL_EMBEDDED": "true",
+        "ZHIDA_API_PORT": str(api_port),
+        "ZHIDA_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "ZHIDA_TREASURY_URL": f"http://127.0.0.1:{sim_port}",
+        "ZHIDA_TREASURY_SIM_PORT": str(sim_port),
+        "ZHIDA_TREASURY_SIM_DATABASE_URL": "",
+    } | {f"ZHIDA_{key.upper()}": value for key, value in overrides.items()}
+    import os
+
+    os.environ.update(env)
+    return Settings()
