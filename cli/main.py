@@ -9,7 +9,7 @@ import signal
 import typer
 from rich.console import Console
 
-from cli import bench, generate
+from cli import bench, bench_latency, bench_temporal, generate  # noqa: F401 (bench_* register their commands)
 from cli import calendar as calendar_cli
 from settings import get_settings
 

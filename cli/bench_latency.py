@@ -1,0 +1,204 @@
+"""`zhida bench instant-latency`: application → instruction accepted by the treasury stand-in, on a private
+embedded stack (Temporal dev server, stand-in, worker and API as processes, real HTTP between them)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from sqlalchemy import select
+
+from cli.bench import app, console, print_figures, write_report
+
+BENCH_ITEM = "BENCH-INSTANT-001"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100), the usual definition for latency reports."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def _prepare(settings: Any, n: int, seed: int) -> list[str]:
+    """A listed instant item with room for every application, and n enterprises that meet its conditions."""
+    from cli.demo import DEMO_CONFIG, add_listed_item
+    from db import crypto
+    from db.models import Enterprise
+    from db.repositories import enterprises
+    from db.session import transaction
+    from rules import uscc as uscc_rules
+
+    config = copy.deepcopy(DEMO_CONFIG)
+    config["name"] = "宜昌市2026年度专精特新一次性奖励（即申即享，基准测试）"
+    config["budget"] = {
+        "year": 2026,
+        "total_fen": n * config["standard"]["amount_fen"] * 2,
+        "sources": [{"name": "市级财政", "share_bp": 10000}],
+    }
+    rng = random.Random(seed)
+    fernet = settings.fernet_key()
+    codes: list[str] = []
+    with transaction(settings.db_url) as session:
+        add_listed_item(session=session, code=BENCH_ITEM, department_code="YC-JXJ", config=config)
+        seen = set(session.scalars(select(Enterprise.uscc)))  # the demo archive is loaded too
+        while len(codes) < n:
+            code = uscc_rules.generate(rng, "420502")
+            if code in seen:
+                continue
+            seen.add(code)
+            phone = f"1390717{rng.randrange(10_000):04d}"
+            account = f"4205{rng.randrange(10**14):014d}"
+            name = f"宜昌基准测试制造有限公司{len(codes):04d}"
+            enterprises.add(
+                session=session,
+                enterprise=Enterprise(
+                    uscc=code,
+                    name=name,
+                    region_code="420502",
+                    industry_code="C34",
+                    size_class="small",
+                    registered_on=date(2015, 5, 1),
+                    employees=80,
+                    revenue_fen=5 * 10**9,
+                    tax_paid_fen=10**8,
+                    rd_ratio_bp=500,
+                    tags=["专精特新"],
+                    credit_status="good",
+                    contact_phone_enc=crypto.encrypt(fernet, phone),
+                    contact_phone_masked=crypto.mask_phone(phone),
+                    bank_account_enc=crypto.encrypt(fernet, account),
+                    bank_account_masked=crypto.mask_account(account),
+                    bank_account_name=name,
+                    bank_name="中国工商银行宜昌分行营业部",
+                    bank_code="102526000011",
+                ),
+            )
+            codes.append(code)
+    return codes
+
+
+async def _apply_all(settings: Any, codes: list[str], concurrency: int) -> dict[int, float]:
+    """20 applicants at a time over real HTTP; returns case id → wall-clock time the application was sent."""
+    from api.auth import mint
+
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    key = settings.jwt_key()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for code in codes:
+        queue.put_nowait(code)
+    sent: dict[int, float] = {}
+
+    async def applicant(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            code = queue.get_nowait()
+            token = mint(key, role="enterprise", subject=code, name="基准测试企业")
+            started = time.time()
+            response = await client.post(
+                f"{base}/api/v1/applications",
+                json={"fund_item_code": BENCH_ITEM, "uscc": code},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+            sent[response.json()["id"]] = started
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(applicant(client) for _ in range(concurrency)))
+    return sent
+
+
+def _wait_for(settings: Any, case_ids: set[int], column: str, timeout: float) -> dict[int, datetime]:
+    """Poll the instructions until every case has `column` (accepted_at or settled_at) set."""
+    from db.models import PaymentInstruction
+    from db.session import transaction
+
+    deadline = time.monotonic() + timeout
+    found: dict[int, datetime] = {}
+    while time.monotonic() < deadline:
+        with transaction(settings.db_url) as session:
+            rows = session.execute(
+                select(PaymentInstruction.case_id, getattr(PaymentInstruction, column)).where(
+                    getattr(PaymentInstruction, column).is_not(None), PaymentInstruction.attempt == 1
+                )
+            ).all()
+        found = {case_id: at for case_id, at in rows if case_id in case_ids}
+        if len(found) == len(case_ids):
+            return found
+        time.sleep(0.5)
+    raise SystemExit(f"超时：{len(case_ids) - len(found)} 笔办件的支付指令未在 {timeout:.0f} 秒内{column}")
+
+
+def _epoch(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def run_instant_latency(*, n: int, concurrency: int, seed: int, settle_delay: float, data_dir: Path) -> dict:
+    from cli.embedded import Supervisor, isolated_settings, start_stack
+
+    settings = isolated_settings(data_dir, treasury_sim_settle_delay_seconds=str(settle_delay))
+    sup = Supervisor(data_dir / "logs")
+    try:
+        start_stack(settings, sup, load_demo=True, quiet=True)
+        codes = _prepare(settings, n, seed)
+        # One warm-up application outside the measurement: first-use costs (imports, connections) are not latency.
+        asyncio.run(_apply_all(settings, codes[:1], 1))
+        started = time.time()
+        sent = asyncio.run(_apply_all(settings, codes[1:], concurrency))
+        submitted = time.time()
+        accepted = _wait_for(settings, set(sent), "accepted_at", timeout=600)
+        latencies = [(_epoch(accepted[case_id]) - sent[case_id]) * 1000 for case_id in sent]
+        last_accepted = max(_epoch(at) for at in accepted.values())
+        settled = _wait_for(settings, set(sent), "settled_at", timeout=600)
+        to_paid = [(_epoch(settled[case_id]) - sent[case_id]) * 1000 for case_id in sent]
+    finally:
+        sup.stop()
+    return {
+        "applications": len(sent),
+        "concurrency": concurrency,
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1),
+        "applications_per_s": round(len(sent) / (last_accepted - started), 1),
+        "submit_seconds": round(submitted - started, 2),
+        "settle_delay_seconds": settle_delay,
+        "p50_to_paid_ms": round(statistics.median(to_paid), 1),
+        "p99_to_paid_ms": round(percentile(to_paid, 99), 1),
+    }
+
+
+@app.command("instant-latency")
+def instant_latency_command(
+    n: int = typer.Option(500, "--n", min=2, help="applications (one more is sent first as a warm-up)"),
+    concurrency: int = typer.Option(20, min=1, help="concurrent applicants"),
+    settle_delay: float = typer.Option(1.0, help="the stand-in's settlement delay in seconds (after acceptance)"),
+    seed: int = typer.Option(2026, help="generator seed"),
+    reports_dir: Path = typer.Option(Path("reports"), help="where bench-instant-latency.json and .md go"),
+) -> None:
+    """即申即享 latency: application → instruction accepted by the treasury stand-in; goal p50 < 1 s, p99 < 2 s."""
+    with tempfile.TemporaryDirectory(prefix="zhida-bench-") as tmp:
+        figures = run_instant_latency(
+            n=n + 1, concurrency=concurrency, seed=seed, settle_delay=settle_delay, data_dir=Path(tmp)
+        )
+    print_figures("bench instant-latency · embedded stack (SQLite + Temporal dev server)", figures)
+    notes = (
+        "Private embedded stack started by the benchmark: Temporal dev server (SQLite file, WAL), treasury stand-in, "
+        "worker and API as separate processes, real HTTP between them; application database SQLite. "
+        f"{figures['applications']} enterprises that meet the item's conditions apply through POST /api/v1/applications, "
+        f"{concurrency} at a time; one warm-up application is sent first and not counted. Latency = time the "
+        "stand-in's acceptance of the signed instruction was stored by our payment activity (payment_instruction."
+        "accepted_at) minus the time the applicant sent the request; it covers case creation, workflow start, "
+        "received/eligibility/budget activities and the signed send. applications_per_s = applications / (last "
+        "acceptance − first application). *_to_paid_ms add the stand-in's settlement delay and the signed callback."
+    )
+    json_path, md_path = write_report("instant-latency", figures, notes, database="sqlite", reports_dir=reports_dir)
+    console.print(f"报告 / reports: {json_path} · {md_path}")
