@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rules import sms_templates
+
 SIGN = "【惠企直达】"
 
 TEMPLATES: dict[str, str] = {
@@ -14,5 +16,10 @@ TEMPLATES: dict[str, str] = {
 
 
 def render(template_key: str, params: dict[str, str]) -> str:
-    """The notice text as the enterprise reads it; a missing parameter is a programming error."""
+    """The notice text as the enterprise reads it; a missing parameter is a programming error.
+
+    Stages not listed here use the SMS template of the same key (rules.sms_templates), so every stage renders.
+    """
+    if template_key not in TEMPLATES:
+        return sms_templates.render(template_key, params)
     return SIGN + TEMPLATES[template_key].format(**params)

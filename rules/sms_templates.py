@@ -80,6 +80,26 @@ _ALL = [
         modes=("instant", "review"),
     ),
     _t(
+        "case_withdrawn",
+        "{enterprise}：您申报的“{item}”已撤回，原因：{reason}。如需办理请重新申报或联系{officer}。",
+        "enterprise",
+        "item",
+        "reason",
+        "officer",
+        free_text=("enterprise", "item", "reason", "officer"),
+        modes=("instant", "review"),
+    ),
+    _t(
+        "case_revoked",
+        "{enterprise}：您申报的“{item}”已被主管部门撤销，原因：{reason}。如有疑问请联系{officer}。",
+        "enterprise",
+        "item",
+        "reason",
+        "officer",
+        free_text=("enterprise", "item", "reason", "officer"),
+        modes=("instant", "review"),
+    ),
+    _t(
         "publicity_started",
         "{enterprise}：“{item}”拟兑付名单已公示，贵单位拟兑付{amount_caps}，公示期至{deadline}，期间可实名提出异议。",
         "enterprise",
@@ -164,6 +184,13 @@ _ALL = [
         marketing=True,
     ),
     _t(
+        "policy_push_listed_free",
+        "{enterprise}：新上线免申即享政策资金事项“{item}”，贵单位可能符合条件，无需申报，兑付进展将短信告知。拒收请回复R",
+        "enterprise",
+        "item",
+        marketing=True,
+    ),
+    _t(
         "policy_push_paid",
         "{enterprise}：“{item}”资金{amount_caps}已兑付。平台还为贵单位匹配了{count}项可享政策，请登录平台查看。拒收请回复R",
         "enterprise",
@@ -204,6 +231,14 @@ def stage_params(*, amount_fen: int | None = None, deadline: date | None = None,
     if deadline is not None:
         out["deadline"] = format_date(deadline)
     return out
+
+
+def render_around(template_key: str, params: dict[str, object], slot: str = "enterprise") -> tuple[str, str]:
+    """The text before and after one variable, the others filled in: bulk SQL puts each enterprise's name between."""
+    marker = "\x00"
+    text = get(template_key).render({**params, slot: marker})
+    before, _, after = text.partition(marker)
+    return before, after
 
 
 def render(template_key: str, params: dict[str, object]) -> str:

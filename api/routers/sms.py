@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -91,10 +91,10 @@ def _department_scope(session, principal: Principal) -> int | None:
     return department_id
 
 
-@router.get("/stats", summary="各资金事项短信统计（已发送、已送达、失败）")
-def stats(session: SessionDep, principal: Staff) -> dict:
+@router.get("/stats", summary="各资金事项短信统计（已发送、已送达、失败；办件通知与政策推送分列）")
+def stats(session: SessionDep, principal: Staff, category: Literal["case", "push"] | None = None) -> dict:
     scope = _department_scope(session, principal)
-    return {"items": repo.stats(session=session, department_id=scope)}
+    return {"items": repo.stats(session=session, department_id=scope, category=category)}
 
 
 @router.get("/stats/{fund_item_id}/failures", summary="资金事项的短信失败清单（待跟进）")
@@ -112,6 +112,7 @@ def failures(fund_item_id: int, session: SessionDep, principal: Staff) -> dict:
                 "case_id": n.case_id,
                 "enterprise_id": n.enterprise_id,
                 "stage": n.template_key,
+                "category": n.category,
                 "phone": n.phone_masked,
                 "provider": n.provider,
                 "attempts": n.attempts,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Notice
@@ -24,6 +26,7 @@ def enqueue(
     status: str = "queued",
     provider: str = "outbox",
     fund_item_id: int | None = None,
+    category: str = "case",
 ) -> tuple[Notice, bool]:
     """Queue a notice unless one with the same key exists (a retried stage never notifies twice)."""
     existing = session.scalar(select(Notice).where(Notice.dedupe_key == dedupe_key))
@@ -41,6 +44,7 @@ def enqueue(
         status=status,
         provider=provider,
         fund_item_id=fund_item_id,
+        category=category,
     )
     session.add(notice)
     session.flush()
@@ -57,3 +61,20 @@ def for_enterprise(*, session: Session, enterprise_id: int, limit: int = 200) ->
 
 def for_case(*, session: Session, case_id: int) -> list[Notice]:
     return list(session.scalars(select(Notice).where(Notice.case_id == case_id).order_by(Notice.id)))
+
+
+def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING on the dialect in use (both databases speak it): duplicates are skipped."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue many notices in one executemany batch; rows whose dedupe key exists are skipped. Returns rows sent
+    to the database (on PostgreSQL and SQLite the duplicates among them are silently ignored)."""
+    if not rows:
+        return 0
+    defaults = {"case_id": None, "status": "queued", "provider": "outbox", "category": "case", "fund_item_id": None,
+                "attempts": 0, "receipt_polls": 0}  # fmt: skip
+    session.execute(insert_ignoring_duplicates(session, Notice.__table__), [defaults | dict(row) for row in rows])
+    return len(rows)

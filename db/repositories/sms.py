@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from db.models import Case, FundItem, Notice
+from db.models import Case, Enterprise, FundItem, Notice
 
 ACTIVE = ("sending", "sent", "delivered")
 
@@ -21,10 +21,11 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[Notice]:
     stmt = (
         select(Notice)
         .where(
+            Notice.status.in_(("queued", "sending")),  # the partial index ix_notice_pending_id
             or_(
                 and_(Notice.status == "queued", or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now)),
                 and_(Notice.status == "sending", Notice.next_attempt_at <= now),
-            )
+            ),
         )
         .order_by(Notice.id)
         .limit(limit)
@@ -32,6 +33,75 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[Notice]:
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
+
+
+def receipts_due(*, session: Session, provider: str, now: datetime, limit: int) -> list[Notice]:
+    """Sent notices of this provider still without a delivery report whose next receipt poll is due."""
+    stmt = (
+        select(Notice)
+        .where(Notice.status == "sent", Notice.provider == provider, Notice.next_attempt_at <= now)
+        .order_by(Notice.next_attempt_at, Notice.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def opted_out(*, session: Session, enterprise_ids: set[int]) -> set[int]:
+    """Which of these enterprises refuse marketing-type pushes."""
+    if not enterprise_ids:
+        return set()
+    return set(
+        session.scalars(select(Enterprise.id).where(Enterprise.id.in_(enterprise_ids), Enterprise.push_opt_out.is_(True)))
+    )
+
+
+def mark_delivered(*, session: Session, rows: list[dict], now: datetime, provider: str) -> None:
+    """Settle notices delivered at once (the outbox) in one statement: rows of {id, provider_msg_id, phone_hash,
+    phone_masked, fund_item_id}. PostgreSQL joins arrays (one round trip); SQLite runs an executemany in-process."""
+    if not rows:
+        return
+    common = {"status": "delivered", "next_attempt_at": None, "sent_at": now, "delivered_at": now,
+              "fail_reason": None, "provider": provider}  # fmt: skip
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE notice SET status = :status, attempts = notice.attempts + 1, next_attempt_at = NULL, "
+                "sent_at = :sent_at, delivered_at = :delivered_at, fail_reason = NULL, provider = :provider, "
+                "provider_msg_id = v.msg, phone_hash = v.hash, phone_masked = v.masked, fund_item_id = v.fid "
+                "FROM unnest(CAST(:ids AS integer[]), CAST(:msgs AS varchar[]), CAST(:hashes AS varchar[]), "
+                "CAST(:masks AS varchar[]), CAST(:fids AS integer[])) AS v(id, msg, hash, masked, fid) "
+                "WHERE notice.id = v.id"
+            ),
+            {
+                **common,
+                "ids": [r["id"] for r in rows],
+                "msgs": [r["provider_msg_id"] for r in rows],
+                "hashes": [r["phone_hash"] for r in rows],
+                "masks": [r["phone_masked"] for r in rows],
+                "fids": [r["fund_item_id"] for r in rows],
+            },
+        )
+        return
+    table = Notice.__table__
+    values = {k: bindparam(f"v_{k}") for k in ("provider_msg_id", "phone_hash", "phone_masked", "fund_item_id")}
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("v_id"))
+        .values(**common, attempts=table.c.attempts + 1, **values)
+    )
+    session.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in rows])
+
+
+def get_many(*, session: Session, notice_ids: list[int], lock: bool = False) -> dict[int, Notice]:
+    """Notices by id in one query (row locks on PostgreSQL when `lock`)."""
+    if not notice_ids:
+        return {}
+    stmt = select(Notice).where(Notice.id.in_(notice_ids))
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {n.id: n for n in session.scalars(stmt)}
 
 
 def recent_sends(*, session: Session, phone_hash: str, template_key: str | None, since: datetime) -> list[datetime]:
@@ -57,8 +127,9 @@ def by_provider_msg_id(*, session: Session, provider: str, provider_msg_id: str)
     )
 
 
-def stats(*, session: Session, department_id: int | None = None) -> list[dict]:
-    """Per fund item: notices queued, sent, delivered, failed (a notice counts under its own or its case's item)."""
+def stats(*, session: Session, department_id: int | None = None, category: str | None = None) -> list[dict]:
+    """Per fund item: notices queued, sent, delivered, failed, withdrawn (a notice counts under its own or its
+    case's item), split into case notices and policy pushes; `category` keeps one of them."""
     item_id = func.coalesce(Notice.fund_item_id, Case.fund_item_id)
     stmt = (
         select(
@@ -70,6 +141,8 @@ def stats(*, session: Session, department_id: int | None = None) -> list[dict]:
             func.sum(case((Notice.status == "sent", 1), else_=0)),
             func.sum(case((Notice.status == "delivered", 1), else_=0)),
             func.sum(case((Notice.status == "failed", 1), else_=0)),
+            func.sum(case((Notice.status == "cancelled", 1), else_=0)),
+            func.sum(case((Notice.category == "push", 1), else_=0)),
         )
         .select_from(Notice)
         .outerjoin(Case, Case.id == Notice.case_id)
@@ -79,6 +152,8 @@ def stats(*, session: Session, department_id: int | None = None) -> list[dict]:
     )
     if department_id is not None:
         stmt = stmt.where(FundItem.department_id == department_id)
+    if category is not None:
+        stmt = stmt.where(Notice.category == category)
     return [
         {
             "fund_item_id": r[0],
@@ -89,6 +164,9 @@ def stats(*, session: Session, department_id: int | None = None) -> list[dict]:
             "sent": int(r[5] or 0),
             "delivered": int(r[6] or 0),
             "failed": int(r[7] or 0),
+            "cancelled": int(r[8] or 0),
+            "case_notices": int(r[3] or 0) - int(r[9] or 0),
+            "pushes": int(r[9] or 0),
         }
         for r in session.execute(stmt)
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateways.sms.base import Receipt, ReceiptFormatError, SendResult, SmsMessage, SmsProvider
+from gateways.sms.base import Receipt, ReceiptFormatError, ReceiptQuery, SendResult, SmsMessage, SmsProvider
 from gateways.sms.outbox import OutboxProvider
 
 if TYPE_CHECKING:
@@ -14,6 +14,7 @@ __all__ = [
     "OutboxProvider",
     "Receipt",
     "ReceiptFormatError",
+    "ReceiptQuery",
     "SendResult",
     "SmsMessage",
     "SmsProvider",

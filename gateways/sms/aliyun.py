@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alibabacloud_dysmsapi20170525 import models as sms_models
 from alibabacloud_dysmsapi20170525.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_util import models as util_models
 
-from gateways.sms.base import Receipt, ReceiptFormatError, SendResult, SmsMessage, SmsProvider, notice_id_of
+from gateways.sms.base import (
+    Receipt,
+    ReceiptFormatError,
+    ReceiptQuery,
+    SendResult,
+    SmsMessage,
+    SmsProvider,
+    notice_id_of,
+)
+
+log = logging.getLogger("zhida.sms")
+BEIJING = ZoneInfo("Asia/Shanghai")
+# QuerySendDetails SendStatus: 1 waiting for the carrier's report, 2 failed, 3 delivered.
+SEND_STATUS_FAILED, SEND_STATUS_DELIVERED = 2, 3
 
 # Documented SendSms codes: (retryable, rate_limited). Anything not listed is treated as permanent.
 CODES: dict[str, tuple[bool, bool]] = {
@@ -83,6 +98,48 @@ class AliyunProvider(SmsProvider):
             return SendResult(ok=True, provider_msg_id=body.biz_id)
         return classify(body.code or "Unknown", body.message)
 
+    def query_receipts(self, queries: list[ReceiptQuery]) -> list[Receipt]:
+        """QuerySendDetails per notice (phone + send date in Beijing time, BizId when known), matched by OutId."""
+        receipts: list[Receipt] = []
+        for query in queries:
+            request = sms_models.QuerySendDetailsRequest(
+                phone_number=query.national_number,
+                biz_id=query.provider_msg_id or None,
+                send_date=query.sent_at.astimezone(BEIJING).strftime("%Y%m%d"),
+                page_size=50,
+                current_page=1,
+            )
+            try:
+                body = self.client.query_send_details_with_options(request, self.runtime).body
+            except Exception as exc:  # a failed query changes nothing; the next poll tries again
+                log.warning("aliyun QuerySendDetails failed for notice %s: %s", query.notice_id, exc)
+                continue
+            if body.code != "OK":
+                log.warning("aliyun QuerySendDetails notice %s answered %s %s", query.notice_id, body.code, body.message)
+                continue
+            details = (body.sms_send_detail_dtos.sms_send_detail_dto if body.sms_send_detail_dtos else None) or []
+            for detail in details:
+                if notice_id_of(detail.out_id) != query.notice_id or detail.send_status not in (
+                    SEND_STATUS_FAILED,
+                    SEND_STATUS_DELIVERED,
+                ):
+                    continue  # another send to the same phone that day, or no report yet
+                delivered = detail.send_status == SEND_STATUS_DELIVERED
+                receipts.append(
+                    Receipt(
+                        provider="aliyun",
+                        delivered=delivered,
+                        notice_id=query.notice_id,
+                        provider_msg_id=query.provider_msg_id,
+                        phone=detail.phone_num,
+                        code=detail.err_code or ("DELIVERED" if delivered else "UNKNOWN"),
+                        reported_at=_time(detail.receive_date),
+                        raw=detail.to_map(),
+                    )
+                )
+                break
+        return receipts
+
     @staticmethod
     def parse_receipts(body: Any) -> list[Receipt]:  # type: ignore[override]
         """Alibaba's SmsReport push: a JSON array of {phone_number, success, err_code, err_msg, biz_id, out_id, …}."""
@@ -112,8 +169,9 @@ class AliyunProvider(SmsProvider):
 
 
 def _time(text: object) -> datetime | None:
+    """Report times come in Beijing time without an offset."""
     try:
-        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S")
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     except ValueError:
         return None
 

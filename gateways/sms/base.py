@@ -62,6 +62,20 @@ class Receipt:
     raw: dict = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class ReceiptQuery:
+    """A sent notice still without a delivery report, to look up at the provider (polling fallback)."""
+
+    notice_id: int
+    phone_e164: str
+    provider_msg_id: str | None
+    sent_at: datetime
+
+    @property
+    def national_number(self) -> str:
+        return self.phone_e164.removeprefix("+86")
+
+
 class ReceiptFormatError(ValueError):
     """A callback body that is not in the provider's format."""
 
@@ -75,6 +89,13 @@ class SmsProvider(abc.ABC):
 
     def parse_receipts(self, body: object) -> list[Receipt]:
         raise ReceiptFormatError(f"{self.name} does not push receipts")
+
+    def query_receipts(self, queries: list[ReceiptQuery]) -> list[Receipt]:
+        """Delivery reports for notices whose callback never came; [] when the provider has no query API.
+
+        May return reports of other notices too (a pull API drains a queue); never raises.
+        """
+        return []
 
 
 def notice_id_of(value: object) -> int | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -11,7 +13,19 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models, sms_client
 
-from gateways.sms.base import Receipt, ReceiptFormatError, SendResult, SmsMessage, SmsProvider, notice_id_of
+from gateways.sms.base import (
+    Receipt,
+    ReceiptFormatError,
+    ReceiptQuery,
+    SendResult,
+    SmsMessage,
+    SmsProvider,
+    notice_id_of,
+)
+
+log = logging.getLogger("zhida.sms")
+BEIJING = ZoneInfo("Asia/Shanghai")
+PULL_LIMIT = 100  # PullSmsSendStatus answers at most 100 reports per call
 
 # SendStatus codes and request errors: (retryable, rate_limited). Unlisted codes are permanent.
 CODES: dict[str, tuple[bool, bool]] = {
@@ -95,6 +109,41 @@ class TencentProvider(SmsProvider):
             return SendResult(ok=True, provider_msg_id=status.SerialNo)
         return classify(status.Code, status.Message)
 
+    def query_receipts(self, queries: list[ReceiptQuery], max_pulls: int = 20) -> list[Receipt]:
+        """PullSmsSendStatus: drains the app's pending status reports (each is answered once), matched by
+        SessionContext or SerialNo; reports of notices not asked about are returned too (applying them is safe)."""
+        if not queries:
+            return []
+        receipts: list[Receipt] = []
+        for _ in range(max_pulls):
+            request = models.PullSmsSendStatusRequest()
+            request.SmsSdkAppId = self.sdk_app_id
+            request.Limit = PULL_LIMIT
+            try:
+                response = self.client.PullSmsSendStatus(request)
+            except TencentCloudSDKException as exc:  # the next poll tries again
+                log.warning("tencent PullSmsSendStatus failed: %s %s", exc.get_code(), exc.get_message())
+                break
+            reports = response.PullSmsSendStatusSet or []
+            for report in reports:
+                success = report.ReportStatus == "SUCCESS"
+                receipts.append(
+                    Receipt(
+                        provider="tencent",
+                        delivered=success,
+                        notice_id=notice_id_of(report.SessionContext),
+                        provider_msg_id=report.SerialNo,
+                        phone=report.PhoneNumber,
+                        code="DELIVRD" if success else "FAIL",
+                        message=None if success else report.Description,
+                        reported_at=_epoch(report.UserReceiveTime),
+                        raw={"SerialNo": report.SerialNo, "ReportStatus": report.ReportStatus},
+                    )
+                )
+            if len(reports) < PULL_LIMIT:
+                break
+        return receipts
+
     @staticmethod
     def parse_receipts(body: Any) -> list[Receipt]:  # type: ignore[override]
         """Tencent's status report push: [{user_receive_time, mobile, report_status, errmsg, description, sid, ext}]."""
@@ -124,7 +173,16 @@ class TencentProvider(SmsProvider):
 
 
 def _time(text: object) -> datetime | None:
+    """Report times come in Beijing time without an offset."""
     try:
-        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S")
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     except ValueError:
+        return None
+
+
+def _epoch(value: object) -> datetime | None:
+    """PullSmsSendStatus gives UserReceiveTime as a UNIX timestamp in seconds."""
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
         return None

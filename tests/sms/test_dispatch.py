@@ -2,113 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
-from activities.notices import DispatchConfig, Dispatcher
+from activities.notices import Dispatcher
 from api.app import create_app
 from api.auth import mint
-from db import crypto
-from db.models import Department, Enterprise, FundItem, Notice, Policy
-from db.session import transaction
 from gateways.sms import SendResult, SmsProvider
-from gateways.sms.aliyun import AliyunProvider
-from gateways.sms.fake_servers import FakeSmsServer
 from gateways.sms.http import HttpProvider
-from gateways.sms.tencent import TencentProvider
-from rules import sms_templates
 from rules.sms import QuietHours
-from settings import Settings
-
-NOON = datetime(2026, 5, 6, 4, 0, tzinfo=UTC)  # 12:00 Asia/Shanghai
-KEY = "k" * 43 + "="
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSmsServer]:
-    with FakeSmsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path)
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[dict]:
-    """A department, fund item and enterprise; queued notices of earlier tests are put aside."""
-    tag = uuid.uuid4().hex[:8]
-    with transaction(settings.db_url) as s:
-        s.execute(update(Notice).where(Notice.status.in_(("queued", "sending"))).values(status="failed"))
-        dept = Department(code=f"D{tag}", name="市科技局", region_code="420500")
-        s.add(dept)
-        s.flush()
-        policy = Policy(doc_number=f"宜科发{tag}", title="政策", level="city", department_id=dept.id)
-        s.add(policy)
-        s.flush()
-        item = FundItem(code=f"FI{tag}", policy_id=policy.id, department_id=dept.id, name="高企奖励", mode="instant")
-        ent = Enterprise(uscc=tag.upper().ljust(18, "0"), name="宜昌某科技有限公司", region_code="420500")
-        s.add_all([item, ent])
-        s.flush()
-        yield_ = {"dept": dept.code, "item": item.id, "ent": ent.id, "key": settings.fernet_key()}
-    yield yield_
-
-
-def queue(settings: Settings, world: dict, stage: str = "paid", phone: str = "13800138000", **extra: object) -> int:
-    params = sms_templates.stage_params(
-        enterprise="宜昌某科技有限公司", item="高企奖励", acct_tail="1234", amount_fen=12_345_600, **extra
-    )
-    with transaction(settings.db_url) as s:
-        n = Notice(
-            dedupe_key=f"t:{uuid.uuid4().hex}",
-            enterprise_id=world["ent"],
-            case_id=None,
-            fund_item_id=world["item"],
-            template_key=stage,
-            params=params,
-            content="测试通知",
-            phone_enc=crypto.encrypt(world["key"], phone) if phone else None,
-            phone_masked=None,
-            status="queued",
-        )
-        s.add(n)
-        s.flush()
-        return n.id
-
-
-def notice(settings: Settings, notice_id: int) -> Notice:
-    with transaction(settings.db_url) as s:
-        return s.get(Notice, notice_id)
-
-
-def dispatcher(settings: Settings, provider: SmsProvider, clock: Clock, **cfg: object) -> Dispatcher:
-    config = DispatchConfig(**cfg) if cfg else DispatchConfig()
-    return Dispatcher(db_url=settings.db_url, fernet_key=settings.fernet_key(), provider=provider, config=config,
-                      clock=clock)  # fmt: skip
-
-
-def aliyun(fake: FakeSmsServer) -> AliyunProvider:
-    return AliyunProvider(access_key_id="ak", access_key_secret="sk", endpoint=fake.endpoint, protocol="http")
-
-
-def tencent(fake: FakeSmsServer) -> TencentProvider:
-    return TencentProvider(secret_id="id", secret_key="key", sdk_app_id="1400000001", endpoint=fake.endpoint,
-                           protocol="http")  # fmt: skip
-
+from tests.sms.support import KEY, NOON, Clock, aliyun, dispatcher, notice, queue, tencent
 
 # -- providers through the official SDKs ----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +146,30 @@ def test_quiet_hours_shanghai() -> None:
 def test_backoff_doubles_and_caps() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert backoff(20).total_seconds() == 3600
+
+
+def test_every_stage_the_code_notifies_has_a_template() -> None:
+    """A stage added to the case activities or workflows without an SMS template would fail at dispatch: catch it."""
+    root = Path(__file__).resolve().parents[2]
+    used: set[str] = set()
+    for path in [*root.glob("activities/*.py"), *root.glob("workflows/*.py")]:
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r'_notify\(\s*(?:[^"(),]+,\s*){4}"([a-z_]+)"', text))  # the stage is the 5th argument
+        used |= set(re.findall(r'template_key"?\s*[=:]\s*"([a-z_]+)"', text))
+    assert {"received", "approved", "rejected", "paid", "policy_push_registered", "policy_push_paid"} <= used
+    assert used <= set(sms_templates.STAGES), used - set(sms_templates.STAGES)
+
+
+@pytest.mark.parametrize("key", sms_templates.STAGES)
+def test_page_text_is_the_sms_text(key: str) -> None:
+    """What the enterprise reads on its notice page is what the SMS says."""
+    assert notice_templates.render(key, PARAMS) == sms_templates.render(key, PARAMS)
+
+
+def test_bulk_rendering_puts_the_name_between() -> None:
+    params = sms_templates.stage_params(item="高新技术企业认定奖励", deadline=date(2026, 12, 31))
+    before, after = sms_templates.render_around("policy_push_listed", params)
+    assert before + "宜昌某公司" + after == sms_templates.render(
+        "policy_push_listed", params | {"enterprise": "宜昌某公司"}
+    )
+    assert before == "【惠企直达】" and after.endswith("办理截止2026年12月31日，请登录平台查看。拒收请回复R")

@@ -1,0 +1,89 @@
+"""Contracts of enterprise registration, push preferences (opt-out of policy pushes) and the notice list."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from rules import uscc as uscc_rules
+from rules.sms import PhoneError, parse_phone
+
+
+class EnterpriseRegister(BaseModel):
+    """A newly registered enterprise (企业注册登记); the platform pushes the listed policies it matches."""
+
+    uscc: str = Field(title="统一社会信用代码", examples=["91420500MA4F0XXXX0"])
+    name: str = Field(min_length=2, max_length=200, title="企业名称")
+    region_code: str = Field(pattern=r"^\d{6,12}$", title="注册地行政区划代码")
+    industry_code: str = Field("", max_length=8, title="国民经济行业代码（GB/T 4754）")
+    size_class: Literal["large", "medium", "small", "micro"] = Field("small", title="企业规模")
+    registered_on: date | None = Field(None, title="成立日期")
+    employees: int | None = Field(None, ge=0, title="从业人数")
+    revenue_fen: int | None = Field(None, ge=0, title="营业收入（分）")
+    tax_paid_fen: int | None = Field(None, ge=0, title="纳税额（分）")
+    rd_ratio_bp: int | None = Field(None, ge=0, le=10_000, title="研发投入占比（基点）")
+    tags: list[str] = Field(default_factory=list, title="资质标签")
+    contact_phone: str | None = Field(None, title="联系手机号（接收政策短信）")
+    push_opt_out: bool = Field(False, title="不接收政策推送短信")
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, value: str) -> str:
+        return uscc_rules.validate(value)
+
+    @field_validator("contact_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return parse_phone(value).national
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class PushCountsOut(BaseModel):
+    matched: int = Field(description="匹配的已上架资金事项数（注册推送）或企业数（上架推送）")
+    queued: int = Field(description="已排队发送的推送短信条数")
+    opted_out: int = Field(0, description="因已退订未推送")
+    no_phone: int = Field(0, description="因未登记手机号未推送")
+
+
+class EnterpriseRegistered(BaseModel):
+    id: int
+    uscc: str
+    name: str
+    contact_phone_masked: str | None
+    push_opt_out: bool
+    push: PushCountsOut
+
+
+class PushPreferenceIn(BaseModel):
+    opt_out: bool = Field(description="true：不再接收政策推送短信（办件通知照常发送）；false：恢复接收")
+
+
+class PushPreferenceOut(BaseModel):
+    uscc: str
+    push_opt_out: bool
+    opted_out_at: datetime | None
+    withdrawn: int = Field(0, description="退订时撤回的待发送推送条数")
+    note: str
+
+
+class NoticeRow(BaseModel):
+    """One notice as the enterprise's notice page lists it."""
+
+    id: int
+    case_id: int | None = None
+    category: Literal["case", "push"]
+    category_label: str
+    template_key: str
+    content: str
+    phone_masked: str | None
+    status: str
+    status_label: str
+    created_at: datetime
+    created_at_beijing: str
+    fail_reason: str | None = None

@@ -1,0 +1,47 @@
+"""Fixtures of the SMS tests: the fake provider server, settings on the session database, a small world."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import update
+
+from db.models import Department, Enterprise, FundItem, Notice, Policy
+from db.session import transaction
+from gateways.sms.fake_servers import FakeSmsServer
+from settings import Settings
+
+
+@pytest.fixture(scope="module")
+def fake(db_url: str) -> Iterator[FakeSmsServer]:
+    """One per backend: notice ids (the idempotency keys it counts) restart in each database."""
+    with FakeSmsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path) -> Settings:
+    return Settings(database_url=db_url, data_dir=tmp_path)
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[dict]:
+    """A department, fund item and enterprise; queued notices (and receipt polls) of earlier tests are put aside."""
+    tag = uuid.uuid4().hex[:8]
+    with transaction(settings.db_url) as s:
+        s.execute(update(Notice).where(Notice.status.in_(("queued", "sending"))).values(status="failed"))
+        s.execute(update(Notice).where(Notice.status == "sent").values(next_attempt_at=None))  # no stray polls
+        dept = Department(code=f"D{tag}", name="市科技局", region_code="420500")
+        s.add(dept)
+        s.flush()
+        policy = Policy(doc_number=f"宜科发{tag}", title="政策", level="city", department_id=dept.id)
+        s.add(policy)
+        s.flush()
+        item = FundItem(code=f"FI{tag}", policy_id=policy.id, department_id=dept.id, name="高企奖励", mode="instant")
+        ent = Enterprise(uscc=tag.upper().ljust(18, "0"), name="宜昌某科技有限公司", region_code="420500")
+        s.add_all([item, ent])
+        s.flush()
+        yield_ = {"dept": dept.code, "item": item.id, "ent": ent.id, "key": settings.fernet_key()}
+    yield yield_
