@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import time as _time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from pydantic import TypeAdapter
 from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from db import crypto
 from db.models import Case, Enterprise, FundItem
-from db.repositories import budget, cases, enterprises, fund_items, notices, payments
+from db.repositories import budget, cases, enterprises, fund_items, notices, payments, reviews
+from db.repositories import calendar as calendar_repo
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from rules.amounts import compute_amount
+from rules.calendar import WorkCalendar
 from rules.conditions import evaluate, facts_of
 from rules.money import format_yuan, to_capitals
-from rules.notice_templates import render
+from rules.sms_templates import format_date, render
 from schemas.cases import (
     CaseRef,
+    CorrectionCheck,
+    CorrectionInput,
+    CorrectionOpened,
     EligibilityResult,
     PaymentRequest,
     PaymentState,
+    PaymentStep,
     ReserveResult,
+    StageNote,
 )
 from schemas.conditions import Condition
 from schemas.standards import Standard
@@ -30,6 +41,10 @@ from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 
 ACTOR = "system:workflow"
+BEIJING = timezone(timedelta(hours=8))
+# The enterprise's time to correct its payout account after a failed or returned payment (working days).
+CORRECTION_WORKING_DAYS = 5
+CALENDAR_TTL_SECONDS = 60.0
 _conditions = TypeAdapter(Condition)
 _standards = TypeAdapter(Standard)
 
@@ -55,6 +70,7 @@ class CaseActivities:
         self.pay_acct_no = pay_acct_no
         self.pay_acct_name = pay_acct_name
         self.adm_div_code = adm_div_code
+        self._calendar_cache: tuple[float, WorkCalendar] | None = None
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -118,6 +134,33 @@ class CaseActivities:
             data=data,
         )
         self._notify(session, case, enterprise, item, "rejected", {"reasons": reason, "officer": _officer(config)})
+
+    def _calendar(self, session) -> WorkCalendar:
+        """The DB calendar, cached briefly; the packaged years are seeded once into an empty database."""
+        cached = self._calendar_cache
+        if cached and _time.monotonic() - cached[0] < CALENDAR_TTL_SECONDS:
+            return cached[1]
+        if not calendar_repo.loaded_years(session=session):
+            calendar_repo.seed_from_chinese_calendar(session=session)
+        calendar = calendar_repo.load_calendar(session=session)
+        self._calendar_cache = (_time.monotonic(), calendar)
+        return calendar
+
+    def _deadline(
+        self, session, now: datetime, days: int, remind_days: int = 0
+    ) -> tuple[datetime, datetime | None, bool, date]:
+        """Due at the end of the n-th working day (Beijing) after `now`; the reminder at 9:00 of a working
+        day `remind_days` before it. Provisional when a year without holiday data was crossed."""
+        calendar = self._calendar(session)
+        start = now.astimezone(BEIJING).date()
+        deadline = calendar.add_working_days(start, days)
+        due_at = datetime.combine(deadline.due + timedelta(days=1), time(0), BEIJING).astimezone(UTC)
+        remind_at = None
+        if remind_days > 0:
+            remind_day = calendar.add_working_days(deadline.due, -remind_days).due
+            candidate = datetime.combine(remind_day, time(9), BEIJING).astimezone(UTC)
+            remind_at = candidate if candidate > now else None
+        return due_at, remind_at, deadline.provisional, deadline.due
 
     @staticmethod
     def _money(amount_fen: int) -> dict[str, str]:
@@ -288,51 +331,304 @@ class CaseActivities:
 
     @activity.defn
     def settle_case(self, req: PaymentRequest) -> PaymentState:
-        """Commit or release the budget for a final result and close the case with its notice."""
+        """Commit the budget of a paid attempt and close the case with its notice."""
         with transaction(self.db_url) as session:
-            case, enterprise, item, config = self._load(session, req.case_id)
+            case, enterprise, item, _config = self._load(session, req.case_id)
             voucher = payments.voucher_no(case_id=case.id, attempt=req.attempt)
             instruction = payments.get(session=session, voucher=voucher)
-            assert instruction is not None and instruction.status in payments.FINAL
-            if instruction.status == "paid":
-                budget.commit(session=session, case_id=case.id, attempt=1)
-                case.paid_fen = instruction.paid_amt_fen
-                cases.record(
+            assert instruction is not None and instruction.status == "paid", voucher
+            budget.commit(session=session, case_id=case.id, attempt=req.attempt)
+            case.paid_fen = instruction.paid_amt_fen
+            cases.record(
+                session=session,
+                case=case,
+                key=f"paid:{req.attempt}",
+                kind="paid",
+                actor="system:treasury",
+                to_status="paid",
+                reason="国库支付成功",
+                data={"voucher_no": voucher, "paid_amt_fen": instruction.paid_amt_fen, "attempt": req.attempt},
+            )
+            tail = instruction.payee_acct_no_masked[-4:]
+            self._notify(
+                session,
+                case,
+                enterprise,
+                item,
+                "paid",
+                self._money(instruction.paid_amt_fen) | {"acct_tail": tail},
+                key_suffix="" if req.attempt == 1 else f":{req.attempt}",
+            )
+            return self._state_of(instruction)
+
+    @activity.defn
+    def reserve_attempt(self, step: PaymentStep) -> ReserveResult:
+        """Reserve the case amount again for a new payment attempt (after a correction)."""
+        with transaction(self.db_url) as session:
+            case, _, item, _ = self._load(session, step.case_id)
+            try:
+                budget.reserve(
                     session=session,
-                    case=case,
-                    key="paid",
-                    kind="paid",
-                    actor="system:treasury",
-                    to_status="paid",
-                    reason="国库支付成功",
-                    data={"voucher_no": voucher, "paid_amt_fen": instruction.paid_amt_fen},
+                    fund_item_id=item.id,
+                    case_id=case.id,
+                    amount_fen=case.amount_fen or 0,
+                    attempt=step.attempt,
                 )
-                tail = instruction.payee_acct_no_masked[-4:]
-                self._notify(
-                    session, case, enterprise, item, "paid", self._money(instruction.paid_amt_fen) | {"acct_tail": tail}
+            except budget.BudgetExhausted:
+                return ReserveResult(reserved=False, reason="本资金事项预算额度已用完")
+            cases.record(
+                session=session,
+                case=case,
+                key=f"reserve:{step.attempt}",
+                kind="budget_reserved",
+                actor="system:budget",
+                data={"amount_fen": case.amount_fen, "attempt": step.attempt},
+            )
+            return ReserveResult(reserved=True)
+
+    @activity.defn
+    def open_correction(self, step: PaymentStep) -> CorrectionOpened:
+        """A failed or returned attempt: settle its budget, record the return, ask for a corrected account.
+
+        Same-year return of a committed payment restores the quota; a cross-year one goes back to finance
+        (no restore) and needs a new budget decision; an attempt never committed releases its reservation.
+        """
+        assert step.now is not None
+        with transaction(self.db_url) as session:
+            case, enterprise, item, _config = self._load(session, step.case_id)
+            voucher = payments.voucher_no(case_id=case.id, attempt=step.attempt)
+            instruction = payments.get(session=session, voucher=voucher)
+            status = instruction.status if instruction else "failed"
+            reason = (
+                (instruction.return_reason or instruction.fail_reason) if instruction else "企业未登记收款账户"
+            ) or ("银行退票" if status == "returned" else "银行拒绝支付")
+            cross_year = False
+            committed = any(
+                e.kind == "commit" and e.attempt == step.attempt for e in budget.entries(session=session, case_id=case.id)
+            )
+            if status == "returned" and instruction is not None:
+                returned_on = (instruction.returned_at or datetime.now(UTC)).astimezone(BEIJING).date()
+                year = budget.line_year(session=session, case_id=case.id, attempt=step.attempt) or instruction.st_year
+                cross_year = returned_on.year > year
+                if committed and not cross_year:
+                    budget.restore(session=session, case_id=case.id, attempt=step.attempt)
+                    handling = "restored"
+                elif committed:
+                    handling = "back_to_finance"
+                else:
+                    budget.release(session=session, case_id=case.id, attempt=step.attempt)
+                    handling = "released"
+                amount = instruction.returned_amt_fen or instruction.paid_amt_fen or instruction.pay_amt_fen
+                reviews.record_return(
+                    session=session,
+                    voucher_no=voucher,
+                    case_id=case.id,
+                    attempt=step.attempt,
+                    kind=instruction.return_kind or "passive",
+                    reason=reason,
+                    amount_fen=amount,
+                    returned_on=returned_on,
+                    budget_year=year,
+                    handling=handling,
                 )
+                case.paid_fen = max(0, (case.paid_fen or 0) - (amount if committed else 0))
             else:
-                budget.release(session=session, case_id=case.id, attempt=1)
-                case.outcome_reason = instruction.fail_reason
-                cases.record(
-                    session=session,
-                    case=case,
-                    key="payment_failed",
-                    kind="payment_failed",
-                    actor="system:treasury",
-                    to_status="payment_failed",
-                    reason=instruction.fail_reason,
-                    data={"voucher_no": voucher},
-                )
+                budget.release(session=session, case_id=case.id, attempt=step.attempt)
+            due_at, remind_at, provisional, due_day = self._deadline(
+                session, step.now, CORRECTION_WORKING_DAYS, remind_days=1
+            )
+            cases.record(
+                session=session,
+                case=case,
+                key=f"correction:{step.attempt}",
+                kind="correction_requested",
+                actor="system:treasury",
+                to_status="awaiting_correction",
+                reason=reason,
+                data={
+                    "voucher_no": voucher,
+                    "status": status,
+                    "due_at": due_at.isoformat(),
+                    "provisional": provisional,
+                    "cross_year": cross_year,
+                },
+            )
+            self._notify(
+                session,
+                case,
+                enterprise,
+                item,
+                "payment_returned",
+                {"amount_caps": to_capitals(case.amount_fen or 0), "reason": reason, "deadline": format_date(due_day)},
+                key_suffix=f":{step.attempt}",
+            )
+            return CorrectionOpened(
+                attempt=step.attempt,
+                voucher_no=voucher,
+                due_at=due_at,
+                remind_at=remind_at,
+                cross_year=cross_year,
+                status=status,
+                reason=reason,
+            )
+
+    @activity.defn
+    def record_account_corrected(self, step: PaymentStep) -> None:
+        """The enterprise corrected its account (stored by the API); the next attempt uses it."""
+        with transaction(self.db_url) as session:
+            case, enterprise, _, _ = self._load(session, step.case_id)
+            cases.record(
+                session=session,
+                case=case,
+                key=f"account_corrected:{step.attempt}",
+                kind="account_corrected",
+                actor=step.actor or f"enterprise:{enterprise.uscc}",
+                reason="企业已更正收款账户",
+                data={"acct_masked": enterprise.bank_account_masked, "next_attempt": step.attempt + 1},
+            )
+
+    @activity.defn
+    def record_budget_decision(self, step: PaymentStep) -> None:
+        """Finance's decision on new budget for a cross-year return (the reason carries actor and outcome)."""
+        with transaction(self.db_url) as session:
+            case, _, _, _ = self._load(session, step.case_id)
+            cases.record(
+                session=session,
+                case=case,
+                key=f"budget_decision:{step.attempt}",
+                kind="budget_decision",
+                actor=step.actor or "finance",
+                reason=step.reason or ("财政同意重新安排预算" if step.approve else "财政不再安排预算"),
+                data={"approve": bool(step.approve)},
+            )
+
+    @activity.defn
+    def fail_payment(self, step: PaymentStep) -> None:
+        """Final failure: release what is still reserved, close the case as payment_failed, tell the enterprise."""
+        with transaction(self.db_url) as session:
+            case, enterprise, item, config = self._load(session, step.case_id)
+            open_attempt = budget.open_reservation(session=session, case_id=case.id)
+            if open_attempt is not None:
+                budget.release(session=session, case_id=case.id, attempt=open_attempt)
+            reason = step.reason or "支付失败"
+            case.outcome_reason = reason
+            cases.record(
+                session=session,
+                case=case,
+                key="payment_failed",
+                kind="payment_failed",
+                actor="system:treasury",
+                to_status="payment_failed",
+                reason=reason,
+                data={"attempt": step.attempt},
+            )
+            self._notify(
+                session, case, enterprise, item, "payment_failed", {"reason": reason, "officer": _officer(config)}
+            )
+
+    @activity.defn
+    def correction_check(self, inp: CorrectionInput) -> CorrectionCheck:
+        """A correction applies to the case's latest attempt when it ended failed or returned."""
+        with transaction(self.db_url) as session:
+            case, _, _, config = self._load(session, inp.case_id)
+            instruction = payments.get(session=session, voucher=inp.voucher_no)
+            if instruction is None or instruction.case_id != case.id:
+                return CorrectionCheck(applicable=False, reason="支付凭证不属于该办件")
+            latest = max((p.attempt for p in payments.for_case(session=session, case_id=case.id)), default=0)
+            if instruction.attempt != latest:
+                return CorrectionCheck(applicable=False, reason="该凭证之后已有新的支付")
+            if instruction.status not in ("failed", "returned"):
+                return CorrectionCheck(applicable=False, reason=f"支付凭证状态为 {instruction.status}")
+            kind = "failed" if instruction.status == "failed" else (instruction.return_kind or "passive")
+            finance = (config.get("approval") or {}).get("finance") or {}
+            committed = any(
+                e.kind == "commit" and e.attempt == instruction.attempt
+                for e in budget.entries(session=session, case_id=case.id)
+            )
+            return CorrectionCheck(
+                applicable=True,
+                attempt=instruction.attempt,
+                kind=kind,
+                finance_department=finance.get("department", ""),
+                committed=committed,
+            )
+
+    @activity.defn
+    def record_active_return(self, step: PaymentStep) -> None:
+        """The payee sent the money back (主动退回): record it, restore a same-year quota, close the case."""
+        with transaction(self.db_url) as session:
+            case, _, _, _ = self._load(session, step.case_id)
+            voucher = payments.voucher_no(case_id=case.id, attempt=step.attempt)
+            instruction = payments.get(session=session, voucher=voucher)
+            assert instruction is not None
+            returned_on = (instruction.returned_at or datetime.now(UTC)).astimezone(BEIJING).date()
+            year = budget.line_year(session=session, case_id=case.id, attempt=step.attempt) or instruction.st_year
+            cross_year = returned_on.year > year
+            restored = None if cross_year else budget.restore(session=session, case_id=case.id, attempt=step.attempt)
+            amount = instruction.returned_amt_fen or instruction.paid_amt_fen
+            reviews.record_return(
+                session=session,
+                voucher_no=voucher,
+                case_id=case.id,
+                attempt=step.attempt,
+                kind="active",
+                reason=instruction.return_reason or "收款单位主动退回",
+                amount_fen=amount,
+                returned_on=returned_on,
+                budget_year=year,
+                handling="back_to_finance" if cross_year else ("restored" if restored else "recorded"),
+            )
+            case.paid_fen = max(0, (case.paid_fen or 0) - amount)
+            cases.record(
+                session=session,
+                case=case,
+                key=f"refunded:{step.attempt}",
+                kind="refunded",
+                actor="system:treasury",
+                to_status="refunded",
+                reason=instruction.return_reason or "收款单位主动退回资金",
+                data={"voucher_no": voucher, "amount_fen": amount, "cross_year": cross_year},
+            )
+
+    @activity.defn
+    def note_stage(self, note: StageNote) -> None:
+        """A reminder or a timeout as a case event; enterprise reminders also send an SMS."""
+        with transaction(self.db_url) as session:
+            case, enterprise, item, _ = self._load(session, note.case_id)
+            reason = {
+                "reminder": "办理时限即将届满，已提醒办理部门",
+                "enterprise_reminder": f"{note.task}时限即将届满，已短信提醒企业",
+                "timeout": f"办理时限已届满，按配置处理：{note.policy}",
+            }[note.kind]
+            cases.record(
+                session=session,
+                case=case,
+                key=f"{note.kind}:{note.stage_key}:{note.round}" + (":escalated" if note.escalated else ""),
+                kind=f"stage_{note.kind}",
+                actor=ACTOR,
+                reason=reason,
+                data={
+                    "stage_key": note.stage_key,
+                    "round": note.round,
+                    "pending": note.pending,
+                    "policy": note.policy or None,
+                    "escalated": note.escalated,
+                    "due_at": note.due_at.isoformat() if note.due_at else None,
+                },
+            )
+            if note.kind == "reminder":
+                reviews.mark_reminded(session=session, case_id=case.id, stage_key=note.stage_key, round_=note.round)
+            if note.kind == "enterprise_reminder" and note.due_at is not None:
+                due_day = (note.due_at.astimezone(BEIJING) - timedelta(seconds=1)).date()
                 self._notify(
                     session,
                     case,
                     enterprise,
                     item,
-                    "payment_failed",
-                    {"reason": instruction.fail_reason or "银行退回", "officer": _officer(config)},
+                    "deadline_reminder",
+                    {"task": note.task, "deadline": format_date(due_day)},
+                    key_suffix=f":{note.stage_key}:{note.round}",
                 )
-            return self._state_of(instruction)
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -360,3 +656,29 @@ class CaseActivities:
 
 def _officer(config: dict) -> str:
     return config.get("officer", "主管部门")
+
+
+class WorkflowProbe:
+    """Asks Temporal whether a case's own workflow still runs (it then handles its payments itself)."""
+
+    def __init__(self, *, client: Client, db_url: str) -> None:
+        self.client = client
+        self.db_url = db_url
+
+    def _workflow_id(self, case_id: int) -> str | None:
+        with transaction(self.db_url) as session:
+            case = cases.get(session=session, case_id=case_id)
+            return case.workflow_id if case else None
+
+    @activity.defn
+    async def case_workflow_running(self, ref: CaseRef) -> bool:
+        workflow_id = await asyncio.to_thread(self._workflow_id, ref.case_id)
+        if not workflow_id:
+            return False
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING

@@ -11,10 +11,11 @@ class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.rule = rule
 
 
 class NotFound(DomainError):
@@ -55,6 +56,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+        if errors and exc.rule:
+            errors[0]["rule"] = exc.rule
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(error_body(exc.code, exc.message, errors), exc.status_code, headers=headers)
 

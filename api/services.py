@@ -18,8 +18,9 @@ from schemas.cases import ApplicationIn, CaseEventOut, CaseInput, CaseOut, Notic
 from settings import Settings
 from workflows.client import case_workflow_id
 from workflows.instant import InstantCaseWorkflow
+from workflows.review import ReviewCaseWorkflow
 
-WORKFLOW_BY_MODE = {"instant": InstantCaseWorkflow}
+WORKFLOW_BY_MODE = {"instant": InstantCaseWorkflow, "review": ReviewCaseWorkflow}
 
 
 def create_application(*, session: Session, principal: Principal, body: ApplicationIn) -> tuple[Case, bool]:

@@ -16,7 +16,17 @@ CaseStatus = Literal[
     "paid",
     "payment_failed",
     "withdrawn",
+    # review (issue 4)
+    "completeness",
+    "reviewing",
+    "supplement",
+    "publicity",
+    "objection",
+    "finance_review",
+    "awaiting_correction",
+    "revoked",
 ]
+CLOSED_STATUSES = ("paid", "rejected", "payment_failed", "withdrawn", "revoked")
 
 
 class ApplicationIn(BaseModel):
@@ -127,8 +137,33 @@ class PaymentSignal(BaseModel):
     status: str
 
 
+class DecisionView(BaseModel):
+    stage_key: str
+    round: int
+    department: str
+    decision: str
+    actor: str
+    comment: str = ""
+    amount_fen: int | None = None
+
+
+class StageView(BaseModel):
+    """The open stage as the `status` query shows it: who still has to decide, and by when."""
+
+    key: str
+    name: str
+    round: int = 1
+    departments: list[str] = []
+    pending: list[str] = []
+    joint_mode: str = "all"
+    due_at: datetime | None = None
+    remind_at: datetime | None = None
+    provisional: bool = False
+    escalated: bool = False
+
+
 class CaseProgress(BaseModel):
-    """What the workflow's `progress` query returns."""
+    """What the workflow's `status` query returns."""
 
     case_id: int
     status: str
@@ -136,6 +171,13 @@ class CaseProgress(BaseModel):
     voucher_no: str | None = None
     payment_status: str | None = None
     payment_attempt: int = 0
+    stage: StageView | None = None
+    deadlines: dict[str, datetime] = {}
+    decisions: list[DecisionView] = []
+    supplements: int = 0
+    objections_open: list[int] = []
+    awaiting: str | None = None
+    reason: str | None = None
 
 
 class CorrectionInput(BaseModel):
@@ -143,3 +185,228 @@ class CorrectionInput(BaseModel):
 
     case_id: int
     voucher_no: str
+
+
+class CorrectionOpened(BaseModel):
+    """The account-correction loop of a failed or returned attempt: its deadline and budget handling."""
+
+    attempt: int
+    voucher_no: str
+    due_at: datetime
+    remind_at: datetime | None = None
+    cross_year: bool = False
+    status: str = "failed"
+    reason: str | None = None
+
+
+class CorrectionOutcome(BaseModel):
+    """What PaymentCorrectionWorkflow did: nothing when the case workflow still runs, else the payment result."""
+
+    case_id: int
+    voucher_no: str
+    result: Literal["handled_by_case", "not_applicable", "paid", "payment_failed", "closed"]
+    attempt: int = 0
+
+
+class AccountCorrection(BaseModel):
+    """Enterprise corrected its payout account (already stored, encrypted, by the API)."""
+
+    actor: str
+    acct_masked: str = ""
+
+
+class BudgetDecision(BaseModel):
+    """Finance decides on new budget for a cross-year return before it is paid again."""
+
+    department: str
+    approve: bool
+    actor: str
+    comment: str = ""
+
+
+# Review workflow (申报审批) payloads.
+
+Decision = Literal["approve", "reject", "return"]
+
+
+class StagePlan(BaseModel):
+    key: str
+    name: str
+    kind: Literal["completeness", "review", "finance"] = "review"
+    departments: list[str]
+    joint_mode: Literal["all", "any"] = "all"
+    deadline_working_days: int
+    remind_before_working_days: int = 0
+    on_timeout: Literal["escalate", "auto_approve", "auto_reject", "wait"] = "escalate"
+    escalate_to: str | None = None
+
+
+class ReviewPlan(BaseModel):
+    """The pinned version's approval flow as the workflow needs it (read once, kept in history)."""
+
+    stages: list[StagePlan]
+    supplement_max: int = 0
+    supplement_days: int = 5
+    publicity_days: int = 0
+    objections_allowed: bool = False
+    objection_department: str = ""
+    finance: StagePlan
+    finance_auto: bool = False
+    amount_fen: int | None = None
+    max_fen: int | None = None
+    owner_department: str = ""
+
+
+class StageOpen(BaseModel):
+    case_id: int
+    stage: StagePlan
+    round: int
+    now: datetime
+    departments: list[str] | None = None  # who gets a task (default: the stage's departments)
+    escalated: bool = False
+
+
+class StageOpened(BaseModel):
+    due_at: datetime
+    remind_at: datetime | None = None
+    provisional: bool = False
+
+
+class StageNote(BaseModel):
+    """A reminder or timeout of a stage, recorded as a case event (and a notice when the enterprise must act)."""
+
+    case_id: int
+    stage_key: str
+    round: int
+    kind: Literal["reminder", "timeout", "enterprise_reminder"]
+    policy: str = ""
+    pending: list[str] = []
+    due_at: datetime | None = None
+    task: str = ""
+    escalated: bool = False
+
+
+class DecisionIn(BaseModel):
+    """A department's decision (update `decide`)."""
+
+    stage_key: str
+    department: str
+    decision: Decision
+    actor: str
+    comment: str = Field("", max_length=2000)
+    amount_fen: int | None = Field(None, ge=0)
+
+
+class DecisionRecord(BaseModel):
+    case_id: int
+    round: int
+    decision: DecisionIn
+    system: bool = False
+
+
+class SupplementRequest(BaseModel):
+    case_id: int
+    stage_key: str
+    round: int
+    times: int
+    comment: str
+    days: int
+    now: datetime
+
+
+class Resubmission(BaseModel):
+    """Enterprise resubmits after 补正 (update `resubmit`)."""
+
+    actor: str
+    comment: str = Field("", max_length=2000)
+
+
+class ResubmissionRecord(BaseModel):
+    case_id: int
+    times: int
+    resubmission: Resubmission
+
+
+class PublicityOpen(BaseModel):
+    case_id: int
+    days: int
+    now: datetime
+
+
+class ObjectionFiled(BaseModel):
+    """An objection stored by the API (real name, encrypted ID number); the workflow gets its id only."""
+
+    objection_id: int
+
+
+class ObjectionOpen(BaseModel):
+    case_id: int
+    objection_id: int
+    department: str
+    now: datetime
+
+
+class ObjectionRuling(BaseModel):
+    """The objection department's ruling (update `rule_objection`): uphold → reject, dismiss → continue."""
+
+    objection_id: int
+    department: str
+    uphold: bool
+    actor: str
+    comment: str = Field("", max_length=2000)
+
+
+class ObjectionRulingRecord(BaseModel):
+    case_id: int
+    ruling: ObjectionRuling
+
+
+class FinanceStep(BaseModel):
+    case_id: int
+    actor: str
+    amount_fen: int | None = None
+    attempt: int = 1
+
+
+class CloseRequest(BaseModel):
+    """Close a case: rejected, withdrawn or revoked, releasing any budget reserved."""
+
+    case_id: int
+    kind: Literal["rejected", "withdrawn", "revoked"]
+    actor: str
+    reason: str
+    key: str
+    data: dict | None = None
+
+
+class WithdrawIn(BaseModel):
+    actor: str
+    reason: str = Field("企业主动撤回申报", max_length=500)
+
+
+class RevokeIn(BaseModel):
+    department: str
+    actor: str
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class PaymentStep(BaseModel):
+    """One step of the payment stage for an attempt (reserve, open a correction, close as failed)."""
+
+    case_id: int
+    attempt: int
+    now: datetime | None = None
+    reason: str | None = None
+    actor: str | None = None
+    approve: bool | None = None
+
+
+class CorrectionCheck(BaseModel):
+    """Whether a correction loop applies to the voucher, and what it needs to run."""
+
+    applicable: bool
+    attempt: int = 0
+    kind: Literal["passive", "active", "failed", ""] = ""
+    finance_department: str = ""
+    reason: str | None = None
+    committed: bool = False  # the case workflow settled this attempt as paid: it will not see the return

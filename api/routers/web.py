@@ -41,6 +41,21 @@ EVENT_ZH = {
     "received": "申报受理", "approved": "规则核验通过", "rejected": "不予通过", "budget_reserved": "预留资金额度",
     "payment_sent": "发送支付指令", "paid": "国库支付成功", "payment_failed": "支付失败",
 }
+# Review workflows and the payment stage (issue 4).
+STATUS_ZH |= {
+    "completeness": "形式审查中", "reviewing": "审核中", "supplement": "待企业补正", "publicity": "公示中",
+    "objection": "异议核查中", "finance_review": "财政审核中", "awaiting_correction": "待更正收款账户",
+    "revoked": "已撤销", "refunded": "资金已退回",
+}  # fmt: skip
+EVENT_ZH |= {
+    "stage_opened": "进入审核环节", "stage_escalated": "逾期上报", "stage_reminder": "办理提醒",
+    "stage_timeout": "办理逾期", "stage_enterprise_reminder": "提醒企业办理", "decision": "部门审核意见",
+    "supplement_requested": "退回补正", "supplement_received": "企业已补正", "publicity_started": "公示",
+    "objection_received": "收到实名异议", "objection_upheld": "异议成立", "objection_dismissed": "异议不成立",
+    "finance_approved": "财政审核通过", "withdrawn": "撤回申报", "revoked": "撤销办件",
+    "correction_requested": "通知更正收款账户", "account_corrected": "企业已更正账户", "budget_decision": "财政预算决定",
+    "refunded": "资金主动退回",
+}  # fmt: skip
 BEIJING = ZoneInfo("Asia/Shanghai")
 templates.env.filters["zh"] = lambda s: STATUS_ZH.get(s, s)
 templates.env.filters["event_zh"] = lambda s: EVENT_ZH.get(s, s)

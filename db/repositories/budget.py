@@ -110,6 +110,56 @@ def release(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry 
     return _settle(session=session, case_id=case_id, attempt=attempt, kind="release")
 
 
+def restore(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
+    """A same-year return: the committed amount of the attempt goes back to the quota, once."""
+    done = _entry(session=session, case_id=case_id, kind="restore", attempt=attempt)
+    if done:
+        return done
+    committed = _entry(session=session, case_id=case_id, kind="commit", attempt=attempt)
+    if committed is None:
+        return None
+    session.execute(
+        update(BudgetLine)
+        .where(BudgetLine.id == committed.budget_line_id)
+        .values(committed_fen=BudgetLine.committed_fen - committed.amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    entry = BudgetEntry(
+        budget_line_id=committed.budget_line_id,
+        case_id=case_id,
+        kind="restore",
+        attempt=attempt,
+        amount_fen=committed.amount_fen,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def entries(*, session: Session, case_id: int) -> list[BudgetEntry]:
+    """The case's ledger in order (tests and the case page read it)."""
+    return list(session.scalars(select(BudgetEntry).where(BudgetEntry.case_id == case_id).order_by(BudgetEntry.id)))
+
+
+def line_year(*, session: Session, case_id: int, attempt: int) -> int | None:
+    """The budget year of the line an attempt was reserved on."""
+    res = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    if res is None:
+        return None
+    return session.scalar(select(BudgetLine.budget_year).where(BudgetLine.id == res.budget_line_id))
+
+
+def open_reservation(*, session: Session, case_id: int) -> int | None:
+    """The attempt whose reservation is neither committed nor released (at most one per case)."""
+    rows = session.execute(
+        select(BudgetEntry.attempt, BudgetEntry.kind).where(BudgetEntry.case_id == case_id)
+    ).all()
+    reserved = {a for a, k in rows if k == "reserve"}
+    settled = {a for a, k in rows if k in ("commit", "release")}
+    open_ = sorted(reserved - settled)
+    return open_[-1] if open_ else None
+
+
 def totals(*, session: Session, fund_item_id: int) -> dict[str, int]:
     row = session.execute(
         select(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db.models import Case, CaseEvent
 
 GENESIS = "0" * 64
+CLOSED = ("paid", "rejected", "payment_failed", "withdrawn", "revoked", "refunded")
 
 
 def get(*, session: Session, case_id: int) -> Case | None:
@@ -132,8 +133,10 @@ def record(
     session.add(event)
     if to_status:
         case.status = to_status
-        if to_status in ("paid", "rejected", "payment_failed", "withdrawn"):
+        if to_status in CLOSED:
             case.closed_at = event.created_at
+        elif case.closed_at is not None:
+            case.closed_at = None  # reopened, e.g. a paid case whose money came back
     session.flush()
     return event, True
 

@@ -76,3 +76,65 @@ async def test_killed_worker_is_replaced_and_pays_once(bare_stack: Stack) -> Non
     gateway = HttpTreasuryGateway(stack.treasury.url, stack.settings.zhida_private_pem(), stack.settings.signing_key_id)
     result = gateway.query(case["payments"][0]["voucher_no"])
     assert result is not None and result.Status == "paid" and result.PaidAmt == 10_000_000
+
+
+async def test_review_case_survives_a_killed_worker_between_decisions_and_pays_once(bare_stack: Stack) -> None:
+    """Review mode: the worker dies while the case waits for a department; a new one takes the decisions and pays once."""
+    import copy
+
+    from cli.demo import REVIEW_CONFIG, add_listed_item
+
+    stack = bare_stack
+    config = copy.deepcopy(REVIEW_CONFIG)
+    for part in ("publicity", "completeness_check"):
+        config["approval"].pop(part)
+    config["approval"]["stages"] = config["approval"]["stages"][:1]
+    with transaction(stack.settings.db_url) as session:
+        add_listed_item(session=session, code="YC-2026-JSGZ-K01", department_code="YC-JXJ", config=config)
+    uscc = demo_enterprise_uscc()
+    headers = stack.token("enterprise", uscc)
+
+    async def post(path: str, body: dict, role: str, subject: str) -> None:
+        r = await asyncio.to_thread(stack.http.post, path, json=body, headers=stack.token(role, subject))
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    async def at_stage(case_id: int, key: str) -> None:
+        for _ in range(300):
+            r = await asyncio.to_thread(stack.http.get, f"/api/v1/cases/{case_id}/progress", headers=headers)
+            if r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"stage {key} never opened")
+
+    worker = _worker_process(stack)
+    try:
+        case = await post(
+            "/api/v1/applications", {"fund_item_code": "YC-2026-JSGZ-K01", "uscc": uscc}, "enterprise", uscc
+        )
+        case_id = case["id"]
+        await at_stage(case_id, "first_review")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    worker = _worker_process(stack)
+    try:
+        await post(
+            f"/api/v1/cases/{case_id}/decisions",
+            {"stage_key": "first_review", "decision": "approve", "amount_fen": 660_000},
+            "department",
+            "YC-JXJ",
+        )
+        await at_stage(case_id, "finance")
+        await post(
+            f"/api/v1/cases/{case_id}/decisions", {"stage_key": "finance", "decision": "approve"}, "finance", "YC-CZJ"
+        )
+        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers, timeout=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+    assert case["status"] == "paid" and case["paid_fen"] == 660_000
+    assert [e["kind"] for e in case["events"]].count("paid") == 1
+    with transaction(stack.settings.db_url) as session:
+        rows = session.scalars(select(PaymentInstruction).where(PaymentInstruction.case_id == case_id)).all()
+        assert [(p.attempt, p.status) for p in rows] == [(1, "paid")]

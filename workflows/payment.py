@@ -1,0 +1,224 @@
+"""The payment stage shared by every case workflow: send, wait for the result, correct the account, pay again.
+
+Attempt n has the deterministic voucher ZD{case}A{n}; attempt n+1 is created only after attempt n ended
+failed or returned, so a case can never be paid twice. Workflows mix in `PaymentHandlers` for the callback
+signal and the enterprise's and finance's updates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cases import CaseActivities
+    from schemas.cases import (
+        AccountCorrection,
+        BudgetDecision,
+        CaseProgress,
+        PaymentRequest,
+        PaymentSignal,
+        PaymentState,
+        PaymentStep,
+        StageNote,
+    )
+
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
+}
+# Treasury outages are retried with backoff for up to a day; a rejected instruction is not retried.
+TREASURY_STEP = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "schedule_to_close_timeout": timedelta(days=1),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        non_retryable_error_types=["TreasuryRejected", "NoAccount"],
+    ),
+}
+MAX_ATTEMPTS = 3
+
+
+def refuse(field: str, rule: str, message: str) -> ApplicationError:
+    """A refused update: the API maps `rule` to 409 (state) or 422 (invalid_*) and names `field`."""
+    return ApplicationError(message, {"field": field, "rule": rule}, type=rule, non_retryable=True)
+
+
+async def wait_until(condition, until: datetime | None) -> bool:
+    """Wait for the condition or the absolute time (a durable timer); True when the condition held."""
+    if until is None:
+        await workflow.wait_condition(condition)
+        return True
+    remaining = until - workflow.now()
+    if remaining <= timedelta(0):
+        return condition()
+    try:
+        await workflow.wait_condition(condition, timeout=remaining)
+        return True
+    except TimeoutError:
+        return condition()
+
+
+class PaymentHandlers:
+    """State and handlers of the payment stage; a workflow class inherits them and sets `progress`."""
+
+    progress: CaseProgress
+    poll_seconds: float
+    finance_department: str = ""
+
+    def _init_payment(self, poll_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        self.results: dict[str, str] = {}
+        self.corrected: AccountCorrection | None = None
+        self.budget_decision: BudgetDecision | None = None
+
+    # -- handlers ------------------------------------------------------------------------------------------
+
+    @workflow.signal
+    def payment_result(self, signal: PaymentSignal) -> None:
+        self.results[signal.voucher_no] = signal.status
+
+    @workflow.update
+    async def correct_account(self, correction: AccountCorrection) -> CaseProgress:
+        self.corrected = correction
+        return self.progress
+
+    @correct_account.validator
+    def _validate_correction(self, correction: AccountCorrection) -> None:
+        if self.progress.awaiting != "account_correction":
+            raise refuse("case_id", "not_awaiting_correction", "办件当前不在等待更正收款账户的环节，无需更正")
+
+    @workflow.update
+    async def decide_budget(self, decision: BudgetDecision) -> CaseProgress:
+        self.budget_decision = decision
+        return self.progress
+
+    @decide_budget.validator
+    def _validate_budget(self, decision: BudgetDecision) -> None:
+        if self.progress.awaiting != "budget_decision":
+            raise refuse("case_id", "not_awaiting_budget", "办件当前不需要财政重新安排预算")
+        if self.finance_department and decision.department != self.finance_department:
+            raise refuse(
+                "department", "not_your_turn", f"department：只有财政部门 {self.finance_department} 可以决定重新安排预算"
+            )
+
+    # -- the stage -----------------------------------------------------------------------------------------
+
+    async def pay(self, case_id: int, attempt: int = 1) -> str:
+        """Pay until paid or finally failed; the budget of `attempt` is already reserved. Returns the status."""
+        while True:
+            state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt))
+            if state is not None and state.status == "paid":
+                await workflow.execute_activity_method(
+                    CaseActivities.settle_case, PaymentRequest(case_id=case_id, attempt=attempt), **DB_STEP
+                )
+                self.progress.status = "paid"
+                self.progress.awaiting = None
+                return "paid"
+            if not await self.correct_and_reserve(case_id, attempt):
+                return "payment_failed"
+            attempt += 1
+
+    async def correct_and_reserve(self, case_id: int, attempt: int) -> bool:
+        """After attempt n failed or came back: ask for a corrected account, then reserve attempt n+1."""
+        if attempt >= MAX_ATTEMPTS:
+            await self._fail(case_id, attempt, f"已支付{attempt}次均未成功，达到最大支付次数")
+            return False
+        opened = await workflow.execute_activity_method(
+            CaseActivities.open_correction, PaymentStep(case_id=case_id, attempt=attempt, now=workflow.now()), **DB_STEP
+        )
+        self.progress.status = "awaiting_correction"
+        self.progress.reason = opened.reason
+        self.progress.deadlines["account_correction"] = opened.due_at
+        self.progress.awaiting = "account_correction"
+        self.corrected = None
+        done = lambda: self.corrected is not None  # noqa: E731
+        if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
+            note = StageNote(
+                case_id=case_id,
+                stage_key="account_correction",
+                round=attempt,
+                kind="enterprise_reminder",
+                due_at=opened.due_at,
+                task="收款账户更正",
+            )
+            await workflow.execute_activity_method(CaseActivities.note_stage, note, **DB_STEP)
+        if not await wait_until(done, opened.due_at):
+            self.progress.awaiting = None
+            await self._fail(case_id, attempt, "企业逾期未更正收款账户")
+            return False
+        assert self.corrected is not None
+        self.progress.awaiting = None
+        await workflow.execute_activity_method(
+            CaseActivities.record_account_corrected,
+            PaymentStep(case_id=case_id, attempt=attempt, actor=self.corrected.actor),
+            **DB_STEP,
+        )
+        if opened.cross_year:
+            # The money went back to last year's finance: only a new budget decision pays it again.
+            self.budget_decision = None
+            self.progress.awaiting = "budget_decision"
+            await workflow.wait_condition(lambda: self.budget_decision is not None)
+            decision = self.budget_decision
+            assert decision is not None
+            self.progress.awaiting = None
+            await workflow.execute_activity_method(
+                CaseActivities.record_budget_decision,
+                PaymentStep(
+                    case_id=case_id, attempt=attempt, actor=decision.actor, approve=decision.approve,
+                    reason=decision.comment or None,
+                ),
+                **DB_STEP,
+            )  # fmt: skip
+            if not decision.approve:
+                await self._fail(case_id, attempt, "跨年度退票，财政未重新安排预算")
+                return False
+        reserved = await workflow.execute_activity_method(
+            CaseActivities.reserve_attempt, PaymentStep(case_id=case_id, attempt=attempt + 1), **DB_STEP
+        )
+        if not reserved.reserved:
+            await self._fail(case_id, attempt, reserved.reason or "预算额度不足")
+            return False
+        return True
+
+    async def _fail(self, case_id: int, attempt: int, reason: str) -> None:
+        await workflow.execute_activity_method(
+            CaseActivities.fail_payment, PaymentStep(case_id=case_id, attempt=attempt, reason=reason), **DB_STEP
+        )
+        self.progress.status = "payment_failed"
+        self.progress.reason = reason
+
+    async def _send_and_wait(self, req: PaymentRequest) -> PaymentState | None:
+        """Send once, then wait for the callback signal; query the treasury when it is late.
+
+        None when the instruction could not be made at all (no account, or the treasury refused it).
+        """
+        self.progress.payment_attempt = req.attempt
+        self.progress.status = "paying"
+        try:
+            state = await workflow.execute_activity_method(CaseActivities.send_payment, req, **TREASURY_STEP)
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type in ("NoAccount", "TreasuryRejected"):
+                self.progress.payment_status = "failed"
+                return None
+            raise
+        voucher = self.progress.voucher_no = state.voucher_no
+        while not state.final:
+            self.progress.payment_status = state.status
+            try:
+                await workflow.wait_condition(
+                    lambda: voucher in self.results, timeout=timedelta(seconds=self.poll_seconds)
+                )
+                self.results.pop(voucher, None)
+                # The callback endpoint stored the result; the database is the source of truth.
+                state = await workflow.execute_activity_method(CaseActivities.payment_state, req, **DB_STEP)
+            except TimeoutError:
+                state = await workflow.execute_activity_method(CaseActivities.query_payment, req, **TREASURY_STEP)
+        self.progress.payment_status = state.status
+        return state

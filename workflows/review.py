@@ -1,0 +1,582 @@
+"""申报审批: completeness check → department stages (sequential, 联审 in parallel) → publicity with objections
+→ finance approval → payment, driven by the pinned fund item version's approval flow.
+
+Decisions, resubmissions, objections, withdrawal and revocation arrive as updates whose validators refuse
+what is not allowed now (wrong department, stage closed, decided twice) with a Chinese message naming the
+field and the rule; a refused update leaves the state unchanged. Deadlines come from an activity (the
+calendar lives in the database) and are waited for with durable timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.review import ReviewActivities
+    from schemas.cases import (
+        CaseInput,
+        CaseProgress,
+        CaseRef,
+        CloseRequest,
+        DecisionIn,
+        DecisionRecord,
+        DecisionView,
+        FinanceStep,
+        ObjectionFiled,
+        ObjectionOpen,
+        ObjectionRuling,
+        ObjectionRulingRecord,
+        PublicityOpen,
+        Resubmission,
+        ResubmissionRecord,
+        ReviewPlan,
+        RevokeIn,
+        StageNote,
+        StageOpen,
+        StageOpened,
+        StagePlan,
+        StageView,
+        SupplementRequest,
+        WithdrawIn,
+    )
+
+from workflows.payment import DB_STEP, PaymentHandlers, refuse, wait_until
+
+STAGE_STATUS = {"completeness": "completeness", "review": "reviewing", "finance": "finance_review"}
+DECISION_LABELS = {"approve": "同意", "reject": "不同意", "return": "退回补正"}
+TIMEOUT_LABELS = {
+    "escalate": "逾期上报",
+    "auto_approve": "逾期视为同意",
+    "auto_reject": "逾期视为不同意",
+    "wait": "逾期督办",
+}
+
+
+@workflow.defn
+class ReviewCaseWorkflow(PaymentHandlers):
+    @workflow.init
+    def __init__(self, case: CaseInput) -> None:
+        self.case_id = case.case_id
+        self.progress = CaseProgress(case_id=case.case_id, status="received")
+        self._init_payment(case.payment_poll_seconds)
+        self.plan: ReviewPlan | None = None
+        self.stage: StagePlan | None = None
+        self.round = 0
+        self.rounds: dict[str, int] = {}
+        self.votes: dict[str, str] = {}
+        self.in_flight: set[str] = set()
+        self.outcome: str | None = None
+        self.outcome_reason = ""
+        self.resubmitted: Resubmission | None = None
+        self.closing: CloseRequest | None = None
+        self.closed = False
+        self.before_payment = True
+        self.publicity_open = False
+        self.known_objections: set[int] = set()
+        self.upheld: ObjectionRuling | None = None
+
+    # -- main line ---------------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseProgress:
+        ref = CaseRef(case_id=case.case_id)
+        await workflow.execute_activity_method(ReviewActivities.record_received, ref, **DB_STEP)
+        plan = self.plan = await workflow.execute_activity_method(ReviewActivities.load_review_plan, ref, **DB_STEP)
+        self.finance_department = plan.finance.departments[0]
+        self.progress.amount_fen = plan.amount_fen
+
+        for stage in plan.stages:
+            outcome = await self._stage(stage)
+            if outcome != "approve":
+                return await self._finish(outcome)
+
+        if plan.publicity_days and not await self._publicity():
+            return await self._finish("reject" if self.upheld else "closed")
+
+        if not plan.finance_auto:
+            outcome = await self._stage(plan.finance)
+            if outcome != "approve":
+                return await self._finish(outcome)
+        if self.closing:
+            return await self._finish("closed")
+        actor = "system:finance" if plan.finance_auto else f"department:{self.finance_department}"
+        reserved = await workflow.execute_activity_method(
+            ReviewActivities.finance_approve,
+            FinanceStep(case_id=self.case_id, actor=actor, amount_fen=self.progress.amount_fen),
+            **DB_STEP,
+        )
+        if not reserved.reserved:
+            self.progress.status = "rejected"
+            self.progress.reason = reserved.reason
+            return await self._finish("done")
+        if self.closing:  # withdrawn while the budget was being reserved: close releases it
+            return await self._finish("closed")
+        self.before_payment = False
+        self.progress.stage = None
+        self.progress.status = "reserved"
+        await self.pay(self.case_id, attempt=1)
+        return await self._finish("done")
+
+    async def _finish(self, outcome: str) -> CaseProgress:
+        """Close the case for a rejection, withdrawal or revocation; wait for running handlers."""
+        if outcome == "reject":
+            await self._close(
+                CloseRequest(
+                    case_id=self.case_id,
+                    kind="rejected",
+                    actor="system:workflow" if not self.upheld else f"department:{self.upheld.department}",
+                    reason=self.outcome_reason or "审核未通过",
+                    key=f"rejected:{self.stage.key if self.stage else 'publicity'}",
+                )
+            )
+        elif outcome == "closed" and self.closing and not self.closed:
+            await self._close(self.closing)
+        self.progress.stage = None
+        self.progress.awaiting = None
+        self.closed = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.progress
+
+    async def _close(self, request: CloseRequest) -> None:
+        await workflow.execute_activity_method(ReviewActivities.close_case, request, **DB_STEP)
+        self.progress.status = request.kind
+        self.progress.reason = request.reason
+        self.closed = True
+
+    def _stopping(self) -> bool:
+        return self.closing is not None
+
+    # -- department stages -------------------------------------------------------------------------------------
+
+    async def _stage(self, stage: StagePlan) -> str:
+        """Run a stage until approved, rejected or closed; a return for supplement reopens it as a new round."""
+        while True:
+            self.round = self.rounds[stage.key] = self.rounds.get(stage.key, 0) + 1
+            self.stage, self.votes, self.outcome, self.outcome_reason = stage, {}, None, ""
+            opened = await self._open(stage, stage.departments, escalated=False)
+            decided: Callable[[], bool] = lambda: (self.outcome is not None and not self.in_flight) or self._stopping()  # noqa: E731
+            await self._remind_then_wait(stage, opened, decided)
+            if not decided():
+                await self._on_timeout(stage, opened, decided)
+            if self._stopping():
+                return "closed"
+            if self.outcome == "return":
+                if not await self._supplement(stage):
+                    return "closed"
+                continue
+            assert self.outcome is not None
+            return self.outcome
+
+    async def _open(self, stage: StagePlan, departments: list[str], *, escalated: bool) -> StageOpened:
+        opened = await workflow.execute_activity_method(
+            ReviewActivities.open_stage,
+            StageOpen(
+                case_id=self.case_id,
+                stage=stage,
+                round=self.round,
+                now=workflow.now(),
+                departments=departments,
+                escalated=escalated,
+            ),
+            **DB_STEP,
+        )
+        self.progress.status = STAGE_STATUS[stage.kind]
+        self.progress.stage = StageView(
+            key=stage.key,
+            name=stage.name,
+            round=self.round,
+            departments=list(departments),
+            pending=[d for d in departments if d not in self.votes],
+            joint_mode="any" if escalated else stage.joint_mode,
+            due_at=opened.due_at,
+            remind_at=opened.remind_at,
+            provisional=opened.provisional,
+            escalated=escalated,
+        )
+        self.progress.deadlines[stage.key] = opened.due_at
+        return opened
+
+    async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
+        if not await wait_until(decided, opened.remind_at) and opened.remind_at is not None:
+            await self._note(stage, "reminder", opened)
+        await wait_until(decided, opened.due_at)
+
+    async def _note(self, stage: StagePlan, kind: str, opened: StageOpened, policy: str = "") -> None:
+        pending = self.progress.stage.pending if self.progress.stage else []
+        await workflow.execute_activity_method(
+            ReviewActivities.note_stage,
+            StageNote(
+                case_id=self.case_id,
+                stage_key=stage.key,
+                escalated=bool(self.progress.stage and self.progress.stage.escalated),
+                round=self.round,
+                kind=kind,  # type: ignore[arg-type]
+                policy=policy,
+                pending=list(pending),
+                due_at=opened.due_at,
+            ),
+            **DB_STEP,
+        )
+
+    async def _on_timeout(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
+        """The configured policy: escalate (the target decides alone, once), auto-approve or auto-reject."""
+        policy = stage.on_timeout
+        await self._note(stage, "timeout", opened, TIMEOUT_LABELS[policy])
+        if policy == "auto_approve":
+            for department in list(self.progress.stage.pending if self.progress.stage else []):
+                await self._record(
+                    DecisionIn(
+                        stage_key=stage.key, department=department, decision="approve", actor="system:timeout",
+                        comment="逾期未办理，视为同意",
+                    ),
+                    system=True,
+                )  # fmt: skip
+            self.outcome = "approve"
+        elif policy == "auto_reject":
+            self.outcome_reason = f"{stage.name}逾期未办理，视为不同意"
+            self.outcome = "reject"
+        elif policy == "escalate" and stage.escalate_to:
+            opened = await self._open(stage, [stage.escalate_to], escalated=True)
+            await self._remind_then_wait(stage, opened, decided)
+            if not decided():
+                await self._note(stage, "timeout", opened, TIMEOUT_LABELS["wait"])
+        if not decided():
+            await workflow.wait_condition(decided)
+
+    def _tally(self, stage: StagePlan, department: str, decision: str, comment: str) -> None:
+        self.votes[department] = decision
+        view = self.progress.stage
+        assert view is not None
+        view.pending = [d for d in view.pending if d != department]
+        if self.outcome is not None:
+            return
+        single = view.escalated or view.joint_mode == "any"
+        if decision == "return":
+            self.outcome_reason = comment or "材料需补正"
+            self.outcome = "return"
+        elif decision == "reject" and (not single or not view.pending):
+            label = f"{stage.name}（{department}）" if len(view.departments) > 1 else stage.name
+            self.outcome_reason = f"{label}不同意：{comment}" if comment else f"{label}不同意"
+            if single:  # 'any' mode: rejected only when nobody approved
+                self.outcome = "reject" if "approve" not in self.votes.values() else "approve"
+            else:
+                self.outcome = "reject"
+        elif decision == "approve" and (single or not view.pending):
+            self.outcome = "approve"
+
+    async def _record(self, decision: DecisionIn, *, system: bool = False) -> None:
+        stage, round_ = self.stage, self.round
+        assert stage is not None
+        self.in_flight.add(decision.department)
+        try:
+            await workflow.execute_activity_method(
+                ReviewActivities.record_decision,
+                DecisionRecord(case_id=self.case_id, round=round_, decision=decision, system=system),
+                **DB_STEP,
+            )
+        finally:
+            self.in_flight.discard(decision.department)
+        self.progress.decisions.append(
+            DecisionView(
+                stage_key=decision.stage_key,
+                round=round_,
+                department=decision.department,
+                decision=decision.decision,
+                actor=decision.actor,
+                comment=decision.comment,
+                amount_fen=decision.amount_fen,
+            )
+        )
+        if decision.decision == "approve" and decision.amount_fen is not None:
+            self.progress.amount_fen = decision.amount_fen
+        if self.stage is stage and self.round == round_:
+            self._tally(stage, decision.department, decision.decision, decision.comment)
+
+    # -- supplement (补正) --------------------------------------------------------------------------------------
+
+    async def _supplement(self, stage: StagePlan) -> bool:
+        """Back to the enterprise with a deadline; True when it resubmitted in time."""
+        assert self.plan is not None
+        self.progress.supplements += 1
+        self.resubmitted = None
+        opened = await workflow.execute_activity_method(
+            ReviewActivities.request_supplement,
+            SupplementRequest(
+                case_id=self.case_id,
+                stage_key=stage.key,
+                round=self.round,
+                times=self.progress.supplements,
+                comment=self.outcome_reason,
+                days=self.plan.supplement_days,
+                now=workflow.now(),
+            ),
+            **DB_STEP,
+        )
+        self.progress.status = "supplement"
+        self.progress.awaiting = "supplement"
+        self.progress.stage = None
+        self.progress.deadlines["supplement"] = opened.due_at
+        done = lambda: self.resubmitted is not None or self._stopping()  # noqa: E731
+        if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
+            note = StageNote(
+                case_id=self.case_id,
+                stage_key="supplement",
+                round=self.progress.supplements,
+                kind="enterprise_reminder",
+                due_at=opened.due_at,
+                task="补正材料",
+            )
+            await workflow.execute_activity_method(ReviewActivities.note_stage, note, **DB_STEP)
+        if not await wait_until(done, opened.due_at):
+            self.closing = CloseRequest(
+                case_id=self.case_id,
+                kind="withdrawn",
+                actor="system:timeout",
+                reason="企业逾期未补正材料，视为撤回申报",
+                key="withdrawn",
+            )
+        self.progress.awaiting = None
+        if self._stopping():
+            return False
+        assert self.resubmitted is not None
+        await workflow.execute_activity_method(
+            ReviewActivities.record_resubmission,
+            ResubmissionRecord(case_id=self.case_id, times=self.progress.supplements, resubmission=self.resubmitted),
+            **DB_STEP,
+        )
+        return True
+
+    # -- publicity (公示) and objections ------------------------------------------------------------------------
+
+    async def _publicity(self) -> bool:
+        """The publicity timer; open objections suspend the case until ruled. False when rejected or closed."""
+        assert self.plan is not None
+        self.stage = None
+        self.progress.stage = None
+        opened = await workflow.execute_activity_method(
+            ReviewActivities.open_publicity,
+            PublicityOpen(case_id=self.case_id, days=self.plan.publicity_days, now=workflow.now()),
+            **DB_STEP,
+        )
+        self.progress.status = "publicity"
+        self.progress.deadlines["publicity"] = opened.due_at
+        self.publicity_open = True
+        stop = lambda: self.upheld is not None or self._stopping()  # noqa: E731
+        await wait_until(stop, opened.due_at)
+        self.publicity_open = False
+        if self.progress.objections_open and not stop():
+            self.progress.awaiting = "objection_ruling"
+        await workflow.wait_condition(lambda: stop() or (not self.progress.objections_open and not self.in_flight))
+        self.progress.awaiting = None
+        if self.upheld is not None:
+            comment = f"：{self.upheld.comment}" if self.upheld.comment else ""
+            self.outcome_reason = f"公示期异议经核查成立{comment}"
+            return False
+        return not self._stopping()
+
+    # -- updates -----------------------------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: DecisionIn) -> CaseProgress:
+        self._check_decision(decision)  # again: another update may have got in between
+        await self._record(decision)
+        return self.progress
+
+    @decide.validator
+    def _validate_decide(self, decision: DecisionIn) -> None:
+        self._check_decision(decision)
+
+    def _check_decision(self, d: DecisionIn) -> None:
+        stage, view = self.stage, self.progress.stage
+        if self.closed or self._stopping():
+            raise refuse("case_id", "case_closed", "办件已办结或正在关闭，不能再作出审核决定")
+        if stage is None or view is None or self.outcome is not None:
+            raise refuse("stage_key", "stage_not_open", "办件当前没有待审核的环节（可能在补正、公示或支付中）")
+        if d.stage_key != stage.key:
+            raise refuse(
+                "stage_key",
+                "not_current_stage",
+                f"stage_key：当前环节是“{stage.name}”（{stage.key}），不是 {d.stage_key}",
+            )
+        if d.department in self.votes or d.department in self.in_flight:
+            raise refuse(
+                "department", "already_decided", f"department：部门 {d.department} 已在本环节作出决定，不能重复"
+            )
+        if d.department not in view.pending:
+            raise refuse(
+                "department",
+                "not_your_turn",
+                f"department：部门 {d.department} 不是“{stage.name}”的待办部门（待办：{'、'.join(view.pending)}）",
+            )
+        plan = self.plan
+        assert plan is not None
+        if d.decision == "return":
+            if stage.kind == "finance":
+                raise refuse("decision", "finance_no_return", "decision：财政审核环节不能退回补正")
+            if plan.supplement_max == 0:
+                raise refuse("decision", "supplement_not_configured", "decision：本事项未配置补正，不能退回补正")
+            if self.progress.supplements >= plan.supplement_max:
+                raise refuse(
+                    "decision",
+                    "supplement_limit",
+                    f"decision：本事项最多退回补正 {plan.supplement_max} 次，已用完",
+                )
+            if not d.comment.strip():
+                raise refuse("comment", "invalid_comment_required", "comment：退回补正须写明需补正的内容")
+        if d.decision == "reject" and not d.comment.strip():
+            raise refuse("comment", "invalid_comment_required", "comment：不同意须写明理由")
+        if d.amount_fen is not None:
+            if d.decision != "approve":
+                raise refuse("amount_fen", "invalid_amount_with_decision", "amount_fen：只有同意时才能核定金额")
+            if plan.amount_fen is not None:
+                raise refuse(
+                    "amount_fen",
+                    "invalid_amount_quantified",
+                    f"amount_fen：扶持标准已完全量化，金额由系统按标准计算为 {plan.amount_fen} 分，不能人工核定",
+                )
+            if plan.max_fen is not None and d.amount_fen > plan.max_fen:
+                raise refuse(
+                    "amount_fen",
+                    "invalid_amount_over_cap",
+                    f"amount_fen：核定金额 {d.amount_fen} 分超过扶持标准上限 {plan.max_fen} 分",
+                )
+            if d.amount_fen <= 0:
+                raise refuse("amount_fen", "invalid_amount", "amount_fen：核定金额须大于 0")
+        if (
+            stage.kind == "finance"
+            and d.decision == "approve"
+            and d.amount_fen is None
+            and not self.progress.amount_fen
+        ):
+            raise refuse(
+                "amount_fen", "invalid_amount_required", "amount_fen：金额尚未核定，财政审核同意时须填写核定金额"
+            )
+
+    @workflow.update
+    async def resubmit(self, resubmission: Resubmission) -> CaseProgress:
+        self.resubmitted = resubmission
+        return self.progress
+
+    @resubmit.validator
+    def _validate_resubmit(self, resubmission: Resubmission) -> None:
+        if self.progress.awaiting != "supplement" or self.resubmitted is not None:
+            raise refuse("case_id", "not_awaiting_supplement", "办件当前不在补正环节，无需补正提交")
+
+    @workflow.update
+    async def file_objection(self, filed: ObjectionFiled) -> CaseProgress:
+        assert self.plan is not None
+        self.known_objections.add(filed.objection_id)
+        self.progress.objections_open.append(filed.objection_id)
+        self.in_flight.add(f"objection:{filed.objection_id}")
+        try:
+            await workflow.execute_activity_method(
+                ReviewActivities.record_objection,
+                ObjectionOpen(
+                    case_id=self.case_id,
+                    objection_id=filed.objection_id,
+                    department=self.plan.objection_department,
+                    now=workflow.now(),
+                ),
+                **DB_STEP,
+            )
+        finally:
+            self.in_flight.discard(f"objection:{filed.objection_id}")
+        if not self.upheld:
+            self.progress.status = "objection"
+        return self.progress
+
+    @file_objection.validator
+    def _validate_objection(self, filed: ObjectionFiled) -> None:
+        if self.plan is None or not self.plan.objections_allowed:
+            raise refuse("case_id", "objections_not_allowed", "本事项公示不接受异议")
+        if not self.publicity_open or self._stopping():
+            raise refuse("case_id", "publicity_closed", "办件不在公示期内，不能提出异议")
+        if filed.objection_id in self.known_objections:
+            raise refuse("objection_id", "already_filed", "该异议已登记")
+
+    @workflow.update
+    async def rule_objection(self, ruling: ObjectionRuling) -> CaseProgress:
+        if ruling.objection_id not in self.progress.objections_open:
+            raise refuse(
+                "objection_id", "objection_not_open", f"objection_id：异议 {ruling.objection_id} 不是待核查的异议"
+            )
+        self.progress.objections_open.remove(ruling.objection_id)
+        self.in_flight.add(f"ruling:{ruling.objection_id}")
+        try:
+            await workflow.execute_activity_method(
+                ReviewActivities.record_objection_ruling,
+                ObjectionRulingRecord(case_id=self.case_id, ruling=ruling),
+                **DB_STEP,
+            )
+        finally:
+            self.in_flight.discard(f"ruling:{ruling.objection_id}")
+        if ruling.uphold and self.upheld is None:
+            self.upheld = ruling
+        elif not self.progress.objections_open and self.upheld is None:
+            self.progress.status = "publicity"
+        return self.progress
+
+    @rule_objection.validator
+    def _validate_ruling(self, ruling: ObjectionRuling) -> None:
+        if self.plan is None or ruling.objection_id not in self.progress.objections_open:
+            raise refuse(
+                "objection_id", "objection_not_open", f"objection_id：异议 {ruling.objection_id} 不是待核查的异议"
+            )
+        if ruling.department != self.plan.objection_department:
+            raise refuse(
+                "department",
+                "not_your_turn",
+                f"department：异议由 {self.plan.objection_department} 核查，{ruling.department} 无权作出核查结论",
+            )
+
+    @workflow.update
+    async def withdraw(self, request: WithdrawIn) -> CaseProgress:
+        self.closing = CloseRequest(
+            case_id=self.case_id, kind="withdrawn", actor=request.actor, reason=request.reason, key="withdrawn"
+        )
+        await workflow.wait_condition(lambda: self.closed)
+        return self.progress
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawIn) -> None:
+        self._check_closable()
+
+    @workflow.update
+    async def revoke(self, request: RevokeIn) -> CaseProgress:
+        self.closing = CloseRequest(
+            case_id=self.case_id,
+            kind="revoked",
+            actor=request.actor,
+            reason=request.reason,
+            key="revoked",
+            data={"department": request.department},
+        )
+        await workflow.wait_condition(lambda: self.closed)
+        return self.progress
+
+    @revoke.validator
+    def _validate_revoke(self, request: RevokeIn) -> None:
+        self._check_closable()
+        plan = self.plan
+        allowed = set()
+        if plan is not None:
+            allowed = {plan.owner_department, plan.finance.departments[0], plan.objection_department}
+            allowed |= {d for s in plan.stages for d in s.departments}
+        if request.department not in allowed:
+            raise refuse(
+                "department",
+                "not_case_department",
+                f"department：部门 {request.department} 不是本办件的审核部门，无权撤销",
+            )
+
+    def _check_closable(self) -> None:
+        if self.closed or self._stopping():
+            raise refuse("case_id", "case_closed", "办件已办结或正在关闭")
+        if not self.before_payment:
+            raise refuse("case_id", "payment_started", "办件已进入拨付环节，不能撤回或撤销")
+
+    @workflow.query
+    def status(self) -> CaseProgress:
+        return self.progress
