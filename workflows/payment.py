@@ -114,7 +114,7 @@ class PaymentHandlers:
         while True:
             state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt))
             if state is not None and state.status == "paid":
-                await workflow.execute_activity_method(
+                await workflow.execute_local_activity_method(
                     CaseActivities.settle_case, PaymentRequest(case_id=case_id, attempt=attempt), **DB_STEP
                 )
                 self.progress.status = "paid"
@@ -217,7 +217,7 @@ class PaymentHandlers:
                 )
                 self.results.pop(voucher, None)
                 # The callback endpoint stored the result; the database is the source of truth.
-                state = await workflow.execute_activity_method(CaseActivities.payment_state, req, **DB_STEP)
+                state = await workflow.execute_local_activity_method(CaseActivities.payment_state, req, **DB_STEP)
             except TimeoutError:
                 state = await workflow.execute_activity_method(CaseActivities.query_payment, req, **TREASURY_STEP)
         self.progress.payment_status = state.status
