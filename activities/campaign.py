@@ -1,0 +1,434 @@
+"""Campaign activities: each handles one batch (thousands of cases) in one transaction, plus the treasury calls.
+
+A retried activity finds only what is left to do: batches select cases by status, the treasury deduplicates a
+resent instruction by its VoucherNo, and the deadlines it computes are fixed in the database the first time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db import crypto
+from db.repositories import budget
+from db.repositories import calendar as calendar_repo
+from db.repositories import campaigns as repo
+from db.session import transaction
+from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
+from schemas.campaigns import (
+    PHASE_ZH,
+    BatchIn,
+    BatchOut,
+    CampaignPlan,
+    CampaignProgress,
+    CampaignRef,
+    CaseVoucher,
+    ConsentWindow,
+    FinanceRecord,
+    ObjectionOutcome,
+    ObjectionRuleIn,
+    ResultsOut,
+    TrancheInfo,
+)
+from schemas.treasury import MAX_BATCH, InstructionResult
+from schemas.treasury import PaymentInstruction as InstructionMessage
+
+log = logging.getLogger("zhida.campaign")
+BEIJING = timezone(timedelta(hours=8))
+
+
+def working_deadline(session, working_days: int, today: date | None = None) -> tuple[date, datetime, bool]:
+    """The n-th working day after today (Beijing), and the moment it ends (24:00 Beijing) in UTC."""
+    if not calendar_repo.loaded_years(session=session):
+        calendar_repo.seed_from_chinese_calendar(session=session)
+    calendar = calendar_repo.load_calendar(session=session)
+    start = today or datetime.now(BEIJING).date()
+    deadline = calendar.add_working_days(start, working_days)
+    due = datetime.combine(deadline.due + timedelta(days=1), time(0), BEIJING).astimezone(UTC)
+    return deadline.due, due, deadline.provisional
+
+
+def tranche_info(row) -> TrancheInfo:
+    due = row.publicity_due_at
+    return TrancheInfo(
+        number=row.number,
+        cases=row.cases,
+        amount_fen=row.amount_fen,
+        publicity_until=row.publicity_until,
+        publicity_due_at=due if due is None or due.tzinfo else due.replace(tzinfo=UTC),
+        finance_status=row.finance_status,
+    )
+
+
+def db_progress(session, campaign_id: int) -> CampaignProgress:
+    """The campaign's progress counted in the database (the source of truth for per-case state)."""
+    ctx = repo.context(session=session, campaign_id=campaign_id)
+    counts = repo.progress_counts(session=session, campaign_id=campaign_id)
+    totals = budget.totals(session=session, fund_item_id=ctx.item.id)
+    rows = repo.tranches(session=session, campaign_id=campaign_id)
+    pending = [r.number for r in rows if r.finance_status == "pending"]
+    return CampaignProgress(
+        campaign_id=campaign_id,
+        fund_item_code=ctx.item.code,
+        fund_item_name=ctx.item.name,
+        kind=ctx.campaign.kind,
+        phase=ctx.campaign.phase,
+        phase_label=PHASE_ZH.get(ctx.campaign.phase, ctx.campaign.phase),
+        budget_total_fen=totals["total_fen"],
+        budget_left_fen=totals["available_fen"],
+        tranche=max((r.number for r in rows), default=0),
+        awaiting_tranche=pending[0] if pending else None,
+        tranches=[tranche_info(r) for r in rows],
+        consent_deadline=ctx.campaign.consent_deadline,
+        finished=ctx.campaign.finished_at is not None,
+        **counts,
+    )
+
+
+class CampaignActivities:
+    """Holds its clients, as CaseActivities does; registered as bound methods."""
+
+    def __init__(
+        self,
+        *,
+        db_url: str,
+        fernet_key: str,
+        treasury: TreasuryGateway,
+        pay_acct_no: str,
+        pay_acct_name: str,
+        adm_div_code: str,
+    ) -> None:
+        self.db_url = db_url
+        self.fernet_key = fernet_key
+        self.treasury = treasury
+        self.pay_acct_no = pay_acct_no
+        self.pay_acct_name = pay_acct_name
+        self.adm_div_code = adm_div_code
+
+    @classmethod
+    def from_settings(cls, settings, treasury: TreasuryGateway | None = None) -> CampaignActivities:
+        """The worker's instance: its own signed treasury client (answers signature-checked)."""
+        from gateways.treasury import HttpTreasuryGateway
+
+        treasury = treasury or HttpTreasuryGateway(
+            settings.treasury_url,
+            settings.zhida_private_pem(),
+            settings.signing_key_id,
+            timeout=60.0,
+            treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
+            window_seconds=settings.signature_window_seconds,
+        )
+        return cls(
+            db_url=settings.db_url,
+            fernet_key=settings.fernet_key(),
+            treasury=treasury,
+            pay_acct_no=settings.pay_acct_no,
+            pay_acct_name=settings.pay_acct_name,
+            adm_div_code=settings.adm_div_code,
+        )
+
+    def _ctx(self, session, campaign_id: int) -> repo.Context:
+        try:
+            return repo.context(session=session, campaign_id=campaign_id)
+        except LookupError as exc:
+            raise ApplicationError(str(exc), non_retryable=True, type="CampaignNotFound") from exc
+
+    # -- setup, match, reserve -----------------------------------------------------------------------------
+
+    @activity.defn
+    def campaign_open(self, ref: CampaignRef) -> CampaignPlan:
+        """What the workflow needs from the frozen configuration."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, ref.campaign_id)
+            repo.mark_started(session=session, campaign_id=ref.campaign_id)
+            options = ctx.config.no_application
+            consent = options.consent if options else None
+            return CampaignPlan(
+                campaign_id=ref.campaign_id,
+                fund_item_code=ctx.item.code,
+                fund_item_version=ctx.campaign.fund_item_version,
+                kind=ctx.campaign.kind,  # type: ignore[arg-type]
+                consent=consent is not None,
+                on_no_answer=consent.on_no_answer if consent else None,
+                publicity=ctx.config.approval.publicity is not None,
+                finance_auto=ctx.config.finance_auto_approval,
+            )
+
+    @activity.defn
+    def campaign_match(self, batch: BatchIn) -> BatchOut:
+        """Bulk match and price the next slice of the archive; cases are created with frozen evidence."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            out = repo.match_batch(
+                session=session, ctx=ctx, after_enterprise_id=batch.after_enterprise_id, limit=batch.limit
+            )
+            if out.done:
+                repo.set_phase(session=session, campaign_id=batch.campaign_id, phase="reserving")
+            return BatchOut(
+                processed=len(out.case_ids),
+                done=out.done,
+                after_enterprise_id=out.last_enterprise_id,
+                reserved=out.reserved,
+                exhausted=out.exhausted,
+            )
+
+    @activity.defn
+    def campaign_reserve(self, batch: BatchIn) -> BatchOut:
+        """Bulk budget reservation of the next cases in the stated order, under the shortfall policy."""
+        try:
+            with transaction(self.db_url) as session:
+                ctx = self._ctx(session, batch.campaign_id)
+                reserved, exhausted, amount = repo.reserve_batch(session=session, ctx=ctx, limit=batch.limit)
+        except repo.BudgetMoved as exc:
+            raise ApplicationError(str(exc), type="BudgetMoved") from exc
+        return BatchOut(
+            processed=reserved + exhausted,
+            done=reserved + exhausted == 0,
+            amount_fen=amount,
+            reserved=reserved,
+            exhausted=exhausted,
+        )
+
+    # -- consent -------------------------------------------------------------------------------------------
+
+    @activity.defn
+    def campaign_consent_open(self, ref: CampaignRef) -> ConsentWindow:
+        """The consent deadline in working days (calendar in the database), fixed once."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, ref.campaign_id)
+            consent = ctx.config.no_application.consent if ctx.config.no_application else None
+            assert consent is not None
+            deadline, due, provisional = working_deadline(session, consent.deadline_working_days)
+            deadline, due = repo.open_consent(session=session, ctx=ctx, deadline=deadline, due_at=due)
+            return ConsentWindow(deadline=deadline, due_at=due, provisional=provisional)
+
+    @activity.defn
+    def campaign_consent_notify(self, batch: BatchIn) -> BatchOut:
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            n = repo.consent_notify_batch(session=session, ctx=ctx, limit=batch.limit)
+            return BatchOut(processed=n, done=n == 0)
+
+    @activity.defn
+    def campaign_collect(self, batch: BatchIn) -> BatchOut:
+        """One wave of consent answers (and, at the deadline, the no-answer policy)."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            ready, lapsed = repo.collect_batch(session=session, ctx=ctx, final=batch.final, limit=batch.limit)
+            return BatchOut(processed=ready + lapsed, done=ready + lapsed == 0, lapsed=lapsed)
+
+    # -- waves: publicity, finance -------------------------------------------------------------------------
+
+    @activity.defn
+    def campaign_tranche_open(self, batch: BatchIn) -> TrancheInfo:
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            return tranche_info(repo.open_tranche(session=session, ctx=ctx, number=batch.tranche))
+
+    @activity.defn
+    def campaign_publicity_open(self, batch: BatchIn) -> TrancheInfo:
+        """The publicity period of a wave in working days (computed here, never in the workflow)."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
+            assert row is not None and ctx.config.approval.publicity is not None
+            until, due, _ = working_deadline(session, ctx.config.approval.publicity.working_days)
+            return tranche_info(repo.set_publicity(session=session, row=row, until=until, due_at=due))
+
+    @activity.defn
+    def campaign_publicity_notify(self, batch: BatchIn) -> BatchOut:
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
+            assert row is not None
+            n = repo.publicity_batch(session=session, ctx=ctx, row=row, limit=batch.limit)
+            return BatchOut(processed=n, done=n == 0)
+
+    @activity.defn
+    def campaign_objected(self, batch: BatchIn) -> list[int]:
+        with transaction(self.db_url) as session:
+            return repo.objected(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
+
+    @activity.defn
+    def campaign_finance(self, record: FinanceRecord) -> TrancheInfo:
+        """Store the wave's one finance decision (automatic or the finance bureau's update)."""
+        with transaction(self.db_url) as session:
+            row = repo.tranche(session=session, campaign_id=record.campaign_id, number=record.decision.tranche)
+            assert row is not None
+            d = record.decision
+            return tranche_info(
+                repo.record_finance(session=session, row=row, approve=d.approve, actor=d.actor, note=d.note)
+            )
+
+    @activity.defn
+    def campaign_approve(self, batch: BatchIn) -> BatchOut:
+        """Apply the wave's finance decision to its next batch of cases."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
+            assert row is not None and row.finance_status != "pending"
+            n = repo.finance_batch(session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids)
+            return BatchOut(processed=n, done=n == 0)
+
+    # -- payment -------------------------------------------------------------------------------------------
+
+    @activity.defn
+    def campaign_pay(self, batch: BatchIn) -> BatchOut:
+        """Create the next batch of instructions, then send every unsent one in batches of 1,000."""
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            payer = repo.Payer(self.adm_div_code, self.pay_acct_no, self.pay_acct_name, datetime.now(UTC).year)
+            row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
+            created, missing = repo.create_instructions(
+                session=session, ctx=ctx, payer=payer, limit=batch.limit, case_ids=batch.case_ids, approved_tranche=row
+            )
+            rows = repo.unsent(
+                session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
+            )
+            payer_name = ctx.config.payer.acct_name if ctx.config.payer else self.pay_acct_name
+            summary = ctx.item.name[:60]
+        messages: list[InstructionMessage] = []
+        invalid: list[InstructionResult] = []
+        now = datetime.now(UTC)
+        for row in rows:
+            try:
+                messages.append(
+                    InstructionMessage(
+                        VoucherNo=row["voucher_no"],
+                        AdmDivCode=row["adm_div_code"],
+                        StYear=row["st_year"],
+                        PayAcctNo=row["pay_acct_no"],
+                        PayAcctName=payer_name,
+                        PayeeAcctNo=crypto.decrypt(self.fernet_key, row["payee_acct_no_enc"]),
+                        PayeeAcctName=row["payee_acct_name"],
+                        PayeeAcctBankName=row["payee_acct_bank_name"],
+                        PayeeAcctBankNo=row["payee_acct_bank_no"],
+                        PayAmt=row["pay_amt_fen"],
+                        PaySummaryCode=row["pay_summary_code"],
+                        PaySummaryName=summary,
+                        FundSource=row["fund_source"],
+                    )
+                )
+            except ValidationError as exc:  # the account on file is incomplete: the case goes to correction
+                fields = "、".join(str(e["loc"][0]) for e in exc.errors())
+                invalid.append(
+                    InstructionResult(
+                        VoucherNo=row["voucher_no"],
+                        Status="failed",
+                        PaidAmt=0,
+                        Reason=f"收款账户信息不完整（{fields}），未发送",
+                        AcceptedAt=now,
+                        SettledAt=now,
+                    )
+                )
+        accepted: list[tuple[str, str | None]] = []
+        final: list[InstructionResult] = list(invalid)
+        for i in range(0, len(messages), MAX_BATCH):
+            chunk = messages[i : i + MAX_BATCH]
+            activity.heartbeat(i)
+            try:
+                results = self.treasury.submit_batch(chunk)
+            except TreasuryRejected as exc:
+                raise ApplicationError(str(exc), non_retryable=True, type="TreasuryRejected") from exc
+            except TreasuryUnavailable as exc:
+                self._store(accepted, final)  # what got through stays recorded
+                raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
+            for item in results:
+                if item.Outcome == "conflict":
+                    log.error("voucher %s conflicts at the treasury: %s", item.VoucherNo, item.Reason)
+                    continue
+                if item.Result is not None:
+                    accepted.append((item.VoucherNo, item.Result.TreasuryRef or None))
+                    if item.Result.final:
+                        final.append(item.Result)
+        activity.heartbeat("sent")
+        self._store(accepted, final)
+        processed = created + missing + len(rows)
+        return BatchOut(processed=processed, done=processed == 0, failed=missing)
+
+    def _store(self, accepted: list[tuple[str, str | None]], final: list[InstructionResult]) -> None:
+        with transaction(self.db_url) as session:
+            repo.mark_accepted(session=session, accepted=accepted)
+            repo.store_results(session=session, results=final)
+
+    @activity.defn
+    def campaign_results(self, batch: BatchIn) -> ResultsOut:
+        """Poll the treasury for a batch of accepted instructions and settle every final one in bulk."""
+        with transaction(self.db_url) as session:
+            vouchers = repo.accepted_vouchers(
+                session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
+            )
+        results: list[InstructionResult] = []
+        for i in range(0, len(vouchers), MAX_BATCH):
+            activity.heartbeat(i)
+            try:
+                results += self.treasury.query_many(vouchers[i : i + MAX_BATCH]).values()
+            except TreasuryUnavailable as exc:
+                raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
+        activity.heartbeat("settle")
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, batch.campaign_id)
+            repo.store_results(session=session, results=results)
+            paid, failed = repo.settle_batch(session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids)
+            left = repo.open_payments(session=session, campaign_id=batch.campaign_id, case_ids=batch.case_ids)
+        return ResultsOut(
+            settled=len(paid) + len(failed),
+            paid=len(paid),
+            paid_fen=sum(fen for _, fen in paid),
+            failed=len(failed),
+            open=left,
+            failures=[CaseVoucher(case_id=c, voucher_no=v) for c, v in failed],
+        )
+
+    # -- objections, end -----------------------------------------------------------------------------------
+
+    @activity.defn
+    def campaign_rule_objection(self, ruling: ObjectionRuleIn) -> ObjectionOutcome:
+        from db.repositories import cases as cases_repo
+
+        with transaction(self.db_url) as session:
+            ctx = self._ctx(session, ruling.campaign_id)
+            case = cases_repo.get(session=session, case_id=ruling.case_id)
+            assert case is not None
+            r = ruling.ruling
+            status = repo.rule_objection(
+                session=session, ctx=ctx, case=case, upheld=r.upheld, actor=r.actor, reason=r.reason
+            )
+            return ObjectionOutcome(case_id=case.id, status=status, pay=status == "approved")
+
+    @activity.defn
+    def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:
+        with transaction(self.db_url) as session:
+            repo.set_phase(session=session, campaign_id=ref.campaign_id, phase="done")
+            return db_progress(session, ref.campaign_id)
+
+    @activity.defn
+    def campaign_progress(self, ref: CampaignRef) -> CampaignProgress:
+        with transaction(self.db_url) as session:
+            return db_progress(session, ref.campaign_id)
+
+
+def activity_methods(acts: CampaignActivities) -> list:
+    return [
+        acts.campaign_open,
+        acts.campaign_match,
+        acts.campaign_reserve,
+        acts.campaign_consent_open,
+        acts.campaign_consent_notify,
+        acts.campaign_collect,
+        acts.campaign_tranche_open,
+        acts.campaign_publicity_open,
+        acts.campaign_publicity_notify,
+        acts.campaign_objected,
+        acts.campaign_finance,
+        acts.campaign_approve,
+        acts.campaign_pay,
+        acts.campaign_results,
+        acts.campaign_rule_objection,
+        acts.campaign_finish,
+        acts.campaign_progress,
+    ]
