@@ -93,16 +93,19 @@ class CaseActivities:
         stage: str,
         extra: dict[str, str],
         key_suffix: str = "",
+        template: str | None = None,
     ) -> None:
+        """One notice per case stage (the dedupe key); `template` when the stage's wording differs by mode."""
         params = {"enterprise": enterprise.name, "item": item.name, "case_no": f"ZD{case.id:010d}"} | extra
+        template = template or stage
         notices.enqueue(
             session=session,
             dedupe_key=f"case:{case.id}:{stage}{key_suffix}",
             enterprise_id=enterprise.id,
             case_id=case.id,
-            template_key=stage,
+            template_key=template,
             params=params,
-            content=render(stage, params),
+            content=render(template, params),
             phone_enc=enterprise.contact_phone_enc,
             phone_masked=enterprise.contact_phone_masked,
             fund_item_id=item.id,
@@ -182,7 +185,9 @@ class CaseActivities:
                 reason="申报已受理",
                 to_status=None,
             )
-            self._notify(session, case, enterprise, item, "received", {})
+            # Review cases are examined by departments within time limits, not checked automatically.
+            template = "received_review" if case.mode == "review" else "received"
+            self._notify(session, case, enterprise, item, "received", {}, template=template)
 
     @activity.defn
     def check_eligibility(self, ref: CaseRef) -> EligibilityResult:

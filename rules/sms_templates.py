@@ -49,7 +49,15 @@ _ALL = [
         "enterprise",
         "item",
         "case_no",
-        modes=("instant", "review"),
+        modes=("instant",),
+    ),
+    _t(
+        "received_review",
+        "{enterprise}：您申报的“{item}”已受理，办件编号{case_no}，主管部门将在规定时限内审核，结果将短信告知。",
+        "enterprise",
+        "item",
+        "case_no",
+        modes=("review",),
     ),
     _t(
         "supplement_requested",
@@ -120,6 +128,17 @@ _ALL = [
         "consent_requested",
         "{enterprise}：贵单位符合“{item}”免申即享条件，拟兑付{amount_caps}（{amount}），"
         "请于{deadline}前登录平台确认兑付意愿及收款账户，逾期视为放弃。",
+        "enterprise",
+        "item",
+        "amount_caps",
+        "amount",
+        "deadline",
+        modes=("no_application",),
+    ),
+    _t(
+        "consent_requested_pay_on_file",
+        "{enterprise}：贵单位符合“{item}”免申即享条件，拟兑付{amount_caps}（{amount}），"
+        "请于{deadline}前登录平台确认兑付意愿及收款账户，逾期未确认的将按档案登记账户兑付。",
         "enterprise",
         "item",
         "amount_caps",

@@ -836,7 +836,8 @@ def consent_notify_batch(*, session: Session, ctx: Context, limit: int) -> int:
     deadline = ctx.campaign.consent_deadline
     assert deadline is not None
     consent = ctx.config.no_application.consent if ctx.config.no_application else None
-    policy = "按档案登记账户兑付" if consent and consent.on_no_answer == "pay_on_file" else "视为放弃"
+    pay_on_file = bool(consent and consent.on_no_answer == "pay_on_file")
+    policy = "按档案登记账户兑付" if pay_on_file else "视为放弃"
     events = [
         Event(
             cid,
@@ -854,7 +855,7 @@ def consent_notify_batch(*, session: Session, ctx: Context, limit: int) -> int:
         session=session,
         ctx=ctx,
         stage="consent",
-        template="consent_requested",
+        template="consent_requested_pay_on_file" if pay_on_file else "consent_requested",
         rows=[(cid, eid, _money(amt) | {"deadline": sms_templates.format_date(deadline)}) for cid, eid, amt in rows],
     )
     return len(rows)

@@ -173,9 +173,12 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
         released = session.scalars(select(BudgetEntry.case_id).where(BudgetEntry.kind == "release")).all()
         assert released == [cases[people[3][0]].id]
         texts = session.scalars(
-            select(Notice.content).where(Notice.fund_item_id == item.id, Notice.template_key == "consent_requested")
+            select(Notice.content).where(
+                Notice.fund_item_id == item.id, Notice.template_key == "consent_requested_pay_on_file"
+            )
         ).all()
-        assert len(texts) == 8 and all("前登录平台确认兑付意愿" in t for t in texts)
+        # The silent are paid to the account on file, and the notice says so (not "逾期视为放弃").
+        assert len(texts) == 8 and all("逾期未确认的将按档案登记账户兑付" in t for t in texts)
 
 
 async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(

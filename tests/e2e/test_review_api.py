@@ -141,7 +141,7 @@ async def test_review_application_through_the_api_until_an_upheld_objection(stac
     kinds = [e["kind"] for e in case["events"]]
     assert kinds[-2:] == ["objection_upheld", "rejected"]
     assert [n["template_key"] for n in case["notices"]] == [
-        "received",
+        "received_review",
         "supplement_requested",
         "publicity_started",
         "objection_received",
@@ -182,7 +182,7 @@ async def test_review_without_publicity_is_paid_through_the_treasury(stack: Stac
     assert r.status_code == 200, r.text
     case = await stack.wait_status(case_id, {"paid", "payment_failed"}, ent)
     assert case["status"] == "paid" and case["paid_fen"] == 880_000
-    assert [n["template_key"] for n in case["notices"]] == ["received", "approved", "paid"]
+    assert [n["template_key"] for n in case["notices"]] == ["received_review", "approved", "paid"]
     with transaction(stack.settings.db_url) as session:
         item = fund_items.get_by_code(session=session, code="YC-2026-JSGZ-T02")
         assert budget.totals(session=session, fund_item_id=item.id)["committed_fen"] == 880_000

@@ -173,3 +173,11 @@ def test_bulk_rendering_puts_the_name_between() -> None:
         "policy_push_listed", params | {"enterprise": "宜昌某公司"}
     )
     assert before == "【惠企直达】" and after.endswith("办理截止2026年12月31日，请登录平台查看。拒收请回复R")
+
+
+def test_wording_follows_the_mode_and_the_no_answer_policy() -> None:
+    review = sms_templates.render("received_review", PARAMS)
+    assert "主管部门将在规定时限内审核" in review and "自动核验" not in review
+    on_file = sms_templates.render("consent_requested_pay_on_file", PARAMS)
+    assert "按档案登记账户兑付" in on_file and "视为放弃" not in on_file
+    assert "逾期视为放弃" in sms_templates.render("consent_requested", PARAMS)

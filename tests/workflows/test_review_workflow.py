@@ -119,7 +119,7 @@ async def test_full_flow_is_paid_after_every_stage_and_refuses_wrong_decisions(h
         "payment_sent",
         "paid",
     ]
-    assert h.notices(case_id) == ["received", "publicity_started", "approved", "paid"]
+    assert h.notices(case_id) == ["received_review", "publicity_started", "approved", "paid"]
     assert any("壹万陆仟元整" in t for t in h.notice_texts(case_id))
     assert h.ledger(case_id) == [("reserve", 1), ("commit", 1)]
     assert h.case(case_id) == {"status": "paid", "amount_fen": 1_600_000, "paid_fen": 1_600_000, "reason": None}
@@ -144,7 +144,7 @@ async def test_joint_review_rejection_closes_the_case_with_the_reason(h: Harness
     assert result.status == "rejected"
     assert h.case(case_id)["status"] == "rejected" and "项目未取得备案" in h.case(case_id)["reason"]
     assert h.events(case_id)[-1] == "rejected"
-    assert h.notices(case_id) == ["received", "rejected"]
+    assert h.notices(case_id) == ["received_review", "rejected"]
     assert h.ledger(case_id) == []
     assert ("joint_review", "YC-CZJ", "closed", None) in h.tasks(case_id)
 
@@ -157,7 +157,7 @@ async def test_first_review_rejection(h: Harness) -> None:
     await h.until(handle, at("first_review"))
     await decide(handle, "first_review", "YC-JXJ", "reject", comment="不属于制造业")
     assert (await handle.result()).status == "rejected"
-    assert h.notices(case_id) == ["received", "rejected"]
+    assert h.notices(case_id) == ["received_review", "rejected"]
 
 
 async def test_supplement_met_resumes_the_stage_and_the_limit_is_enforced(h: Harness) -> None:
@@ -187,7 +187,7 @@ async def test_supplement_met_resumes_the_stage_and_the_limit_is_enforced(h: Har
     await h.until(handle, at("first_review"))
     kinds = h.events(case_id)
     assert [k for k in kinds if k.startswith("supplement")] == ["supplement_requested", "supplement_received"]
-    assert h.notices(case_id) == ["received", "supplement_requested"]
+    assert h.notices(case_id) == ["received_review", "supplement_requested"]
     assert "缺少专项审计报告" in h.notice_texts(case_id)[1]
     assert ("completeness", "YC-JXJ", "done", "return") in h.tasks(case_id)
 
@@ -202,7 +202,7 @@ async def test_supplement_missed_closes_the_case_as_withdrawn(h: Harness) -> Non
     assert result.status == "withdrawn"
     kinds = h.events(case_id)
     assert "stage_enterprise_reminder" in kinds and kinds[-1] == "withdrawn"
-    assert h.notices(case_id) == ["received", "supplement_requested", "deadline_reminder", "case_withdrawn"]
+    assert h.notices(case_id) == ["received_review", "supplement_requested", "deadline_reminder", "case_withdrawn"]
     assert "逾期未补正" in h.case(case_id)["reason"]
 
 
@@ -224,7 +224,7 @@ async def test_joint_any_mode_passes_on_one_approval_and_auto_finance(h: Harness
     assert result.status == "paid" and result.amount_fen == 5_000_000
     assert "finance_approved" in h.events(case_id)
     assert next(e for e in h.event_rows(case_id) if e["kind"] == "finance_approved")["actor"] == "system:finance"
-    assert h.notices(case_id) == ["received", "approved", "paid"]
+    assert h.notices(case_id) == ["received_review", "approved", "paid"]
 
 
 async def test_timeout_auto_approve(h: Harness) -> None:
@@ -252,7 +252,7 @@ async def test_timeout_auto_reject(h: Harness) -> None:
         "stage_reminder",
         "stage_timeout",
     ]
-    assert h.notices(case_id) == ["received", "rejected"]
+    assert h.notices(case_id) == ["received_review", "rejected"]
     assert ("first_review", "YC-JXJ", "closed", None) in h.tasks(case_id)
 
 
@@ -319,7 +319,7 @@ async def test_objection_upheld_rejects_the_case(h: Harness) -> None:
     result = await handle.result()
     assert result.status == "rejected"
     assert "发票不实" in h.case(case_id)["reason"]
-    assert h.notices(case_id) == ["received", "publicity_started", "objection_received", "rejected"]
+    assert h.notices(case_id) == ["received_review", "publicity_started", "objection_received", "rejected"]
     assert h.ledger(case_id) == []
     with transaction(h.db_url) as session:
         assert reviews.get_objection(session=session, objection_id=objection_id).status == "upheld"
@@ -354,7 +354,7 @@ async def test_enterprise_withdraws_during_review(h: Harness) -> None:
     assert progress.status == "withdrawn"
     assert (await handle.result()).status == "withdrawn"
     assert h.events(case_id)[-1] == "withdrawn"
-    assert h.notices(case_id) == ["received", "case_withdrawn"]
+    assert h.notices(case_id) == ["received_review", "case_withdrawn"]
     assert ("completeness", "YC-JXJ", "closed", None) in h.tasks(case_id)
 
 
@@ -403,5 +403,5 @@ async def test_finance_rejection_after_publicity(h: Harness) -> None:
     assert no_return["rule"] == "finance_no_return"
     await decide(handle, "finance", "YC-CZJ", "reject", comment="预算已调整")
     assert (await handle.result()).status == "rejected"
-    assert h.notices(case_id) == ["received", "publicity_started", "rejected"]
+    assert h.notices(case_id) == ["received_review", "publicity_started", "rejected"]
     assert h.ledger(case_id) == []
