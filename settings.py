@@ -37,8 +37,18 @@ class Settings(BaseSettings):
     treasury_sim_port: int = 8100
     treasury_sim_database_url: str = ""
     treasury_sim_settle_delay_seconds: float = 1.0
+    # Payment channel: http (signed JSON, the default) or file (ISO 20022 pain.001 out, pain.002/camt.054 back,
+    # through treasury_file_dir; the stand-in exchanges files there too when it is set).
+    treasury_channel: str = Field(default="http", pattern="^(http|file)$")
+    treasury_file_dir: Path | None = None
     # Seconds the payment stage waits for a callback before it queries the treasury.
     payment_poll_seconds: float = 15.0
+
+    # Reconciliation (对账, issue 5): a Temporal schedule reconciles the previous day's statement daily at this
+    # local time; the worker creates or updates the schedule at start when enabled.
+    reconciliation_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    reconciliation_timezone: str = "Asia/Shanghai"
+    reconciliation_schedule_enabled: bool = True
 
     # Payer (零余额账户) and voucher defaults for instructions.
     pay_acct_no: str = "420500000000000001"
@@ -92,6 +102,12 @@ class Settings(BaseSettings):
     # A notice marked sending is taken up again after this lease (a dispatcher crashed mid-send).
     sms_lease_seconds: float = 300.0
     sms_batch_size: int = 500
+    # No receipt this long after sending: poll the provider (QuerySendDetails / PullSmsSendStatus), backing off,
+    # at most this many times.
+    sms_receipt_wait_seconds: float = 600.0
+    sms_receipt_max_polls: int = 6
+    # The payout push (Yichang art. 26) follows the case's own "paid" notice after this delay.
+    sms_push_paid_delay_seconds: float = 300.0
 
     @property
     def db_url(self) -> str:

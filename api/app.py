@@ -10,7 +10,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, sms, treasury, web
+from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
+from api.routers import campaigns as campaigns_router
+from api.routers import reconciliation as reconciliation_router
+from api.routers import reviews as reviews_router
 from gateways.signing import NonceCache
 from settings import Settings, get_settings
 from workflows.client import connect
@@ -43,8 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = None
     app.state.nonces = NonceCache()
     errors.install(app)
-    for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, web):
+    for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, notices, web):
         app.include_router(module.router)
+    app.include_router(reconciliation_router.router)
+    app.include_router(campaigns_router.router)
+    app.include_router(reviews_router.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -448,6 +448,16 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
         notes.append(f"此前第 {before} 版上受理的办件继续按第 {before} 版办理")
     if check.provisional:
         notes.append("上架时限按暂定工作日计算（所涉年份节假日安排尚未导入）")
+    # Yichang rules art. 26: push the newly listed item to every enterprise it matches (issue 6).
+    from activities.notices import push_on_listed
+
+    pushed = push_on_listed(session, item.id, actor=principal.actor)
+    notes.append(f"已向符合条件的 {pushed.queued} 家企业推送政策短信（匹配 {pushed.matched} 家）")
+    if item.mode == "no_application":  # issue 7: the campaign is registered here; the API's starter starts it
+        from db.repositories.campaigns import register_listing
+
+        campaign = register_listing(session=session, item=item, version=latest.version, actor=principal.actor)
+        notes.append(f"已启动免申即享批量兑付（编号 {campaign.id}），系统将自动比对企业数据并兑付")
     return item_view(session=session, item=item, listing=check, notes=notes)
 
 

@@ -269,3 +269,7 @@ def dry_run_command(
     )
     json_path, md_path = write_report("dry-run", figures, notes, database=database, reports_dir=reports_dir)
     console.print(f"报告 / reports: {json_path} · {md_path}")
+
+
+# `zhida bench campaign` (issue 7) lives in its own module and registers on this app.
+from cli import bench_campaign  # noqa: E402,F401

@@ -9,15 +9,19 @@ import signal
 import typer
 from rich.console import Console
 
-from cli import bench, bench_latency, bench_temporal, generate  # noqa: F401 (bench_* register their commands)
+from cli import bench, bench_latency, bench_notices, bench_temporal, bench_treasury, generate  # noqa: F401 (bench_* register)
 from cli import calendar as calendar_cli
+from cli import campaign as campaign_cli
+from cli import reconcile as reconcile_cli
 from settings import get_settings
 
 app = typer.Typer(help="惠企直达 Zhida: subsidy disbursement on Temporal", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations")
 app.add_typer(db_app, name="db")
 app.add_typer(calendar_cli.app, name="calendar")
+app.add_typer(campaign_cli.app, name="campaign")
 app.add_typer(bench.app, name="bench")
+app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(generate.app, name="generate")
 console = Console()
 
@@ -44,6 +48,7 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for cases."""
+    from cli.reconcile import ensure_reconciliation_schedule
     from cli.worker import build_worker, dispatch_notices_forever
     from workflows.client import connect
 
@@ -52,6 +57,7 @@ def worker() -> None:
     async def _main() -> None:
         client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
         worker = build_worker(client, settings)
+        await ensure_reconciliation_schedule(client, settings)
         # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +86,9 @@ class Enterprise(Base):
     bank_code: Mapped[str | None] = mapped_column(String(16))  # 联行号
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now(), onupdate=func.now())
+    # Policy pushes (issue 6): an enterprise may refuse marketing-type pushes, never case notices.
+    push_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    push_opted_out_at: Mapped[datetime | None] = mapped_column(_now())
 
 
 class Policy(Base):
@@ -175,6 +180,17 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now(), onupdate=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(_now())
+    # No-application campaigns (issue 7): the campaign and wave (tranche) that pay the case, and the consent
+    # (意愿确认): pending | confirmed | declined | on_file | lapsed, with the account the enterprise confirmed.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    tranche: Mapped[int | None] = mapped_column(Integer)
+    consent_status: Mapped[str | None] = mapped_column(String(16))
+    consent_at: Mapped[datetime | None] = mapped_column(_now())
+    consent_acct_enc: Mapped[str | None] = mapped_column(Text)
+    consent_acct_masked: Mapped[str | None] = mapped_column(String(40))
+    consent_acct_name: Mapped[str | None] = mapped_column(String(200))
+    consent_bank_name: Mapped[str | None] = mapped_column(String(200))
+    consent_bank_code: Mapped[str | None] = mapped_column(String(16))
 
 
 class CaseEvent(Base):
@@ -251,6 +267,11 @@ class PaymentInstruction(Base):
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     accepted_at: Mapped[datetime | None] = mapped_column(_now())
     settled_at: Mapped[datetime | None] = mapped_column(_now())
+    # Returns (issue 5): the money came back after `paid` — passive (退票, the bank) or active (the payee).
+    returned_at: Mapped[datetime | None] = mapped_column(_now())
+    return_kind: Mapped[str | None] = mapped_column(String(16))  # passive | active
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    returned_amt_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Notice(Base):
@@ -260,6 +281,13 @@ class Notice(Base):
     __table_args__ = (
         Index("ix_notice_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_notice_phone_hash_sent", "phone_hash", "sent_at"),
+        # Issue 6: the dispatcher's queue in id order, without walking the notices already settled.
+        Index(
+            "ix_notice_pending_id",
+            "id",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+            sqlite_where=text("status IN ('queued', 'sending')"),
+        ),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -286,6 +314,10 @@ class Notice(Base):
     fund_item_id: Mapped[int | None] = mapped_column(ForeignKey("fund_item.id"), index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(_now())
     receipt_code: Mapped[str | None] = mapped_column(String(64))
+    # Issue 6: case notice or marketing-type policy push (statistics split them); receipt polls so far
+    # (a `sent` notice's next_attempt_at is when its receipt is polled next).
+    category: Mapped[str] = mapped_column(String(8), default="case", server_default="case")
+    receipt_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CalendarDay(Base):
@@ -311,10 +343,229 @@ class CalendarYear(Base):
 # --- Review workflows (issue 4): department tasks, objections ------------------------------------------------
 
 
+class CaseTask(Base):
+    """A department's work item on a case stage (待办): one per case, stage, round and department."""
+
+    __tablename__ = "case_task"
+    __table_args__ = (
+        UniqueConstraint("case_id", "stage_key", "round", "department_code", name="uq_case_task_stage_department"),
+        Index("ix_case_task_department_status", "department_code", "status"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    stage_key: Mapped[str] = mapped_column(String(32))
+    stage_name: Mapped[str] = mapped_column(String(40))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    department_code: Mapped[str] = mapped_column(String(32))
+    # open | done | closed (stage ended without this department) | timed_out
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    due_at: Mapped[datetime | None] = mapped_column(_now())
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    reminded_at: Mapped[datetime | None] = mapped_column(_now())
+    decision: Mapped[str | None] = mapped_column(String(16))  # approve | reject | return | uphold | dismiss
+    actor: Mapped[str | None] = mapped_column(String(80))
+    comment: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(_now())
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class CaseObjection(Base):
+    """A real-name objection (实名异议) filed during publicity; the ID number is encrypted at rest."""
+
+    __tablename__ = "case_objection"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    objector_name: Mapped[str] = mapped_column(String(60))
+    id_number_enc: Mapped[str] = mapped_column(Text)
+    id_number_masked: Mapped[str] = mapped_column(String(24))
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | upheld | dismissed
+    ruling_department: Mapped[str | None] = mapped_column(String(32))
+    ruling_actor: Mapped[str | None] = mapped_column(String(80))
+    ruling_comment: Mapped[str | None] = mapped_column(Text)
+    ruled_at: Mapped[datetime | None] = mapped_column(_now())
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class PaymentReturn(Base):
+    """A payment that came back (退票): passive (bank) or active (payee), and how the budget was handled."""
+
+    __tablename__ = "payment_return"
+    __table_args__ = (
+        UniqueConstraint("voucher_no", "kind", name="uq_payment_return_voucher_kind"),
+        CheckConstraint("kind IN ('passive','active')", name="kind"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_no: Mapped[str] = mapped_column(String(40), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    returned_on: Mapped[date] = mapped_column(Date)
+    budget_year: Mapped[int] = mapped_column(Integer)
+    cross_year: Mapped[bool] = mapped_column(Boolean, default=False)
+    # restored (same year, quota back) | released (never committed) | back_to_finance (cross year) | recorded
+    handling: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
 # --- Treasury (issue 5): returns, reconciliation, alerts -----------------------------------------------------
+
+
+class ReconRun(Base):
+    """One reconciliation (对账) of a treasury daily statement against our instructions."""
+
+    __tablename__ = "recon_run"
+    __table_args__ = (CheckConstraint("status IN ('running','done')", name="status"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Idempotency key of the run (the workflow run id, or "manual:…"): an activity retry finds its run.
+    run_key: Mapped[str] = mapped_column(String(120), unique=True)
+    statement_date: Mapped[date] = mapped_column(Date, index=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | manual
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    statement_lines: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    missing_ours: Mapped[int] = mapped_column(Integer, default=0)
+    missing_theirs: Mapped[int] = mapped_column(Integer, default=0)
+    amount_mismatch: Mapped[int] = mapped_column(Integer, default=0)
+    status_mismatch: Mapped[int] = mapped_column(Integer, default=0)
+    their_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    their_returned_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    our_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    our_returned_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(_now())
+
+
+class ReconLine(Base):
+    """One matched or mismatched line of a reconciliation run."""
+
+    __tablename__ = "recon_line"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('matched','missing_ours','missing_theirs','amount_mismatch','status_mismatch')",
+            name="outcome",
+        ),
+        UniqueConstraint("run_id", "voucher_no", "line_type", name="uq_recon_line_run_voucher_type"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("recon_run.id"), index=True)
+    voucher_no: Mapped[str] = mapped_column(String(40), index=True)
+    line_type: Mapped[str] = mapped_column(String(16))  # settle | return
+    outcome: Mapped[str] = mapped_column(String(20))
+    our_status: Mapped[str | None] = mapped_column(String(16))
+    their_status: Mapped[str | None] = mapped_column(String(16))
+    our_amt_fen: Mapped[int | None] = mapped_column(BigInteger)
+    their_amt_fen: Mapped[int | None] = mapped_column(BigInteger)
+    treasury_ref: Mapped[str | None] = mapped_column(String(64))
+    settled_at: Mapped[datetime | None] = mapped_column(_now())
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Alert(Base):
+    """Something finance must look at (e.g. a reconciliation mismatch); one per kind and reference."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','closed')", name="status"),
+        UniqueConstraint("kind", "ref", name="uq_alert_kind_ref"),
+        Index("ix_alert_status_created", "status", "created_at"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str] = mapped_column(String(120))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    recon_run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_run.id"))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(_now())
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    close_note: Mapped[str | None] = mapped_column(Text)
 
 
 # --- Policy pushes (issue 6) ---------------------------------------------------------------------------------
 
 
+class PolicyPush(Base):
+    """One policy push of the Yichang rules art. 26 (after registration, after listing, at payout): what matched,
+    what was queued and why the rest was not; `key` makes each push happen once."""
+
+    __tablename__ = "policy_push"
+    __table_args__ = (CheckConstraint("kind IN ('registered','listed','paid')", name="kind"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # registered:{ent} | listed:{item} | paid:{case}
+    kind: Mapped[str] = mapped_column(String(16))
+    fund_item_id: Mapped[int | None] = mapped_column(ForeignKey("fund_item.id"), index=True)
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    no_phone: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
 # --- No-application campaigns (issue 7) ----------------------------------------------------------------------
+
+
+class Campaign(Base):
+    """A no-application campaign (免申即享批量兑付): one listed version of a fund item, or one re-evaluation."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (CheckConstraint("kind IN ('listing','reevaluation')", name="kind"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(160), unique=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"), index=True)
+    fund_item_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="listing")
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))  # a re-evaluation's enterprise
+    # pending (workflow not started yet) | matching | reserving | consent | paying | done
+    phase: Mapped[str] = mapped_column(String(16), default="pending")
+    # budget plan, fixed before matching: 1/1 (enough), available/total (pro rata, 按比例核减), 0/0 (stated order)
+    ratio_num: Mapped[int | None] = mapped_column(BigInteger)
+    ratio_den: Mapped[int | None] = mapped_column(BigInteger)
+    consent_deadline: Mapped[date | None] = mapped_column(Date)
+    consent_due_at: Mapped[datetime | None] = mapped_column(_now())
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(_now())
+    finished_at: Mapped[datetime | None] = mapped_column(_now())
+
+
+class CampaignTranche(Base):
+    """One wave of a campaign paid together: its publicity period and the one finance decision on its totals."""
+
+    __tablename__ = "campaign_tranche"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "number", name="uq_campaign_tranche_number"),
+        CheckConstraint("finance_status IN ('pending','approved','rejected')", name="finance_status"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    publicity_until: Mapped[date | None] = mapped_column(Date)
+    publicity_due_at: Mapped[datetime | None] = mapped_column(_now())
+    finance_status: Mapped[str] = mapped_column(String(16), default="pending")
+    finance_actor: Mapped[str | None] = mapped_column(String(80))
+    finance_note: Mapped[str | None] = mapped_column(Text)
+    finance_at: Mapped[datetime | None] = mapped_column(_now())
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+# Campaign batches select a campaign's cases by status.
+Index("ix_case_campaign_status", Case.campaign_id, Case.status)

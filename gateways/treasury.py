@@ -7,6 +7,7 @@ VoucherNo, so every call may be retried after `TreasuryUnavailable`; `TreasuryRe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Protocol, TypeVar
 from urllib.parse import quote
 
@@ -16,11 +17,13 @@ from pydantic import BaseModel, ValidationError
 from gateways.signing import NonceCache, SignatureError, sign_headers, verify_headers
 from schemas.treasury import (
     BatchItemResult,
+    DailyStatement,
     InstructionBatch,
     InstructionBatchResult,
     InstructionQuery,
     InstructionQueryResult,
     InstructionResult,
+    LedgerSummary,
     PaymentInstruction,
 )
 
@@ -56,6 +59,12 @@ class TreasuryGateway(Protocol):
     def submit_batch(self, instructions: Sequence[PaymentInstruction]) -> list[BatchItemResult]: ...
 
     def query_many(self, voucher_nos: Sequence[str]) -> dict[str, InstructionResult]: ...
+
+
+class StatementSource(Protocol):
+    """Where reconciliation gets the treasury's daily statement."""
+
+    def statement(self, day: date) -> DailyStatement: ...
 
 
 class HttpTreasuryGateway:
@@ -113,6 +122,14 @@ class HttpTreasuryGateway:
         body = InstructionQuery(VoucherNos=list(voucher_nos)).model_dump_json().encode()
         results = self._parse(self._send("POST", "/v1/instruction-queries", body), InstructionQueryResult)
         return {r.VoucherNo: r for r in results.Results}
+
+    def statement(self, day: date) -> DailyStatement:
+        """The treasury's signed daily statement (对账单) of one Beijing day."""
+        return self._parse(self._send("GET", f"/v1/statements/{day.isoformat()}", b""), DailyStatement)
+
+    def ledger(self) -> LedgerSummary:
+        """The treasury's own paid and returned totals per paying account."""
+        return self._parse(self._send("GET", "/v1/ledger", b""), LedgerSummary)
 
     def _send(self, method: str, path: str, body: bytes, *, allow_404: bool = False) -> httpx.Response:
         headers = sign_headers(self._private_pem, self._key_id, body)

@@ -6,12 +6,13 @@ Money is integer fen (分).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 InstructionStatus = Literal["accepted", "paid", "failed", "returned"]
+ReturnKind = Literal["passive", "active"]
 FINAL_STATUSES: frozenset[str] = frozenset({"paid", "failed", "returned"})
 # Largest single instruction: 10 billion yuan; anything above is a units mistake (yuan vs fen).
 MAX_PAY_AMT_FEN = 10**12
@@ -60,6 +61,10 @@ class InstructionResult(_Contract):
     TreasuryRef: str = Field(default="", max_length=64, description="国库流水号")
     AcceptedAt: datetime
     SettledAt: datetime | None = None
+    # Set only when Status is returned: the money reached the payee at SettledAt and came back at ReturnedAt.
+    ReturnType: ReturnKind | None = Field(default=None, description="passive 退票 / active 主动退回")
+    ReturnedAmt: int = Field(default=0, ge=0, strict=True, description="退回金额（分）")
+    ReturnedAt: datetime | None = None
 
     @model_validator(mode="after")
     def _amount_matches_status(self) -> InstructionResult:
@@ -67,6 +72,11 @@ class InstructionResult(_Contract):
             raise ValueError(f"PaidAmt must be 0 when Status is {self.Status}")
         if (self.Status in FINAL_STATUSES) != (self.SettledAt is not None):
             raise ValueError("SettledAt is set exactly when Status is final")
+        returned = self.Status == "returned"
+        if returned != (self.ReturnedAt is not None) or returned != (self.ReturnType is not None):
+            raise ValueError("ReturnType and ReturnedAt are set exactly when Status is returned")
+        if returned != (self.ReturnedAmt > 0):
+            raise ValueError("ReturnedAmt is positive exactly when Status is returned")
         return self
 
     @property
@@ -106,12 +116,88 @@ class InstructionQueryResult(_Contract):
 
 
 class LedgerAccount(_Contract):
+    """Totals of one paying account: gross paid, gross returned, and what stayed paid (NetAmt)."""
+
     PayAcctNo: str
     PaidAmt: int
     PaidCount: int
+    ReturnedAmt: int = 0
+    ReturnedCount: int = 0
+    NetAmt: int = 0
 
 
 class LedgerSummary(_Contract):
     """The stand-in's own paid totals per paying account, to reconcile against."""
 
     Accounts: list[LedgerAccount]
+
+
+StatementLineType = Literal["paid", "failed", "returned"]
+
+
+class StatementLine(_Contract):
+    """One line of the treasury's daily statement (对账单): a settlement, or a return as its own line."""
+
+    VoucherNo: VoucherNoStr
+    LineType: StatementLineType
+    PayAcctNo: str
+    PayAmt: int = Field(ge=0, strict=True, description="指令金额（分）")
+    Amount: int = Field(ge=0, strict=True, description="本行资金金额（分）：支付为实付，退回为退回额，失败为0")
+    Reason: str = ""
+    TreasuryRef: str = ""
+    SettledAt: datetime = Field(description="本行发生时间：支付/失败为清算时间，退回为退回时间")
+
+
+class DailyStatement(_Contract):
+    """Every line the treasury settled on one day (Asia/Shanghai), with totals to check the lines against."""
+
+    StatementDate: date
+    Lines: list[StatementLine]
+    LineCount: int
+    TotalPaidAmt: int
+    TotalReturnedAmt: int
+
+
+FaultKind = Literal[
+    "timeout", "error_5xx", "duplicate_callback", "out_of_order", "passive_return", "fail", "statement_drop",
+    "statement_amount",
+]
+
+
+class FaultRule(_Contract):
+    """A fault the stand-in injects, for one VoucherNo or (with Rate) for a share of all instructions.
+
+    Request faults (timeout, error_5xx) hit requests naming the voucher (or, by rate, any instruction request),
+    at most `Times` times; settlement faults
+    (fail, passive_return, duplicate_callback, out_of_order) and statement faults shape what happens to it.
+    """
+
+    Kind: FaultKind
+    VoucherNo: VoucherNoStr | None = None
+    Rate: float | None = Field(default=None, ge=0, le=1)
+    # Request faults fire this many times at most: default once for a voucher rule, unlimited for a rate rule.
+    Times: int | None = Field(default=None, ge=1, le=1_000_000)
+    Reason: str = Field(default="", max_length=200)
+    DelaySeconds: float = Field(default=0, ge=0, le=600)
+    Copies: int = Field(default=3, ge=2, le=20)
+    AmountDelta: int = Field(default=0, strict=True)
+
+    @model_validator(mode="after")
+    def _target(self) -> FaultRule:
+        if (self.VoucherNo is None) == (self.Rate is None):
+            raise ValueError("exactly one of VoucherNo and Rate is required")
+        return self
+
+
+class FaultSettings(_Contract):
+    """The stand-in's fault rules (replaces the previous set); Seed makes rate faults reproducible."""
+
+    Rules: list[FaultRule] = Field(default_factory=list, max_length=10_000)
+    Seed: int = 0
+
+
+class ActiveReturn(_Contract):
+    """The payee sent the money back (主动退回); recorded by the treasury like a return."""
+
+    VoucherNo: VoucherNoStr
+    Reason: str = Field(default="收款人主动退回", min_length=1, max_length=200)

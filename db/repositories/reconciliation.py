@@ -1,0 +1,107 @@
+"""Reconciliation runs, their lines, and alerts for the finance bureau."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from db.models import Alert, ReconLine, ReconRun
+
+OUTCOMES = ("matched", "missing_ours", "missing_theirs", "amount_mismatch", "status_mismatch")
+MISMATCHES = OUTCOMES[1:]
+
+
+def start_run(*, session: Session, run_key: str, statement_date: date, trigger: str) -> ReconRun:
+    """The run for `run_key`, created on first call (an activity retry finds the same run)."""
+    run = session.scalar(select(ReconRun).where(ReconRun.run_key == run_key).with_for_update())
+    if run is None:
+        run = ReconRun(run_key=run_key, statement_date=statement_date, trigger=trigger, status="running")
+        session.add(run)
+        session.flush()
+    return run
+
+
+def replace_lines(*, session: Session, run: ReconRun, lines: Sequence[dict[str, Any]]) -> None:
+    """Store the run's lines, replacing any from an earlier attempt, and its per-outcome counts."""
+    session.execute(delete(ReconLine).where(ReconLine.run_id == run.id))
+    if lines:
+        session.execute(ReconLine.__table__.insert(), [{"run_id": run.id, **line} for line in lines])
+    for outcome in OUTCOMES:
+        setattr(run, outcome, sum(1 for line in lines if line["outcome"] == outcome))
+    session.flush()
+
+
+def finish_run(*, session: Session, run: ReconRun, totals: dict[str, int]) -> None:
+    for key, value in totals.items():
+        setattr(run, key, value)
+    run.status = "done"
+    run.finished_at = datetime.now(UTC)
+    session.flush()
+
+
+def get_run(*, session: Session, run_id: int) -> ReconRun | None:
+    return session.get(ReconRun, run_id)
+
+
+def list_runs(*, session: Session, limit: int = 60) -> list[ReconRun]:
+    stmt = select(ReconRun).order_by(ReconRun.statement_date.desc(), ReconRun.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def latest_for_day(*, session: Session, statement_date: date) -> ReconRun | None:
+    return session.scalar(
+        select(ReconRun)
+        .where(ReconRun.statement_date == statement_date, ReconRun.status == "done")
+        .order_by(ReconRun.id.desc())
+        .limit(1)
+    )
+
+
+def lines(*, session: Session, run_id: int, mismatches_only: bool = False) -> list[ReconLine]:
+    stmt = select(ReconLine).where(ReconLine.run_id == run_id)
+    if mismatches_only:
+        stmt = stmt.where(ReconLine.outcome != "matched")
+    return list(session.scalars(stmt.order_by(ReconLine.voucher_no, ReconLine.line_type)))
+
+
+def raise_alert(*, session: Session, kind: str, ref: str, message: str, recon_run_id: int | None = None) -> Alert:
+    """Open an alert once per (kind, ref); seen again, it is updated and reopened if someone had closed it."""
+    alert = session.scalar(select(Alert).where(Alert.kind == kind, Alert.ref == ref).with_for_update())
+    now = datetime.now(UTC)
+    if alert is None:
+        alert = Alert(kind=kind, ref=ref, message=message, status="open", recon_run_id=recon_run_id, updated_at=now)
+        session.add(alert)
+    else:
+        alert.message = message
+        alert.recon_run_id = recon_run_id or alert.recon_run_id
+        alert.updated_at = now
+        if alert.status == "closed":
+            alert.status, alert.closed_at, alert.closed_by, alert.close_note = "open", None, None, None
+    session.flush()
+    return alert
+
+
+def list_alerts(*, session: Session, status: str | None = "open", limit: int = 500) -> list[Alert]:
+    stmt = select(Alert)
+    if status:
+        stmt = stmt.where(Alert.status == status)
+    return list(session.scalars(stmt.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)))
+
+
+def count_open_alerts(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Alert).where(Alert.status == "open")) or 0
+
+
+def close_alert(*, session: Session, alert_id: int, by: str, note: str) -> Alert | None:
+    alert = session.get(Alert, alert_id, with_for_update=True)
+    if alert is None:
+        return None
+    if alert.status == "open":
+        alert.status, alert.closed_at, alert.closed_by, alert.close_note = "closed", datetime.now(UTC), by, note
+        alert.updated_at = datetime.now(UTC)
+        session.flush()
+    return alert
