@@ -49,6 +49,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
@@ -447,6 +448,16 @@ class TreasuryStandIn:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        # create_all never alters: a database from an older stand-in would fail later with obscure SQL errors.
+        existing = inspect(self.engine)
+        for table in metadata.sorted_tables:
+            have = {column["name"] for column in existing.get_columns(table.name)}
+            missing = sorted(set(table.columns.keys()) - have)
+            if missing:
+                raise SystemExit(
+                    f"国库模拟库 {self.engine.url} 的表 {table.name} 来自旧版本，缺少列 {', '.join(missing)}；"
+                    "这是模拟国库自己的数据（不影响 Zhida 数据库），请删除该文件后重新启动。"
+                )
 
     def accept(
         self, items: list[PaymentInstruction], *, channel: str = "http", file_msg_id: str | None = None

@@ -340,3 +340,26 @@ def test_restart_resumes_settlement_and_callbacks(tmp_path: Path, receiver: Rece
         assert paid.Status == "paid" and gw.query(waiting.VoucherNo) == paid
         [late] = wait_for(lambda: receiver.delivered(path_of(undelivered)))
         assert late.Status == "paid"
+
+
+def test_a_database_from_an_older_stand_in_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    import sqlite3
+
+    from gateways.signing import new_private_pem
+    from gateways.treasury_sim import TreasuryStandIn
+
+    path = tmp_path / "old-treasury.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE tsim_instruction (voucher_no TEXT PRIMARY KEY)")
+    stand_in = TreasuryStandIn(
+        db_url=f"sqlite:///{path}",
+        private_pem=new_private_pem(),
+        key_id="treasury-1",
+        zhida_public_pems={},
+        settle_delay_seconds=0.1,
+        window_seconds=300,
+        callback_backoff_seconds=1,
+        callback_backoff_max_seconds=10,
+    )
+    with pytest.raises(SystemExit, match="tsim_instruction 来自旧版本"):
+        stand_in.create_schema()
