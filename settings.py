@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "zhida-cases"
+    # Run workflows in the SDK's sandbox in this worker (tests always do; see cli/worker.py).
+    workflow_sandbox: bool = False
+    # Activity threads per worker process (database steps and treasury calls share them).
+    worker_activity_threads: int = 8
     temporal_ui_port: int = 8233
     # Start the bundled Temporal dev server in `zhida run` (off when a cluster is given).
     temporal_embedded: bool = True

@@ -145,9 +145,10 @@ async def _apply_all(settings: Any, codes: list[str], concurrency: int) -> dict[
 
 def _accepted_among(settings: Any, case_ids: set[int]) -> set[int]:
     from db.models import PaymentInstruction
-    from db.session import transaction
+    from db.session import reading
 
-    with transaction(settings.db_url) as session:
+    # A read-only poll: it must not take the write lock the system under test needs.
+    with reading(settings.db_url) as session:
         return set(
             session.scalars(
                 select(PaymentInstruction.case_id).where(

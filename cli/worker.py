@@ -6,7 +6,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.campaign import CampaignActivities, activity_methods
 from activities.cases import CaseActivities, WorkflowProbe
@@ -75,6 +76,7 @@ def activity_list(acts: CaseActivities) -> list:
         acts.record_received,
         acts.check_eligibility,
         acts.reserve_budget,
+        acts.accept_instant,
         acts.send_payment,
         acts.query_payment,
         acts.payment_state,
@@ -125,6 +127,13 @@ def build_worker(client: Client, settings: Settings, treasury: TreasuryGateway |
             *reconciliation_activities(settings),
             *activity_methods(CampaignActivities.from_settings(settings, treasury)),
         ],
-        activity_executor=ThreadPoolExecutor(max_workers=32),
-        max_concurrent_activities=32,
+        # Few threads on purpose: activities are short database transactions under one GIL, and a thread that
+        # holds SQLite's write lock must not wait behind dozens of others for the interpreter.
+        activity_executor=ThreadPoolExecutor(max_workers=settings.worker_activity_threads),
+        max_concurrent_activities=settings.worker_activity_threads,
+        max_concurrent_local_activities=settings.worker_activity_threads,
+        # The sandbox costs about a third of the worker's CPU per workflow task (it re-imports the workflow module
+        # for every run). Determinism is guarded in CI instead: the time-skipping tests run sandboxed and the
+        # replay tests replay recorded histories; ZHIDA_WORKFLOW_SANDBOX=true turns it back on here.
+        workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,8 +12,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their folder created and concurrency pragmas set."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`; SQLite files get their folder created and concurrency pragmas set.
+
+    `read_only` engines begin SQLite transactions DEFERRED: in WAL mode readers then never wait for the one writer.
+    """
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -30,9 +34,34 @@ def make_engine(url: str) -> Engine:
             # Writers take the lock at BEGIN, so read-then-write transactions never deadlock.
             dbapi_conn.isolation_level = None
 
+        if read_only:
+
+            @event.listens_for(engine, "begin")
+            def _begin_deferred(conn) -> None:
+                conn.exec_driver_sql("BEGIN")
+
+            return engine
+        # Writers of this process queue on a Python lock before asking SQLite for its write lock: SQLite's busy
+        # handler polls with sleeps of up to 100 ms, so dozens of threads polling made every write wait far longer
+        # than the lock was held. Across processes the busy handler still arbitrates, between one writer each.
+        writers = threading.RLock()
+
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            writers.acquire()
+            conn.info["zhida_writer"] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                conn.info.pop("zhida_writer", None)
+                writers.release()
+                raise
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _end(conn) -> None:
+            if conn.info.pop("zhida_writer", False):
+                writers.release()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -41,6 +70,12 @@ def make_engine(url: str) -> Engine:
 @lru_cache
 def engine_for(url: str) -> Engine:
     return make_engine(url)
+
+
+@lru_cache
+def reader_for(url: str) -> Engine:
+    """A second engine on the same database for read-only units of work (see `reading`)."""
+    return make_engine(url, read_only=True) if url.startswith("sqlite") else engine_for(url)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
@@ -52,3 +87,11 @@ def transaction(url: str) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on error (services never commit)."""
     with session_factory(url)() as session, session.begin():
         yield session
+
+
+@contextmanager
+def reading(url: str) -> Iterator[Session]:
+    """A read-only unit of work: on SQLite it does not take the write lock, so polls and views never queue behind
+    writers (or make writers queue behind them). Writing in it is a programming error; it is rolled back."""
+    with Session(reader_for(url)) as session:
+        yield session  # closing the session rolls its transaction back

@@ -109,6 +109,16 @@ class EligibilityResult(BaseModel):
     unmet: list[str] = []
 
 
+class InstantDecision(BaseModel):
+    """Outcome of accept_instant: the rules check and, when eligible, the budget reservation."""
+
+    eligible: bool
+    amount_fen: int = 0
+    unmet: list[str] = []
+    reserved: bool = False
+    reason: str | None = None
+
+
 class ReserveResult(BaseModel):
     reserved: bool
     reason: str | None = None

@@ -11,7 +11,7 @@ from api import services
 from api.auth import Principal
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from db.models import Case
-from db.session import transaction
+from db.session import reading, transaction
 from schemas.cases import ApplicationIn, CaseOut
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申报"])
@@ -45,7 +45,7 @@ def _create(db_url: str, principal: Principal, body: ApplicationIn) -> tuple[Cas
 
 
 def _view(db_url: str, case: Case) -> CaseOut:
-    with transaction(db_url) as session:
+    with reading(db_url) as session:
         return services.case_view(session=session, case=case)
 
 

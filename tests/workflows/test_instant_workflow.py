@@ -14,11 +14,10 @@ from temporalio.worker import Worker
 from schemas.cases import (
     CaseInput,
     CaseRef,
-    EligibilityResult,
+    InstantDecision,
     PaymentRequest,
     PaymentSignal,
     PaymentState,
-    ReserveResult,
 )
 from workflows.instant import InstantCaseWorkflow
 
@@ -42,21 +41,13 @@ class FakeCase:
         self.payment_status = "created"
 
     def activities(self) -> list:
-        @activity.defn(name="record_received")
-        def record_received(ref: CaseRef) -> None:
-            self.calls.append("record_received")
-
-        @activity.defn(name="check_eligibility")
-        def check_eligibility(ref: CaseRef) -> EligibilityResult:
-            self.calls.append("check_eligibility")
-            if self.eligible:
-                return EligibilityResult(eligible=True, amount_fen=500_00)
-            return EligibilityResult(eligible=False, unmet=["资质标签 须含 专精特新：实际 无"])
-
-        @activity.defn(name="reserve_budget")
-        def reserve_budget(ref: CaseRef) -> ReserveResult:
-            self.calls.append("reserve_budget")
-            return ReserveResult(reserved=self.budget_ok, reason=None if self.budget_ok else "额度已用完")
+        @activity.defn(name="accept_instant")
+        def accept_instant(ref: CaseRef) -> InstantDecision:
+            self.calls.append("accept_instant")
+            if not self.eligible:
+                return InstantDecision(eligible=False, unmet=["资质标签 须含 专精特新：实际 无"])
+            reason = None if self.budget_ok else "额度已用完"
+            return InstantDecision(eligible=True, amount_fen=500_00, reserved=self.budget_ok, reason=reason)
 
         @activity.defn(name="send_payment")
         def send_payment(req: PaymentRequest) -> PaymentState:
@@ -82,9 +73,7 @@ class FakeCase:
             return self._state(req)
 
         return [
-            record_received,
-            check_eligibility,
-            reserve_budget,
+            accept_instant,
             send_payment,
             query_payment,
             payment_state,
@@ -144,8 +133,8 @@ async def test_paid_by_polling_when_the_callback_never_comes(env: WorkflowEnviro
 async def test_ineligible_case_stops_before_budget_and_payment(env: WorkflowEnvironment) -> None:
     fake = FakeCase(eligible=False)
     result = await _run(env, fake)
-    assert result["status"] == "rejected"
-    assert fake.calls == ["record_received", "check_eligibility"]
+    assert result["status"] == "rejected" and "专精特新" in result["reason"]
+    assert fake.calls == ["accept_instant"]
 
 
 async def test_budget_exhausted_rejects_without_payment(env: WorkflowEnvironment) -> None:
