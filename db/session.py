@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -41,27 +40,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
             return engine
-        # Writers of this process queue on a Python lock before asking SQLite for its write lock: SQLite's busy
-        # handler polls with sleeps of up to 100 ms, so dozens of threads polling made every write wait far longer
-        # than the lock was held. Across processes the busy handler still arbitrates, between one writer each.
-        writers = threading.RLock()
 
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:
-            writers.acquire()
-            conn.info["zhida_writer"] = True
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                conn.info.pop("zhida_writer", None)
-                writers.release()
-                raise
-
-        @event.listens_for(engine, "commit")
-        @event.listens_for(engine, "rollback")
-        def _end(conn) -> None:
-            if conn.info.pop("zhida_writer", False):
-                writers.release()
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
