@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from alibabacloud_dysmsapi20170525 import models as sms_models
 from alibabacloud_dysmsapi20170525.client import Client
@@ -14,17 +12,18 @@ from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_util import models as util_models
 
 from gateways.sms.base import (
+    BEIJING,
     Receipt,
     ReceiptFormatError,
     ReceiptQuery,
     SendResult,
     SmsMessage,
     SmsProvider,
+    beijing_report_time,
     notice_id_of,
 )
 
 log = logging.getLogger("zhida.sms")
-BEIJING = ZoneInfo("Asia/Shanghai")
 # QuerySendDetails SendStatus: 1 waiting for the carrier's report, 2 failed, 3 delivered.
 SEND_STATUS_FAILED, SEND_STATUS_DELIVERED = 2, 3
 
@@ -133,7 +132,7 @@ class AliyunProvider(SmsProvider):
                         provider_msg_id=query.provider_msg_id,
                         phone=detail.phone_num,
                         code=detail.err_code or ("DELIVERED" if delivered else "UNKNOWN"),
-                        reported_at=_time(detail.receive_date),
+                        reported_at=beijing_report_time(detail.receive_date),
                         raw=detail.to_map(),
                     )
                 )
@@ -161,19 +160,11 @@ class AliyunProvider(SmsProvider):
                     phone=item.get("phone_number"),
                     code=item.get("err_code") or ("DELIVERED" if success else "UNKNOWN"),
                     message=item.get("err_msg"),
-                    reported_at=_time(item.get("report_time")),
+                    reported_at=beijing_report_time(item.get("report_time")),
                     raw=item,
                 )
             )
         return receipts
-
-
-def _time(text: object) -> datetime | None:
-    """Report times come in Beijing time without an offset."""
-    try:
-        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
-    except ValueError:
-        return None
 
 
 def _from_exception(exc: Exception) -> SendResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,15 @@ def notice_id_of(value: object) -> int | None:
     """The notice id from an OutId / SessionContext / ext field (digits only), else None."""
     text = str(value or "").strip()
     return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+# Both carriers report times in Beijing time without an offset.
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_report_time(text: object) -> datetime | None:
+    """A carrier's 'YYYY-MM-DD HH:MM:SS' report time (Beijing time, no offset); None when absent or malformed."""
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        return None

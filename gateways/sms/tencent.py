@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -20,11 +19,11 @@ from gateways.sms.base import (
     SendResult,
     SmsMessage,
     SmsProvider,
+    beijing_report_time,
     notice_id_of,
 )
 
 log = logging.getLogger("zhida.sms")
-BEIJING = ZoneInfo("Asia/Shanghai")
 PULL_LIMIT = 100  # PullSmsSendStatus answers at most 100 reports per call
 
 # SendStatus codes and request errors: (retryable, rate_limited). Unlisted codes are permanent.
@@ -165,19 +164,11 @@ class TencentProvider(SmsProvider):
                     phone=item.get("mobile"),
                     code=item.get("errmsg") or ("DELIVRD" if success else "UNKNOWN"),
                     message=item.get("description"),
-                    reported_at=_time(item.get("user_receive_time")),
+                    reported_at=beijing_report_time(item.get("user_receive_time")),
                     raw=item,
                 )
             )
         return receipts
-
-
-def _time(text: object) -> datetime | None:
-    """Report times come in Beijing time without an offset."""
-    try:
-        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
-    except ValueError:
-        return None
 
 
 def _epoch(value: object) -> datetime | None:
