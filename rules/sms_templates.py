@@ -42,6 +42,12 @@ def _t(key: str, text: str, *params: str, **kw: object) -> SmsTemplate:
     return SmsTemplate(key, text, params, **kw)  # type: ignore[arg-type]
 
 
+# The consent request; its last clause states the item's policy for enterprises that do not answer.
+_CONSENT = (
+    "{enterprise}：贵单位符合“{item}”免申即享条件，拟兑付{amount_caps}（{amount}），"
+    "请于{deadline}前登录平台确认兑付意愿及收款账户，"
+)
+
 _ALL = [
     _t(
         "received",
@@ -126,8 +132,7 @@ _ALL = [
     ),
     _t(
         "consent_requested",
-        "{enterprise}：贵单位符合“{item}”免申即享条件，拟兑付{amount_caps}（{amount}），"
-        "请于{deadline}前登录平台确认兑付意愿及收款账户，逾期视为放弃。",
+        _CONSENT + "逾期视为放弃。",
         "enterprise",
         "item",
         "amount_caps",
@@ -137,8 +142,7 @@ _ALL = [
     ),
     _t(
         "consent_requested_pay_on_file",
-        "{enterprise}：贵单位符合“{item}”免申即享条件，拟兑付{amount_caps}（{amount}），"
-        "请于{deadline}前登录平台确认兑付意愿及收款账户，逾期未确认的将按档案登记账户兑付。",
+        _CONSENT + "逾期未确认的将按档案登记账户兑付。",
         "enterprise",
         "item",
         "amount_caps",
