@@ -180,20 +180,6 @@ class CaseActivities:
             self._received(session, case, enterprise, item)
 
     @activity.defn
-    def check_eligibility(self, ref: CaseRef) -> EligibilityResult:
-        """Rules check against the archive; the values used are frozen into the case as evidence."""
-        with transaction(self.db_url) as session:
-            case, enterprise, item, config = self._load(session, ref.case_id)
-            return self._check(session, case, enterprise, item, config)
-
-    @activity.defn
-    def reserve_budget(self, ref: CaseRef) -> ReserveResult:
-        """Reserve the case amount; exhaustion rejects the case with a notice."""
-        with transaction(self.db_url) as session:
-            case, enterprise, item, config = self._load(session, ref.case_id)
-            return self._reserve(session, case, enterprise, item, config)
-
-    @activity.defn
     def accept_instant(self, ref: CaseRef) -> InstantDecision:
         """即时审批: 受理, rules check and budget reservation in one transaction (each still its own event and notice).
 
@@ -226,6 +212,7 @@ class CaseActivities:
         self._notify(session, case, enterprise, item, "received", {}, template=template)
 
     def _check(self, session, case: Case, enterprise: Enterprise, item: FundItem, config: dict) -> EligibilityResult:
+        """Rules check against the archive; the values used are frozen into the case as evidence."""
         facts = facts_of(enterprise)
         evaluation = evaluate(_conditions.validate_python(config["conditions"]), facts)
         amount = compute_amount(_standards.validate_python(config["standard"]), facts)
@@ -264,6 +251,7 @@ class CaseActivities:
         return EligibilityResult(eligible=eligible, amount_fen=amount.amount_fen, unmet=unmet)
 
     def _reserve(self, session, case: Case, enterprise: Enterprise, item: FundItem, config: dict) -> ReserveResult:
+        """Reserve the case amount; exhaustion rejects the case with a notice."""
         try:
             budget.reserve(session=session, fund_item_id=item.id, case_id=case.id, amount_fen=case.amount_fen or 0)
         except budget.BudgetExhausted:

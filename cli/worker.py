@@ -74,8 +74,6 @@ def activity_list(acts: CaseActivities) -> list:
     """Every case activity; the review steps when `acts` is a ReviewActivities (the worker's default)."""
     common = [
         acts.record_received,
-        acts.check_eligibility,
-        acts.reserve_budget,
         acts.accept_instant,
         acts.send_payment,
         acts.query_payment,
