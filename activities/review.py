@@ -31,6 +31,7 @@ from schemas.cases import (
     SupplementRequest,
 )
 from schemas.fund_items import ApprovalFlow
+from schemas.vocabulary import EventKind
 
 # Working days the objection department has to rule on a real-name objection.
 OBJECTION_RULING_WORKING_DAYS = 5
@@ -286,7 +287,7 @@ class ReviewActivities(CaseActivities):
                 session=session,
                 case=case,
                 key=f"objection:{req.objection_id}",
-                kind="objection_received",
+                kind=EventKind.OBJECTION_FILED,
                 actor=ACTOR,
                 to_status="objection",
                 reason=f"收到实名异议，由{req.department}于{format_date(due_day)}前核查，暂缓拨付",

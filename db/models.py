@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +24,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from schemas.vocabulary import (
+    AlertStatus,
+    BudgetEntryKind,
+    CampaignKind,
+    CaseStatus,
+    ConsentStatus,
+    EventKind,
+    FinanceStatus,
+    FundItemMode,
+    FundItemStatus,
+    NoticeCategory,
+    NoticeStatus,
+    ObjectionStatus,
+    PaymentStatus,
+    PushKind,
+    ReconOutcome,
+    ReconRunStatus,
+    ReturnKind,
+    TaskStatus,
+    Vocabulary,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -42,8 +65,35 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _now() -> DateTime:
-    return DateTime(timezone=True)
+class UtcDateTime(TypeDecorator):
+    """A moment stored in UTC and always read back with its offset.
+
+    SQLite keeps no time zone, so without this its rows come back naive while PostgreSQL's come back aware; the API
+    would then print times without an offset and comparisons would depend on the engine.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _now() -> UtcDateTime:
+    return UtcDateTime()
+
+
+def one_of(column: str, vocabulary: type[Vocabulary], *, nullable: bool = False) -> str:
+    """The CHECK expression that keeps a column within its vocabulary."""
+    values = ",".join(f"'{v}'" for v in vocabulary.values())
+    return f"{column} IS NULL OR {column} IN ({values})" if nullable else f"{column} IN ({values})"
 
 
 class Department(Base):
@@ -110,8 +160,8 @@ class FundItem(Base):
 
     __tablename__ = "fund_item"
     __table_args__ = (
-        CheckConstraint("mode IN ('no_application','instant','review')", name="mode"),
-        CheckConstraint("status IN ('draft','submitted','listed','closed','delisted')", name="status"),
+        CheckConstraint(one_of("mode", FundItemMode), name="mode"),
+        CheckConstraint(one_of("status", FundItemStatus), name="status"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,7 +214,12 @@ class Case(Base):
     """A case (办件): one enterprise × one fund item, from match or application to paid/closed."""
 
     __tablename__ = "case"
-    __table_args__ = (UniqueConstraint("fund_item_id", "enterprise_id", name="uq_case_item_enterprise"),)
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "enterprise_id", name="uq_case_item_enterprise"),
+        CheckConstraint(one_of("status", CaseStatus), name="status"),
+        CheckConstraint(one_of("mode", FundItemMode), name="mode"),
+        CheckConstraint(one_of("consent_status", ConsentStatus, nullable=True), name="consent_status"),
+    )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"))
@@ -200,6 +255,8 @@ class CaseEvent(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "seq", name="uq_case_event_case_seq"),
         UniqueConstraint("case_id", "key", name="uq_case_event_case_key"),
+        # Stored kinds are part of the hash chain, so the legacy names recorded before the vocabulary was unified stay.
+        CheckConstraint(one_of("kind", EventKind) + " OR kind IN ('objection_received')", name="kind"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -222,7 +279,7 @@ class BudgetEntry(Base):
 
     __tablename__ = "budget_entry"
     __table_args__ = (
-        CheckConstraint("kind IN ('reserve','commit','release','restore')", name="kind"),
+        CheckConstraint(one_of("kind", BudgetEntryKind), name="kind"),
         UniqueConstraint("budget_line_id", "case_id", "kind", "attempt", name="uq_budget_entry_case_kind"),
     )
     # Columns
@@ -242,6 +299,7 @@ class PaymentInstruction(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "attempt", name="uq_payment_instruction_case_attempt"),
         Index("ix_payment_instruction_status", "status"),
+        CheckConstraint(one_of("status", PaymentStatus), name="status"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -288,6 +346,8 @@ class Notice(Base):
             postgresql_where=text("status IN ('queued', 'sending')"),
             sqlite_where=text("status IN ('queued', 'sending')"),
         ),
+        CheckConstraint(one_of("status", NoticeStatus), name="status"),
+        CheckConstraint(one_of("category", NoticeCategory), name="category"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -350,6 +410,7 @@ class CaseTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "stage_key", "round", "department_code", name="uq_case_task_stage_department"),
         Index("ix_case_task_department_status", "department_code", "status"),
+        CheckConstraint(one_of("status", TaskStatus), name="status"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -374,6 +435,7 @@ class CaseObjection(Base):
     """A real-name objection (实名异议) filed during publicity; the ID number is encrypted at rest."""
 
     __tablename__ = "case_objection"
+    __table_args__ = (CheckConstraint(one_of("status", ObjectionStatus), name="status"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
@@ -396,7 +458,7 @@ class PaymentReturn(Base):
     __tablename__ = "payment_return"
     __table_args__ = (
         UniqueConstraint("voucher_no", "kind", name="uq_payment_return_voucher_kind"),
-        CheckConstraint("kind IN ('passive','active')", name="kind"),
+        CheckConstraint(one_of("kind", ReturnKind), name="kind"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -421,7 +483,7 @@ class ReconRun(Base):
     """One reconciliation (对账) of a treasury daily statement against our instructions."""
 
     __tablename__ = "recon_run"
-    __table_args__ = (CheckConstraint("status IN ('running','done')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", ReconRunStatus), name="status"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     # Idempotency key of the run (the workflow run id, or "manual:…"): an activity retry finds its run.
@@ -448,10 +510,7 @@ class ReconLine(Base):
 
     __tablename__ = "recon_line"
     __table_args__ = (
-        CheckConstraint(
-            "outcome IN ('matched','missing_ours','missing_theirs','amount_mismatch','status_mismatch')",
-            name="outcome",
-        ),
+        CheckConstraint(one_of("outcome", ReconOutcome), name="outcome"),
         UniqueConstraint("run_id", "voucher_no", "line_type", name="uq_recon_line_run_voucher_type"),
     )
     # Columns
@@ -474,7 +533,7 @@ class Alert(Base):
 
     __tablename__ = "alert"
     __table_args__ = (
-        CheckConstraint("status IN ('open','closed')", name="status"),
+        CheckConstraint(one_of("status", AlertStatus), name="status"),
         UniqueConstraint("kind", "ref", name="uq_alert_kind_ref"),
         Index("ix_alert_status_created", "status", "created_at"),
     )
@@ -500,7 +559,7 @@ class PolicyPush(Base):
     what was queued and why the rest was not; `key` makes each push happen once."""
 
     __tablename__ = "policy_push"
-    __table_args__ = (CheckConstraint("kind IN ('registered','listed','paid')", name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", PushKind), name="kind"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(80), unique=True)  # registered:{ent} | listed:{item} | paid:{case}
@@ -523,7 +582,7 @@ class Campaign(Base):
     """A no-application campaign (免申即享批量兑付): one listed version of a fund item, or one re-evaluation."""
 
     __tablename__ = "campaign"
-    __table_args__ = (CheckConstraint("kind IN ('listing','reevaluation')", name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", CampaignKind), name="kind"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(160), unique=True)
@@ -550,7 +609,7 @@ class CampaignTranche(Base):
     __tablename__ = "campaign_tranche"
     __table_args__ = (
         UniqueConstraint("campaign_id", "number", name="uq_campaign_tranche_number"),
-        CheckConstraint("finance_status IN ('pending','approved','rejected')", name="finance_status"),
+        CheckConstraint(one_of("finance_status", FinanceStatus), name="finance_status"),
     )
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)

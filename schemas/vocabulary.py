@@ -1,0 +1,376 @@
+"""The one vocabulary of Zhida: every status, event kind, stage, role and actor the code and the pages use.
+
+Each concept is a `StrEnum` whose members carry their Chinese label (what users read) and, where it matters, whether
+the value is final. Values are the strings stored in the database and in workflow histories, so renaming a value needs
+a migration and a history re-record; adding one needs a label (tests/schemas/test_vocabulary.py checks both).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+
+class Vocabulary(StrEnum):
+    """A value with its Chinese label; `is_final` marks values after which nothing more happens."""
+
+    label: str
+    is_final: bool
+
+    def __new__(cls, value: str, label: str, final: bool = False) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.is_final = final
+        return member
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """Every stored value, in declaration order (for CHECK constraints and Literal-like validation)."""
+        return tuple(m.value for m in cls)
+
+    @classmethod
+    def finals(cls) -> frozenset[Self]:
+        """The final values."""
+        return frozenset(m for m in cls if m.is_final)
+
+    @classmethod
+    def label_of(cls, value: str | None, default: str = "—") -> str:
+        """The label of a stored value; an unknown value is shown as `default`, never as a code."""
+        if value is None:
+            return default
+        try:
+            return cls(value).label
+        except ValueError:
+            return default
+
+
+class FundItemMode(Vocabulary):
+    """How a fund item pays (兑付方式)."""
+
+    NO_APPLICATION = "no_application", "免申即享"
+    INSTANT = "instant", "即申即享"
+    REVIEW = "review", "申报审批"
+
+
+class FundItemStatus(Vocabulary):
+    """The lifecycle of a fund item (上架/下架)."""
+
+    DRAFT = "draft", "草稿"
+    SUBMITTED = "submitted", "已提交"
+    LISTED = "listed", "已上架"
+    CLOSED = "closed", "已结束", True
+    DELISTED = "delisted", "已下架", True
+
+
+class PolicyLevel(Vocabulary):
+    NATIONAL = "national", "国家级"
+    PROVINCIAL = "provincial", "省级"
+    CITY = "city", "市级"
+    COUNTY = "county", "县级"
+
+
+class CaseStatus(Vocabulary):
+    """Where a case (办件) stands; the three modes share one set of statuses."""
+
+    # Instant and review (申报)
+    RECEIVED = "received", "已受理"
+    COMPLETENESS = "completeness", "形式审查中"
+    REVIEWING = "reviewing", "审核中"
+    SUPPLEMENT = "supplement", "待企业补正"
+    APPROVED = "approved", "审核通过"
+    # No application (免申即享)
+    MATCHED = "matched", "已匹配"
+    CONSENT_PENDING = "consent_pending", "待企业确认"
+    READY = "ready", "已确认"
+    NO_ACCOUNT = "no_account", "缺少收款账户"
+    # Shared
+    RESERVED = "reserved", "额度已预留"
+    PUBLICITY = "publicity", "公示中"
+    OBJECTION = "objection", "异议核查中"
+    OBJECTED = "objected", "异议处理中"
+    FINANCE_REVIEW = "finance_review", "财政审核中"
+    PAYING = "paying", "拨付中"
+    AWAITING_CORRECTION = "awaiting_correction", "待更正收款账户"
+    # Final
+    PAID = "paid", "已拨付", True
+    REJECTED = "rejected", "未通过", True
+    PAYMENT_FAILED = "payment_failed", "拨付失败", True
+    WITHDRAWN = "withdrawn", "已撤回", True
+    REVOKED = "revoked", "已撤销", True
+    REFUNDED = "refunded", "资金已退回", True
+    BUDGET_EXHAUSTED = "budget_exhausted", "预算不足", True
+    DECLINED = "declined", "企业放弃", True
+    LAPSED = "lapsed", "逾期未确认", True
+
+
+class EventKind(Vocabulary):
+    """What happened to a case: one row of its hash-chained timeline."""
+
+    RECEIVED = "received", "申报受理"
+    APPROVED = "approved", "规则核验通过"
+    REJECTED = "rejected", "不予通过"
+    BUDGET_RESERVED = "budget_reserved", "预留资金额度"
+    BUDGET_EXHAUSTED = "budget_exhausted", "预算额度不足"
+    MATCHED = "matched", "数据比对匹配"
+    CONSENT_REQUESTED = "consent_requested", "请企业确认意愿"
+    CONSENT_CONFIRMED = "consent_confirmed", "企业确认领取"
+    CONSENT_DECLINED = "consent_declined", "企业放弃领取"
+    CONSENT_ON_FILE = "consent_on_file", "逾期按备案账户拨付"
+    CONSENT_LAPSED = "consent_lapsed", "逾期未确认"
+    NO_ACCOUNT = "no_account", "缺少收款账户"
+    STAGE_OPENED = "stage_opened", "进入审核环节"
+    STAGE_ESCALATED = "stage_escalated", "逾期上报"
+    STAGE_REMINDER = "stage_reminder", "办理提醒"
+    STAGE_TIMEOUT = "stage_timeout", "办理逾期"
+    STAGE_ENTERPRISE_REMINDER = "stage_enterprise_reminder", "提醒企业办理"
+    DECISION = "decision", "部门审核意见"
+    SUPPLEMENT_REQUESTED = "supplement_requested", "退回补正"
+    SUPPLEMENT_RECEIVED = "supplement_received", "企业已补正"
+    PUBLICITY_STARTED = "publicity_started", "公示"
+    OBJECTION_FILED = "objection_filed", "收到实名异议"
+    OBJECTION_UPHELD = "objection_upheld", "异议成立"
+    OBJECTION_DISMISSED = "objection_dismissed", "异议不成立"
+    FINANCE_APPROVED = "finance_approved", "财政审核通过"
+    FINANCE_REJECTED = "finance_rejected", "财政审核不通过"
+    PAYMENT_SENT = "payment_sent", "发送支付指令"
+    PAID = "paid", "国库支付成功"
+    PAYMENT_FAILED = "payment_failed", "支付失败"
+    CORRECTION_REQUESTED = "correction_requested", "通知更正收款账户"
+    ACCOUNT_CORRECTED = "account_corrected", "企业已更正账户"
+    BUDGET_DECISION = "budget_decision", "财政预算决定"
+    REFUNDED = "refunded", "资金主动退回"
+    WITHDRAWN = "withdrawn", "撤回申报"
+    REVOKED = "revoked", "撤销办件"
+    ARCHIVE_CHANGED = "archive_changed", "企业档案变更"
+
+
+# Events recorded before the vocabulary was unified keep their stored kind (it is part of the hash chain); they read
+# as the kind they were renamed to.
+LEGACY_EVENT_KINDS: dict[str, EventKind] = {"objection_received": EventKind.OBJECTION_FILED}
+
+
+def event_label(kind: str) -> str:
+    """The label of a stored event kind, legacy names included."""
+    legacy = LEGACY_EVENT_KINDS.get(kind)
+    return legacy.label if legacy else EventKind.label_of(kind)
+
+
+class StageKind(Vocabulary):
+    """A stage of the review flow (审批环节)."""
+
+    COMPLETENESS = "completeness", "形式审查"
+    REVIEW = "review", "部门审核"
+    FINANCE = "finance", "财政审核"
+
+
+class TimeoutPolicy(Vocabulary):
+    """What a stage does when its working-day deadline passes."""
+
+    ESCALATE = "escalate", "逾期上报"
+    AUTO_APPROVE = "auto_approve", "逾期视为同意"
+    AUTO_REJECT = "auto_reject", "逾期视为不同意"
+    WAIT = "wait", "逾期继续等待"
+
+
+class JointMode(Vocabulary):
+    """How several departments of one stage (联审) decide."""
+
+    ALL = "all", "全部同意"
+    ANY = "any", "任一同意"
+
+
+class DecisionKind(Vocabulary):
+    APPROVE = "approve", "同意"
+    REJECT = "reject", "不同意"
+    RETURN = "return", "退回补正"
+
+
+class TaskStatus(Vocabulary):
+    OPEN = "open", "待办"
+    DONE = "done", "已办", True
+    CLOSED = "closed", "环节已结束", True
+    TIMED_OUT = "timed_out", "已逾期", True
+
+
+class ObjectionStatus(Vocabulary):
+    OPEN = "open", "核查中"
+    UPHELD = "upheld", "异议成立", True
+    DISMISSED = "dismissed", "异议不成立", True
+
+
+class ConsentStatus(Vocabulary):
+    """An enterprise's answer to a no-application consent request (意愿确认)."""
+
+    PENDING = "pending", "待确认"
+    CONFIRMED = "confirmed", "已确认", True
+    DECLINED = "declined", "已放弃", True
+    ON_FILE = "on_file", "按备案账户", True
+    LAPSED = "lapsed", "逾期未确认", True
+
+
+class PaymentStatus(Vocabulary):
+    """A payment instruction (支付凭证) at the treasury."""
+
+    CREATED = "created", "未发送"
+    ACCEPTED = "accepted", "国库已受理"
+    PAID = "paid", "已拨付", True
+    FAILED = "failed", "支付失败", True
+    RETURNED = "returned", "已退票", True
+
+
+class ReturnKind(Vocabulary):
+    """A bank return (退票): the bank sends it back, or the enterprise returns it."""
+
+    PASSIVE = "passive", "被动退回"
+    ACTIVE = "active", "主动退回"
+
+
+class BudgetEntryKind(Vocabulary):
+    """A budget ledger move (额度)."""
+
+    RESERVE = "reserve", "预留"
+    COMMIT = "commit", "支出"
+    RELEASE = "release", "释放"
+    RESTORE = "restore", "恢复额度"
+
+
+class NoticeStatus(Vocabulary):
+    """An SMS notice in the outbox."""
+
+    QUEUED = "queued", "待发送"
+    SENDING = "sending", "发送中"
+    SENT = "sent", "已发送"
+    DELIVERED = "delivered", "已送达", True
+    FAILED = "failed", "发送失败", True
+    CANCELLED = "cancelled", "已撤回", True
+
+
+class NoticeCategory(Vocabulary):
+    CASE = "case", "办件通知"
+    PUSH = "push", "政策推送"
+
+
+class NoticeStage(Vocabulary):
+    """The stages of a case that send an SMS; a fund item may name its own template for each."""
+
+    MATCHED = "matched", "政策匹配"
+    CONSENT = "consent", "意愿确认"
+    RECEIVED = "received", "申报受理"
+    COMPLETENESS = "completeness", "形式审查"
+    SUPPLEMENT = "supplement", "补正通知"
+    REMINDER = "reminder", "办理提醒"
+    APPROVED = "approved", "审核通过"
+    REJECTED = "rejected", "未通过"
+    PUBLICITY = "publicity", "公示"
+    OBJECTION = "objection", "异议处理"
+    FINANCE_APPROVED = "finance_approved", "财政审核"
+    PAID = "paid", "拨付成功"
+    PAYMENT_FAILED = "payment_failed", "拨付失败"
+    RETURNED = "returned", "退票"
+    ACCOUNT_CORRECTION = "account_correction", "账户更正"
+
+
+class PushKind(Vocabulary):
+    """The three policy pushes (Yichang rules art. 26)."""
+
+    REGISTERED = "registered", "注册后推送"
+    LISTED = "listed", "上架后推送"
+    PAID = "paid", "兑付时推送"
+
+
+class CampaignKind(Vocabulary):
+    LISTING = "listing", "上架比对"
+    REEVALUATION = "reevaluation", "数据变更复核"
+
+
+class FinanceStatus(Vocabulary):
+    PENDING = "pending", "待财政审核"
+    APPROVED = "approved", "财政已同意", True
+    REJECTED = "rejected", "财政不同意", True
+
+
+class ReconOutcome(Vocabulary):
+    MATCHED = "matched", "一致"
+    MISSING_OURS = "missing_ours", "我方缺失"
+    MISSING_THEIRS = "missing_theirs", "国库缺失"
+    AMOUNT_MISMATCH = "amount_mismatch", "金额不符"
+    STATUS_MISMATCH = "status_mismatch", "状态不符"
+
+
+class ReconRunStatus(Vocabulary):
+    RUNNING = "running", "对账中"
+    DONE = "done", "已完成", True
+
+
+class AlertStatus(Vocabulary):
+    OPEN = "open", "待处理"
+    CLOSED = "closed", "已关闭", True
+
+
+class Role(Vocabulary):
+    """Who a signed-in caller is."""
+
+    ENTERPRISE = "enterprise", "企业"
+    DEPARTMENT = "department", "主管部门"
+    FINANCE = "finance", "财政部门"
+    ADMIN = "admin", "系统管理员"
+
+
+class DepartmentKind(Vocabulary):
+    POLICY = "policy", "政策主管部门"
+    FINANCE = "finance", "财政部门"
+
+
+class ActorKind(Vocabulary):
+    """The part before the colon of a recorded actor (`system:rules`, `department:YC-JXJ`)."""
+
+    SYSTEM = "system", "系统"
+    ENTERPRISE = "enterprise", "企业"
+    DEPARTMENT = "department", "主管部门"
+    FINANCE = "finance", "财政部门"
+    ADMIN = "admin", "系统管理员"
+
+
+class SystemActor(Vocabulary):
+    """The automatic parts of Zhida that change cases, as users read them."""
+
+    RULES = "system:rules", "系统自动核验"
+    BUDGET = "system:budget", "预算额度管理"
+    TREASURY = "system:treasury", "国库支付系统"
+    WORKFLOW = "system:workflow", "兑付流程（系统）"
+    TIMEOUT = "system:timeout", "逾期自动处理"
+    AUTO = "system:auto", "系统自动审核"
+    FINANCE = "system:finance", "财政自动审核"
+    CAMPAIGN = "system:campaign", "免申即享比对（系统）"
+    ARCHIVE = "system:archive", "企业档案数据"
+
+
+def actor(kind: ActorKind, subject: str, officer: str = "") -> str:
+    """The stored form of a person's actor: `department:YC-JXJ`, or `department:YC-JXJ:张三` with the officer."""
+    return f"{kind.value}:{subject}:{officer}" if officer else f"{kind.value}:{subject}"
+
+
+def split_actor(value: str) -> tuple[str, str]:
+    """(kind, subject) of a stored actor; a bare value is a system actor."""
+    kind, _, subject = value.partition(":")
+    return (kind, subject) if subject else (ActorKind.SYSTEM.value, value)
+
+
+def render_actor(value: str, *, names: dict[str, str] | None = None) -> str:
+    """An actor as people read it: 系统自动核验, 宜昌市经济和信息化局（张三）, an enterprise's name; never a code.
+
+    A person's actor may name the officer after a second colon (`department:YC-JXJ:张三`). `names` maps department
+    codes and USCCs to their names (the caller looks them up); an unknown subject is shown by its role only, so no
+    code leaks onto a page.
+    """
+    try:
+        return SystemActor(value).label
+    except ValueError:
+        pass
+    kind, subject = split_actor(value)
+    if kind == ActorKind.SYSTEM:
+        return "系统"
+    subject, _, officer = subject.partition(":")
+    who = (names or {}).get(subject) or ActorKind.label_of(kind, default="系统")
+    return f"{who}（{officer}）" if officer else who
