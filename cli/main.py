@@ -75,7 +75,7 @@ def worker() -> None:
 @app.command("treasury-sim")
 def treasury_sim() -> None:
     """Run the treasury stand-in (国库集中支付模拟)."""
-    from gateways.treasury_sim import serve
+    from standins.treasury import serve
 
     serve(get_settings())
 

@@ -28,9 +28,9 @@ from db.models import BudgetEntry, Case, Notice, PaymentInstruction
 from db.repositories import budget
 from db.repositories import campaigns as repo
 from db.session import transaction
-from gateways.treasury_sim import create_app as create_treasury_app
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
 from settings import Settings
+from standins.treasury import create_app as create_treasury_app
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.support import ServerThread
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
