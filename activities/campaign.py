@@ -110,18 +110,8 @@ class CampaignActivities:
         self.adm_div_code = adm_div_code
 
     @classmethod
-    def from_settings(cls, settings, treasury: TreasuryGateway | None = None) -> CampaignActivities:
-        """The worker's instance: its own signed treasury client (answers signature-checked)."""
-        from gateways.treasury import HttpTreasuryGateway
-
-        treasury = treasury or HttpTreasuryGateway(
-            settings.treasury_url,
-            settings.zhida_private_pem(),
-            settings.signing_key_id,
-            timeout=60.0,
-            treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
-            window_seconds=settings.signature_window_seconds,
-        )
+    def from_settings(cls, settings, treasury: TreasuryGateway) -> CampaignActivities:
+        """The worker's instance, with the treasury gateway the worker built (gateways/factory.py)."""
         return cls(
             db_url=settings.db_url,
             fernet_key=settings.fernet_key(),
@@ -410,25 +400,3 @@ class CampaignActivities:
     def campaign_progress(self, ref: CampaignRef) -> CampaignProgress:
         with transaction(self.db_url) as session:
             return db_progress(session, ref.campaign_id)
-
-
-def activity_methods(acts: CampaignActivities) -> list:
-    return [
-        acts.campaign_open,
-        acts.campaign_match,
-        acts.campaign_reserve,
-        acts.campaign_consent_open,
-        acts.campaign_consent_notify,
-        acts.campaign_collect,
-        acts.campaign_tranche_open,
-        acts.campaign_publicity_open,
-        acts.campaign_publicity_notify,
-        acts.campaign_objected,
-        acts.campaign_finance,
-        acts.campaign_approve,
-        acts.campaign_pay,
-        acts.campaign_results,
-        acts.campaign_rule_objection,
-        acts.campaign_finish,
-        acts.campaign_progress,
-    ]

@@ -30,8 +30,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from temporalio import activity
-
 from db import crypto
 from db.models import Enterprise, Notice
 from db.repositories import notices as notices_repo
@@ -563,18 +561,3 @@ def push_paid_due(db_url: str, *, now: datetime | None = None, delay_seconds: fl
     report.opted_out = sum(r.get("opted_out", 0) for r in ledger)
     report.no_phone = sum(r.get("no_phone", 0) for r in ledger)
     return report
-
-
-# -- Temporal activity ----------------------------------------------------------------------------------------------
-
-
-class NoticeActivities:
-    """For a worker: `dispatch_notices` runs one round; schedule it every few seconds."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    @activity.defn
-    def dispatch_notices(self, limit: int = 500) -> dict:
-        report = self.dispatcher.dispatch_due(limit)
-        return report.__dict__

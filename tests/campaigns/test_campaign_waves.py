@@ -8,7 +8,6 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.campaign import CampaignActivities, activity_methods
 from api.app import create_app
 from api.auth import Principal, mint
 from api.routers.campaigns import consent
+from cli.worker import build_worker
 from db.migrate import upgrade
 from db.models import BudgetEntry, Case, Notice, PaymentInstruction
 from db.repositories import budget
@@ -75,12 +74,9 @@ async def until(check, timeout: float = 60, what=None) -> None:
 
 
 def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
-    return Worker(
+    return build_worker(
         env.client,
-        task_queue=queue,
-        workflows=[CampaignWorkflow, CampaignObjectionWorkflow],
-        activities=activity_methods(CampaignActivities.from_settings(settings)),
-        activity_executor=ThreadPoolExecutor(max_workers=8),
+        settings.model_copy(update={"temporal_task_queue": queue, "workflow_sandbox": True}),
     )
 
 
