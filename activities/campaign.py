@@ -6,7 +6,6 @@ resent instruction by its VoucherNo, and the deadlines it computes are fixed in 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from pydantic import ValidationError
@@ -19,6 +18,7 @@ from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as repo
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
+from logs import get_logger
 from schemas.campaigns import (
     PHASE_ZH,
     BatchIn,
@@ -37,7 +37,7 @@ from schemas.campaigns import (
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 
-log = logging.getLogger("zhida.campaign")
+log = get_logger("zhida.campaign")
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -329,7 +329,13 @@ class CampaignActivities:
                 raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
             for item in results:
                 if item.Outcome == "conflict":
-                    log.error("voucher %s conflicts at the treasury: %s", item.VoucherNo, item.Reason)
+                    log.error(
+                        "voucher_conflict",
+                        voucher=item.VoucherNo,
+                        reason=item.Reason,
+                        campaign_id=batch.campaign_id,
+                        workflow_id=activity.info().workflow_id,
+                    )
                     continue
                 if item.Result is not None:
                     accepted.append((item.VoucherNo, item.Result.TreasuryRef or None))

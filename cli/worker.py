@@ -14,8 +14,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import structlog
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    UnsandboxedWorkflowRunner,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.campaign import CampaignActivities
@@ -52,6 +60,24 @@ def activities_of(*instances: object) -> list[Callable[..., Any]]:
     return found
 
 
+class _LogContext(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        case_id = getattr(input.args[0], "case_id", None) if input.args else None
+        fields = {"workflow_id": info.workflow_id, "activity": info.activity_type}
+        # Each activity runs in its own task; a sync one gets a copy of this context in its thread.
+        with structlog.contextvars.bound_contextvars(**fields, **({"case_id": case_id} if case_id else {})):
+            return await super().execute_activity(input)
+
+
+class LogContextInterceptor(Interceptor):
+    """Every log line an activity writes carries its workflow id, activity name and case id (when its input
+    names one)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _LogContext(next)
+
+
 def activity_instances(client: Client, settings: Settings, gateways: Gateways) -> list[object]:
     """The activities classes with their clients: cases (instant and review), campaigns, reconciliation."""
     return [
@@ -85,6 +111,7 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=list(workflows),
         activities=activities_of(*activity_instances(client, settings, gateways)),
+        interceptors=[LogContextInterceptor()],
         # Activities are sync (SQLAlchemy, httpx): they run on a thread pool. Few threads on purpose: activities
         # are short database transactions under one GIL, and a thread that holds SQLite's write lock must not
         # wait behind dozens of others for the interpreter.
