@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     signature_window_seconds: int = 300
 
     log_level: str = "INFO"
+    # json: one JSON object per line (production, for a log collector); console: readable lines (`zhida run`
+    # sets it for its children, the development stack).
+    log_format: str = Field(default="json", pattern="^(json|console)$")
 
     # SMS notices (issue 6). Provider: outbox (database only, the embedded default) | aliyun | tencent | http.
     sms_provider: str = Field(default="outbox", pattern="^(outbox|aliyun|tencent|http)$")

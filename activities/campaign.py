@@ -6,7 +6,6 @@ resent instruction by its VoucherNo, and the deadlines it computes are fixed in 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from pydantic import ValidationError
@@ -19,6 +18,7 @@ from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as repo
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
+from logs import get_logger
 from schemas.campaigns import (
     PHASE_ZH,
     BatchIn,
@@ -37,7 +37,7 @@ from schemas.campaigns import (
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 
-log = logging.getLogger("zhida.campaign")
+log = get_logger("zhida.campaign")
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -110,18 +110,8 @@ class CampaignActivities:
         self.adm_div_code = adm_div_code
 
     @classmethod
-    def from_settings(cls, settings, treasury: TreasuryGateway | None = None) -> CampaignActivities:
-        """The worker's instance: its own signed treasury client (answers signature-checked)."""
-        from gateways.treasury import HttpTreasuryGateway
-
-        treasury = treasury or HttpTreasuryGateway(
-            settings.treasury_url,
-            settings.zhida_private_pem(),
-            settings.signing_key_id,
-            timeout=60.0,
-            treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
-            window_seconds=settings.signature_window_seconds,
-        )
+    def from_settings(cls, settings, treasury: TreasuryGateway) -> CampaignActivities:
+        """The worker's instance, with the treasury gateway the worker built (gateways/factory.py)."""
         return cls(
             db_url=settings.db_url,
             fernet_key=settings.fernet_key(),
@@ -339,7 +329,13 @@ class CampaignActivities:
                 raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
             for item in results:
                 if item.Outcome == "conflict":
-                    log.error("voucher %s conflicts at the treasury: %s", item.VoucherNo, item.Reason)
+                    log.error(
+                        "voucher_conflict",
+                        voucher=item.VoucherNo,
+                        reason=item.Reason,
+                        campaign_id=batch.campaign_id,
+                        workflow_id=activity.info().workflow_id,
+                    )
                     continue
                 if item.Result is not None:
                     accepted.append((item.VoucherNo, item.Result.TreasuryRef or None))
@@ -410,25 +406,3 @@ class CampaignActivities:
     def campaign_progress(self, ref: CampaignRef) -> CampaignProgress:
         with transaction(self.db_url) as session:
             return db_progress(session, ref.campaign_id)
-
-
-def activity_methods(acts: CampaignActivities) -> list:
-    return [
-        acts.campaign_open,
-        acts.campaign_match,
-        acts.campaign_reserve,
-        acts.campaign_consent_open,
-        acts.campaign_consent_notify,
-        acts.campaign_collect,
-        acts.campaign_tranche_open,
-        acts.campaign_publicity_open,
-        acts.campaign_publicity_notify,
-        acts.campaign_objected,
-        acts.campaign_finance,
-        acts.campaign_approve,
-        acts.campaign_pay,
-        acts.campaign_results,
-        acts.campaign_rule_objection,
-        acts.campaign_finish,
-        acts.campaign_progress,
-    ]

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-
-from temporalio import activity
 
 from db import crypto
 from db.models import Enterprise, Notice
@@ -40,6 +37,7 @@ from db.repositories import sms as repo
 from db.session import transaction
 from gateways.sms import SendResult, SmsMessage, SmsProvider, provider_for
 from gateways.sms.base import Receipt, ReceiptQuery
+from logs import get_logger
 from rules import sms_templates
 from rules.sms import (
     PhoneError,
@@ -53,7 +51,7 @@ from rules.sms import (
     quiet_until,
 )
 
-log = logging.getLogger("zhida.sms")
+log = get_logger("zhida.sms")
 
 
 @dataclass
@@ -147,7 +145,7 @@ class Dispatcher:
                 pushed = push_paid_due(self.db_url, now=now, delay_seconds=self.push_paid_delay_seconds)
                 out["paid_pushes"] = pushed.__dict__
             except Exception as exc:  # the next round tries again; a push never blocks anything
-                log.exception("payout push failed")
+                log.exception("payout_push_failed")
                 out["paid_pushes"] = {"error": str(exc)}
         return out
 
@@ -159,7 +157,7 @@ class Dispatcher:
         try:
             claimed = self._claim(limit or self.config.batch_size, report)
         except Exception as exc:  # a database hiccup: the next round tries again
-            log.exception("sms claim failed")
+            log.exception("sms_claim_failed")
             report.errors.append(f"claim: {exc}")
             return report
         results: list[tuple[SmsMessage, int, SendResult]] = []
@@ -172,7 +170,7 @@ class Dispatcher:
         try:
             self._record(results, report)
         except Exception as exc:  # the lease runs out and the notices are taken up again
-            log.exception("sms record failed")
+            log.exception("sms_record_failed")
             report.errors.append(f"record: {exc}")
         return report
 
@@ -303,7 +301,14 @@ class Dispatcher:
                 else:
                     self._fail(notice, result.reason, report)
                 if not (result.ok and result.delivered):  # the outbox path stays quiet at 100,000 notices
-                    log.info("sms notice=%s phone=%s attempt=%s result=%s", notice.id, masked, attempt, notice.status)
+                    log.info(
+                        "sms_sent",
+                        notice_id=notice.id,
+                        case_id=notice.case_id,
+                        phone=masked,
+                        attempt=attempt,
+                        result=notice.status,
+                    )
 
     # -- receipt polling (the fallback when callbacks do not arrive) ---------------------------------------
 
@@ -345,7 +350,7 @@ class Dispatcher:
                         notice.next_attempt_at = now + timedelta(seconds=wait)
                         report.pending += 1
         except Exception as exc:  # the next round tries again
-            log.exception("sms receipt poll failed")
+            log.exception("sms_receipt_poll_failed")
             report.errors.append(f"poll: {exc}")
         return report
 
@@ -510,7 +515,7 @@ def push_on_listed(session, fund_item_id: int, *, actor: str = "system") -> Push
     else:  # pushed again (enterprises registered or updated since): the figures as of now, queued in total
         earlier.matched, earlier.opted_out, earlier.no_phone = counts.matched, counts.opted_out, counts.no_phone
         earlier.queued += queued
-    log.info("policy push listed item=%s matched=%s queued=%s", item.code, counts.matched, queued)
+    log.info("policy_push_listed", fund_item=item.code, matched=counts.matched, queued=queued)
     return PushReport(1, counts.matched, queued, counts.opted_out, counts.no_phone)
 
 
@@ -563,18 +568,3 @@ def push_paid_due(db_url: str, *, now: datetime | None = None, delay_seconds: fl
     report.opted_out = sum(r.get("opted_out", 0) for r in ledger)
     report.no_phone = sum(r.get("no_phone", 0) for r in ledger)
     return report
-
-
-# -- Temporal activity ----------------------------------------------------------------------------------------------
-
-
-class NoticeActivities:
-    """For a worker: `dispatch_notices` runs one round; schedule it every few seconds."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    @activity.defn
-    def dispatch_notices(self, limit: int = 500) -> dict:
-        report = self.dispatcher.dispatch_due(limit)
-        return report.__dict__

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rules.money import format_yuan
 from settings import get_settings
 
 app = typer.Typer(help="免申即享批量兑付 (no-application campaigns)", no_args_is_help=True)
@@ -38,6 +37,8 @@ def _progress(db_url: str, code: str, campaign_id: int | None):
 
 
 def _table(p) -> Table:
+    from rules.money import format_yuan
+
     table = Table(title=f"{p.fund_item_code} {p.fund_item_name} · 第 {p.campaign_id} 号批量兑付 · {p.phase_label}")
     for label in (
         "匹配",
@@ -80,6 +81,8 @@ def progress_command(
     every: float = typer.Option(1.0, help="刷新间隔（秒）"),
 ) -> None:
     """Live progress of a campaign: matched → reserved → instructed → paid, amount paid, budget left."""
+    from rules.money import format_yuan
+
     db_url = get_settings().db_url
     p = _progress(db_url, item, campaign)
     if not follow or p.finished:

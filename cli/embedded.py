@@ -145,8 +145,13 @@ def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, 
 
 
 def run(settings: Settings, *, load_demo: bool = True) -> int:
+    """`zhida run`: start the stack, print where everything is, stop it all on Ctrl-C."""
+    import os
+
     from cli.demo import submit_demo_application
 
+    # The development stack: its children log readable lines (unless the environment chose a format).
+    os.environ.setdefault("ZHIDA_LOG_FORMAT", "console")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(settings.data_dir / "logs")
     stopping = False

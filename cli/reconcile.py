@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from temporalio.client import Client
 
 from settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 app = typer.Typer(help="对账 reconciliation with the treasury's daily statement", no_args_is_help=True)
 console = Console()

@@ -1,20 +1,38 @@
-"""The Temporal worker: registers every workflow and the activities with their clients."""
+"""The Temporal worker: one builder for production (`zhida worker`) and the tests.
+
+It builds the gateways once from settings (a test passes its fakes instead), gives them to every activities class,
+and registers each class's activities by their Temporal definitions, so a new activity method is never left out.
+It lives here, beside the `zhida worker` command, because it is that process's composition root: the one place that
+wires workflows, activities and gateways together.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import structlog
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    UnsandboxedWorkflowRunner,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.campaign import CampaignActivities, activity_methods
-from activities.cases import CaseActivities, WorkflowProbe
+from activities.campaign import CampaignActivities
+from activities.cases import WorkflowProbe
 from activities.notices import Dispatcher
 from activities.reconciliation import ReconciliationActivities
 from activities.review import ReviewActivities
-from gateways.treasury import HttpTreasuryGateway, TreasuryGateway
+from gateways.factory import Gateways, build_gateways
+from gateways.sms import SmsProvider
 from settings import Settings
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
 from workflows.correction import PaymentCorrectionWorkflow
@@ -32,101 +50,71 @@ WORKFLOWS = [
 ]
 
 
-def reconciliation_activities(settings: Settings) -> list:
-    """对账 (issue 5): the statement is fetched over the signed HTTP adapter, its answer signature-checked."""
-    statements = HttpTreasuryGateway(
-        settings.treasury_url,
-        settings.zhida_private_pem(),
-        settings.signing_key_id,
-        timeout=60.0,
-        treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
-        window_seconds=settings.signature_window_seconds,
-    )
-    acts = ReconciliationActivities(db_url=settings.db_url, statements=statements)
-    return [acts.resolve_statement_day, acts.reconcile]
+def activities_of(*instances: object) -> list[Callable[..., Any]]:
+    """Every method of these instances that carries a Temporal activity definition (set by @activity.defn)."""
+    found: list[Callable[..., Any]] = []
+    for instance in instances:
+        for name, member in inspect.getmembers_static(type(instance)):
+            if callable(member) and hasattr(member, "__temporal_activity_definition"):
+                found.append(getattr(instance, name))
+    return found
 
 
-def case_activities(settings: Settings, treasury: TreasuryGateway | None = None) -> ReviewActivities:
-    # Answers from the treasury are signature-checked too, not only its callbacks.
-    if treasury is None and settings.treasury_channel == "file":
-        from gateways.treasury_files import FileTreasuryGateway
-
-        treasury = FileTreasuryGateway(settings.treasury_file_dir or settings.data_dir / "treasury-files")
-    treasury = treasury or HttpTreasuryGateway(
-        settings.treasury_url,
-        settings.zhida_private_pem(),
-        settings.signing_key_id,
-        treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
-        window_seconds=settings.signature_window_seconds,
-    )
-    return ReviewActivities(
-        db_url=settings.db_url,
-        fernet_key=settings.fernet_key(),
-        treasury=treasury,
-        notify_url=settings.public_base_url.rstrip("/") + "/api/v1/treasury/callbacks",
-        pay_acct_no=settings.pay_acct_no,
-        pay_acct_name=settings.pay_acct_name,
-        adm_div_code=settings.adm_div_code,
-    )
+class _LogContext(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        case_id = getattr(input.args[0], "case_id", None) if input.args else None
+        fields = {"workflow_id": info.workflow_id, "activity": info.activity_type}
+        # Each activity runs in its own task; a sync one gets a copy of this context in its thread.
+        with structlog.contextvars.bound_contextvars(**fields, **({"case_id": case_id} if case_id else {})):
+            return await super().execute_activity(input)
 
 
-def activity_list(acts: CaseActivities) -> list:
-    """Every case activity; the review steps when `acts` is a ReviewActivities (the worker's default)."""
-    common = [
-        acts.record_received,
-        acts.accept_instant,
-        acts.send_payment,
-        acts.query_payment,
-        acts.payment_state,
-        acts.settle_case,
-        acts.reserve_attempt,
-        acts.open_correction,
-        acts.record_account_corrected,
-        acts.record_budget_decision,
-        acts.fail_payment,
-        acts.note_stage,
-        acts.correction_check,
-        acts.record_active_return,
+class LogContextInterceptor(Interceptor):
+    """Every log line an activity writes carries its workflow id, activity name and case id (when its input
+    names one)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _LogContext(next)
+
+
+def activity_instances(client: Client, settings: Settings, gateways: Gateways) -> list[object]:
+    """The activities classes with their clients: cases (instant and review), campaigns, reconciliation."""
+    return [
+        ReviewActivities(
+            db_url=settings.db_url,
+            fernet_key=settings.fernet_key(),
+            treasury=gateways.treasury,
+            notify_url=settings.public_base_url.rstrip("/") + "/api/v1/treasury/callbacks",
+            pay_acct_no=settings.pay_acct_no,
+            pay_acct_name=settings.pay_acct_name,
+            adm_div_code=settings.adm_div_code,
+        ),
+        WorkflowProbe(client=client, db_url=settings.db_url),
+        CampaignActivities.from_settings(settings, gateways.bulk_treasury),
+        ReconciliationActivities(db_url=settings.db_url, statements=gateways.statements),
     ]
-    if isinstance(acts, ReviewActivities):
-        common += [
-            acts.load_review_plan,
-            acts.open_stage,
-            acts.record_decision,
-            acts.request_supplement,
-            acts.record_resubmission,
-            acts.open_publicity,
-            acts.record_objection,
-            acts.record_objection_ruling,
-            acts.finance_approve,
-            acts.close_case,
-        ]
-    return common
 
 
-async def dispatch_notices_forever(settings: Settings, every_seconds: float = 2.0) -> None:
-    """The SMS outbox dispatcher beside the worker (sends, receipt polls, payout pushes); several workers are safe
-    (rows are claimed, not shared)."""
-    dispatcher = Dispatcher.from_settings(settings)
-    while True:
-        await asyncio.to_thread(dispatcher.run_round)
-        await asyncio.sleep(every_seconds)
-
-
-def build_worker(client: Client, settings: Settings, treasury: TreasuryGateway | None = None) -> Worker:
-    # Activities are sync (SQLAlchemy, httpx): they run on a thread pool.
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    gateways: Gateways | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
+) -> Worker:
+    """The worker on settings.temporal_task_queue with every workflow and activity; `gateways` replaces the
+    ones settings would build (tests pass fakes)."""
+    gateways = gateways or build_gateways(settings)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=[
-            *activity_list(case_activities(settings, treasury)),
-            WorkflowProbe(client=client, db_url=settings.db_url).case_workflow_running,
-            *reconciliation_activities(settings),
-            *activity_methods(CampaignActivities.from_settings(settings, treasury)),
-        ],
-        # Few threads on purpose: activities are short database transactions under one GIL, and a thread that
-        # holds SQLite's write lock must not wait behind dozens of others for the interpreter.
+        workflows=list(workflows),
+        activities=activities_of(*activity_instances(client, settings, gateways)),
+        interceptors=[LogContextInterceptor()],
+        # Activities are sync (SQLAlchemy, httpx): they run on a thread pool. Few threads on purpose: activities
+        # are short database transactions under one GIL, and a thread that holds SQLite's write lock must not
+        # wait behind dozens of others for the interpreter.
         activity_executor=ThreadPoolExecutor(max_workers=settings.worker_activity_threads),
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_local_activities=settings.worker_activity_threads,
@@ -135,3 +123,14 @@ def build_worker(client: Client, settings: Settings, treasury: TreasuryGateway |
         # replay tests replay recorded histories; ZHIDA_WORKFLOW_SANDBOX=true turns it back on here.
         workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
     )
+
+
+async def dispatch_notices_forever(
+    settings: Settings, *, provider: SmsProvider | None = None, every_seconds: float = 2.0
+) -> None:
+    """The SMS outbox dispatcher beside the worker (sends, receipt polls, payout pushes); several workers are safe
+    (rows are claimed, not shared)."""
+    dispatcher = Dispatcher.from_settings(settings, provider)
+    while True:
+        await asyncio.to_thread(dispatcher.run_round)
+        await asyncio.sleep(every_seconds)

@@ -19,8 +19,8 @@ from api.auth import mint
 from cli.demo import ensure_demo
 from cli.worker import build_worker, dispatch_notices_forever
 from db.migrate import upgrade
-from gateways.treasury_sim import create_app as create_treasury_app
 from settings import Settings
+from standins.treasury import create_app as create_treasury_app
 from tests.support import ServerThread, free_port
 from workflows.client import connect
 

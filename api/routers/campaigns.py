@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from db.repositories import campaigns as repo
 from db.repositories import cases as cases_repo
 from db.repositories import enterprises, fund_items
 from db.session import transaction
+from logs import get_logger
 from rules.conditions import evaluate
 from schemas.campaigns import (
     CampaignInput,
@@ -48,7 +48,7 @@ from schemas.campaigns import (
 from settings import Settings
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
 
-log = logging.getLogger("zhida.campaigns")
+log = get_logger("zhida.campaigns")
 STARTER_EVERY_SECONDS = 1.0
 
 
@@ -101,7 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 try:
                     await start_pending(client, app.state.settings, **getattr(app.state, "campaign_options", {}))
                 except Exception:  # the next round tries again
-                    log.exception("starting campaigns failed")
+                    log.exception("campaign_start_failed")
             await asyncio.sleep(STARTER_EVERY_SECONDS)
 
     task = asyncio.create_task(_loop())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from alibabacloud_dysmsapi20170525 import models as sms_models
@@ -22,8 +21,9 @@ from gateways.sms.base import (
     beijing_report_time,
     notice_id_of,
 )
+from logs import get_logger
 
-log = logging.getLogger("zhida.sms")
+log = get_logger("zhida.sms")
 # QuerySendDetails SendStatus: 1 waiting for the carrier's report, 2 failed, 3 delivered.
 SEND_STATUS_FAILED, SEND_STATUS_DELIVERED = 2, 3
 
@@ -111,10 +111,10 @@ class AliyunProvider(SmsProvider):
             try:
                 body = self.client.query_send_details_with_options(request, self.runtime).body
             except Exception as exc:  # a failed query changes nothing; the next poll tries again
-                log.warning("aliyun QuerySendDetails failed for notice %s: %s", query.notice_id, exc)
+                log.warning("aliyun_query_failed", notice_id=query.notice_id, error=str(exc))
                 continue
             if body.code != "OK":
-                log.warning("aliyun QuerySendDetails notice %s answered %s %s", query.notice_id, body.code, body.message)
+                log.warning("aliyun_query_refused", notice_id=query.notice_id, code=body.code, message=body.message)
                 continue
             details = (body.sms_send_detail_dtos.sms_send_detail_dto if body.sms_send_detail_dtos else None) or []
             for detail in details:

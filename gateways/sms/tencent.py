@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +21,9 @@ from gateways.sms.base import (
     beijing_report_time,
     notice_id_of,
 )
+from logs import get_logger
 
-log = logging.getLogger("zhida.sms")
+log = get_logger("zhida.sms")
 PULL_LIMIT = 100  # PullSmsSendStatus answers at most 100 reports per call
 
 # SendStatus codes and request errors: (retryable, rate_limited). Unlisted codes are permanent.
@@ -121,7 +121,7 @@ class TencentProvider(SmsProvider):
             try:
                 response = self.client.PullSmsSendStatus(request)
             except TencentCloudSDKException as exc:  # the next poll tries again
-                log.warning("tencent PullSmsSendStatus failed: %s %s", exc.get_code(), exc.get_message())
+                log.warning("tencent_pull_failed", code=exc.get_code(), message=exc.get_message())
                 break
             reports = response.PullSmsSendStatusSet or []
             for report in reports:

@@ -8,7 +8,6 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,18 +18,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.campaign import CampaignActivities, activity_methods
 from api.app import create_app
 from api.auth import Principal, mint
 from api.routers.campaigns import consent
+from cli.worker import build_worker
 from db.migrate import upgrade
 from db.models import BudgetEntry, Case, Notice, PaymentInstruction
 from db.repositories import budget
 from db.repositories import campaigns as repo
 from db.session import transaction
-from gateways.treasury_sim import create_app as create_treasury_app
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
 from settings import Settings
+from standins.treasury import create_app as create_treasury_app
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.support import ServerThread
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
@@ -75,12 +74,9 @@ async def until(check, timeout: float = 60, what=None) -> None:
 
 
 def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
-    return Worker(
+    return build_worker(
         env.client,
-        task_queue=queue,
-        workflows=[CampaignWorkflow, CampaignObjectionWorkflow],
-        activities=activity_methods(CampaignActivities.from_settings(settings)),
-        activity_executor=ThreadPoolExecutor(max_workers=8),
+        settings.model_copy(update={"temporal_task_queue": queue, "workflow_sandbox": True}),
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.bench import write_report
+from bench.report import write_report
 from cli.main import app
 from db.session import engine_for
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database

@@ -15,14 +15,15 @@ import httpx
 import pytest
 
 from gateways.treasury import HttpTreasuryGateway, TreasuryUnavailable
-from gateways.treasury_sim import (
+from schemas.treasury import InstructionResult, PaymentInstruction
+from standins.treasury import (
     REASON_ACTIVE_RETURN,
     REASON_NO_ACCOUNT,
     STATEMENT_TZ,
+    FaultRule,
     StandInAdmin,
     ledger_lines,
 )
-from schemas.treasury import FaultRule, InstructionResult, PaymentInstruction
 from tests.gateways.test_treasury_sim import (
     TREASURY_PUBS,
     ZHIDA_KEY,

@@ -9,8 +9,7 @@ import xmlschema
 from gateways import iso20022
 from gateways.signing import public_pem
 from gateways.treasury_files import FileTreasuryGateway
-from gateways.treasury_sim import REASON_NO_ACCOUNT, REASON_RETURN_NAME, StandInAdmin, create_app, ledger_lines
-from schemas.treasury import FaultRule
+from standins.treasury import REASON_NO_ACCOUNT, REASON_RETURN_NAME, FaultRule, StandInAdmin, create_app, ledger_lines
 from tests.gateways.test_treasury_sim import (
     TREASURY_KEY,
     TREASURY_KID,

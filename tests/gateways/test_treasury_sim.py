@@ -23,8 +23,8 @@ from gateways.treasury import (
     TreasuryUnavailable,
     verify_callback,
 )
-from gateways.treasury_sim import REASON_NAME_MISMATCH, create_app
 from schemas.treasury import InstructionResult, PaymentInstruction
+from standins.treasury import REASON_NAME_MISMATCH, create_app
 
 ZHIDA_KEY = new_private_pem()
 TREASURY_KEY = new_private_pem()
@@ -346,7 +346,7 @@ def test_a_database_from_an_older_stand_in_is_refused_with_a_clear_message(tmp_p
     import sqlite3
 
     from gateways.signing import new_private_pem
-    from gateways.treasury_sim import TreasuryStandIn
+    from standins.treasury import TreasuryStandIn
 
     path = tmp_path / "old-treasury.db"
     with sqlite3.connect(path) as conn:

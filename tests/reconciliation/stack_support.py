@@ -7,7 +7,7 @@ from sqlalchemy import select
 from cli.demo import DEMO_ITEM
 from db.models import Enterprise, PaymentInstruction
 from db.session import transaction
-from gateways.treasury_sim import StandInAdmin
+from standins.treasury import StandInAdmin
 from tests.stack import Stack
 
 FINAL_CASE = {"paid", "payment_failed", "rejected", "awaiting_correction"}

@@ -10,8 +10,7 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
-from gateways.treasury_sim import REASON_NO_ACCOUNT, ledger_lines
-from schemas.treasury import FaultRule
+from standins.treasury import REASON_NO_ACCOUNT, FaultRule, ledger_lines
 from tests.reconciliation.stack_support import FINAL_CASE, admin, apply, eligible_usccs, instructions
 from tests.stack import Stack
 from workflows.client import connect, correction_workflow_id

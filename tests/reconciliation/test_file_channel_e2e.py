@@ -8,7 +8,7 @@ import xmlschema
 
 from cli.worker import build_worker
 from gateways import iso20022
-from gateways.treasury_sim import create_app as create_treasury_app
+from standins.treasury import create_app as create_treasury_app
 from tests.reconciliation.stack_support import FINAL_CASE, apply, eligible_usccs, instructions
 from tests.stack import Stack
 from tests.support import ServerThread

@@ -12,9 +12,9 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from cli.reconcile import ensure_reconciliation_schedule
 from gateways.treasury import HttpTreasuryGateway
-from gateways.treasury_sim import STATEMENT_TZ
 from schemas.reconciliation import ReconSummary
-from schemas.treasury import FaultRule, PaymentInstruction
+from schemas.treasury import PaymentInstruction
+from standins.treasury import STATEMENT_TZ, FaultRule
 from tests.reconciliation.stack_support import FINAL_CASE, admin, apply, eligible_usccs, instructions
 from tests.stack import Stack
 from workflows.client import connect

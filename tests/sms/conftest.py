@@ -10,8 +10,8 @@ from sqlalchemy import update
 
 from db.models import Department, Enterprise, FundItem, Notice, Policy
 from db.session import transaction
-from gateways.sms.fake_servers import FakeSmsServer
 from settings import Settings
+from standins.sms.servers import FakeSmsServer
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from db.models import Notice
 from db.session import transaction
 from gateways.sms import SmsProvider
 from gateways.sms.aliyun import AliyunProvider
-from gateways.sms.fake_servers import FakeSmsServer
 from gateways.sms.tencent import TencentProvider
 from rules import sms_templates
 from settings import Settings
+from standins.sms.servers import FakeSmsServer
 
 NOON = datetime(2026, 5, 6, 4, 0, tzinfo=UTC)  # 12:00 Asia/Shanghai
 KEY = "k" * 43 + "="

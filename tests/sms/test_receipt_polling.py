@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from gateways.sms import SendResult, SmsProvider
 from gateways.sms.base import ReceiptQuery
-from gateways.sms.fake_servers import FakeSmsServer
+from standins.sms.servers import FakeSmsServer
 from tests.sms.support import NOON, Clock, aliyun, dispatcher, notice, queue, tencent
 
 WAIT = 600.0

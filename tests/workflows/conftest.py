@@ -12,7 +12,6 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,25 +22,23 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.cases import WorkflowProbe
-from activities.review import ReviewActivities
 from api.auth import Principal
 from api.services import create_application
 from cli.demo import REVIEW_CONFIG, add_listed_item, load
-from cli.worker import activity_list
+from cli.worker import build_worker
 from db.migrate import upgrade
 from db.models import BudgetEntry, Enterprise, PaymentInstruction
 from db.repositories import budget, cases, notices, payments, reviews
 from db.repositories import calendar as calendar_repo
 from db.session import transaction
+from gateways.factory import build_gateways
+from gateways.sms import OutboxProvider
 from gateways.treasury import TreasuryUnavailable
 from schemas.cases import ApplicationIn, CaseInput, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
-from workflows.correction import PaymentCorrectionWorkflow
-from workflows.instant import InstantCaseWorkflow
+from settings import Settings
 from workflows.review import ReviewCaseWorkflow
 
 FERNET_KEY = Fernet.generate_key().decode()
@@ -296,27 +293,23 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-async def worker_harness(ts_env: WorkflowEnvironment, review_db: str) -> AsyncIterator[Harness]:
+async def worker_harness(
+    ts_env: WorkflowEnvironment, review_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Harness]:
     treasury = ScriptedTreasury()
-    acts = ReviewActivities(
-        db_url=review_db,
-        fernet_key=FERNET_KEY,
-        treasury=treasury,
-        notify_url="http://127.0.0.1:9/api/v1/treasury/callbacks",
-        pay_acct_no="420500000000000001",
-        pay_acct_name="宜昌市财政局零余额账户",
-        adm_div_code="420500",
-    )
     queue = f"wf-{uuid.uuid4().hex[:8]}"
-    async with Worker(
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("wf-worker"),
+        database_url=review_db,
+        encryption_key=FERNET_KEY,
+        temporal_task_queue=queue,
+        public_base_url="http://127.0.0.1:9",
+        workflow_sandbox=True,
+    )
+    async with build_worker(
         ts_env.client,
-        task_queue=queue,
-        workflows=[InstantCaseWorkflow, ReviewCaseWorkflow, PaymentCorrectionWorkflow],
-        activities=[
-            *activity_list(acts),
-            WorkflowProbe(client=ts_env.client, db_url=review_db).case_workflow_running,
-        ],
-        activity_executor=ThreadPoolExecutor(8),
+        settings,
+        gateways=build_gateways(settings, treasury=treasury, sms=OutboxProvider()),
     ):
         yield Harness(ts_env, review_db, queue, treasury)
 

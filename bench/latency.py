@@ -17,7 +17,7 @@ import httpx
 import typer
 from sqlalchemy import func, or_, select
 
-from cli.bench import app, console, print_figures, write_report
+from bench.report import app, console, print_figures, write_report
 
 BENCH_ITEM = "BENCH-INSTANT-001"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from cli.bench import app, bench_database, console, database_facts, print_figures, write_report
+from bench.report import app, bench_database, console, database_facts, print_figures, write_report
 
 GOAL_NOTICES_PER_S = 5_000
 BENCH_ITEM = "BENCH-NOTICES-001"

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.bench import app, print_figures, write_report
+from bench.report import app, print_figures, write_report
 from settings import Settings
 
 console = Console()
@@ -183,7 +183,7 @@ def run_campaign_bench(
     """Start the stack, generate the archive, list the item, wait until every match is paid and notified."""
     from sqlalchemy import func, select
 
-    from cli.bench import database_facts
+    from bench.report import database_facts
     from cli.demo import DEPARTMENTS, add_listed_item
     from cli.embedded import temporal_command, wait_port
     from cli.generate import insert_enterprises

@@ -14,7 +14,7 @@ import typer
 from temporalio import activity, workflow
 from temporalio.worker import Worker
 
-from cli.bench import app, console, print_figures, write_report
+from bench.report import app, console, print_figures, write_report
 
 
 @activity.defn

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import typer
 
-from cli.bench import app, console, print_figures, write_report
+from bench.report import app, console, print_figures, write_report
 
 
 def _percentile(values: list[float], q: float) -> float:

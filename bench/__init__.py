@@ -1,0 +1,9 @@
+"""Benchmarks (`zhida bench NAME`): each prints its figures and writes reports/bench-NAME.json and .md.
+
+Imported only by the `zhida bench` command, so no other command pays for loading them.
+"""
+
+from bench import campaign, dry_run, latency, notices, temporal, treasury  # noqa: F401 (each registers on app)
+from bench.report import app
+
+__all__ = ["app"]

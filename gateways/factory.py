@@ -1,0 +1,76 @@
+"""The gateways a worker process needs, built once from settings: the treasury (signed HTTP or the ISO 20022 file
+channel, per `treasury_channel`), the statement source for reconciliation, and the SMS provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateways.sms import SmsProvider
+    from gateways.treasury import HttpTreasuryGateway, StatementSource, TreasuryGateway
+    from settings import Settings
+
+# A campaign sends up to MAX_BATCH instructions in one request and the statement of a busy day is large:
+# they wait longer for an answer than a single case payment does.
+BULK_TIMEOUT_SECONDS = 60.0
+CASE_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """Every client of the outside world an activity may use; one instance per worker process."""
+
+    treasury: TreasuryGateway  # case payments, one instruction per request
+    bulk_treasury: TreasuryGateway  # campaign batches
+    statements: StatementSource  # the daily statement (对账单)
+    sms: SmsProvider
+
+
+def http_treasury(settings: Settings, *, timeout: float = CASE_TIMEOUT_SECONDS) -> HttpTreasuryGateway:
+    """The treasury over signed HTTP; its answers are signature-checked too, not only its callbacks."""
+    from gateways.treasury import HttpTreasuryGateway
+
+    return HttpTreasuryGateway(
+        settings.treasury_url,
+        settings.zhida_private_pem(),
+        settings.signing_key_id,
+        timeout=timeout,
+        treasury_public_pems={settings.treasury_signing_key_id: settings.treasury_public_pem()},
+        window_seconds=settings.signature_window_seconds,
+    )
+
+
+def treasury_file_dir(settings: Settings) -> Path:
+    """Where the file channel exchanges pain.001 and its reports."""
+    return settings.treasury_file_dir or settings.data_dir / "treasury-files"
+
+
+def build_gateways(
+    settings: Settings,
+    *,
+    treasury: TreasuryGateway | None = None,
+    statements: StatementSource | None = None,
+    sms: SmsProvider | None = None,
+) -> Gateways:
+    """The gateways per settings; a given one (a test's fake) replaces what settings would build."""
+    from gateways.sms import provider_for
+
+    if treasury is not None:
+        case_treasury = bulk_treasury = treasury
+    elif settings.treasury_channel == "file":
+        from gateways.treasury_files import FileTreasuryGateway
+
+        # One instance for cases and campaigns: it parses each report file once.
+        case_treasury = bulk_treasury = FileTreasuryGateway(treasury_file_dir(settings))
+    else:
+        case_treasury = http_treasury(settings)
+        bulk_treasury = http_treasury(settings, timeout=BULK_TIMEOUT_SECONDS)
+    return Gateways(
+        treasury=case_treasury,
+        bulk_treasury=bulk_treasury,
+        # The statement is fetched over HTTP on either channel.
+        statements=statements or http_treasury(settings, timeout=BULK_TIMEOUT_SECONDS),
+        sms=sms or provider_for(settings),
+    )

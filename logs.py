@@ -1,0 +1,68 @@
+"""Structured logging (structlog) for every Zhida process: JSON lines in production, a console view in development.
+
+Every module logs through `get_logger(name)` with key-value fields (case_id, workflow_id, ...). Until a process
+entry point calls `configure`, events are rendered to a plain line and handed to the standard `logging` module
+(so tests and libraries see them as ordinary records); `configure` installs one handler on the root logger that
+renders structlog events and the libraries' records (uvicorn, temporalio) alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal
+
+import structlog
+
+LogFormat = Literal["json", "console"]
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+structlog.configure(
+    processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.format_exc_info,
+        structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger named like a stdlib logger (`zhida.sms`), so levels can be set per name."""
+    return structlog.stdlib.get_logger(name)
+
+
+def configure(*, log_format: LogFormat, level: str = "INFO") -> None:
+    """Route every log record of this process through one renderer: JSON lines or the development console."""
+    if log_format == "json":
+        # Tracebacks as text: a dict rendering would carry frame locals (personal data) into the logs.
+        final: list[Any] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    else:
+        final = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    structlog.configure(
+        processors=[
+            *_SHARED,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
