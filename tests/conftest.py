@@ -80,3 +80,19 @@ def empty_db_url(db_url: str, tmp_path: os.PathLike) -> Iterator[str]:
         yield url
         engine_for(url).dispose()
         _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of db_url's backend for one module, for code that commits (activities, the API)."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'zhida.db'}"
+        upgrade(url)
+        yield url
+        engine_for(url).dispose()
+    else:
+        url, name = _fresh_postgres_database()
+        upgrade(url)
+        yield url
+        engine_for(url).dispose()
+        _drop_postgres_database(name)
