@@ -3,7 +3,6 @@ ahead) with the real activities: database, treasury stand-in over signed HTTP.""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import uuid
@@ -32,7 +31,7 @@ from gateways.treasury_sim import create_app as create_treasury_app
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
 from settings import Settings
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
-from tests.support import ServerThread
+from tests.support import ServerThread, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
 
 
@@ -63,15 +62,6 @@ def settings(empty_db_url: str, tmp_path: Path) -> Iterator[Settings]:
     settings.treasury_url = treasury.url
     yield settings
     treasury.stop()
-
-
-async def until(check, timeout: float = 60, what=None) -> None:
-    """Wait in real time (the treasury and the database are real) for `check()` to hold."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await asyncio.to_thread(check):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out: {what() if what else ''}")
-        await asyncio.sleep(0.1)
 
 
 def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
@@ -136,7 +126,8 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
                 task_queue=queue,
                 result_type=CampaignProgress,
             )
-            await until(lambda: count("consent_pending") == 8)
+            # Real time from here on: the treasury and the database are real.
+            await eventually(lambda: count("consent_pending"), lambda n: n == 8, what="8 consents pending")
             # early answers: three accept (one to another account), one declines; the first on the web page
             web_answer(0)
             answer(1)
@@ -149,7 +140,7 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
             )
             answer(3, accept=False)
             await env.sleep(timedelta(hours=1, seconds=5))  # the hourly wave
-            await until(lambda: count("paid") == 3)
+            await eventually(lambda: count("paid"), lambda n: n == 3, what="the 3 early answers paid")
             assert count("declined") == 1
             # late answers, before the deadline; the last two never answer
             answer(4)
@@ -208,9 +199,10 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
                 task_queue=queue,
                 result_type=CampaignProgress,
             )
-            await until(
-                lambda: len(cases_by_status().get("publicity", [])) == 4,
-                what=lambda: {k: len(v) for k, v in cases_by_status().items()},
+            await eventually(
+                lambda: {status: len(rows) for status, rows in cases_by_status().items()},
+                lambda counts: counts.get("publicity") == 4,
+                what="4 cases in publicity (case counts by status)",
             )
             first, second = cases_by_status()["publicity"][:2]
             with transaction(settings.db_url) as session:

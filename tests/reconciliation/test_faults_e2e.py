@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from gateways.treasury_sim import REASON_NO_ACCOUNT, ledger_lines
 from schemas.treasury import FaultRule
 from tests.reconciliation.stack_support import FINAL_CASE, admin, apply, eligible_usccs, instructions
 from tests.stack import Stack
+from tests.support import eventually
 from workflows.client import connect, correction_workflow_id
 
 
@@ -44,7 +46,7 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     usccs = eligible_usccs(stack, 4)
     case_ids = [apply(stack, uscc) for uscc in usccs]
     waits = [
-        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u), timeout=90)
+        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u))
         for cid, u in zip(case_ids, usccs, strict=True)
     ]
     finals = await asyncio.gather(*waits)
@@ -94,11 +96,11 @@ async def test_a_return_after_the_case_closed_is_recorded_and_opens_the_correcti
         sim.active_return(active_voucher, "企业申请主动退回资金")
 
     client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
-    for _ in range(100):
-        rows = {i.case_id: i for i in instructions(stack)}
-        if all(rows[c].status == "returned" for c in (passive_case, active_case)):
-            break
-        await asyncio.sleep(0.1)
+    rows = await eventually(
+        lambda: {i.case_id: i for i in instructions(stack)},
+        lambda rows: all(rows[c].status == "returned" for c in (passive_case, active_case)),
+        what="both payments to be recorded as returned",
+    )
     passive, active = rows[passive_case], rows[active_case]
     assert (passive.status, passive.return_kind, passive.return_reason) == ("returned", "passive", "收款人户名不符")
     assert (active.status, active.return_kind, active.return_reason) == ("returned", "active", "企业申请主动退回资金")
@@ -112,9 +114,6 @@ async def test_a_return_after_the_case_closed_is_recorded_and_opens_the_correcti
 
 
 async def _describe_when_started(client, workflow_id: str):
-    for _ in range(100):
-        try:
-            return await client.get_workflow_handle(workflow_id).describe()
-        except Exception:
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{workflow_id} was never started")
+    return await eventually(
+        client.get_workflow_handle(workflow_id).describe, what=f"{workflow_id} to be started", ignore=(RPCError,)
+    )

@@ -3,7 +3,6 @@ for all workflow tests; the worker runs the real activities against that databas
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import re
@@ -40,6 +39,7 @@ from gateways.treasury import TreasuryUnavailable
 from schemas.cases import ApplicationIn, CaseInput, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from tests.support import eventually
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.review import ReviewCaseWorkflow
@@ -172,17 +172,16 @@ class Harness:
         return handle
 
     async def until(
-        self, handle: WorkflowHandle, predicate: Callable[[CaseProgress], bool], timeout: float = 20
+        self, handle: WorkflowHandle, predicate: Callable[[CaseProgress], bool], timeout: float = 90
     ) -> CaseProgress:
         """Poll the status query (real time: queries do not skip time) until the predicate holds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            progress = await handle.query("status", result_type=CaseProgress)
-            if predicate(progress):
-                return progress
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"workflow stuck: {progress.model_dump_json()}")
-            await asyncio.sleep(0.05)
+
+        async def progress() -> CaseProgress:
+            return await handle.query("status", result_type=CaseProgress)
+
+        return await eventually(
+            progress, predicate, what=f"workflow {handle.id} to get on", timeout=timeout, every=0.05
+        )
 
     def events(self, case_id: int) -> list[str]:
         with transaction(self.db_url) as session:
