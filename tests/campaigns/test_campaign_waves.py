@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,12 +32,13 @@ from gateways.treasury_sim import create_app as create_treasury_app
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
 from settings import Settings
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
+from tests.replay.recording import record
 from tests.support import ServerThread, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def waves_env() -> AsyncIterator[WorkflowEnvironment]:
     """One test server per test: skipped time and workflow IDs (case ids restart per database) stay apart."""
     path = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
     env = await WorkflowEnvironment.start_time_skipping(
@@ -74,9 +76,16 @@ def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
     )
 
 
+async def record_histories(request: pytest.FixtureRequest, *handles: WorkflowHandle) -> None:
+    """Keep these runs' histories for the replay test when recording (ZHIDA_RECORD_HISTORIES=1)."""
+    for i, handle in enumerate(handles):
+        await record(handle, f"test_campaign_waves__{request.node.originalname}", i)
+
+
 async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_file(
-    env: WorkflowEnvironment, settings: Settings
+    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
+    env = waves_env
     code = "T7-WAVE-001"
     with transaction(settings.db_url) as session:
         config = item_config(
@@ -147,6 +156,7 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
             answer(5)
             await env.sleep(timedelta(days=10))  # past the deadline: the final wave
             result = await handle.result()
+            await record_histories(request, handle)
 
     assert result.finished and result.paid == 7 and result.lapsed == 1
     with transaction(settings.db_url) as session:
@@ -173,8 +183,9 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
 
 
 async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
-    env: WorkflowEnvironment, settings: Settings
+    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
+    env = waves_env
     code = "T7-OBJ-001"
     with transaction(settings.db_url) as session:
         item = add_item(session, code, item_config(budget_fen=10 * AMOUNT_FEN, publicity=True))
@@ -226,6 +237,7 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
             assert await dismissed.execute_update(CampaignObjectionWorkflow.rule, ruling) == "dismissed"
             assert (await upheld.result())["status"] == "rejected"
             assert (await dismissed.result())["status"] == "paid"
+            await record_histories(request, handle, upheld, dismissed)
 
     final = cases_by_status()
     assert [c.id for c in final["rejected"]] == [first.id]
