@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import create_engine, text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -52,7 +53,10 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     finals = await asyncio.gather(*waits)
     assert [c["status"] for c in finals] == ["paid"] * 4
     assert all(c["paid_fen"] == c["amount_fen"] == 10_000_000 for c in finals)
-    await asyncio.sleep(1.0)  # let the stale (out-of-order) callbacks arrive: they must change nothing
+    # Let the duplicate and stale (out-of-order) callbacks arrive: they must change nothing.
+    await eventually(
+        lambda: _pending_callbacks(stack), lambda n: n == 0, what="the stand-in to deliver every queued callback"
+    )
     with admin(stack) as sim:
         fired = sim.injected()
     print("faults fired:", fired)
@@ -60,6 +64,15 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     assert (fired["error_5xx"], fired["timeout"]) == (3, 1)
     assert {i.status for i in instructions(stack)} == {"paid"}
     _paid_once_and_books_agree(stack)
+
+
+def _pending_callbacks(stack: Stack) -> int:
+    engine = create_engine(stack.settings.treasury_db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM tsim_callback WHERE state = 'pending'")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 async def test_a_failed_line_ends_the_attempt_with_the_treasury_reason(stack: Stack) -> None:
