@@ -1,10 +1,10 @@
-# The two README commands: `make run` (embedded Zhida) and `make test` (the whole suite).
+# The README commands: `make run` (embedded Zhida), `make test` (the whole suite), `make test-fast` (the inner loop).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run test test-fast lint venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no Temporal server, browser or loopback server (marks set in tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not e2e and not browser and not servers" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

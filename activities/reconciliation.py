@@ -159,6 +159,7 @@ class ReconciliationActivities:
     @activity.defn
     def reconcile(self, request: ReconInput) -> ReconSummary:
         """Fetch the statement, match it against our instructions, store the run and raise alerts: idempotent by run_key."""
+        seen_at = datetime.now(UTC)  # before the fetch: alerts closed after this moment stay closed
         try:
             statement = self.statements.statement(request.statement_date)
         except TreasuryRejected as exc:
@@ -186,6 +187,7 @@ class ReconciliationActivities:
                     ref=f"{request.statement_date.isoformat()}:{line['voucher_no']}:{line['line_type']}",
                     message=f"{request.statement_date.isoformat()} 对账：{line['note']}",
                     recon_run_id=run.id,
+                    seen_at=seen_at,
                 )
                 alerts += 1
             reconciliation.finish_run(

@@ -21,7 +21,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request is the unit of work: it commits at the end, or rolls back on error."""
+    """The request is the unit of work: it commits when the endpoint returns, or rolls back on error."""
     with transaction(request.app.state.settings.db_url) as session:
         yield session
 
@@ -55,6 +55,8 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that reads right after a write sees it
+# (the default, request scope, runs the commit after the response has left).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

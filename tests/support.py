@@ -1,13 +1,94 @@
-"""Test helpers: real HTTP servers on free loopback ports, in background threads."""
+"""Test helpers: waiting for a condition (`eventually`), real HTTP servers on free loopback ports in threads."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
+
+# Generous on purpose: a test that fails only because the 2-core machine is busy is a broken test. A condition
+# that holds returns at once, so a long limit costs nothing when things work.
+TIMEOUT = 90.0
+EVERY = 0.1
+
+
+def _truthy(value: object) -> bool:
+    return bool(value)
+
+
+def _timed_out(what: str, timeout: float, last: object) -> AssertionError:
+    shown = repr(last)
+    if len(shown) > 2000:
+        shown = shown[:2000] + "…"
+    return AssertionError(f"timed out after {timeout:g} s waiting for {what}; last value seen: {shown}")
+
+
+async def eventually(
+    probe: Callable[[], T] | Callable[[], Awaitable[T]],
+    until: Callable[[T], bool] = _truthy,
+    *,
+    what: str,
+    timeout: float = TIMEOUT,
+    every: float = EVERY,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Probe until `until(value)` holds and return that value; fail naming `what` and the last value seen.
+
+    A coroutine function is awaited; a plain function runs in a thread, since the worker under test may share this
+    event loop. Exceptions listed in `ignore` count as "not yet" (e.g. a workflow not started).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: object = "nothing (never probed)"
+    while True:
+        try:
+            value: Any = await probe() if inspect.iscoroutinefunction(probe) else await asyncio.to_thread(probe)
+            if inspect.isawaitable(value):
+                value = await value
+        except ignore as exc:
+            last = exc
+        else:
+            if until(value):
+                return value
+            last = value
+        if loop.time() >= deadline:
+            raise _timed_out(what, timeout, last)
+        await asyncio.sleep(every)
+
+
+def eventually_sync(
+    probe: Callable[[], T],
+    until: Callable[[T], bool] = _truthy,
+    *,
+    what: str,
+    timeout: float = TIMEOUT,
+    every: float = EVERY,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> T:
+    """`eventually` for plain (non-async) tests: the probe runs in this thread."""
+    deadline = time.monotonic() + timeout
+    last: object = "nothing (never probed)"
+    while True:
+        try:
+            value = probe()
+        except ignore as exc:
+            last = exc
+        else:
+            if until(value):
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise _timed_out(what, timeout, last)
+        time.sleep(every)
 
 
 def free_port() -> int:
@@ -30,11 +111,13 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
+
+        def started() -> bool:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"server on port {self.port} exited while starting")
+            return self.server.started
+
+        eventually_sync(started, what=f"uvicorn to start on port {self.port}", every=0.02)
         return self
 
     def stop(self) -> None:

@@ -68,14 +68,26 @@ def lines(*, session: Session, run_id: int, mismatches_only: bool = False) -> li
     return list(session.scalars(stmt.order_by(ReconLine.voucher_no, ReconLine.line_type)))
 
 
-def raise_alert(*, session: Session, kind: str, ref: str, message: str, recon_run_id: int | None = None) -> Alert:
-    """Open an alert once per (kind, ref); seen again, it is updated and reopened if someone had closed it."""
+def raise_alert(
+    *,
+    session: Session,
+    kind: str,
+    ref: str,
+    message: str,
+    recon_run_id: int | None = None,
+    seen_at: datetime | None = None,
+) -> Alert:
+    """Open an alert once per (kind, ref); seen again, it is updated and reopened if someone had closed it.
+
+    `seen_at` is when the evidence was gathered (a run's statement fetch): an alert closed at or after that moment
+    stays closed, so a run already under way when finance closes the alert cannot undo the close.
+    """
     alert = session.scalar(select(Alert).where(Alert.kind == kind, Alert.ref == ref).with_for_update())
     now = datetime.now(UTC)
     if alert is None:
         alert = Alert(kind=kind, ref=ref, message=message, status="open", recon_run_id=recon_run_id, updated_at=now)
         session.add(alert)
-    else:
+    elif alert.status == "open" or _seen_after_close(alert, seen_at or now):
         alert.message = message
         alert.recon_run_id = recon_run_id or alert.recon_run_id
         alert.updated_at = now
@@ -83,6 +95,15 @@ def raise_alert(*, session: Session, kind: str, ref: str, message: str, recon_ru
             alert.status, alert.closed_at, alert.closed_by, alert.close_note = "open", None, None, None
     session.flush()
     return alert
+
+
+def _seen_after_close(alert: Alert, seen_at: datetime) -> bool:
+    closed_at = alert.closed_at
+    if closed_at is None:
+        return True
+    if closed_at.tzinfo is None:  # SQLite hands stored UTC times back naive
+        closed_at = closed_at.replace(tzinfo=UTC)
+    return seen_at > closed_at
 
 
 def list_alerts(*, session: Session, status: str | None = "open", limit: int = 500) -> list[Alert]:

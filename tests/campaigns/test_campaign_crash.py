@@ -19,6 +19,7 @@ from settings import Settings
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises
 from tests.campaigns.test_campaign_stack import REGION, config, list_item, wait_campaign
 from tests.stack import Stack
+from tests.support import eventually
 
 N = 60
 
@@ -60,10 +61,7 @@ async def test_killed_worker_mid_campaign_is_replaced_and_pays_each_enterprise_o
     first = _worker(stack)
     try:
         list_item(stack, code, config(budget_fen=N * AMOUNT_FEN))
-        for _ in range(600):
-            if await asyncio.to_thread(_instructions, stack, code) > 0:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: _instructions(stack, code), what=f"a first payment instruction of {code}", every=0.05)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # a crash: no graceful shutdown
         first.wait()

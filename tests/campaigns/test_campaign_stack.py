@@ -20,6 +20,7 @@ from db.session import transaction
 from settings import get_settings
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.stack import Stack
+from tests.support import eventually
 from workflows.client import connect, correction_workflow_id
 
 REGION = "420581"  # 宜都市: the demo enterprises (42050x) stay out of these campaigns
@@ -46,17 +47,18 @@ def list_item(stack: Stack, code: str, config: dict[str, Any]) -> None:
     assert any("免申即享批量兑付" in note for note in listed.json()["notes"])
 
 
-async def wait_campaign(stack: Stack, code: str, done: Any, timeout: float = 90) -> dict:
+async def wait_campaign(stack: Stack, code: str, done: Any, timeout: float = 180) -> dict:
+    """The campaign of `code` as the API lists it, once `done(campaign)` holds."""
     headers = stack.token("finance", "YC-CZJ")
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        url = f"/api/v1/campaigns?fund_item_code={code}"
-        rows = (await asyncio.to_thread(stack.http.get, url, headers=headers)).json()
-        if rows and done(rows[0]):
-            return rows[0]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"campaign of {code} stuck: {rows}")
-        await asyncio.sleep(0.3)
+    url = f"/api/v1/campaigns?fund_item_code={code}"
+    rows = await eventually(
+        lambda: stack.http.get(url, headers=headers).json(),
+        lambda rows: bool(rows) and done(rows[0]),
+        what=f"the campaign of {code} to get on",
+        timeout=timeout,
+        every=0.3,
+    )
+    return rows[0]
 
 
 def config(**kw: Any) -> dict[str, Any]:
@@ -101,7 +103,17 @@ async def test_listing_pays_every_matched_enterprise_and_a_failed_line_gets_a_co
         ).all()
     assert len(failed) == 2
     client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
-    runs = [w async for w in client.list_workflows(f"WorkflowId = 'campaign:{code}:v1'")]
+    # The database says finished a moment before the last run completes, and visibility lags a little behind that.
+    await client.get_workflow_handle(f"campaign:{code}:v1").result()
+
+    async def runs_seen() -> list:
+        return [w async for w in client.list_workflows(f"WorkflowId = 'campaign:{code}:v1'")]
+
+    runs = await eventually(
+        runs_seen,
+        lambda runs: any(r.status == WorkflowExecutionStatus.COMPLETED for r in runs),
+        what=f"the completed run of campaign:{code}:v1 in visibility",
+    )
     assert len(runs) > 2  # continued as new several times; every run but the last is ContinuedAsNew
     assert sum(r.status == WorkflowExecutionStatus.COMPLETED for r in runs) == 1
     for case_id, voucher in failed:
@@ -121,11 +133,11 @@ async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(st
     finance = stack.token("finance", "YC-CZJ")
     url = f"/api/v1/campaigns/{waiting['campaign_id']}/finance-decisions"
     live_url = f"/api/v1/campaigns/{waiting['campaign_id']}?source=workflow"
-    for _ in range(300):  # the workflow's own query says when it waits for the decision
-        live = (await asyncio.to_thread(stack.http.get, live_url, headers=finance)).json()
-        if live["awaiting_tranche"] == 1:
-            break
-        await asyncio.sleep(0.1)
+    live = await eventually(  # the workflow's own query says when it waits for the decision
+        lambda: stack.http.get(live_url, headers=finance).json(),
+        lambda live: live.get("awaiting_tranche") == 1,
+        what="the campaign workflow to wait for finance's decision on tranche 1",
+    )
     assert live["awaiting_tranche"] == 1 and live["matched"] == 12 and live["reserved"] == 12
     # The worker runs on this event loop: calls that wait for the workflow go through a thread.
     wrong = await asyncio.to_thread(stack.http.post, url, json={"tranche": 2, "approve": True}, headers=finance)

@@ -3,7 +3,6 @@ ahead) with the real activities: database, treasury stand-in over signed HTTP.""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import uuid
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,12 +31,13 @@ from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, Object
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
-from tests.support import ServerThread
+from tests.replay.recording import record
+from tests.support import ServerThread, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def waves_env() -> AsyncIterator[WorkflowEnvironment]:
     """One test server per test: skipped time and workflow IDs (case ids restart per database) stay apart."""
     path = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
     env = await WorkflowEnvironment.start_time_skipping(
@@ -64,15 +65,6 @@ def settings(empty_db_url: str, tmp_path: Path) -> Iterator[Settings]:
     treasury.stop()
 
 
-async def until(check, timeout: float = 60, what=None) -> None:
-    """Wait in real time (the treasury and the database are real) for `check()` to hold."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await asyncio.to_thread(check):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out: {what() if what else ''}")
-        await asyncio.sleep(0.1)
-
-
 def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
     return build_worker(
         env.client,
@@ -80,9 +72,16 @@ def worker(env: WorkflowEnvironment, settings: Settings, queue: str) -> Worker:
     )
 
 
+async def record_histories(request: pytest.FixtureRequest, *handles: WorkflowHandle) -> None:
+    """Keep these runs' histories for the replay test when recording (ZHIDA_RECORD_HISTORIES=1)."""
+    for i, handle in enumerate(handles):
+        await record(handle, f"test_campaign_waves__{request.node.originalname}", i)
+
+
 async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_file(
-    env: WorkflowEnvironment, settings: Settings
+    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
+    env = waves_env
     code = "T7-WAVE-001"
     with transaction(settings.db_url) as session:
         config = item_config(
@@ -132,7 +131,8 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
                 task_queue=queue,
                 result_type=CampaignProgress,
             )
-            await until(lambda: count("consent_pending") == 8)
+            # Real time from here on: the treasury and the database are real.
+            await eventually(lambda: count("consent_pending"), lambda n: n == 8, what="8 consents pending")
             # early answers: three accept (one to another account), one declines; the first on the web page
             web_answer(0)
             answer(1)
@@ -145,13 +145,14 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
             )
             answer(3, accept=False)
             await env.sleep(timedelta(hours=1, seconds=5))  # the hourly wave
-            await until(lambda: count("paid") == 3)
+            await eventually(lambda: count("paid"), lambda n: n == 3, what="the 3 early answers paid")
             assert count("declined") == 1
             # late answers, before the deadline; the last two never answer
             answer(4)
             answer(5)
             await env.sleep(timedelta(days=10))  # past the deadline: the final wave
             result = await handle.result()
+            await record_histories(request, handle)
 
     assert result.finished and result.paid == 7 and result.lapsed == 1
     with transaction(settings.db_url) as session:
@@ -178,8 +179,9 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
 
 
 async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
-    env: WorkflowEnvironment, settings: Settings
+    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
+    env = waves_env
     code = "T7-OBJ-001"
     with transaction(settings.db_url) as session:
         item = add_item(session, code, item_config(budget_fen=10 * AMOUNT_FEN, publicity=True))
@@ -204,9 +206,10 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
                 task_queue=queue,
                 result_type=CampaignProgress,
             )
-            await until(
-                lambda: len(cases_by_status().get("publicity", [])) == 4,
-                what=lambda: {k: len(v) for k, v in cases_by_status().items()},
+            await eventually(
+                lambda: {status: len(rows) for status, rows in cases_by_status().items()},
+                lambda counts: counts.get("publicity") == 4,
+                what="4 cases in publicity (case counts by status)",
             )
             first, second = cases_by_status()["publicity"][:2]
             with transaction(settings.db_url) as session:
@@ -230,6 +233,7 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
             assert await dismissed.execute_update(CampaignObjectionWorkflow.rule, ruling) == "dismissed"
             assert (await upheld.result())["status"] == "rejected"
             assert (await dismissed.result())["status"] == "paid"
+            await record_histories(request, handle, upheld, dismissed)
 
     final = cases_by_status()
     assert [c.id for c in final["rejected"]] == [first.id]

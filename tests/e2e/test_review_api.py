@@ -13,6 +13,7 @@ from cli.demo import REVIEW_CONFIG, REVIEW_ITEM, add_listed_item, demo_enterpris
 from db.repositories import budget, cases, fund_items
 from db.session import transaction
 from tests.stack import Stack
+from tests.support import eventually
 
 
 async def _post(stack: Stack, path: str, body: dict, headers: dict) -> httpx.Response:
@@ -26,21 +27,21 @@ async def _get(stack: Stack, path: str, headers: dict) -> httpx.Response:
 
 async def _stage(stack: Stack, case_id: int, key: str, headers: dict) -> dict:
     """Wait until the live progress shows the stage open."""
-    for _ in range(150):
-        r = await _get(stack, f"/api/v1/cases/{case_id}/progress", headers)
-        if r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key:
-            return r.json()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"stage {key} never opened: {r.text}")
+    response = await eventually(
+        lambda: stack.http.get(f"/api/v1/cases/{case_id}/progress", headers=headers),
+        lambda r: r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key,
+        what=f"stage {key} of case {case_id} to open",
+    )
+    return response.json()
 
 
 async def _status(stack: Stack, case_id: int, status: str, headers: dict) -> dict:
-    for _ in range(150):
-        r = await _get(stack, f"/api/v1/cases/{case_id}/progress", headers)
-        if r.status_code == 200 and r.json()["status"] == status:
-            return r.json()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never reached {status}: {r.text}")
+    response = await eventually(
+        lambda: stack.http.get(f"/api/v1/cases/{case_id}/progress", headers=headers),
+        lambda r: r.status_code == 200 and r.json()["status"] == status,
+        what=f"case {case_id} to reach {status}",
+    )
+    return response.json()
 
 
 async def test_review_application_through_the_api_until_an_upheld_objection(stack: Stack) -> None:

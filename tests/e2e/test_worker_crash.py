@@ -17,6 +17,7 @@ from db.session import transaction
 from gateways.treasury import HttpTreasuryGateway
 from settings import Settings
 from tests.stack import Stack
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ async def test_killed_worker_is_replaced_and_pays_once(bare_stack: Stack) -> Non
         )
         assert response.status_code == 201, response.text
         case_id = response.json()["id"]
-        await stack.wait_status(case_id, {"paying"}, headers, timeout=60)
+        await stack.wait_status(case_id, {"paying"}, headers)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # a crash: no graceful shutdown
         first.wait()
@@ -62,7 +63,7 @@ async def test_killed_worker_is_replaced_and_pays_once(bare_stack: Stack) -> Non
 
     second = _worker_process(stack)
     try:
-        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers, timeout=60)
+        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
@@ -100,12 +101,11 @@ async def test_review_case_survives_a_killed_worker_between_decisions_and_pays_o
         return r.json()
 
     async def at_stage(case_id: int, key: str) -> None:
-        for _ in range(300):
-            r = await asyncio.to_thread(stack.http.get, f"/api/v1/cases/{case_id}/progress", headers=headers)
-            if r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"stage {key} never opened")
+        await eventually(
+            lambda: stack.http.get(f"/api/v1/cases/{case_id}/progress", headers=headers),
+            lambda r: r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key,
+            what=f"stage {key} of case {case_id} to open",
+        )
 
     worker = _worker_process(stack)
     try:
@@ -129,7 +129,7 @@ async def test_review_case_survives_a_killed_worker_between_decisions_and_pays_o
         await post(
             f"/api/v1/cases/{case_id}/decisions", {"stage_key": "finance", "decision": "approve"}, "finance", "YC-CZJ"
         )
-        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers, timeout=60)
+        case = await stack.wait_status(case_id, {"paid", "payment_failed"}, headers)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)

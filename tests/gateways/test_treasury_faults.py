@@ -6,7 +6,6 @@ voucher (its database refuses a second), and a resend always returns the first r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.gateways.test_treasury_sim import (
     stand_in,
     wait_for,
 )
+from tests.support import eventually_sync
 
 
 @pytest.fixture(scope="module")
@@ -260,18 +260,16 @@ def _quiet(engine) -> bool:
 
 
 def _submit_until_answered(gw: HttpTreasuryGateway, instr: PaymentInstruction) -> InstructionResult:
-    for _ in range(50):
-        try:
-            return gw.submit(instr)
-        except TreasuryUnavailable:
-            time.sleep(0.05)
-    raise AssertionError("treasury never answered")
+    return eventually_sync(
+        lambda: gw.submit(instr), what=f"the treasury to answer {instr.VoucherNo}", every=0.05, ignore=(TreasuryUnavailable,)
+    )
 
 
 def _query_until_answered(gw: HttpTreasuryGateway, vouchers: list[str]) -> dict[str, InstructionResult]:
-    for _ in range(50):
-        try:
-            return gw.query_many(vouchers)
-        except TreasuryUnavailable:
-            time.sleep(0.05)
-    raise AssertionError("treasury never answered")
+    return eventually_sync(
+        lambda: gw.query_many(vouchers),
+        lambda _answer: True,
+        what="the treasury to answer a query",
+        every=0.05,
+        ignore=(TreasuryUnavailable,),
+    )

@@ -25,6 +25,7 @@ from gateways.treasury import (
 )
 from schemas.treasury import InstructionResult, PaymentInstruction
 from standins.treasury import REASON_NAME_MISMATCH, create_app
+from tests.support import eventually_sync
 
 ZHIDA_KEY = new_private_pem()
 TREASURY_KEY = new_private_pem()
@@ -80,12 +81,8 @@ class Receiver:
             return [h[3] for h in self.hits if h[0] == path]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-    return value
+def wait_for(check: Callable[[], Any], timeout: float = 60) -> Any:
+    return eventually_sync(check, what=getattr(check, "__name__", "the condition"), timeout=timeout, every=0.02)
 
 
 @contextmanager

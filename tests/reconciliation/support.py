@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from db.models import Case, Enterprise, PaymentInstruction
 from db.repositories import fund_items, payments
 from schemas.treasury import InstructionResult
+from tests.factories import fresh_uscc
 
 _serial = itertools.count(1)
 
@@ -35,7 +36,7 @@ def make_instruction(session: Session, *, amount_fen: int = 10_000_000, status: 
         mode="instant",
         config={},
     )
-    enterprise = Enterprise(uscc=f"91420500R{n:09d}", name=f"宜昌测试企业{n}", region_code="420502", tags=[])
+    enterprise = Enterprise(uscc=fresh_uscc(), name=f"宜昌测试企业{n}", region_code="420502", tags=[])
     session.add(enterprise)
     session.flush()
     case = Case(

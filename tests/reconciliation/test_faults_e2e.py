@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import create_engine, text
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from standins.treasury import REASON_NO_ACCOUNT, FaultRule, ledger_lines
 from tests.reconciliation.stack_support import FINAL_CASE, admin, apply, eligible_usccs, instructions
 from tests.stack import Stack
+from tests.support import eventually
 from workflows.client import connect, correction_workflow_id
 
 
@@ -43,13 +46,16 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     usccs = eligible_usccs(stack, 4)
     case_ids = [apply(stack, uscc) for uscc in usccs]
     waits = [
-        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u), timeout=90)
+        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u))
         for cid, u in zip(case_ids, usccs, strict=True)
     ]
     finals = await asyncio.gather(*waits)
     assert [c["status"] for c in finals] == ["paid"] * 4
     assert all(c["paid_fen"] == c["amount_fen"] == 10_000_000 for c in finals)
-    await asyncio.sleep(1.0)  # let the stale (out-of-order) callbacks arrive: they must change nothing
+    # Let the duplicate and stale (out-of-order) callbacks arrive: they must change nothing.
+    await eventually(
+        lambda: _pending_callbacks(stack), lambda n: n == 0, what="the stand-in to deliver every queued callback"
+    )
     with admin(stack) as sim:
         fired = sim.injected()
     print("faults fired:", fired)
@@ -57,6 +63,15 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     assert (fired["error_5xx"], fired["timeout"]) == (3, 1)
     assert {i.status for i in instructions(stack)} == {"paid"}
     _paid_once_and_books_agree(stack)
+
+
+def _pending_callbacks(stack: Stack) -> int:
+    engine = create_engine(stack.settings.treasury_db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM tsim_callback WHERE state = 'pending'")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 async def test_a_failed_line_ends_the_attempt_with_the_treasury_reason(stack: Stack) -> None:
@@ -93,11 +108,11 @@ async def test_a_return_after_the_case_closed_is_recorded_and_opens_the_correcti
         sim.active_return(active_voucher, "企业申请主动退回资金")
 
     client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
-    for _ in range(100):
-        rows = {i.case_id: i for i in instructions(stack)}
-        if all(rows[c].status == "returned" for c in (passive_case, active_case)):
-            break
-        await asyncio.sleep(0.1)
+    rows = await eventually(
+        lambda: {i.case_id: i for i in instructions(stack)},
+        lambda rows: all(rows[c].status == "returned" for c in (passive_case, active_case)),
+        what="both payments to be recorded as returned",
+    )
     passive, active = rows[passive_case], rows[active_case]
     assert (passive.status, passive.return_kind, passive.return_reason) == ("returned", "passive", "收款人户名不符")
     assert (active.status, active.return_kind, active.return_reason) == ("returned", "active", "企业申请主动退回资金")
@@ -111,9 +126,6 @@ async def test_a_return_after_the_case_closed_is_recorded_and_opens_the_correcti
 
 
 async def _describe_when_started(client, workflow_id: str):
-    for _ in range(100):
-        try:
-            return await client.get_workflow_handle(workflow_id).describe()
-        except Exception:
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{workflow_id} was never started")
+    return await eventually(
+        client.get_workflow_handle(workflow_id).describe, what=f"{workflow_id} to be started", ignore=(RPCError,)
+    )

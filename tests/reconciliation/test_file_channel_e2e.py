@@ -33,7 +33,7 @@ async def test_instant_case_paid_through_pain001_files(bare_stack: Stack, tmp_pa
         async with build_worker(client, settings):
             [uscc] = eligible_usccs(bare_stack, 1)
             case_id = apply(bare_stack, uscc)
-            case = await bare_stack.wait_status(case_id, FINAL_CASE, bare_stack.token("enterprise", uscc), timeout=45)
+            case = await bare_stack.wait_status(case_id, FINAL_CASE, bare_stack.token("enterprise", uscc))
     finally:
         files_treasury.stop()
     assert case["status"] == "paid" and case["paid_fen"] == 10_000_000

@@ -3,7 +3,6 @@ alerts for the finance bureau (API and Chinese page), and the Excel export."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from schemas.treasury import PaymentInstruction
 from standins.treasury import STATEMENT_TZ, FaultRule
 from tests.reconciliation.stack_support import FINAL_CASE, admin, apply, eligible_usccs, instructions
 from tests.stack import Stack
+from tests.support import eventually
 from workflows.client import connect
 from workflows.reconciliation import SCHEDULE_ID
 
@@ -40,11 +40,11 @@ async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
 
     # Triggering the schedule runs the workflow (yesterday's statement: empty, so all zero).
     await client.get_schedule_handle(SCHEDULE_ID).trigger()
-    for _ in range(100):
-        runs = stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "CZJ")).json()
-        if runs and runs[0]["status"] == "done":
-            break
-        await asyncio.sleep(0.2)
+    runs = await eventually(
+        lambda: stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "CZJ")).json(),
+        lambda runs: bool(runs) and runs[0]["status"] == "done",
+        what="the scheduled reconciliation run to finish",
+    )
     assert runs[0]["trigger"] == "schedule" and runs[0]["statement_lines"] == 0
 
 
@@ -77,10 +77,9 @@ async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> Non
         stack.treasury.url, stack.settings.zhida_private_pem(), stack.settings.signing_key_id
     ) as gw:
         gw.submit(extra)
-        for _ in range(100):
-            if gw.query(extra.VoucherNo).final:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: gw.query(extra.VoucherNo), lambda r: r.final, what=f"the treasury to settle {extra.VoucherNo}"
+        )
     with admin(stack) as sim:  # a line missing on theirs, and an amount that differs by 1.00 yuan
         sim.set_faults(
             FaultRule(Kind="statement_drop", VoucherNo=dropped),

@@ -2,8 +2,9 @@
 against the current workflow code, so a change that breaks determinism fails here.
 
 Re-record after an intended, versioned change (workflow.patched) with:
-    ZHIDA_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows
-which rewrites tests/replay/histories/*.json (the histories of the time-skipping tests' workflows).
+    ZHIDA_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows tests/campaigns/test_campaign_waves.py
+which rewrites tests/replay/histories/*.json (the histories of the time-skipping tests' workflows; see
+tests/replay/recording.py). Either part can be re-recorded alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.review import ReviewCaseWorkflow
@@ -43,7 +45,16 @@ REQUIRED = {
     "test_payment_stage__test_return_then_final_failure",
     "test_payment_stage__test_return_after_paid_same_year",
     "test_payment_stage__test_cross_year_return",
+    "test_campaign_waves__test_consent_waves",
+    "test_campaign_waves__test_objection_takes_a_case_off_the_wave",
 }
+WORKFLOWS = [
+    InstantCaseWorkflow,
+    ReviewCaseWorkflow,
+    PaymentCorrectionWorkflow,
+    CampaignWorkflow,
+    CampaignObjectionWorkflow,
+]
 
 
 def test_every_path_has_a_recorded_history() -> None:
@@ -54,13 +65,13 @@ def test_every_path_has_a_recorded_history() -> None:
         json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
         for p in HISTORIES
     }
-    assert {"InstantCaseWorkflow", "ReviewCaseWorkflow", "PaymentCorrectionWorkflow"} <= types
+    assert {w.__name__ for w in WORKFLOWS} <= types
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_current_code(path: Path) -> None:
     replayer = Replayer(
-        workflows=[InstantCaseWorkflow, ReviewCaseWorkflow, PaymentCorrectionWorkflow],
+        workflows=WORKFLOWS,
         data_converter=pydantic_data_converter,
     )
     history = WorkflowHistory.from_json(path.stem, path.read_text())

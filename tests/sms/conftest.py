@@ -1,4 +1,8 @@
-"""Fixtures of the SMS tests: the fake provider server, settings on the session database, a small world."""
+"""Fixtures of the SMS tests: the fake provider server, settings on a database of the module, a small world.
+
+The dispatcher commits, so these tests never write into the shared session database (tests there that replace
+every enterprise inside a rolled-back transaction would otherwise meet these rows, depending on the order).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,19 @@ from db.models import Department, Enterprise, FundItem, Notice, Policy
 from db.session import transaction
 from settings import Settings
 from standins.sms.servers import FakeSmsServer
+from tests.factories import fresh_uscc
 
 
 @pytest.fixture(scope="module")
-def fake(db_url: str) -> Iterator[FakeSmsServer]:
+def fake(module_db_url: str) -> Iterator[FakeSmsServer]:
     """One per backend: notice ids (the idempotency keys it counts) restart in each database."""
     with FakeSmsServer() as server:
         yield server
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path)
+def settings(module_db_url: str, tmp_path) -> Settings:
+    return Settings(database_url=module_db_url, data_dir=tmp_path)
 
 
 @pytest.fixture
@@ -40,7 +45,7 @@ def world(settings: Settings) -> Iterator[dict]:
         s.add(policy)
         s.flush()
         item = FundItem(code=f"FI{tag}", policy_id=policy.id, department_id=dept.id, name="高企奖励", mode="instant")
-        ent = Enterprise(uscc=tag.upper().ljust(18, "0"), name="宜昌某科技有限公司", region_code="420500")
+        ent = Enterprise(uscc=fresh_uscc(), name="宜昌某科技有限公司", region_code="420500")
         s.add_all([item, ent])
         s.flush()
         yield_ = {"dept": dept.code, "item": item.id, "ent": ent.id, "key": settings.fernet_key()}

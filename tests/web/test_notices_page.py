@@ -3,7 +3,6 @@ and the switch that refuses policy pushes (case notices stay on), against the fu
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, timedelta
 
@@ -15,6 +14,7 @@ from cli.demo import demo_enterprise_uscc
 from db import crypto
 from db.models import Enterprise, Notice
 from db.session import transaction
+from tests.support import eventually
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.e2e
@@ -45,14 +45,17 @@ def _queue(web: Web) -> tuple[Enterprise, str, list[int]]:
 
 
 async def _delivered(web: Web, ids: list[int]) -> list[Notice]:
-    for _ in range(100):
+    def notices() -> list[Notice]:
         with transaction(web.stack.settings.db_url) as s:
             rows = list(s.scalars(select(Notice).where(Notice.id.in_(ids)).order_by(Notice.id)))
             s.expunge_all()
-        if all(n.status in ("delivered", "failed") for n in rows):
             return rows
-        await asyncio.sleep(0.1)
-    raise AssertionError([n.status for n in rows])
+
+    return await eventually(
+        notices,
+        lambda rows: all(n.status in ("delivered", "failed") for n in rows),
+        what=f"notices {ids} to be delivered or failed",
+    )
 
 
 async def test_enterprise_reads_its_notices_and_refuses_pushes(web: Web) -> None:

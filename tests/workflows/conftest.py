@@ -3,10 +3,7 @@ for all workflow tests; the worker runs the real activities against that databas
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import os
-import re
 import shutil
 import sys
 import threading
@@ -39,12 +36,13 @@ from schemas.cases import ApplicationIn, CaseInput, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 from settings import Settings
+from tests.factories import clone_enterprise
+from tests.replay.recording import record
+from tests.support import eventually
 from workflows.review import ReviewCaseWorkflow
 
 FERNET_KEY = Fernet.generate_key().decode()
-HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories"
-# ZHIDA_RECORD_HISTORIES=1 pytest tests/workflows re-records tests/replay/histories (see tests/replay/test_replay.py).
-RECORD = os.environ.get("ZHIDA_RECORD_HISTORIES") == "1"
+# ZHIDA_RECORD_HISTORIES=1 re-records tests/replay/histories (see tests/replay/test_replay.py).
 FIXED = {"kind": "fixed", "amount_fen": 5_000_000}
 
 
@@ -136,20 +134,21 @@ class Harness:
         self.treasury = treasury
         self.handles: list[WorkflowHandle] = []
         self.test_name = ""
-        with transaction(db_url) as session:
-            self._usccs = {
-                e.uscc: list(e.tags or []) for e in session.scalars(select(Enterprise).order_by(Enterprise.id))
-            }
 
     def new_case(self, item_code: str, tag: str | None = None) -> int:
-        """A case of a fresh enterprise (one case per enterprise and item), with `tag` when given."""
-        uscc = next(u for u in reversed(self._usccs) if tag is None or tag in self._usccs[u])
-        del self._usccs[uscc]
+        """A case of a new enterprise (one case per enterprise and item), with `tag` when given.
+
+        The enterprise copies the archive of the last demo enterprise (with `tag`), under a fresh USCC: the same
+        rules match it, and no number of tests can use the demo enterprises up.
+        """
         with transaction(self.db_url) as session:
+            templates = session.scalars(select(Enterprise).order_by(Enterprise.id.desc())).all()
+            template = next(e for e in templates if tag is None or tag in (e.tags or []))
+            enterprise = clone_enterprise(session, template)
             case, _ = create_application(
                 session=session,
                 principal=Principal(role="admin", subject="admin"),
-                body=ApplicationIn(fund_item_code=item_code, uscc=uscc),
+                body=ApplicationIn(fund_item_code=item_code, uscc=enterprise.uscc),
             )
             return case.id
 
@@ -169,17 +168,16 @@ class Harness:
         return handle
 
     async def until(
-        self, handle: WorkflowHandle, predicate: Callable[[CaseProgress], bool], timeout: float = 20
+        self, handle: WorkflowHandle, predicate: Callable[[CaseProgress], bool], timeout: float = 90
     ) -> CaseProgress:
         """Poll the status query (real time: queries do not skip time) until the predicate holds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            progress = await handle.query("status", result_type=CaseProgress)
-            if predicate(progress):
-                return progress
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"workflow stuck: {progress.model_dump_json()}")
-            await asyncio.sleep(0.05)
+
+        async def progress() -> CaseProgress:
+            return await handle.query("status", result_type=CaseProgress)
+
+        return await eventually(
+            progress, predicate, what=f"workflow {handle.id} to get on", timeout=timeout, every=0.05
+        )
 
     def events(self, case_id: int) -> list[str]:
         with transaction(self.db_url) as session:
@@ -262,11 +260,7 @@ class Harness:
                 await handle.terminate("test finished")
             except Exception:
                 pass
-            if RECORD:
-                history = await handle.fetch_history()
-                name = re.sub(r"[^A-Za-z0-9_]+", "_", self.test_name).strip("_")
-                HISTORIES.mkdir(parents=True, exist_ok=True)
-                (HISTORIES / f"{name}__{i}.json").write_text(history.to_json())
+            await record(handle, self.test_name, i)
         self.handles.clear()
 
 

@@ -3,7 +3,6 @@ signal and the polling fallback of the payment stage (failures and returns: test
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ from schemas.cases import (
     PaymentSignal,
     PaymentState,
 )
+from tests.support import eventually
 from workflows.instant import InstantCaseWorkflow
 
 
@@ -104,8 +104,7 @@ async def _run(env: WorkflowEnvironment, fake: FakeCase, *, signal_status: str |
         )
         if signal_status:
             # As the treasury does: the result exists (and is signalled) only after the instruction was sent.
-            while "send_payment" not in fake.calls:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: "send_payment" in fake.calls, what="the payment instruction to be sent", every=0.01)
             fake.payment_status = signal_status
             await handle.signal(
                 InstantCaseWorkflow.payment_result, PaymentSignal(voucher_no="V7", status=signal_status)
