@@ -374,3 +374,19 @@ def render_actor(value: str, *, names: dict[str, str] | None = None) -> str:
     subject, _, officer = subject.partition(":")
     who = (names or {}).get(subject) or ActorKind.label_of(kind, default="系统")
     return f"{who}（{officer}）" if officer else who
+
+
+class Awaiting(Vocabulary):
+    """What a running case waits for from someone outside the workflow (the `awaiting` of its progress)."""
+
+    ACCOUNT_CORRECTION = "account_correction", "待企业更正收款账户"
+    BUDGET_DECISION = "budget_decision", "待财政决定是否重新安排预算"
+    SUPPLEMENT = "supplement", "待企业补正材料"
+    OBJECTION_RULING = "objection_ruling", "待异议核查结论"
+
+
+class ReconTrigger(Vocabulary):
+    """What started a reconciliation run."""
+
+    SCHEDULE = "schedule", "定时"
+    MANUAL = "manual", "手工"
