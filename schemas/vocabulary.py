@@ -390,3 +390,12 @@ class ReconTrigger(Vocabulary):
 
     SCHEDULE = "schedule", "定时"
     MANUAL = "manual", "手工"
+
+
+class ReturnHandling(Vocabulary):
+    """What a bank return (退票) did to the budget of the returned attempt."""
+
+    RESTORED = "restored", "同年度退回，恢复预算额度"
+    BACK_TO_FINANCE = "back_to_finance", "跨年度退回，资金退回财政"
+    RELEASED = "released", "未拨付，释放预留额度"
+    RECORDED = "recorded", "已登记"
