@@ -20,9 +20,7 @@ from rules.money import format_yuan
 from schemas.localtime import LOCAL_TZ, local_date
 from schemas.reconciliation import ReconInput, ReconRequest, ReconSummary
 from schemas.treasury import DailyStatement, StatementLine
-from schemas.vocabulary import PaymentStatus, ReconOutcome
-
-LINE_TYPE_ZH = {"settle": "支付", "return": "退回"}
+from schemas.vocabulary import PaymentStatus, ReconLineType, ReconOutcome
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
@@ -34,35 +32,38 @@ def day_window(day: date) -> tuple[datetime, datetime]:
 @dataclass(frozen=True)
 class _Ours:
     voucher_no: str
-    line_type: str  # settle | return
+    line_type: ReconLineType
     status: PaymentStatus  # paid | failed | returned
     amount_fen: int
     at: datetime | None
 
 
-def our_lines(rows: list[PaymentInstruction], start: datetime, end: datetime) -> dict[tuple[str, str], _Ours]:
+def our_lines(
+    rows: list[PaymentInstruction], start: datetime, end: datetime
+) -> dict[tuple[str, ReconLineType], _Ours]:
     """Our side of a statement day: each settlement (paid or failed) and each return that happened in it."""
-    out: dict[tuple[str, str], _Ours] = {}
+    out: dict[tuple[str, ReconLineType], _Ours] = {}
     for row in rows:
         settled, returned = row.settled_at, row.returned_at
         if settled and start <= settled < end and PaymentStatus(row.status).is_final:
             status = PaymentStatus.FAILED if row.status == PaymentStatus.FAILED else PaymentStatus.PAID
             amount = row.paid_amt_fen if status == PaymentStatus.PAID else 0
-            out[(row.voucher_no, "settle")] = _Ours(row.voucher_no, "settle", status, amount, settled)
+            settle = _Ours(row.voucher_no, ReconLineType.SETTLE, status, amount, settled)
+            out[(row.voucher_no, ReconLineType.SETTLE)] = settle
         if returned and start <= returned < end and row.status == PaymentStatus.RETURNED:
-            out[(row.voucher_no, "return")] = _Ours(
-                row.voucher_no, "return", PaymentStatus.RETURNED, row.returned_amt_fen, returned
+            out[(row.voucher_no, ReconLineType.RETURN)] = _Ours(
+                row.voucher_no, ReconLineType.RETURN, PaymentStatus.RETURNED, row.returned_amt_fen, returned
             )
     return out
 
 
-def _their_key(line: StatementLine) -> tuple[str, str]:
-    return line.VoucherNo, "return" if line.LineType == PaymentStatus.RETURNED else "settle"
+def _their_key(line: StatementLine) -> tuple[str, ReconLineType]:
+    return line.VoucherNo, ReconLineType.RETURN if line.LineType == PaymentStatus.RETURNED else ReconLineType.SETTLE
 
 
 def match_statement(
     statement: DailyStatement,
-    ours: dict[tuple[str, str], _Ours],
+    ours: dict[tuple[str, ReconLineType], _Ours],
     known: dict[str, PaymentInstruction],
 ) -> list[dict[str, Any]]:
     """Line-by-line outcome: matched, missing_ours, missing_theirs, amount_mismatch or status_mismatch.
@@ -92,7 +93,7 @@ def match_statement(
                 row |= {"outcome": ReconOutcome.STATUS_MISMATCH, "note": note}
             elif mine.amount_fen != line.Amount:
                 note = (
-                    f"凭证 {line.VoucherNo} {LINE_TYPE_ZH[key[1]]}金额不符：我方 {format_yuan(mine.amount_fen)}，"
+                    f"凭证 {line.VoucherNo} {key[1].label}金额不符：我方 {format_yuan(mine.amount_fen)}，"
                     f"国库 {format_yuan(line.Amount)}"
                 )
                 row |= {"outcome": ReconOutcome.AMOUNT_MISMATCH, "note": note}
@@ -115,7 +116,7 @@ def match_statement(
     for (voucher, line_type), mine in sorted(remaining.items()):
         note = (
             f"我方凭证 {voucher} {mine.status.label} {format_yuan(mine.amount_fen)}，"
-            f"国库对账单无此{LINE_TYPE_ZH[line_type]}记录"
+            f"国库对账单无此{line_type.label}记录"
         )
         out.append(
             {

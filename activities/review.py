@@ -32,6 +32,7 @@ from schemas.cases import (
 )
 from schemas.fund_items import ApprovalFlow
 from schemas.vocabulary import (
+    STAGE_CASE_STATUS,
     CaseStatus,
     DecisionKind,
     EventKind,
@@ -46,11 +47,6 @@ from schemas.vocabulary import (
 OBJECTION_RULING_WORKING_DAYS = 5
 # The objection department's task is one more stage of the case, keyed apart from the configured ones.
 OBJECTION_STAGE = "objection"
-STAGE_STATUS = {
-    StageKind.COMPLETENESS: CaseStatus.COMPLETENESS,
-    StageKind.REVIEW: CaseStatus.REVIEWING,
-    StageKind.FINANCE: CaseStatus.FINANCE_REVIEW,
-}
 
 
 class ReviewActivities(CaseActivities):
@@ -158,7 +154,7 @@ class ReviewActivities(CaseActivities):
                 key=f"stage:{stage.key}:{req.round}{suffix}",
                 kind=EventKind.STAGE_ESCALATED if req.escalated else EventKind.STAGE_OPENED,
                 actor=SystemActor.WORKFLOW,
-                to_status=STAGE_STATUS[stage.kind],
+                to_status=STAGE_CASE_STATUS[stage.kind],
                 reason=f"{stage.name}：{'、'.join(departments)}办理，{format_date(due_day)}前完成"
                 + ("（逾期上报）" if req.escalated else ""),
                 data={

@@ -32,7 +32,3 @@ class ReconSummary(BaseModel):
     amount_mismatch: int
     status_mismatch: int
     alerts: int
-
-    @property
-    def mismatches(self) -> int:
-        return self.missing_ours + self.missing_theirs + self.amount_mismatch + self.status_mismatch

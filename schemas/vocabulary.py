@@ -399,3 +399,18 @@ class ReturnHandling(Vocabulary):
     BACK_TO_FINANCE = "back_to_finance", "跨年度退回，资金退回财政"
     RELEASED = "released", "未拨付，释放预留额度"
     RECORDED = "recorded", "已登记"
+
+
+class ReconLineType(Vocabulary):
+    """A line of a reconciliation run: a settlement (paid or failed), or a return as its own line."""
+
+    SETTLE = "settle", "支付"
+    RETURN = "return", "退回"
+
+
+# The case status while a review stage of each kind is open.
+STAGE_CASE_STATUS: dict[StageKind, CaseStatus] = {
+    StageKind.COMPLETENESS: CaseStatus.COMPLETENESS,
+    StageKind.REVIEW: CaseStatus.REVIEWING,
+    StageKind.FINANCE: CaseStatus.FINANCE_REVIEW,
+}

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawIn,
     )
     from schemas.vocabulary import (
+        STAGE_CASE_STATUS,
         ActorKind,
         Awaiting,
         CaseStatus,
@@ -55,11 +56,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.payment import DB_STEP, PaymentHandlers, refuse, wait_until
 
-STAGE_STATUS = {
-    StageKind.COMPLETENESS: CaseStatus.COMPLETENESS,
-    StageKind.REVIEW: CaseStatus.REVIEWING,
-    StageKind.FINANCE: CaseStatus.FINANCE_REVIEW,
-}
 # How a stage or the run ends besides a department's decision: closed (withdrawn, revoked) or done (paid, failed).
 CLOSED = "closed"
 DONE = "done"
@@ -197,7 +193,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
             ),
             **DB_STEP,
         )
-        self.progress.status = STAGE_STATUS[stage.kind]
+        self.progress.status = STAGE_CASE_STATUS[stage.kind]
         self.progress.stage = StageView(
             key=stage.key,
             name=stage.name,
