@@ -29,6 +29,7 @@ from schemas.cases import (
     CorrectionInput,
     CorrectionOpened,
     EligibilityResult,
+    EventRecord,
     InstantDecision,
     PaymentRequest,
     PaymentState,
@@ -521,18 +522,19 @@ class CaseActivities:
             )
 
     @activity.defn
-    def record_budget_decision(self, step: PaymentStep) -> None:
-        """Finance's decision on new budget for a cross-year return (the reason carries actor and outcome)."""
+    def record_event(self, rec: EventRecord) -> None:
+        """One event the workflow knows whole: no other state changes with it."""
         with transaction(self.db_url) as session:
-            case, _, _, _ = self._load(session, step.case_id)
+            case, _, _, _ = self._load(session, rec.case_id)
             cases.record(
                 session=session,
                 case=case,
-                key=f"budget_decision:{step.attempt}",
-                kind=EventKind.BUDGET_DECISION,
-                actor=step.actor or ActorKind.FINANCE,
-                reason=step.reason or ("财政同意重新安排预算" if step.approve else "财政不再安排预算"),
-                data={"approve": bool(step.approve)},
+                key=rec.key,
+                kind=rec.kind,
+                actor=rec.actor,
+                to_status=rec.to_status,
+                reason=rec.reason,
+                data=rec.data,
             )
 
     @activity.defn

@@ -23,7 +23,6 @@ from schemas.cases import (
     ObjectionRulingRecord,
     PublicityOpen,
     ReserveResult,
-    ResubmissionRecord,
     ReviewPlan,
     StageOpen,
     StageOpened,
@@ -236,21 +235,6 @@ class ReviewActivities(CaseActivities):
                 key_suffix=f":{req.times}",
             )
             return StageOpened(due_at=due_at, remind_at=remind_at, provisional=provisional)
-
-    @activity.defn
-    def record_resubmission(self, rec: ResubmissionRecord) -> None:
-        with transaction(self.db_url) as session:
-            case, _, _, _ = self._load(session, rec.case_id)
-            cases.record(
-                session=session,
-                case=case,
-                key=f"resubmitted:{rec.times}",
-                kind=EventKind.SUPPLEMENT_RECEIVED,
-                actor=rec.resubmission.actor,
-                to_status=CaseStatus.REVIEWING,
-                reason=rec.resubmission.comment or "企业已补正材料",
-                data={"times": rec.times},
-            )
 
     @activity.defn
     def open_publicity(self, req: PublicityOpen) -> StageOpened:

@@ -11,6 +11,7 @@ from schemas.vocabulary import (
     Awaiting,
     CaseStatus,
     DecisionKind,
+    EventKind,
     FundItemMode,
     JointMode,
     NoticeStatus,
@@ -321,12 +322,6 @@ class Resubmission(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
-class ResubmissionRecord(BaseModel):
-    case_id: int
-    times: int
-    resubmission: Resubmission
-
-
 class PublicityOpen(BaseModel):
     case_id: int
     days: int
@@ -398,7 +393,18 @@ class PaymentStep(BaseModel):
     now: datetime | None = None
     reason: str | None = None
     actor: str | None = None
-    approve: bool | None = None
+
+
+class EventRecord(BaseModel):
+    """One case event the workflow knows whole (a resubmission, finance's budget decision), recorded once by its key."""
+
+    case_id: int
+    key: str
+    kind: EventKind
+    actor: str
+    reason: str
+    to_status: CaseStatus | None = None
+    data: dict | None = None
 
 
 class CorrectionCheck(BaseModel):

@@ -19,13 +19,14 @@ with workflow.unsafe.imports_passed_through():
         AccountCorrection,
         BudgetDecision,
         CaseProgress,
+        EventRecord,
         PaymentRequest,
         PaymentSignal,
         PaymentState,
         PaymentStep,
         StageNote,
     )
-    from schemas.vocabulary import Awaiting, CaseStatus, PaymentStatus
+    from schemas.vocabulary import Awaiting, CaseStatus, EventKind, PaymentStatus
 
 DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -169,13 +170,17 @@ class PaymentHandlers:
             assert decision is not None
             self.progress.awaiting = None
             await workflow.execute_activity_method(
-                CaseActivities.record_budget_decision,
-                PaymentStep(
-                    case_id=case_id, attempt=attempt, actor=decision.actor, approve=decision.approve,
-                    reason=decision.comment or None,
+                CaseActivities.record_event,
+                EventRecord(
+                    case_id=case_id,
+                    key=f"budget_decision:{attempt}",
+                    kind=EventKind.BUDGET_DECISION,
+                    actor=decision.actor,
+                    reason=decision.comment or ("财政同意重新安排预算" if decision.approve else "财政不再安排预算"),
+                    data={"approve": decision.approve},
                 ),
                 **DB_STEP,
-            )  # fmt: skip
+            )
             if not decision.approve:
                 await self._fail(case_id, attempt, "跨年度退票，财政未重新安排预算")
                 return False

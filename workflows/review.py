@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionIn,
         DecisionRecord,
         DecisionView,
+        EventRecord,
         FinanceStep,
         ObjectionFiled,
         ObjectionOpen,
@@ -30,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         ObjectionRulingRecord,
         PublicityOpen,
         Resubmission,
-        ResubmissionRecord,
         ReviewPlan,
         RevokeIn,
         StageNote,
@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Awaiting,
         CaseStatus,
         DecisionKind,
+        EventKind,
         JointMode,
         StageKind,
         SystemActor,
@@ -354,9 +355,18 @@ class ReviewCaseWorkflow(PaymentHandlers):
         if self._stopping():
             return False
         assert self.resubmitted is not None
+        times = self.progress.supplements
         await workflow.execute_activity_method(
-            ReviewActivities.record_resubmission,
-            ResubmissionRecord(case_id=self.case_id, times=self.progress.supplements, resubmission=self.resubmitted),
+            ReviewActivities.record_event,
+            EventRecord(
+                case_id=self.case_id,
+                key=f"resubmitted:{times}",
+                kind=EventKind.SUPPLEMENT_RECEIVED,
+                actor=self.resubmitted.actor,
+                to_status=CaseStatus.REVIEWING,
+                reason=self.resubmitted.comment or "企业已补正材料",
+                data={"times": times},
+            ),
             **DB_STEP,
         )
         return True
