@@ -207,7 +207,7 @@ class CorrectionOutcome(BaseModel):
 
     case_id: int
     voucher_no: str
-    result: Literal["handled_by_case", "not_applicable", "paid", "payment_failed", "closed"]
+    result: Literal["handled_by_case", "not_applicable", CaseStatus.PAID, CaseStatus.PAYMENT_FAILED, "closed"]
     attempt: int = 0
 
 
