@@ -28,7 +28,7 @@ from schemas.vocabulary import FundItemMode, FundItemStatus, JointMode, NoticeSt
 
 SORT_AMOUNT = "amount_fen"  # the computed amount, besides the registered fields, may order a shortfall
 # Department stages wait for nobody: the finance stage alone keeps waiting after its deadline.
-STAGE_TIMEOUT_POLICIES = (TimeoutPolicy.ESCALATE, TimeoutPolicy.AUTO_APPROVE, TimeoutPolicy.AUTO_REJECT)
+StageTimeoutPolicy = Literal[TimeoutPolicy.ESCALATE.value, TimeoutPolicy.AUTO_APPROVE.value, TimeoutPolicy.AUTO_REJECT.value]
 
 TemplateKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,40}$", description="短信模板编号")]
 DepartmentCode = Annotated[str, Field(min_length=1, max_length=32, description="部门编码（已登记的部门）")]
@@ -239,8 +239,8 @@ class Stage(_Model):
     remind_before_working_days: int = Field(
         1, ge=0, le=59, strict=True, title="提前提醒（工作日）", description="截止前几个工作日提醒，0 为不提醒"
     )
-    on_timeout: TimeoutPolicy = Field(
-        TimeoutPolicy.ESCALATE,
+    on_timeout: StageTimeoutPolicy = Field(
+        TimeoutPolicy.ESCALATE.value,
         title="逾期处理",
         description="escalate 上报 escalate_to 部门 / auto_approve 视为同意 / auto_reject 视为不同意",
     )
@@ -267,16 +267,6 @@ class Stage(_Model):
                     self.remind_before_working_days,
                 )
             )
-        if self.on_timeout not in STAGE_TIMEOUT_POLICIES:
-            allowed = "、".join(f"{p.value}（{p.label}）" for p in STAGE_TIMEOUT_POLICIES)
-            problems.append(
-                (
-                    ("on_timeout",),
-                    "stage_timeout_policy",
-                    f"环节“{self.name}”的逾期处理 on_timeout 不能为 {self.on_timeout.value}（{self.on_timeout.label}）：可选 {allowed}",
-                    self.on_timeout.value,
-                )
-            )
         if self.on_timeout == TimeoutPolicy.ESCALATE and not self.escalate_to:
             problems.append(
                 (
@@ -291,7 +281,7 @@ class Stage(_Model):
                 (
                     ("escalate_to",),
                     "escalate_target_unused",
-                    f"环节“{self.name}”的逾期处理为 {self.on_timeout.value}（{self.on_timeout.label}），"
+                    f"环节“{self.name}”的逾期处理为 {self.on_timeout}（{TimeoutPolicy(self.on_timeout).label}），"
                     "不应填写上报部门 escalate_to",
                     self.escalate_to,
                 )
