@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time as _time
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import TypeAdapter
 from temporalio import activity
@@ -29,6 +29,7 @@ from schemas.cases import (
     CorrectionInput,
     CorrectionOpened,
     EligibilityResult,
+    EventRecord,
     InstantDecision,
     PaymentRequest,
     PaymentState,
@@ -37,12 +38,23 @@ from schemas.cases import (
     StageNote,
 )
 from schemas.conditions import Condition
+from schemas.localtime import LOCAL_TZ, local_date, to_local
 from schemas.standards import Standard
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from schemas.vocabulary import (
+    ActorKind,
+    BudgetEntryKind,
+    CaseStatus,
+    EventKind,
+    FundItemMode,
+    PaymentStatus,
+    ReturnHandling,
+    ReturnKind,
+    SystemActor,
+    actor,
+)
 
-ACTOR = "system:workflow"
-BEIJING = timezone(timedelta(hours=8))
 # The enterprise's time to correct its payout account after a failed or returned payment (working days).
 CORRECTION_WORKING_DAYS = 5
 CALENDAR_TTL_SECONDS = 60.0
@@ -131,9 +143,9 @@ class CaseActivities:
             session=session,
             case=case,
             key=key,
-            kind="rejected",
+            kind=EventKind.REJECTED,
             actor=actor,
-            to_status="rejected",
+            to_status=CaseStatus.REJECTED,
             reason=reason,
             data=data,
         )
@@ -153,16 +165,16 @@ class CaseActivities:
     def _deadline(
         self, session, now: datetime, days: int, remind_days: int = 0
     ) -> tuple[datetime, datetime | None, bool, date]:
-        """Due at the end of the n-th working day (Beijing) after `now`; the reminder at 9:00 of a working
+        """Due at the end of the n-th working day (local time) after `now`; the reminder at 9:00 of a working
         day `remind_days` before it. Provisional when a year without holiday data was crossed."""
         calendar = self._calendar(session)
-        start = now.astimezone(BEIJING).date()
+        start = local_date(now)
         deadline = calendar.add_working_days(start, days)
-        due_at = datetime.combine(deadline.due + timedelta(days=1), time(0), BEIJING).astimezone(UTC)
+        due_at = datetime.combine(deadline.due + timedelta(days=1), time(0), LOCAL_TZ).astimezone(UTC)
         remind_at = None
         if remind_days > 0:
             remind_day = calendar.add_working_days(deadline.due, -remind_days).due
-            candidate = datetime.combine(remind_day, time(9), BEIJING).astimezone(UTC)
+            candidate = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
             remind_at = candidate if candidate > now else None
         return due_at, remind_at, deadline.provisional, deadline.due
 
@@ -202,13 +214,13 @@ class CaseActivities:
             session=session,
             case=case,
             key="received",
-            kind="received",
-            actor=ACTOR,
+            kind=EventKind.RECEIVED,
+            actor=SystemActor.WORKFLOW,
             reason="申报已受理",
             to_status=None,
         )
         # Review cases are examined by departments within time limits, not checked automatically.
-        template = "received_review" if case.mode == "review" else "received"
+        template = "received_review" if case.mode == FundItemMode.REVIEW else "received"
         self._notify(session, case, enterprise, item, "received", {}, template=template)
 
     def _check(self, session, case: Case, enterprise: Enterprise, item: FundItem, config: dict) -> EligibilityResult:
@@ -229,9 +241,9 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key="checked",
-                kind="approved",
-                actor="system:rules",
-                to_status="approved",
+                kind=EventKind.APPROVED,
+                actor=SystemActor.RULES,
+                to_status=CaseStatus.APPROVED,
                 reason="规则核验通过",
                 data={"amount_fen": amount.amount_fen},
             )
@@ -244,7 +256,7 @@ class CaseActivities:
                 item,
                 config,
                 key="checked",
-                actor="system:rules",
+                actor=SystemActor.RULES,
                 reason="；".join(unmet),
                 data={"unmet": unmet},
             )
@@ -256,15 +268,17 @@ class CaseActivities:
             budget.reserve(session=session, fund_item_id=item.id, case_id=case.id, amount_fen=case.amount_fen or 0)
         except budget.BudgetExhausted:
             reason = "本资金事项预算额度已用完"
-            self._reject(session, case, enterprise, item, config, key="reserve", actor="system:budget", reason=reason)
+            self._reject(
+                session, case, enterprise, item, config, key="reserve", actor=SystemActor.BUDGET, reason=reason
+            )
             return ReserveResult(reserved=False, reason=reason)
         cases.record(
             session=session,
             case=case,
             key="reserve",
-            kind="budget_reserved",
-            actor="system:budget",
-            to_status="reserved",
+            kind=EventKind.BUDGET_RESERVED,
+            actor=SystemActor.BUDGET,
+            to_status=CaseStatus.RESERVED,
             data={"amount_fen": case.amount_fen},
         )
         return ReserveResult(reserved=True)
@@ -293,14 +307,14 @@ class CaseActivities:
                 pay_summary_code=config.get("pay_summary_code", "30307"),
                 fund_source=config.get("fund_source", "市级财政"),
             )
-            if req.attempt == 1 or case.status != "paying":
+            if req.attempt == 1 or case.status != CaseStatus.PAYING:
                 cases.record(
                     session=session,
                     case=case,
                     key=f"paying:{req.attempt}",
-                    kind="payment_sent",
-                    actor=ACTOR,
-                    to_status="paying",
+                    kind=EventKind.PAYMENT_SENT,
+                    actor=SystemActor.WORKFLOW,
+                    to_status=CaseStatus.PAYING,
                     data={"voucher_no": instruction.voucher_no},
                 )
             message = InstructionMessage(
@@ -321,7 +335,7 @@ class CaseActivities:
             )
             status = instruction.status
         # The HTTP call happens outside the transaction: the instruction row is committed first.
-        if status in payments.FINAL:
+        if PaymentStatus(status).is_final:
             return self._state(req)
         try:
             result = self.treasury.submit(message)
@@ -355,16 +369,16 @@ class CaseActivities:
             case, enterprise, item, _config = self._load(session, req.case_id)
             voucher = payments.voucher_no(case_id=case.id, attempt=req.attempt)
             instruction = payments.get(session=session, voucher=voucher)
-            assert instruction is not None and instruction.status == "paid", voucher
+            assert instruction is not None and instruction.status == PaymentStatus.PAID, voucher
             budget.commit(session=session, case_id=case.id, attempt=req.attempt)
             case.paid_fen = instruction.paid_amt_fen
             cases.record(
                 session=session,
                 case=case,
                 key=f"paid:{req.attempt}",
-                kind="paid",
-                actor="system:treasury",
-                to_status="paid",
+                kind=EventKind.PAID,
+                actor=SystemActor.TREASURY,
+                to_status=CaseStatus.PAID,
                 reason="国库支付成功",
                 data={"voucher_no": voucher, "paid_amt_fen": instruction.paid_amt_fen, "attempt": req.attempt},
             )
@@ -399,8 +413,8 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key=f"reserve:{step.attempt}",
-                kind="budget_reserved",
-                actor="system:budget",
+                kind=EventKind.BUDGET_RESERVED,
+                actor=SystemActor.BUDGET,
                 data={"amount_fen": case.amount_fen, "attempt": step.attempt},
             )
             return ReserveResult(reserved=True)
@@ -417,33 +431,34 @@ class CaseActivities:
             case, enterprise, item, _config = self._load(session, step.case_id)
             voucher = payments.voucher_no(case_id=case.id, attempt=step.attempt)
             instruction = payments.get(session=session, voucher=voucher)
-            status = instruction.status if instruction else "failed"
+            status = PaymentStatus(instruction.status) if instruction else PaymentStatus.FAILED
             reason = (
                 (instruction.return_reason or instruction.fail_reason) if instruction else "企业未登记收款账户"
-            ) or ("银行退票" if status == "returned" else "银行拒绝支付")
+            ) or ("银行退票" if status == PaymentStatus.RETURNED else "银行拒绝支付")
             cross_year = False
             committed = any(
-                e.kind == "commit" and e.attempt == step.attempt for e in budget.entries(session=session, case_id=case.id)
+                e.kind == BudgetEntryKind.COMMIT and e.attempt == step.attempt
+                for e in budget.entries(session=session, case_id=case.id)
             )
-            if status == "returned" and instruction is not None:
-                returned_on = (instruction.returned_at or datetime.now(UTC)).astimezone(BEIJING).date()
+            if status == PaymentStatus.RETURNED and instruction is not None:
+                returned_on = local_date(instruction.returned_at or datetime.now(UTC))
                 year = budget.line_year(session=session, case_id=case.id, attempt=step.attempt) or instruction.st_year
                 cross_year = returned_on.year > year
                 if committed and not cross_year:
                     budget.restore(session=session, case_id=case.id, attempt=step.attempt)
-                    handling = "restored"
+                    handling = ReturnHandling.RESTORED
                 elif committed:
-                    handling = "back_to_finance"
+                    handling = ReturnHandling.BACK_TO_FINANCE
                 else:
                     budget.release(session=session, case_id=case.id, attempt=step.attempt)
-                    handling = "released"
+                    handling = ReturnHandling.RELEASED
                 amount = instruction.returned_amt_fen or instruction.paid_amt_fen or instruction.pay_amt_fen
                 reviews.record_return(
                     session=session,
                     voucher_no=voucher,
                     case_id=case.id,
                     attempt=step.attempt,
-                    kind=instruction.return_kind or "passive",
+                    kind=instruction.return_kind or ReturnKind.PASSIVE,
                     reason=reason,
                     amount_fen=amount,
                     returned_on=returned_on,
@@ -460,9 +475,9 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key=f"correction:{step.attempt}",
-                kind="correction_requested",
-                actor="system:treasury",
-                to_status="awaiting_correction",
+                kind=EventKind.CORRECTION_REQUESTED,
+                actor=SystemActor.TREASURY,
+                to_status=CaseStatus.AWAITING_CORRECTION,
                 reason=reason,
                 data={
                     "voucher_no": voucher,
@@ -500,25 +515,26 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key=f"account_corrected:{step.attempt}",
-                kind="account_corrected",
-                actor=step.actor or f"enterprise:{enterprise.uscc}",
+                kind=EventKind.ACCOUNT_CORRECTED,
+                actor=step.actor or actor(ActorKind.ENTERPRISE, enterprise.uscc),
                 reason="企业已更正收款账户",
                 data={"acct_masked": enterprise.bank_account_masked, "next_attempt": step.attempt + 1},
             )
 
     @activity.defn
-    def record_budget_decision(self, step: PaymentStep) -> None:
-        """Finance's decision on new budget for a cross-year return (the reason carries actor and outcome)."""
+    def record_event(self, rec: EventRecord) -> None:
+        """One event the workflow knows whole: no other state changes with it."""
         with transaction(self.db_url) as session:
-            case, _, _, _ = self._load(session, step.case_id)
+            case, _, _, _ = self._load(session, rec.case_id)
             cases.record(
                 session=session,
                 case=case,
-                key=f"budget_decision:{step.attempt}",
-                kind="budget_decision",
-                actor=step.actor or "finance",
-                reason=step.reason or ("财政同意重新安排预算" if step.approve else "财政不再安排预算"),
-                data={"approve": bool(step.approve)},
+                key=rec.key,
+                kind=rec.kind,
+                actor=rec.actor,
+                to_status=rec.to_status,
+                reason=rec.reason,
+                data=rec.data,
             )
 
     @activity.defn
@@ -535,9 +551,9 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key="payment_failed",
-                kind="payment_failed",
-                actor="system:treasury",
-                to_status="payment_failed",
+                kind=EventKind.PAYMENT_FAILED,
+                actor=SystemActor.TREASURY,
+                to_status=CaseStatus.PAYMENT_FAILED,
                 reason=reason,
                 data={"attempt": step.attempt},
             )
@@ -556,12 +572,13 @@ class CaseActivities:
             latest = max((p.attempt for p in payments.for_case(session=session, case_id=case.id)), default=0)
             if instruction.attempt != latest:
                 return CorrectionCheck(applicable=False, reason="该凭证之后已有新的支付")
-            if instruction.status not in ("failed", "returned"):
+            if instruction.status not in (PaymentStatus.FAILED, PaymentStatus.RETURNED):
                 return CorrectionCheck(applicable=False, reason=f"支付凭证状态为 {instruction.status}")
-            kind = "failed" if instruction.status == "failed" else (instruction.return_kind or "passive")
+            failed = instruction.status == PaymentStatus.FAILED
+            kind = PaymentStatus.FAILED if failed else (instruction.return_kind or ReturnKind.PASSIVE)
             finance = (config.get("approval") or {}).get("finance") or {}
             committed = any(
-                e.kind == "commit" and e.attempt == instruction.attempt
+                e.kind == BudgetEntryKind.COMMIT and e.attempt == instruction.attempt
                 for e in budget.entries(session=session, case_id=case.id)
             )
             return CorrectionCheck(
@@ -580,7 +597,7 @@ class CaseActivities:
             voucher = payments.voucher_no(case_id=case.id, attempt=step.attempt)
             instruction = payments.get(session=session, voucher=voucher)
             assert instruction is not None
-            returned_on = (instruction.returned_at or datetime.now(UTC)).astimezone(BEIJING).date()
+            returned_on = local_date(instruction.returned_at or datetime.now(UTC))
             year = budget.line_year(session=session, case_id=case.id, attempt=step.attempt) or instruction.st_year
             cross_year = returned_on.year > year
             restored = None if cross_year else budget.restore(session=session, case_id=case.id, attempt=step.attempt)
@@ -590,21 +607,23 @@ class CaseActivities:
                 voucher_no=voucher,
                 case_id=case.id,
                 attempt=step.attempt,
-                kind="active",
+                kind=ReturnKind.ACTIVE,
                 reason=instruction.return_reason or "收款单位主动退回",
                 amount_fen=amount,
                 returned_on=returned_on,
                 budget_year=year,
-                handling="back_to_finance" if cross_year else ("restored" if restored else "recorded"),
+                handling=ReturnHandling.BACK_TO_FINANCE
+                if cross_year
+                else (ReturnHandling.RESTORED if restored else ReturnHandling.RECORDED),
             )
             case.paid_fen = max(0, (case.paid_fen or 0) - amount)
             cases.record(
                 session=session,
                 case=case,
                 key=f"refunded:{step.attempt}",
-                kind="refunded",
-                actor="system:treasury",
-                to_status="refunded",
+                kind=EventKind.REFUNDED,
+                actor=SystemActor.TREASURY,
+                to_status=CaseStatus.REFUNDED,
                 reason=instruction.return_reason or "收款单位主动退回资金",
                 data={"voucher_no": voucher, "amount_fen": amount, "cross_year": cross_year},
             )
@@ -623,8 +642,8 @@ class CaseActivities:
                 session=session,
                 case=case,
                 key=f"{note.kind}:{note.stage_key}:{note.round}" + (":escalated" if note.escalated else ""),
-                kind=f"stage_{note.kind}",
-                actor=ACTOR,
+                kind=EventKind(f"stage_{note.kind}"),
+                actor=SystemActor.WORKFLOW,
                 reason=reason,
                 data={
                     "stage_key": note.stage_key,
@@ -638,7 +657,7 @@ class CaseActivities:
             if note.kind == "reminder":
                 reviews.mark_reminded(session=session, case_id=case.id, stage_key=note.stage_key, round_=note.round)
             if note.kind == "enterprise_reminder" and note.due_at is not None:
-                due_day = (note.due_at.astimezone(BEIJING) - timedelta(seconds=1)).date()
+                due_day = (to_local(note.due_at) - timedelta(seconds=1)).date()
                 self._notify(
                     session,
                     case,
@@ -660,7 +679,7 @@ class CaseActivities:
             voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
             instruction = payments.get(session=session, voucher=voucher)
             if instruction is None:
-                return PaymentState(voucher_no=voucher, status="created")
+                return PaymentState(voucher_no=voucher, status=PaymentStatus.CREATED)
             return self._state_of(instruction)
 
     @staticmethod

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -18,57 +17,53 @@ from db.repositories import payments, reconciliation
 from db.session import transaction
 from gateways.treasury import StatementSource, TreasuryRejected, TreasuryUnavailable
 from rules.money import format_yuan
+from schemas.localtime import LOCAL_TZ, local_date
 from schemas.reconciliation import ReconInput, ReconRequest, ReconSummary
 from schemas.treasury import DailyStatement, StatementLine
-
-BEIJING = ZoneInfo("Asia/Shanghai")
-STATUS_ZH = {"paid": "已支付", "failed": "支付失败", "returned": "已退回", "accepted": "国库已受理", "created": "未发送"}
-LINE_TYPE_ZH = {"settle": "支付", "return": "退回"}
+from schemas.vocabulary import PaymentStatus, ReconLineType, ReconOutcome
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
-    """[start, end) of a Beijing calendar day, in UTC (how times are stored)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=BEIJING)
+    """[start, end) of a local calendar day, in UTC (how times are stored)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """Stored times are UTC; SQLite hands them back naive."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class _Ours:
     voucher_no: str
-    line_type: str  # settle | return
-    status: str  # paid | failed | returned
+    line_type: ReconLineType
+    status: PaymentStatus  # paid | failed | returned
     amount_fen: int
     at: datetime | None
 
 
-def our_lines(rows: list[PaymentInstruction], start: datetime, end: datetime) -> dict[tuple[str, str], _Ours]:
+def our_lines(
+    rows: list[PaymentInstruction], start: datetime, end: datetime
+) -> dict[tuple[str, ReconLineType], _Ours]:
     """Our side of a statement day: each settlement (paid or failed) and each return that happened in it."""
-    out: dict[tuple[str, str], _Ours] = {}
+    out: dict[tuple[str, ReconLineType], _Ours] = {}
     for row in rows:
-        settled, returned = _aware(row.settled_at), _aware(row.returned_at)
-        if settled and start <= settled < end and row.status in ("paid", "failed", "returned"):
-            status = "failed" if row.status == "failed" else "paid"
-            amount = row.paid_amt_fen if status == "paid" else 0
-            out[(row.voucher_no, "settle")] = _Ours(row.voucher_no, "settle", status, amount, settled)
-        if returned and start <= returned < end and row.status == "returned":
-            out[(row.voucher_no, "return")] = _Ours(row.voucher_no, "return", "returned", row.returned_amt_fen, returned)
+        settled, returned = row.settled_at, row.returned_at
+        if settled and start <= settled < end and PaymentStatus(row.status).is_final:
+            status = PaymentStatus.FAILED if row.status == PaymentStatus.FAILED else PaymentStatus.PAID
+            amount = row.paid_amt_fen if status == PaymentStatus.PAID else 0
+            settle = _Ours(row.voucher_no, ReconLineType.SETTLE, status, amount, settled)
+            out[(row.voucher_no, ReconLineType.SETTLE)] = settle
+        if returned and start <= returned < end and row.status == PaymentStatus.RETURNED:
+            out[(row.voucher_no, ReconLineType.RETURN)] = _Ours(
+                row.voucher_no, ReconLineType.RETURN, PaymentStatus.RETURNED, row.returned_amt_fen, returned
+            )
     return out
 
 
-def _their_key(line: StatementLine) -> tuple[str, str]:
-    return line.VoucherNo, "return" if line.LineType == "returned" else "settle"
+def _their_key(line: StatementLine) -> tuple[str, ReconLineType]:
+    return line.VoucherNo, ReconLineType.RETURN if line.LineType == PaymentStatus.RETURNED else ReconLineType.SETTLE
 
 
 def match_statement(
     statement: DailyStatement,
-    ours: dict[tuple[str, str], _Ours],
+    ours: dict[tuple[str, ReconLineType], _Ours],
     known: dict[str, PaymentInstruction],
 ) -> list[dict[str, Any]]:
     """Line-by-line outcome: matched, missing_ours, missing_theirs, amount_mismatch or status_mismatch.
@@ -94,33 +89,34 @@ def match_statement(
         if mine is not None:
             row |= {"our_status": mine.status, "our_amt_fen": mine.amount_fen}
             if mine.status != line.LineType:
-                row |= {"outcome": "status_mismatch", "note": _status_note(line.VoucherNo, mine.status, line.LineType)}
+                note = _status_note(line.VoucherNo, mine.status, line.LineType)
+                row |= {"outcome": ReconOutcome.STATUS_MISMATCH, "note": note}
             elif mine.amount_fen != line.Amount:
                 note = (
-                    f"凭证 {line.VoucherNo} {LINE_TYPE_ZH[key[1]]}金额不符：我方 {format_yuan(mine.amount_fen)}，"
+                    f"凭证 {line.VoucherNo} {key[1].label}金额不符：我方 {format_yuan(mine.amount_fen)}，"
                     f"国库 {format_yuan(line.Amount)}"
                 )
-                row |= {"outcome": "amount_mismatch", "note": note}
+                row |= {"outcome": ReconOutcome.AMOUNT_MISMATCH, "note": note}
             else:
-                row |= {"outcome": "matched", "note": ""}
+                row |= {"outcome": ReconOutcome.MATCHED, "note": ""}
         elif (instruction := known.get(line.VoucherNo)) is not None:
             row |= {
                 "our_status": instruction.status,
                 "our_amt_fen": instruction.paid_amt_fen,
-                "outcome": "status_mismatch",
+                "outcome": ReconOutcome.STATUS_MISMATCH,
                 "note": _status_note(line.VoucherNo, instruction.status, line.LineType, elsewhere=True),
             }
         else:
             note = (
-                f"国库对账单有凭证 {line.VoucherNo}（{STATUS_ZH[line.LineType]} {format_yuan(line.Amount)}），"
+                f"国库对账单有凭证 {line.VoucherNo}（{PaymentStatus(line.LineType).label} {format_yuan(line.Amount)}），"
                 "我方无此支付指令"
             )
-            row |= {"outcome": "missing_ours", "note": note}
+            row |= {"outcome": ReconOutcome.MISSING_OURS, "note": note}
         out.append(row)
     for (voucher, line_type), mine in sorted(remaining.items()):
         note = (
-            f"我方凭证 {voucher} {STATUS_ZH[mine.status]} {format_yuan(mine.amount_fen)}，"
-            f"国库对账单无此{LINE_TYPE_ZH[line_type]}记录"
+            f"我方凭证 {voucher} {mine.status.label} {format_yuan(mine.amount_fen)}，"
+            f"国库对账单无此{line_type.label}记录"
         )
         out.append(
             {
@@ -132,7 +128,7 @@ def match_statement(
                 "settled_at": mine.at,
                 "our_status": mine.status,
                 "our_amt_fen": mine.amount_fen,
-                "outcome": "missing_theirs",
+                "outcome": ReconOutcome.MISSING_THEIRS,
                 "note": note,
             }
         )
@@ -141,7 +137,8 @@ def match_statement(
 
 def _status_note(voucher: str, ours: str, theirs: str, *, elsewhere: bool = False) -> str:
     where = "（我方该日无此记录）" if elsewhere else ""
-    return f"凭证 {voucher} 状态不符：我方「{STATUS_ZH.get(ours, ours)}」，国库「{STATUS_ZH.get(theirs, theirs)}」{where}"
+    mine, treasury = PaymentStatus.label_of(ours, ours), PaymentStatus.label_of(theirs, theirs)
+    return f"凭证 {voucher} 状态不符：我方「{mine}」，国库「{treasury}」{where}"
 
 
 class ReconciliationActivities:
@@ -153,8 +150,8 @@ class ReconciliationActivities:
 
     @activity.defn
     def resolve_statement_day(self, request: ReconRequest) -> date:
-        """The day to reconcile: the one asked for, else yesterday in Beijing time (clock read here, not in the workflow)."""
-        return request.statement_date or (datetime.now(BEIJING).date() - timedelta(days=1))
+        """The day to reconcile: the one asked for, else yesterday in local time (clock read here, not in the workflow)."""
+        return request.statement_date or (local_date(datetime.now(UTC)) - timedelta(days=1))
 
     @activity.defn
     def reconcile(self, request: ReconInput) -> ReconSummary:
@@ -179,7 +176,7 @@ class ReconciliationActivities:
             reconciliation.replace_lines(session=session, run=run, lines=lines)
             alerts = 0
             for line in lines:
-                if line["outcome"] == "matched":
+                if line["outcome"] == ReconOutcome.MATCHED:
                     continue
                 reconciliation.raise_alert(
                     session=session,
@@ -197,8 +194,8 @@ class ReconciliationActivities:
                     "statement_lines": statement.LineCount,
                     "their_paid_fen": statement.TotalPaidAmt,
                     "their_returned_fen": statement.TotalReturnedAmt,
-                    "our_paid_fen": sum(o.amount_fen for o in ours.values() if o.status == "paid"),
-                    "our_returned_fen": sum(o.amount_fen for o in ours.values() if o.status == "returned"),
+                    "our_paid_fen": sum(o.amount_fen for o in ours.values() if o.status == PaymentStatus.PAID),
+                    "our_returned_fen": sum(o.amount_fen for o in ours.values() if o.status == PaymentStatus.RETURNED),
                 },
             )
             return ReconSummary(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from activities.cases import ACTOR, CaseActivities, _conditions, _officer, _standards
+from activities.cases import CaseActivities, _conditions, _officer, _standards
 from db.repositories import budget, cases, fund_items, reviews
 from db.session import transaction
 from rules.amounts import compute_amount, is_fully_quantified
@@ -23,7 +23,6 @@ from schemas.cases import (
     ObjectionRulingRecord,
     PublicityOpen,
     ReserveResult,
-    ResubmissionRecord,
     ReviewPlan,
     StageOpen,
     StageOpened,
@@ -31,12 +30,22 @@ from schemas.cases import (
     SupplementRequest,
 )
 from schemas.fund_items import ApprovalFlow
-from schemas.vocabulary import EventKind
+from schemas.vocabulary import (
+    STAGE_CASE_STATUS,
+    CaseStatus,
+    DecisionKind,
+    EventKind,
+    ObjectionStatus,
+    StageKind,
+    SystemActor,
+    TaskStatus,
+    TimeoutPolicy,
+)
 
 # Working days the objection department has to rule on a real-name objection.
 OBJECTION_RULING_WORKING_DAYS = 5
-STAGE_STATUS = {"completeness": "completeness", "review": "reviewing", "finance": "finance_review"}
-DECISION_LABELS = {"approve": "同意", "reject": "不同意", "return": "退回补正"}
+# The objection department's task is one more stage of the case, keyed apart from the configured ones.
+OBJECTION_STAGE = "objection"
 
 
 class ReviewActivities(CaseActivities):
@@ -66,14 +75,14 @@ class ReviewActivities(CaseActivities):
                 days = flow.completeness_check.deadline_working_days
                 stages.append(
                     StagePlan(
-                        key="completeness",
-                        name="形式审查",
-                        kind="completeness",
+                        key=StageKind.COMPLETENESS,
+                        name=StageKind.COMPLETENESS.label,
+                        kind=StageKind.COMPLETENESS,
                         departments=[flow.completeness_check.department],
                         deadline_working_days=days,
                         remind_before_working_days=1 if days > 1 else 0,
                         # 逾期不告知的，自收到申请材料之日起即为受理 (行政许可法第三十二条).
-                        on_timeout="auto_approve",
+                        on_timeout=TimeoutPolicy.AUTO_APPROVE,
                     )
                 )
             stages += [
@@ -99,13 +108,13 @@ class ReviewActivities(CaseActivities):
                 objection_department=(flow.publicity.objection_department if flow.publicity else None)
                 or _owner_code(session, item),
                 finance=StagePlan(
-                    key="finance",
-                    name="财政审核",
-                    kind="finance",
+                    key=StageKind.FINANCE,
+                    name=StageKind.FINANCE.label,
+                    kind=StageKind.FINANCE,
                     departments=[flow.finance.department],
                     deadline_working_days=finance_days,
                     remind_before_working_days=1 if finance_days > 1 else 0,
-                    on_timeout="wait",
+                    on_timeout=TimeoutPolicy.WAIT,
                 ),
                 finance_auto=flow.finance.auto_when_quantified and quantified,
                 amount_fen=case.amount_fen,
@@ -125,7 +134,7 @@ class ReviewActivities(CaseActivities):
             )
             if req.escalated:
                 reviews.close_open_tasks(
-                    session=session, case_id=case.id, status="timed_out", stage_key=stage.key, round_=req.round
+                    session=session, case_id=case.id, status=TaskStatus.TIMED_OUT, stage_key=stage.key, round_=req.round
                 )
             reviews.open_tasks(
                 session=session,
@@ -142,9 +151,9 @@ class ReviewActivities(CaseActivities):
                 session=session,
                 case=case,
                 key=f"stage:{stage.key}:{req.round}{suffix}",
-                kind="stage_escalated" if req.escalated else "stage_opened",
-                actor=ACTOR,
-                to_status=STAGE_STATUS[stage.kind],
+                kind=EventKind.STAGE_ESCALATED if req.escalated else EventKind.STAGE_OPENED,
+                actor=SystemActor.WORKFLOW,
+                to_status=STAGE_CASE_STATUS[stage.kind],
                 reason=f"{stage.name}：{'、'.join(departments)}办理，{format_date(due_day)}前完成"
                 + ("（逾期上报）" if req.escalated else ""),
                 data={
@@ -173,15 +182,15 @@ class ReviewActivities(CaseActivities):
                 actor=d.actor,
                 comment=d.comment,
             )
-            if d.decision == "approve" and d.amount_fen is not None:
+            if d.decision == DecisionKind.APPROVE and d.amount_fen is not None:
                 case.amount_fen = d.amount_fen
             cases.record(
                 session=session,
                 case=case,
                 key=f"decision:{d.stage_key}:{rec.round}:{d.department}",
-                kind="decision",
+                kind=EventKind.DECISION,
                 actor=d.actor,
-                reason=f"{DECISION_LABELS[d.decision]}" + (f"：{d.comment}" if d.comment else ""),
+                reason=d.decision.label + (f"：{d.comment}" if d.comment else ""),
                 data={
                     "stage_key": d.stage_key,
                     "round": rec.round,
@@ -205,9 +214,9 @@ class ReviewActivities(CaseActivities):
                 session=session,
                 case=case,
                 key=f"supplement:{req.times}",
-                kind="supplement_requested",
-                actor=ACTOR,
-                to_status="supplement",
+                kind=EventKind.SUPPLEMENT_REQUESTED,
+                actor=SystemActor.WORKFLOW,
+                to_status=CaseStatus.SUPPLEMENT,
                 reason=req.comment,
                 data={
                     "stage_key": req.stage_key,
@@ -228,21 +237,6 @@ class ReviewActivities(CaseActivities):
             return StageOpened(due_at=due_at, remind_at=remind_at, provisional=provisional)
 
     @activity.defn
-    def record_resubmission(self, rec: ResubmissionRecord) -> None:
-        with transaction(self.db_url) as session:
-            case, _, _, _ = self._load(session, rec.case_id)
-            cases.record(
-                session=session,
-                case=case,
-                key=f"resubmitted:{rec.times}",
-                kind="supplement_received",
-                actor=rec.resubmission.actor,
-                to_status="reviewing",
-                reason=rec.resubmission.comment or "企业已补正材料",
-                data={"times": rec.times},
-            )
-
-    @activity.defn
     def open_publicity(self, req: PublicityOpen) -> StageOpened:
         with transaction(self.db_url) as session:
             case, enterprise, item, _ = self._load(session, req.case_id)
@@ -251,9 +245,9 @@ class ReviewActivities(CaseActivities):
                 session=session,
                 case=case,
                 key="publicity",
-                kind="publicity_started",
-                actor=ACTOR,
-                to_status="publicity",
+                kind=EventKind.PUBLICITY_STARTED,
+                actor=SystemActor.WORKFLOW,
+                to_status=CaseStatus.PUBLICITY,
                 reason=f"公示{req.days}个工作日，至{format_date(due_day)}",
                 data={"due_at": due_at.isoformat(), "provisional": provisional, "amount_fen": case.amount_fen},
             )
@@ -276,7 +270,7 @@ class ReviewActivities(CaseActivities):
             reviews.open_tasks(
                 session=session,
                 case_id=case.id,
-                stage_key="objection",
+                stage_key=OBJECTION_STAGE,
                 stage_name="异议核查",
                 round_=req.objection_id,
                 departments=[req.department],
@@ -288,8 +282,8 @@ class ReviewActivities(CaseActivities):
                 case=case,
                 key=f"objection:{req.objection_id}",
                 kind=EventKind.OBJECTION_FILED,
-                actor=ACTOR,
-                to_status="objection",
+                actor=SystemActor.WORKFLOW,
+                to_status=CaseStatus.OBJECTION,
                 reason=f"收到实名异议，由{req.department}于{format_date(due_day)}前核查，暂缓拨付",
                 data={"objection_id": req.objection_id, "department": req.department, "due_at": due_at.isoformat()},
             )
@@ -320,24 +314,25 @@ class ReviewActivities(CaseActivities):
             reviews.decide_task(
                 session=session,
                 case_id=case.id,
-                stage_key="objection",
+                stage_key=OBJECTION_STAGE,
                 round_=r.objection_id,
                 department=r.department,
                 decision="uphold" if r.uphold else "dismiss",
                 actor=r.actor,
                 comment=r.comment,
             )
+            ruled = EventKind.OBJECTION_UPHELD if r.uphold else EventKind.OBJECTION_DISMISSED
             still_open = [
-                o for o in reviews.objections_for_case(session=session, case_id=case.id) if o.status == "open"
+                o for o in reviews.objections_for_case(session=session, case_id=case.id) if o.status == ObjectionStatus.OPEN
             ]
             cases.record(
                 session=session,
                 case=case,
                 key=f"objection_ruling:{r.objection_id}",
-                kind="objection_upheld" if r.uphold else "objection_dismissed",
+                kind=ruled,
                 actor=r.actor,
-                to_status=None if r.uphold or still_open else "publicity",
-                reason=("异议成立" if r.uphold else "异议不成立") + (f"：{r.comment}" if r.comment else ""),
+                to_status=None if r.uphold or still_open else CaseStatus.PUBLICITY,
+                reason=ruled.label + (f"：{r.comment}" if r.comment else ""),
                 data={"objection_id": r.objection_id, "department": r.department},
             )
 
@@ -359,16 +354,16 @@ class ReviewActivities(CaseActivities):
             except budget.BudgetExhausted:
                 reason = "本资金事项预算额度已用完"
                 self._reject(
-                    session, case, enterprise, item, config, key="finance", actor="system:budget", reason=reason
+                    session, case, enterprise, item, config, key="finance", actor=SystemActor.BUDGET, reason=reason
                 )
                 return ReserveResult(reserved=False, reason=reason)
             cases.record(
                 session=session,
                 case=case,
                 key="finance",
-                kind="finance_approved",
+                kind=EventKind.FINANCE_APPROVED,
                 actor=step.actor,
-                to_status="reserved",
+                to_status=CaseStatus.RESERVED,
                 reason="财政审核通过，已预留预算额度",
                 data={"amount_fen": amount},
             )
@@ -384,7 +379,7 @@ class ReviewActivities(CaseActivities):
             if attempt is not None:
                 budget.release(session=session, case_id=case.id, attempt=attempt)
             reviews.close_open_tasks(session=session, case_id=case.id)
-            if req.kind == "rejected":
+            if req.kind == CaseStatus.REJECTED:
                 self._reject(
                     session,
                     case,
@@ -408,7 +403,7 @@ class ReviewActivities(CaseActivities):
                 reason=req.reason,
                 data=(req.data or {}) | {"budget_released": attempt is not None},
             )
-            template = "case_withdrawn" if req.kind == "withdrawn" else "case_revoked"
+            template = "case_withdrawn" if req.kind == CaseStatus.WITHDRAWN else "case_revoked"
             self._notify(session, case, enterprise, item, template, {"reason": req.reason, "officer": _officer(config)})
 
 

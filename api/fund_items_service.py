@@ -24,9 +24,6 @@ from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items as repo
 from rules.calendar import WorkCalendar
 from schemas.fund_items import (
-    LEVEL_LABELS,
-    MODE_LABELS,
-    STATUS_LABELS,
     ApplicationWindow,
     BudgetLineOut,
     FundItemConfig,
@@ -40,6 +37,7 @@ from schemas.fund_items import (
     error_path,
     explain_errors,
 )
+from schemas.vocabulary import FundItemMode, FundItemStatus, PolicyLevel
 
 BEIJING = timezone(timedelta(hours=8))
 LISTING_LEAD_WORKING_DAYS = 5  # Yichang rules art. 20
@@ -224,8 +222,8 @@ def _policy_for(session: Session, ref: PolicyRef, owner: Department, item: FundI
         existing.department_id = issuer.id
         return existing
     raise Conflict(
-        f"文号 {ref.doc_number} 已登记为《{existing.title}》（{LEVEL_LABELS.get(existing.level, existing.level)}），"
-        f"与填写的《{ref.title}》（{LEVEL_LABELS[ref.level]}）不一致：同一文号只能对应一份政策",
+        f"文号 {ref.doc_number} 已登记为《{existing.title}》（{PolicyLevel.label_of(existing.level, default=existing.level)}），"
+        f"与填写的《{ref.title}》（{ref.level.label}）不一致：同一文号只能对应一份政策",
         field=f"{prefix}.policy.title",
     )
 
@@ -250,9 +248,9 @@ def _summary_fields(session: Session, item: FundItem) -> dict[str, Any]:
         "code": item.code,
         "name": item.name,
         "mode": item.mode,
-        "mode_label": MODE_LABELS[item.mode],
+        "mode_label": FundItemMode(item.mode).label,
         "status": item.status,
-        "status_label": STATUS_LABELS[item.status],
+        "status_label": FundItemStatus(item.status).label,
         "department_code": dept.code,
         "department_name": dept.name,
         "policy_doc_number": policy.doc_number if policy else "",
@@ -351,7 +349,7 @@ def save_draft(*, session: Session, principal: Principal, code: str, config: Fun
     _latest(session, item)
     if item.listed_version is not None and config.mode != item.mode:
         raise Invalid(
-            f"已上架过的事项不能变更兑付方式（{MODE_LABELS[item.mode]} → {MODE_LABELS[config.mode]}）："
+            f"已上架过的事项不能变更兑付方式（{FundItemMode(item.mode).label} → {config.mode.label}）："
             "在办办件按原方式办理；如需变更请新建事项",
             field="mode",
         )
@@ -385,7 +383,7 @@ def submit(*, session: Session, principal: Principal, code: str, today: date) ->
         raise Conflict(f"资金事项 {code} 已提交，等待上架", field="status")
     if item.status != "draft":
         raise Conflict(
-            f"资金事项 {code} 状态为{STATUS_LABELS[item.status]}，不能提交：只有草稿可以提交；"
+            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，不能提交：只有草稿可以提交；"
             "已上架过的事项修改后直接上架新版本",
             field="status",
         )
@@ -467,7 +465,7 @@ def close(*, session: Session, principal: Principal, code: str, reason: str) -> 
     _require_owner(session, principal, item)
     if item.status != "listed":
         raise Conflict(
-            f"资金事项 {code} 状态为{STATUS_LABELS[item.status]}，只有已上架的事项可以结束受理", field="status"
+            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，只有已上架的事项可以结束受理", field="status"
         )
     repo.set_status(session=session, item=item, status="closed")
     return item_view(session=session, item=item, notes=[f"已结束受理：{reason}；在办办件按原版本继续办理"])
@@ -479,7 +477,7 @@ def delist(*, session: Session, principal: Principal, code: str, reason: str) ->
     _require_owner(session, principal, item)
     if item.status not in ("listed", "closed"):
         raise Conflict(
-            f"资金事项 {code} 状态为{STATUS_LABELS[item.status]}，只有已上架或已结束的事项可以下架", field="status"
+            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，只有已上架或已结束的事项可以下架", field="status"
         )
     repo.set_status(session=session, item=item, status="delisted")
     return item_view(session=session, item=item, notes=[f"已下架：{reason}；在办办件按原版本继续办理"])

@@ -66,9 +66,9 @@ def run(
         if statement_day is None:
             from datetime import datetime, timedelta
 
-            from activities.reconciliation import BEIJING
+            from schemas.localtime import LOCAL_TZ
 
-            target = datetime.now(BEIJING).date() - timedelta(days=1)
+            target = datetime.now(LOCAL_TZ).date() - timedelta(days=1)
         else:
             target = statement_day
         workflow_id = await start_reconciliation(client, statement_date=target, task_queue=settings.temporal_task_queue)

@@ -7,26 +7,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-CaseStatus = Literal[
-    "received",
-    "approved",
-    "rejected",
-    "reserved",
-    "paying",
-    "paid",
-    "payment_failed",
-    "withdrawn",
-    # review (issue 4)
-    "completeness",
-    "reviewing",
-    "supplement",
-    "publicity",
-    "objection",
-    "finance_review",
-    "awaiting_correction",
-    "revoked",
-]
-CLOSED_STATUSES = ("paid", "rejected", "payment_failed", "withdrawn", "revoked")
+from schemas.vocabulary import (
+    Awaiting,
+    CaseStatus,
+    DecisionKind,
+    EventKind,
+    FundItemMode,
+    JointMode,
+    NoticeStatus,
+    PaymentStatus,
+    ReturnKind,
+    StageKind,
+    TimeoutPolicy,
+)
 
 
 class ApplicationIn(BaseModel):
@@ -53,7 +46,7 @@ class NoticeOut(BaseModel):
     template_key: str
     content: str
     phone_masked: str | None
-    status: str
+    status: NoticeStatus
     provider: str
     created_at: datetime
 
@@ -65,7 +58,7 @@ class PaymentOut(BaseModel):
     paid_amt_fen: int
     payee_acct_no_masked: str
     payee_acct_name: str
-    status: str
+    status: PaymentStatus
     fail_reason: str | None
     settled_at: datetime | None
 
@@ -78,8 +71,8 @@ class CaseOut(BaseModel):
     fund_item_version: int
     uscc: str
     enterprise_name: str
-    mode: str
-    status: str
+    mode: FundItemMode
+    status: CaseStatus
     amount_fen: int | None
     paid_fen: int
     outcome_reason: str | None
@@ -131,27 +124,27 @@ class PaymentRequest(BaseModel):
 
 class PaymentState(BaseModel):
     voucher_no: str
-    status: Literal["created", "accepted", "paid", "failed", "returned"]
+    status: PaymentStatus
     paid_amt_fen: int = 0
     reason: str | None = None
 
     @property
     def final(self) -> bool:
-        return self.status in ("paid", "failed", "returned")
+        return self.status.is_final
 
 
 class PaymentSignal(BaseModel):
     """Sent by the callback endpoint once the result is stored; the workflow rereads the database."""
 
     voucher_no: str
-    status: str
+    status: PaymentStatus
 
 
 class DecisionView(BaseModel):
     stage_key: str
     round: int
     department: str
-    decision: str
+    decision: DecisionKind
     actor: str
     comment: str = ""
     amount_fen: int | None = None
@@ -165,7 +158,7 @@ class StageView(BaseModel):
     round: int = 1
     departments: list[str] = []
     pending: list[str] = []
-    joint_mode: str = "all"
+    joint_mode: JointMode = JointMode.ALL
     due_at: datetime | None = None
     remind_at: datetime | None = None
     provisional: bool = False
@@ -176,17 +169,17 @@ class CaseProgress(BaseModel):
     """What the workflow's `status` query returns."""
 
     case_id: int
-    status: str
+    status: CaseStatus
     amount_fen: int | None = None
     voucher_no: str | None = None
-    payment_status: str | None = None
+    payment_status: PaymentStatus | None = None
     payment_attempt: int = 0
     stage: StageView | None = None
     deadlines: dict[str, datetime] = {}
     decisions: list[DecisionView] = []
     supplements: int = 0
     objections_open: list[int] = []
-    awaiting: str | None = None
+    awaiting: Awaiting | None = None
     reason: str | None = None
 
 
@@ -205,7 +198,7 @@ class CorrectionOpened(BaseModel):
     due_at: datetime
     remind_at: datetime | None = None
     cross_year: bool = False
-    status: str = "failed"
+    status: PaymentStatus = PaymentStatus.FAILED
     reason: str | None = None
 
 
@@ -214,7 +207,7 @@ class CorrectionOutcome(BaseModel):
 
     case_id: int
     voucher_no: str
-    result: Literal["handled_by_case", "not_applicable", "paid", "payment_failed", "closed"]
+    result: Literal["handled_by_case", "not_applicable", CaseStatus.PAID, CaseStatus.PAYMENT_FAILED, "closed"]
     attempt: int = 0
 
 
@@ -236,18 +229,16 @@ class BudgetDecision(BaseModel):
 
 # Review workflow (申报审批) payloads.
 
-Decision = Literal["approve", "reject", "return"]
-
 
 class StagePlan(BaseModel):
     key: str
     name: str
-    kind: Literal["completeness", "review", "finance"] = "review"
+    kind: StageKind = StageKind.REVIEW
     departments: list[str]
-    joint_mode: Literal["all", "any"] = "all"
+    joint_mode: JointMode = JointMode.ALL
     deadline_working_days: int
     remind_before_working_days: int = 0
-    on_timeout: Literal["escalate", "auto_approve", "auto_reject", "wait"] = "escalate"
+    on_timeout: TimeoutPolicy = TimeoutPolicy.ESCALATE
     escalate_to: str | None = None
 
 
@@ -301,7 +292,7 @@ class DecisionIn(BaseModel):
 
     stage_key: str
     department: str
-    decision: Decision
+    decision: DecisionKind
     actor: str
     comment: str = Field("", max_length=2000)
     amount_fen: int | None = Field(None, ge=0)
@@ -329,12 +320,6 @@ class Resubmission(BaseModel):
 
     actor: str
     comment: str = Field("", max_length=2000)
-
-
-class ResubmissionRecord(BaseModel):
-    case_id: int
-    times: int
-    resubmission: Resubmission
 
 
 class PublicityOpen(BaseModel):
@@ -382,7 +367,7 @@ class CloseRequest(BaseModel):
     """Close a case: rejected, withdrawn or revoked, releasing any budget reserved."""
 
     case_id: int
-    kind: Literal["rejected", "withdrawn", "revoked"]
+    kind: Literal[CaseStatus.REJECTED, CaseStatus.WITHDRAWN, CaseStatus.REVOKED]
     actor: str
     reason: str
     key: str
@@ -408,7 +393,18 @@ class PaymentStep(BaseModel):
     now: datetime | None = None
     reason: str | None = None
     actor: str | None = None
-    approve: bool | None = None
+
+
+class EventRecord(BaseModel):
+    """One case event the workflow knows whole (a resubmission, finance's budget decision), recorded once by its key."""
+
+    case_id: int
+    key: str
+    kind: EventKind
+    actor: str
+    reason: str
+    to_status: CaseStatus | None = None
+    data: dict | None = None
 
 
 class CorrectionCheck(BaseModel):
@@ -416,7 +412,7 @@ class CorrectionCheck(BaseModel):
 
     applicable: bool
     attempt: int = 0
-    kind: Literal["passive", "active", "failed", ""] = ""
+    kind: Literal[ReturnKind.PASSIVE, ReturnKind.ACTIVE, PaymentStatus.FAILED, ""] = ""
     finance_department: str = ""
     reason: str | None = None
     committed: bool = False  # the case workflow settled this attempt as paid: it will not see the return

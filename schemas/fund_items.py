@@ -24,59 +24,11 @@ from rules.amounts import is_fully_quantified
 from rules.fields import FIELDS, FieldType
 from schemas.conditions import Condition
 from schemas.standards import Standard
-
-Mode = Literal["no_application", "instant", "review"]
-PolicyLevel = Literal["national", "provincial", "city", "county"]
-ItemStatus = Literal["draft", "submitted", "listed", "closed", "delisted"]
-
-MODE_LABELS: dict[str, str] = {"no_application": "免申即享", "instant": "即申即享", "review": "申报审批"}
-LEVEL_LABELS: dict[str, str] = {"national": "国家级", "provincial": "省级", "city": "市级", "county": "县级"}
-STATUS_LABELS: dict[str, str] = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "listed": "已上架",
-    "closed": "已结束",
-    "delisted": "已下架",
-}
-
-# Stages of a case that send an SMS (惠企服务平台短信); a fund item may name its own template for each.
-NoticeStage = Literal[
-    "matched",
-    "consent",
-    "received",
-    "completeness",
-    "supplement",
-    "reminder",
-    "approved",
-    "rejected",
-    "publicity",
-    "objection",
-    "finance_approved",
-    "paid",
-    "payment_failed",
-    "returned",
-    "account_correction",
-]
-NOTICE_STAGE_LABELS: dict[str, str] = {
-    "matched": "政策匹配",
-    "consent": "意愿确认",
-    "received": "申报受理",
-    "completeness": "形式审查",
-    "supplement": "补正通知",
-    "reminder": "办理提醒",
-    "approved": "审核通过",
-    "rejected": "未通过",
-    "publicity": "公示",
-    "objection": "异议处理",
-    "finance_approved": "财政审核",
-    "paid": "拨付成功",
-    "payment_failed": "拨付失败",
-    "returned": "退票",
-    "account_correction": "账户更正",
-}
+from schemas.vocabulary import FundItemMode, FundItemStatus, JointMode, NoticeStage, PolicyLevel, TimeoutPolicy
 
 SORT_AMOUNT = "amount_fen"  # the computed amount, besides the registered fields, may order a shortfall
-TIMEOUT_LABELS = {"escalate": "逾期上报", "auto_approve": "逾期视为同意", "auto_reject": "逾期视为不同意"}
+# Department stages wait for nobody: the finance stage alone keeps waiting after its deadline.
+StageTimeoutPolicy = Literal[TimeoutPolicy.ESCALATE.value, TimeoutPolicy.AUTO_APPROVE.value, TimeoutPolicy.AUTO_REJECT.value]
 
 TemplateKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,40}$", description="短信模板编号")]
 DepartmentCode = Annotated[str, Field(min_length=1, max_length=32, description="部门编码（已登记的部门）")]
@@ -280,15 +232,15 @@ class Stage(_Model):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", title="环节编码", examples=["first_review"])
     name: str = Field(min_length=1, max_length=40, title="环节名称", examples=["初审"])
     departments: list[DepartmentCode] = Field(min_length=1, title="审核部门", description="多个部门即联审，并行办理")
-    joint_mode: Literal["all", "any"] = Field(
-        "all", title="联审方式", description="all：全部部门同意才通过；any：任一部门同意即通过"
+    joint_mode: JointMode = Field(
+        JointMode.ALL, title="联审方式", description="all：全部部门同意才通过；any：任一部门同意即通过"
     )
     deadline_working_days: WorkingDays = Field(title="办理时限（工作日）")
     remind_before_working_days: int = Field(
         1, ge=0, le=59, strict=True, title="提前提醒（工作日）", description="截止前几个工作日提醒，0 为不提醒"
     )
-    on_timeout: Literal["escalate", "auto_approve", "auto_reject"] = Field(
-        "escalate",
+    on_timeout: StageTimeoutPolicy = Field(
+        TimeoutPolicy.ESCALATE.value,
         title="逾期处理",
         description="escalate 上报 escalate_to 部门 / auto_approve 视为同意 / auto_reject 视为不同意",
     )
@@ -315,7 +267,7 @@ class Stage(_Model):
                     self.remind_before_working_days,
                 )
             )
-        if self.on_timeout == "escalate" and not self.escalate_to:
+        if self.on_timeout == TimeoutPolicy.ESCALATE and not self.escalate_to:
             problems.append(
                 (
                     ("escalate_to",),
@@ -324,12 +276,12 @@ class Stage(_Model):
                     None,
                 )
             )
-        if self.on_timeout != "escalate" and self.escalate_to:
+        if self.on_timeout != TimeoutPolicy.ESCALATE and self.escalate_to:
             problems.append(
                 (
                     ("escalate_to",),
                     "escalate_target_unused",
-                    f"环节“{self.name}”的逾期处理为 {self.on_timeout}（{TIMEOUT_LABELS[self.on_timeout]}），"
+                    f"环节“{self.name}”的逾期处理为 {self.on_timeout}（{TimeoutPolicy(self.on_timeout).label}），"
                     "不应填写上报部门 escalate_to",
                     self.escalate_to,
                 )
@@ -621,7 +573,7 @@ class FundItemConfig(_Model):
         description="须写明所属行政区划和颗粒化资金内容（宜昌规则第二十三条）",
     )
     region: Region = Field(title="所属行政区划")
-    mode: Mode = Field(title="兑付方式", description="no_application 免申即享 / instant 即申即享 / review 申报审批")
+    mode: FundItemMode = Field(title="兑付方式", description="no_application 免申即享 / instant 即申即享 / review 申报审批")
     window: ApplicationWindow | None = Field(None, title="申报期", description="即申即享、申报审批必填")
     guide: Guide = Field(title="申报指南")
     conditions: Condition = Field(title="申报条件（条件树）")
@@ -654,7 +606,7 @@ class FundItemConfig(_Model):
         return self
 
     def _problems(self) -> Iterable[tuple[tuple[str | int, ...], str, str, Any]]:
-        mode, flow, label = self.mode, self.approval, MODE_LABELS[self.mode]
+        mode, flow, label = self.mode, self.approval, self.mode.label
         if self.region.name not in self.name:
             yield (
                 ("name",),
@@ -662,13 +614,13 @@ class FundItemConfig(_Model):
                 f"事项名称 name 须写明所属行政区划“{self.region.name}”（宜昌规则第二十三条：政策资金名称应明确资金所属行政区划）",
                 self.name,
             )
-        if mode != "no_application" and self.window is None:
+        if mode != FundItemMode.NO_APPLICATION and self.window is None:
             yield (("window",), "window_required", f"{label}事项须填写申报期 window（start、end）", None)
-        if mode in ("instant", "no_application"):
+        if mode in (FundItemMode.INSTANT, FundItemMode.NO_APPLICATION):
             if flow.stages:
                 yield (
                     ("approval", "stages"),
-                    f"{mode}_no_stages",
+                    f"{mode.value}_no_stages",
                     f"{label}事项不设部门审核环节：approval.stages 须为空（实有 {len(flow.stages)} 个环节）；"
                     "需要部门审核的请选择申报审批（review）",
                     [s.key for s in flow.stages],
@@ -676,14 +628,14 @@ class FundItemConfig(_Model):
             if flow.completeness_check is not None:
                 yield (
                     ("approval", "completeness_check"),
-                    f"{mode}_no_completeness_check",
+                    f"{mode.value}_no_completeness_check",
                     f"{label}事项没有申报材料的形式审查：approval.completeness_check 须为空",
                     flow.completeness_check.model_dump(),
                 )
             if flow.supplement is not None:
                 yield (
                     ("approval", "supplement"),
-                    f"{mode}_no_supplement",
+                    f"{mode.value}_no_supplement",
                     f"{label}事项不退回补正：approval.supplement 须为空",
                     flow.supplement.model_dump(),
                 )
@@ -694,7 +646,7 @@ class FundItemConfig(_Model):
                     f"{label}事项的扶持标准 standard 须完全量化（金额由企业数据算出），不能含人工确定（manual）部分",
                     self.standard.model_dump(mode="json"),
                 )
-        if mode == "instant":
+        if mode == FundItemMode.INSTANT:
             if flow.publicity is not None:
                 yield (
                     ("approval", "publicity"),
@@ -709,7 +661,7 @@ class FundItemConfig(_Model):
                     "即申即享事项须由财政自动审核：approval.finance.auto_when_quantified 须为 true",
                     False,
                 )
-        if mode == "review":
+        if mode == FundItemMode.REVIEW:
             if not flow.stages:
                 yield (
                     ("approval", "stages"),
@@ -724,14 +676,14 @@ class FundItemConfig(_Model):
                     "申报审批事项须列明申报材料 guide.materials（名称、提交要求、示范文本，宜昌规则第二十三条）",
                     [],
                 )
-        if mode == "no_application" and self.no_application is None:
+        if mode == FundItemMode.NO_APPLICATION and self.no_application is None:
             yield (
                 ("no_application",),
                 "no_application_options_required",
                 "免申即享事项须填写 no_application（意愿确认、预算不足时处理）",
                 None,
             )
-        if mode != "no_application" and self.no_application is not None:
+        if mode != FundItemMode.NO_APPLICATION and self.no_application is not None:
             yield (
                 ("no_application",),
                 "no_application_options_unused",
@@ -813,9 +765,9 @@ class FundItemSummary(BaseModel):
 
     code: str
     name: str
-    mode: Mode
+    mode: FundItemMode
     mode_label: str
-    status: ItemStatus
+    status: FundItemStatus
     status_label: str
     department_code: str
     department_name: str
@@ -882,6 +834,7 @@ _BUILTIN_MESSAGES: dict[str, str] = {
     "model_type": "必须是对象",
     "model_attributes_type": "必须是对象",
     "literal_error": "取值必须是 {expected} 之一",
+    "enum": "取值必须是 {expected} 之一",
     "union_tag_invalid": "类型 {tag} 无效，应为 {expected_tags} 之一",
     "union_tag_not_found": "缺少类型字段 {discriminator}",
     "json_invalid": "JSON 格式错误",

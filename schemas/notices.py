@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from rules import uscc as uscc_rules
 from rules.sms import PhoneError, parse_phone
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
 class EnterpriseRegister(BaseModel):
@@ -77,12 +78,12 @@ class NoticeRow(BaseModel):
 
     id: int
     case_id: int | None = None
-    category: Literal["case", "push"]
+    category: NoticeCategory
     category_label: str
     template_key: str
     content: str
     phone_masked: str | None
-    status: str
+    status: NoticeStatus
     status_label: str
     created_at: datetime
     created_at_beijing: str

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from schemas.vocabulary import ReconTrigger
 
 
 class ReconRequest(BaseModel):
     """What starts a reconciliation: a given day, or (None) yesterday in Beijing time, decided in an activity."""
 
     statement_date: date | None = None
-    trigger: Literal["schedule", "manual"] = "schedule"
+    trigger: ReconTrigger = ReconTrigger.SCHEDULE
 
 
 class ReconInput(BaseModel):
     run_key: str = Field(max_length=120)
     statement_date: date
-    trigger: Literal["schedule", "manual"] = "schedule"
+    trigger: ReconTrigger = ReconTrigger.SCHEDULE
 
 
 class ReconSummary(BaseModel):
@@ -31,7 +32,3 @@ class ReconSummary(BaseModel):
     amount_mismatch: int
     status_mismatch: int
     alerts: int
-
-    @property
-    def mismatches(self) -> int:
-        return self.missing_ours + self.missing_theirs + self.amount_mismatch + self.status_mismatch

@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-InstructionStatus = Literal["accepted", "paid", "failed", "returned"]
-ReturnKind = Literal["passive", "active"]
-FINAL_STATUSES: frozenset[str] = frozenset({"paid", "failed", "returned"})
+from schemas.vocabulary import PaymentStatus, ReturnKind
+
+# The treasury knows an instruction only once it accepted it: `created` is ours alone.
+InstructionStatus = Literal[PaymentStatus.ACCEPTED, PaymentStatus.PAID, PaymentStatus.FAILED, PaymentStatus.RETURNED]
 # Largest single instruction: 10 billion yuan; anything above is a units mistake (yuan vs fen).
 MAX_PAY_AMT_FEN = 10**12
 MAX_BATCH = 1000
@@ -68,11 +69,11 @@ class InstructionResult(_Contract):
 
     @model_validator(mode="after")
     def _amount_matches_status(self) -> InstructionResult:
-        if self.Status != "paid" and self.PaidAmt != 0:
+        if self.Status != PaymentStatus.PAID and self.PaidAmt != 0:
             raise ValueError(f"PaidAmt must be 0 when Status is {self.Status}")
-        if (self.Status in FINAL_STATUSES) != (self.SettledAt is not None):
+        if self.final != (self.SettledAt is not None):
             raise ValueError("SettledAt is set exactly when Status is final")
-        returned = self.Status == "returned"
+        returned = self.Status == PaymentStatus.RETURNED
         if returned != (self.ReturnedAt is not None) or returned != (self.ReturnType is not None):
             raise ValueError("ReturnType and ReturnedAt are set exactly when Status is returned")
         if returned != (self.ReturnedAmt > 0):
@@ -81,7 +82,7 @@ class InstructionResult(_Contract):
 
     @property
     def final(self) -> bool:
-        return self.Status in FINAL_STATUSES
+        return PaymentStatus(self.Status).is_final
 
 
 class InstructionBatch(_Contract):
@@ -132,7 +133,7 @@ class LedgerSummary(_Contract):
     Accounts: list[LedgerAccount]
 
 
-StatementLineType = Literal["paid", "failed", "returned"]
+StatementLineType = Literal[PaymentStatus.PAID, PaymentStatus.FAILED, PaymentStatus.RETURNED]
 
 
 class StatementLine(_Contract):

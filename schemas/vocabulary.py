@@ -374,3 +374,43 @@ def render_actor(value: str, *, names: dict[str, str] | None = None) -> str:
     subject, _, officer = subject.partition(":")
     who = (names or {}).get(subject) or ActorKind.label_of(kind, default="系统")
     return f"{who}（{officer}）" if officer else who
+
+
+class Awaiting(Vocabulary):
+    """What a running case waits for from someone outside the workflow (the `awaiting` of its progress)."""
+
+    ACCOUNT_CORRECTION = "account_correction", "待企业更正收款账户"
+    BUDGET_DECISION = "budget_decision", "待财政决定是否重新安排预算"
+    SUPPLEMENT = "supplement", "待企业补正材料"
+    OBJECTION_RULING = "objection_ruling", "待异议核查结论"
+
+
+class ReconTrigger(Vocabulary):
+    """What started a reconciliation run."""
+
+    SCHEDULE = "schedule", "定时"
+    MANUAL = "manual", "手工"
+
+
+class ReturnHandling(Vocabulary):
+    """What a bank return (退票) did to the budget of the returned attempt."""
+
+    RESTORED = "restored", "同年度退回，恢复预算额度"
+    BACK_TO_FINANCE = "back_to_finance", "跨年度退回，资金退回财政"
+    RELEASED = "released", "未拨付，释放预留额度"
+    RECORDED = "recorded", "已登记"
+
+
+class ReconLineType(Vocabulary):
+    """A line of a reconciliation run: a settlement (paid or failed), or a return as its own line."""
+
+    SETTLE = "settle", "支付"
+    RETURN = "return", "退回"
+
+
+# The case status while a review stage of each kind is open.
+STAGE_CASE_STATUS: dict[StageKind, CaseStatus] = {
+    StageKind.COMPLETENESS: CaseStatus.COMPLETENESS,
+    StageKind.REVIEW: CaseStatus.REVIEWING,
+    StageKind.FINANCE: CaseStatus.FINANCE_REVIEW,
+}

@@ -12,6 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities, WorkflowProbe
     from schemas.cases import CaseProgress, CaseRef, CorrectionInput, CorrectionOutcome, PaymentStep
+    from schemas.vocabulary import CaseStatus, ReturnKind
 
 from workflows.payment import DB_STEP, PaymentHandlers
 
@@ -22,7 +23,7 @@ POLL_SECONDS = 15.0
 class PaymentCorrectionWorkflow(PaymentHandlers):
     @workflow.init
     def __init__(self, inp: CorrectionInput) -> None:
-        self.progress = CaseProgress(case_id=inp.case_id, status="awaiting_correction", voucher_no=inp.voucher_no)
+        self.progress = CaseProgress(case_id=inp.case_id, status=CaseStatus.AWAITING_CORRECTION, voucher_no=inp.voucher_no)
         self._init_payment(POLL_SECONDS)
 
     @workflow.run
@@ -43,17 +44,17 @@ class PaymentCorrectionWorkflow(PaymentHandlers):
             if running:
                 return outcome("handled_by_case")
         self.finance_department = check.finance_department
-        if check.kind == "active":
+        if check.kind == ReturnKind.ACTIVE:
             await workflow.execute_activity_method(
                 CaseActivities.record_active_return,
                 PaymentStep(case_id=inp.case_id, attempt=check.attempt),
                 **DB_STEP,
             )
-            self.progress.status = "refunded"
+            self.progress.status = CaseStatus.REFUNDED
             return outcome("closed", check.attempt)
         if not await self.correct_and_reserve(inp.case_id, check.attempt):
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return outcome("payment_failed", check.attempt)
+            return outcome(CaseStatus.PAYMENT_FAILED, check.attempt)
         result = await self.pay(inp.case_id, attempt=check.attempt + 1)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome(result, self.progress.payment_attempt)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
     from schemas.cases import CaseInput, CaseProgress, CaseRef
+    from schemas.vocabulary import CaseStatus
 
 from workflows.payment import DB_STEP, PaymentHandlers
 
@@ -16,7 +17,7 @@ class InstantCaseWorkflow(PaymentHandlers):
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
         # All state in one serializable structure, so continue-as-new or a query can pass it whole.
-        self.progress = CaseProgress(case_id=case.case_id, status="received")
+        self.progress = CaseProgress(case_id=case.case_id, status=CaseStatus.RECEIVED)
         self._init_payment(case.payment_poll_seconds)
 
     @workflow.run
@@ -27,14 +28,14 @@ class InstantCaseWorkflow(PaymentHandlers):
         decision = await workflow.execute_local_activity_method(CaseActivities.accept_instant, ref, **DB_STEP)
         self.progress.amount_fen = decision.amount_fen
         if not decision.eligible:
-            self.progress.status = "rejected"
+            self.progress.status = CaseStatus.REJECTED
             self.progress.reason = "；".join(decision.unmet)
             return self.progress
         if not decision.reserved:
-            self.progress.status = "rejected"
+            self.progress.status = CaseStatus.REJECTED
             self.progress.reason = decision.reason
             return self.progress
-        self.progress.status = "reserved"
+        self.progress.status = CaseStatus.RESERVED
 
         await self.pay(case.case_id, attempt=1)
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -19,12 +19,14 @@ with workflow.unsafe.imports_passed_through():
         AccountCorrection,
         BudgetDecision,
         CaseProgress,
+        EventRecord,
         PaymentRequest,
         PaymentSignal,
         PaymentState,
         PaymentStep,
         StageNote,
     )
+    from schemas.vocabulary import Awaiting, CaseStatus, EventKind, PaymentStatus
 
 DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -90,7 +92,7 @@ class PaymentHandlers:
 
     @correct_account.validator
     def _validate_correction(self, correction: AccountCorrection) -> None:
-        if self.progress.awaiting != "account_correction":
+        if self.progress.awaiting != Awaiting.ACCOUNT_CORRECTION:
             raise refuse("case_id", "not_awaiting_correction", "办件当前不在等待更正收款账户的环节，无需更正")
 
     @workflow.update
@@ -100,7 +102,7 @@ class PaymentHandlers:
 
     @decide_budget.validator
     def _validate_budget(self, decision: BudgetDecision) -> None:
-        if self.progress.awaiting != "budget_decision":
+        if self.progress.awaiting != Awaiting.BUDGET_DECISION:
             raise refuse("case_id", "not_awaiting_budget", "办件当前不需要财政重新安排预算")
         if self.finance_department and decision.department != self.finance_department:
             raise refuse(
@@ -109,19 +111,19 @@ class PaymentHandlers:
 
     # -- the stage -----------------------------------------------------------------------------------------
 
-    async def pay(self, case_id: int, attempt: int = 1) -> str:
+    async def pay(self, case_id: int, attempt: int = 1) -> CaseStatus:
         """Pay until paid or finally failed; the budget of `attempt` is already reserved. Returns the status."""
         while True:
             state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt))
-            if state is not None and state.status == "paid":
+            if state is not None and state.status == PaymentStatus.PAID:
                 await workflow.execute_local_activity_method(
                     CaseActivities.settle_case, PaymentRequest(case_id=case_id, attempt=attempt), **DB_STEP
                 )
-                self.progress.status = "paid"
+                self.progress.status = CaseStatus.PAID
                 self.progress.awaiting = None
-                return "paid"
+                return CaseStatus.PAID
             if not await self.correct_and_reserve(case_id, attempt):
-                return "payment_failed"
+                return CaseStatus.PAYMENT_FAILED
             attempt += 1
 
     async def correct_and_reserve(self, case_id: int, attempt: int) -> bool:
@@ -132,16 +134,16 @@ class PaymentHandlers:
         opened = await workflow.execute_activity_method(
             CaseActivities.open_correction, PaymentStep(case_id=case_id, attempt=attempt, now=workflow.now()), **DB_STEP
         )
-        self.progress.status = "awaiting_correction"
+        self.progress.status = CaseStatus.AWAITING_CORRECTION
         self.progress.reason = opened.reason
-        self.progress.deadlines["account_correction"] = opened.due_at
-        self.progress.awaiting = "account_correction"
+        self.progress.deadlines[Awaiting.ACCOUNT_CORRECTION] = opened.due_at
+        self.progress.awaiting = Awaiting.ACCOUNT_CORRECTION
         self.corrected = None
         done = lambda: self.corrected is not None  # noqa: E731
         if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
             note = StageNote(
                 case_id=case_id,
-                stage_key="account_correction",
+                stage_key=Awaiting.ACCOUNT_CORRECTION,
                 round=attempt,
                 kind="enterprise_reminder",
                 due_at=opened.due_at,
@@ -162,19 +164,23 @@ class PaymentHandlers:
         if opened.cross_year:
             # The money went back to last year's finance: only a new budget decision pays it again.
             self.budget_decision = None
-            self.progress.awaiting = "budget_decision"
+            self.progress.awaiting = Awaiting.BUDGET_DECISION
             await workflow.wait_condition(lambda: self.budget_decision is not None)
             decision = self.budget_decision
             assert decision is not None
             self.progress.awaiting = None
             await workflow.execute_activity_method(
-                CaseActivities.record_budget_decision,
-                PaymentStep(
-                    case_id=case_id, attempt=attempt, actor=decision.actor, approve=decision.approve,
-                    reason=decision.comment or None,
+                CaseActivities.record_event,
+                EventRecord(
+                    case_id=case_id,
+                    key=f"budget_decision:{attempt}",
+                    kind=EventKind.BUDGET_DECISION,
+                    actor=decision.actor,
+                    reason=decision.comment or ("财政同意重新安排预算" if decision.approve else "财政不再安排预算"),
+                    data={"approve": decision.approve},
                 ),
                 **DB_STEP,
-            )  # fmt: skip
+            )
             if not decision.approve:
                 await self._fail(case_id, attempt, "跨年度退票，财政未重新安排预算")
                 return False
@@ -190,7 +196,7 @@ class PaymentHandlers:
         await workflow.execute_activity_method(
             CaseActivities.fail_payment, PaymentStep(case_id=case_id, attempt=attempt, reason=reason), **DB_STEP
         )
-        self.progress.status = "payment_failed"
+        self.progress.status = CaseStatus.PAYMENT_FAILED
         self.progress.reason = reason
 
     async def _send_and_wait(self, req: PaymentRequest) -> PaymentState | None:
@@ -199,13 +205,13 @@ class PaymentHandlers:
         None when the instruction could not be made at all (no account, or the treasury refused it).
         """
         self.progress.payment_attempt = req.attempt
-        self.progress.status = "paying"
+        self.progress.status = CaseStatus.PAYING
         try:
             state = await workflow.execute_activity_method(CaseActivities.send_payment, req, **TREASURY_STEP)
         except ActivityError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type in ("NoAccount", "TreasuryRejected"):
-                self.progress.payment_status = "failed"
+                self.progress.payment_status = PaymentStatus.FAILED
                 return None
             raise
         voucher = self.progress.voucher_no = state.voucher_no

@@ -11,6 +11,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import ReconciliationActivities
     from schemas.reconciliation import ReconInput, ReconRequest, ReconSummary
+    from schemas.vocabulary import ReconTrigger
 
 if TYPE_CHECKING:
     from datetime import date
@@ -71,7 +72,7 @@ async def ensure_schedule(client: Client, *, task_queue: str, at: str, time_zone
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ReconciliationWorkflow.run,
-            ReconRequest(trigger="schedule"),
+            ReconRequest(trigger=ReconTrigger.SCHEDULE),
             id=f"{WORKFLOW_ID_PREFIX}-scheduled",
             task_queue=task_queue,
         ),
@@ -96,7 +97,7 @@ async def start_reconciliation(client: Client, *, statement_date: date, task_que
     workflow_id = f"{WORKFLOW_ID_PREFIX}-manual-{statement_date.isoformat()}-{uuid.uuid4().hex[:8]}"
     await client.start_workflow(
         ReconciliationWorkflow.run,
-        ReconRequest(statement_date=statement_date, trigger="manual"),
+        ReconRequest(statement_date=statement_date, trigger=ReconTrigger.MANUAL),
         id=workflow_id,
         task_queue=task_queue,
     )

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionIn,
         DecisionRecord,
         DecisionView,
+        EventRecord,
         FinanceStep,
         ObjectionFiled,
         ObjectionOpen,
@@ -30,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         ObjectionRulingRecord,
         PublicityOpen,
         Resubmission,
-        ResubmissionRecord,
         ReviewPlan,
         RevokeIn,
         StageNote,
@@ -41,17 +41,25 @@ with workflow.unsafe.imports_passed_through():
         SupplementRequest,
         WithdrawIn,
     )
+    from schemas.vocabulary import (
+        STAGE_CASE_STATUS,
+        ActorKind,
+        Awaiting,
+        CaseStatus,
+        DecisionKind,
+        EventKind,
+        JointMode,
+        StageKind,
+        SystemActor,
+        TimeoutPolicy,
+        actor,
+    )
 
 from workflows.payment import DB_STEP, PaymentHandlers, refuse, wait_until
 
-STAGE_STATUS = {"completeness": "completeness", "review": "reviewing", "finance": "finance_review"}
-DECISION_LABELS = {"approve": "同意", "reject": "不同意", "return": "退回补正"}
-TIMEOUT_LABELS = {
-    "escalate": "逾期上报",
-    "auto_approve": "逾期视为同意",
-    "auto_reject": "逾期视为不同意",
-    "wait": "逾期督办",
-}
+# How a stage or the run ends besides a department's decision: closed (withdrawn, revoked) or done (paid, failed).
+CLOSED = "closed"
+DONE = "done"
 
 
 @workflow.defn
@@ -59,15 +67,15 @@ class ReviewCaseWorkflow(PaymentHandlers):
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
         self.case_id = case.case_id
-        self.progress = CaseProgress(case_id=case.case_id, status="received")
+        self.progress = CaseProgress(case_id=case.case_id, status=CaseStatus.RECEIVED)
         self._init_payment(case.payment_poll_seconds)
         self.plan: ReviewPlan | None = None
         self.stage: StagePlan | None = None
         self.round = 0
         self.rounds: dict[str, int] = {}
-        self.votes: dict[str, str] = {}
+        self.votes: dict[str, DecisionKind] = {}
         self.in_flight: set[str] = set()
-        self.outcome: str | None = None
+        self.outcome: DecisionKind | None = None
         self.outcome_reason = ""
         self.resubmitted: Resubmission | None = None
         self.closing: CloseRequest | None = None
@@ -89,49 +97,53 @@ class ReviewCaseWorkflow(PaymentHandlers):
 
         for stage in plan.stages:
             outcome = await self._stage(stage)
-            if outcome != "approve":
+            if outcome != DecisionKind.APPROVE:
                 return await self._finish(outcome)
 
         if plan.publicity_days and not await self._publicity():
-            return await self._finish("reject" if self.upheld else "closed")
+            return await self._finish(DecisionKind.REJECT if self.upheld else CLOSED)
 
         if not plan.finance_auto:
             outcome = await self._stage(plan.finance)
-            if outcome != "approve":
+            if outcome != DecisionKind.APPROVE:
                 return await self._finish(outcome)
         if self.closing:
-            return await self._finish("closed")
-        actor = "system:finance" if plan.finance_auto else f"department:{self.finance_department}"
+            return await self._finish(CLOSED)
+        finance = (
+            SystemActor.FINANCE if plan.finance_auto else actor(ActorKind.DEPARTMENT, self.finance_department)
+        )
         reserved = await workflow.execute_activity_method(
             ReviewActivities.finance_approve,
-            FinanceStep(case_id=self.case_id, actor=actor, amount_fen=self.progress.amount_fen),
+            FinanceStep(case_id=self.case_id, actor=finance, amount_fen=self.progress.amount_fen),
             **DB_STEP,
         )
         if not reserved.reserved:
-            self.progress.status = "rejected"
+            self.progress.status = CaseStatus.REJECTED
             self.progress.reason = reserved.reason
-            return await self._finish("done")
+            return await self._finish(DONE)
         if self.closing:  # withdrawn while the budget was being reserved: close releases it
-            return await self._finish("closed")
+            return await self._finish(CLOSED)
         self.before_payment = False
         self.progress.stage = None
-        self.progress.status = "reserved"
+        self.progress.status = CaseStatus.RESERVED
         await self.pay(self.case_id, attempt=1)
-        return await self._finish("done")
+        return await self._finish(DONE)
 
     async def _finish(self, outcome: str) -> CaseProgress:
         """Close the case for a rejection, withdrawal or revocation; wait for running handlers."""
-        if outcome == "reject":
+        if outcome == DecisionKind.REJECT:
             await self._close(
                 CloseRequest(
                     case_id=self.case_id,
-                    kind="rejected",
-                    actor="system:workflow" if not self.upheld else f"department:{self.upheld.department}",
+                    kind=CaseStatus.REJECTED,
+                    actor=SystemActor.WORKFLOW
+                    if not self.upheld
+                    else actor(ActorKind.DEPARTMENT, self.upheld.department),
                     reason=self.outcome_reason or "审核未通过",
                     key=f"rejected:{self.stage.key if self.stage else 'publicity'}",
                 )
             )
-        elif outcome == "closed" and self.closing and not self.closed:
+        elif outcome == CLOSED and self.closing and not self.closed:
             await self._close(self.closing)
         self.progress.stage = None
         self.progress.awaiting = None
@@ -161,10 +173,10 @@ class ReviewCaseWorkflow(PaymentHandlers):
             if not decided():
                 await self._on_timeout(stage, opened, decided)
             if self._stopping():
-                return "closed"
-            if self.outcome == "return":
+                return CLOSED
+            if self.outcome == DecisionKind.RETURN:
                 if not await self._supplement(stage):
-                    return "closed"
+                    return CLOSED
                 continue
             assert self.outcome is not None
             return self.outcome
@@ -182,14 +194,14 @@ class ReviewCaseWorkflow(PaymentHandlers):
             ),
             **DB_STEP,
         )
-        self.progress.status = STAGE_STATUS[stage.kind]
+        self.progress.status = STAGE_CASE_STATUS[stage.kind]
         self.progress.stage = StageView(
             key=stage.key,
             name=stage.name,
             round=self.round,
             departments=list(departments),
             pending=[d for d in departments if d not in self.votes],
-            joint_mode="any" if escalated else stage.joint_mode,
+            joint_mode=JointMode.ANY if escalated else stage.joint_mode,
             due_at=opened.due_at,
             remind_at=opened.remind_at,
             provisional=opened.provisional,
@@ -223,48 +235,50 @@ class ReviewCaseWorkflow(PaymentHandlers):
     async def _on_timeout(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
         """The configured policy: escalate (the target decides alone, once), auto-approve or auto-reject."""
         policy = stage.on_timeout
-        await self._note(stage, "timeout", opened, TIMEOUT_LABELS[policy])
-        if policy == "auto_approve":
+        await self._note(stage, "timeout", opened, policy.label)
+        if policy == TimeoutPolicy.AUTO_APPROVE:
             for department in list(self.progress.stage.pending if self.progress.stage else []):
                 await self._record(
                     DecisionIn(
-                        stage_key=stage.key, department=department, decision="approve", actor="system:timeout",
+                        stage_key=stage.key, department=department, decision=DecisionKind.APPROVE,
+                        actor=SystemActor.TIMEOUT,
                         comment="逾期未办理，视为同意",
                     ),
                     system=True,
                 )  # fmt: skip
-            self.outcome = "approve"
-        elif policy == "auto_reject":
+            self.outcome = DecisionKind.APPROVE
+        elif policy == TimeoutPolicy.AUTO_REJECT:
             self.outcome_reason = f"{stage.name}逾期未办理，视为不同意"
-            self.outcome = "reject"
-        elif policy == "escalate" and stage.escalate_to:
+            self.outcome = DecisionKind.REJECT
+        elif policy == TimeoutPolicy.ESCALATE and stage.escalate_to:
             opened = await self._open(stage, [stage.escalate_to], escalated=True)
             await self._remind_then_wait(stage, opened, decided)
             if not decided():
-                await self._note(stage, "timeout", opened, TIMEOUT_LABELS["wait"])
+                await self._note(stage, "timeout", opened, TimeoutPolicy.WAIT.label)
         if not decided():
             await workflow.wait_condition(decided)
 
-    def _tally(self, stage: StagePlan, department: str, decision: str, comment: str) -> None:
+    def _tally(self, stage: StagePlan, department: str, decision: DecisionKind, comment: str) -> None:
         self.votes[department] = decision
         view = self.progress.stage
         assert view is not None
         view.pending = [d for d in view.pending if d != department]
         if self.outcome is not None:
             return
-        single = view.escalated or view.joint_mode == "any"
-        if decision == "return":
+        single = view.escalated or view.joint_mode == JointMode.ANY
+        if decision == DecisionKind.RETURN:
             self.outcome_reason = comment or "材料需补正"
-            self.outcome = "return"
-        elif decision == "reject" and (not single or not view.pending):
+            self.outcome = DecisionKind.RETURN
+        elif decision == DecisionKind.REJECT and (not single or not view.pending):
             label = f"{stage.name}（{department}）" if len(view.departments) > 1 else stage.name
             self.outcome_reason = f"{label}不同意：{comment}" if comment else f"{label}不同意"
             if single:  # 'any' mode: rejected only when nobody approved
-                self.outcome = "reject" if "approve" not in self.votes.values() else "approve"
+                approved = DecisionKind.APPROVE in self.votes.values()
+                self.outcome = DecisionKind.APPROVE if approved else DecisionKind.REJECT
             else:
-                self.outcome = "reject"
-        elif decision == "approve" and (single or not view.pending):
-            self.outcome = "approve"
+                self.outcome = DecisionKind.REJECT
+        elif decision == DecisionKind.APPROVE and (single or not view.pending):
+            self.outcome = DecisionKind.APPROVE
 
     async def _record(self, decision: DecisionIn, *, system: bool = False) -> None:
         stage, round_ = self.stage, self.round
@@ -289,7 +303,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
                 amount_fen=decision.amount_fen,
             )
         )
-        if decision.decision == "approve" and decision.amount_fen is not None:
+        if decision.decision == DecisionKind.APPROVE and decision.amount_fen is not None:
             self.progress.amount_fen = decision.amount_fen
         if self.stage is stage and self.round == round_:
             self._tally(stage, decision.department, decision.decision, decision.comment)
@@ -314,15 +328,15 @@ class ReviewCaseWorkflow(PaymentHandlers):
             ),
             **DB_STEP,
         )
-        self.progress.status = "supplement"
-        self.progress.awaiting = "supplement"
+        self.progress.status = CaseStatus.SUPPLEMENT
+        self.progress.awaiting = Awaiting.SUPPLEMENT
         self.progress.stage = None
-        self.progress.deadlines["supplement"] = opened.due_at
+        self.progress.deadlines[Awaiting.SUPPLEMENT] = opened.due_at
         done = lambda: self.resubmitted is not None or self._stopping()  # noqa: E731
         if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
             note = StageNote(
                 case_id=self.case_id,
-                stage_key="supplement",
+                stage_key=Awaiting.SUPPLEMENT,
                 round=self.progress.supplements,
                 kind="enterprise_reminder",
                 due_at=opened.due_at,
@@ -332,18 +346,27 @@ class ReviewCaseWorkflow(PaymentHandlers):
         if not await wait_until(done, opened.due_at):
             self.closing = CloseRequest(
                 case_id=self.case_id,
-                kind="withdrawn",
-                actor="system:timeout",
+                kind=CaseStatus.WITHDRAWN,
+                actor=SystemActor.TIMEOUT,
                 reason="企业逾期未补正材料，视为撤回申报",
-                key="withdrawn",
+                key=CaseStatus.WITHDRAWN,
             )
         self.progress.awaiting = None
         if self._stopping():
             return False
         assert self.resubmitted is not None
+        times = self.progress.supplements
         await workflow.execute_activity_method(
-            ReviewActivities.record_resubmission,
-            ResubmissionRecord(case_id=self.case_id, times=self.progress.supplements, resubmission=self.resubmitted),
+            ReviewActivities.record_event,
+            EventRecord(
+                case_id=self.case_id,
+                key=f"resubmitted:{times}",
+                kind=EventKind.SUPPLEMENT_RECEIVED,
+                actor=self.resubmitted.actor,
+                to_status=CaseStatus.REVIEWING,
+                reason=self.resubmitted.comment or "企业已补正材料",
+                data={"times": times},
+            ),
             **DB_STEP,
         )
         return True
@@ -360,14 +383,14 @@ class ReviewCaseWorkflow(PaymentHandlers):
             PublicityOpen(case_id=self.case_id, days=self.plan.publicity_days, now=workflow.now()),
             **DB_STEP,
         )
-        self.progress.status = "publicity"
-        self.progress.deadlines["publicity"] = opened.due_at
+        self.progress.status = CaseStatus.PUBLICITY
+        self.progress.deadlines[CaseStatus.PUBLICITY] = opened.due_at
         self.publicity_open = True
         stop = lambda: self.upheld is not None or self._stopping()  # noqa: E731
         await wait_until(stop, opened.due_at)
         self.publicity_open = False
         if self.progress.objections_open and not stop():
-            self.progress.awaiting = "objection_ruling"
+            self.progress.awaiting = Awaiting.OBJECTION_RULING
         await workflow.wait_condition(lambda: stop() or (not self.progress.objections_open and not self.in_flight))
         self.progress.awaiting = None
         if self.upheld is not None:
@@ -412,8 +435,8 @@ class ReviewCaseWorkflow(PaymentHandlers):
             )
         plan = self.plan
         assert plan is not None
-        if d.decision == "return":
-            if stage.kind == "finance":
+        if d.decision == DecisionKind.RETURN:
+            if stage.kind == StageKind.FINANCE:
                 raise refuse("decision", "finance_no_return", "decision：财政审核环节不能退回补正")
             if plan.supplement_max == 0:
                 raise refuse("decision", "supplement_not_configured", "decision：本事项未配置补正，不能退回补正")
@@ -425,10 +448,10 @@ class ReviewCaseWorkflow(PaymentHandlers):
                 )
             if not d.comment.strip():
                 raise refuse("comment", "invalid_comment_required", "comment：退回补正须写明需补正的内容")
-        if d.decision == "reject" and not d.comment.strip():
+        if d.decision == DecisionKind.REJECT and not d.comment.strip():
             raise refuse("comment", "invalid_comment_required", "comment：不同意须写明理由")
         if d.amount_fen is not None:
-            if d.decision != "approve":
+            if d.decision != DecisionKind.APPROVE:
                 raise refuse("amount_fen", "invalid_amount_with_decision", "amount_fen：只有同意时才能核定金额")
             if plan.amount_fen is not None:
                 raise refuse(
@@ -445,8 +468,8 @@ class ReviewCaseWorkflow(PaymentHandlers):
             if d.amount_fen <= 0:
                 raise refuse("amount_fen", "invalid_amount", "amount_fen：核定金额须大于 0")
         if (
-            stage.kind == "finance"
-            and d.decision == "approve"
+            stage.kind == StageKind.FINANCE
+            and d.decision == DecisionKind.APPROVE
             and d.amount_fen is None
             and not self.progress.amount_fen
         ):
@@ -461,7 +484,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
 
     @resubmit.validator
     def _validate_resubmit(self, resubmission: Resubmission) -> None:
-        if self.progress.awaiting != "supplement" or self.resubmitted is not None:
+        if self.progress.awaiting != Awaiting.SUPPLEMENT or self.resubmitted is not None:
             raise refuse("case_id", "not_awaiting_supplement", "办件当前不在补正环节，无需补正提交")
 
     @workflow.update
@@ -484,7 +507,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         finally:
             self.in_flight.discard(f"objection:{filed.objection_id}")
         if not self.upheld:
-            self.progress.status = "objection"
+            self.progress.status = CaseStatus.OBJECTION
         return self.progress
 
     @file_objection.validator
@@ -515,7 +538,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         if ruling.uphold and self.upheld is None:
             self.upheld = ruling
         elif not self.progress.objections_open and self.upheld is None:
-            self.progress.status = "publicity"
+            self.progress.status = CaseStatus.PUBLICITY
         return self.progress
 
     @rule_objection.validator
@@ -534,7 +557,11 @@ class ReviewCaseWorkflow(PaymentHandlers):
     @workflow.update
     async def withdraw(self, request: WithdrawIn) -> CaseProgress:
         self.closing = CloseRequest(
-            case_id=self.case_id, kind="withdrawn", actor=request.actor, reason=request.reason, key="withdrawn"
+            case_id=self.case_id,
+            kind=CaseStatus.WITHDRAWN,
+            actor=request.actor,
+            reason=request.reason,
+            key=CaseStatus.WITHDRAWN,
         )
         await workflow.wait_condition(lambda: self.closed)
         return self.progress
@@ -547,10 +574,10 @@ class ReviewCaseWorkflow(PaymentHandlers):
     async def revoke(self, request: RevokeIn) -> CaseProgress:
         self.closing = CloseRequest(
             case_id=self.case_id,
-            kind="revoked",
+            kind=CaseStatus.REVOKED,
             actor=request.actor,
             reason=request.reason,
-            key="revoked",
+            key=CaseStatus.REVOKED,
             data={"department": request.department},
         )
         await workflow.wait_condition(lambda: self.closed)

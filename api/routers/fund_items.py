@@ -29,11 +29,10 @@ from schemas.fund_items import (
     FundItemOut,
     FundItemSummary,
     FundItemVersionOut,
-    ItemStatus,
-    Mode,
     VersionSummary,
     explain_errors,
 )
+from schemas.vocabulary import FundItemMode, FundItemStatus
 
 
 class ChineseValidationRoute(APIRoute):
@@ -98,8 +97,8 @@ def create_fund_item(
 def list_fund_items(
     session: SessionDep,
     principal: Reader,
-    status: Annotated[ItemStatus | None, Query(description="状态")] = None,
-    mode: Annotated[Mode | None, Query(description="兑付方式")] = None,
+    status: Annotated[FundItemStatus | None, Query(description="状态")] = None,
+    mode: Annotated[FundItemMode | None, Query(description="兑付方式")] = None,
     department: Annotated[str | None, Query(description="主管部门编码")] = None,
 ) -> list[FundItemSummary]:
     """Fund items, filtered by status, mode and department."""

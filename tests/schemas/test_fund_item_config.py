@@ -217,4 +217,4 @@ def test_sms_template_overrides_are_keyed_by_known_stages() -> None:
     assert FundItemConfig.model_validate(ok).sms_templates == {"paid": "SMS_154950909"}
     bad = mutated(EXAMPLE_INSTANT, lambda d: d.update(sms_templates={"payday": "SMS_1"}))
     [error] = errors_of(bad)
-    assert error["loc"][:2] == ("sms_templates", "payday") and error["type"] == "literal_error"
+    assert error["loc"][:2] == ("sms_templates", "payday") and error["type"] == "enum"
