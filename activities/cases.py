@@ -296,7 +296,7 @@ class CaseActivities:
                 case_id=case.id,
                 attempt=req.attempt,
                 adm_div_code=self.adm_div_code,
-                st_year=datetime.now(UTC).year,
+                st_year=local_date(datetime.now(UTC)).year,  # the budget year is the local one (StYear)
                 pay_acct_no=self.pay_acct_no,
                 payee_acct_no_enc=enterprise.bank_account_enc,
                 payee_acct_no_masked=enterprise.bank_account_masked,
