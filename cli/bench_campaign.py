@@ -127,6 +127,7 @@ def baseline_bulk_insert(url: str, item_id: int) -> tuple[float, int]:
 
     from db.models import Case, Enterprise
     from db.session import transaction
+    from schemas.vocabulary import CaseStatus
 
     case_t, ent_t = Case.__table__, Enterprise.__table__
     source = select(
@@ -134,7 +135,7 @@ def baseline_bulk_insert(url: str, item_id: int) -> tuple[float, int]:
         literal(1),
         ent_t.c.id,
         literal("no_application", String),
-        literal("baseline", String),
+        literal(CaseStatus.MATCHED.value, String),
         literal(100_000),
         literal(0),
         literal("baseline:", String) + ent_t.c.uscc,
@@ -155,8 +156,9 @@ def baseline_bulk_insert(url: str, item_id: int) -> tuple[float, int]:
         session.commit()
         seconds = time.perf_counter() - started
     with transaction(url) as session:
-        count = session.scalar(select(func.count()).select_from(case_t).where(case_t.c.status == "baseline"))
-        session.execute(delete(case_t).where(case_t.c.status == "baseline"))
+        scratch = case_t.c.fund_item_id == item_id
+        count = session.scalar(select(func.count()).select_from(case_t).where(scratch))
+        session.execute(delete(case_t).where(scratch))
     return seconds, int(count or 0)
 
 

@@ -20,10 +20,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from rules.amounts import is_fully_quantified
-from rules.fields import FIELDS, FieldType
 from schemas.conditions import Condition
-from schemas.standards import Standard
+from schemas.fields import FIELDS, FieldType
+from schemas.standards import Standard, is_fully_quantified
 
 Mode = Literal["no_application", "instant", "review"]
 PolicyLevel = Literal["national", "provincial", "city", "county"]

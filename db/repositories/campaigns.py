@@ -35,12 +35,12 @@ from db.models import (
 )
 from db.repositories.cases import GENESIS
 from db.repositories.payments import voucher_no
+from db.sql.amounts import amount_expr
+from db.sql.conditions import compile_where
 from rules import sms_templates
 from rules.amounts import parse_standard
-from rules.amounts_sql import amount_expr
-from rules.conditions import compile_where, parse_condition
-from rules.fields import FIELDS, FieldType
-from schemas.conditions import AllOf, AnyOf, Leaf, NotOf
+from schemas.conditions import AllOf, AnyOf, Leaf, NotOf, parse_condition
+from schemas.fields import FIELDS, FieldType
 from schemas.fund_items import FundItemConfig
 
 ACTOR = "system:campaign"

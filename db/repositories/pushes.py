@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Case, Enterprise, FundItem, FundItemVersion, Notice, PolicyPush
 from db.repositories.notices import insert_ignoring_duplicates
-from rules.conditions import compile_where, parse_condition
+from db.sql.conditions import compile_where
+from schemas.conditions import parse_condition
 
 OPTED_OUT_REASON = "企业已退订政策推送"
 SQLITE_COMPOUND_LIMIT = 400  # SQLite allows 500 SELECTs in one UNION ALL
