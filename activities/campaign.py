@@ -7,14 +7,14 @@ resent instruction by its VoucherNo, and the deadlines it computes are fixed in 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import crypto
-from db.repositories import budget
+from db.repositories import budget, cases, payments
 from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as repo
 from db.session import transaction
@@ -34,21 +34,22 @@ from schemas.campaigns import (
     ResultsOut,
     TrancheInfo,
 )
+from schemas.localtime import LOCAL_TZ
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from schemas.vocabulary import CaseStatus, FinanceStatus, PaymentStatus
 
 log = logging.getLogger("zhida.campaign")
-BEIJING = timezone(timedelta(hours=8))
 
 
 def working_deadline(session, working_days: int, today: date | None = None) -> tuple[date, datetime, bool]:
-    """The n-th working day after today (Beijing), and the moment it ends (24:00 Beijing) in UTC."""
+    """The n-th working day after today (local time), and the moment it ends (24:00 local time) in UTC."""
     if not calendar_repo.loaded_years(session=session):
         calendar_repo.seed_from_chinese_calendar(session=session)
     calendar = calendar_repo.load_calendar(session=session)
-    start = today or datetime.now(BEIJING).date()
+    start = today or datetime.now(LOCAL_TZ).date()
     deadline = calendar.add_working_days(start, working_days)
-    due = datetime.combine(deadline.due + timedelta(days=1), time(0), BEIJING).astimezone(UTC)
+    due = datetime.combine(deadline.due + timedelta(days=1), time(0), LOCAL_TZ).astimezone(UTC)
     return deadline.due, due, deadline.provisional
 
 
@@ -70,7 +71,7 @@ def db_progress(session, campaign_id: int) -> CampaignProgress:
     counts = repo.progress_counts(session=session, campaign_id=campaign_id)
     totals = budget.totals(session=session, fund_item_id=ctx.item.id)
     rows = repo.tranches(session=session, campaign_id=campaign_id)
-    pending = [r.number for r in rows if r.finance_status == "pending"]
+    pending = [r.number for r in rows if r.finance_status == FinanceStatus.PENDING]
     return CampaignProgress(
         campaign_id=campaign_id,
         fund_item_code=ctx.item.code,
@@ -270,7 +271,7 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
-            assert row is not None and row.finance_status != "pending"
+            assert row is not None and row.finance_status != FinanceStatus.PENDING
             n = repo.finance_batch(session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids)
             return BatchOut(processed=n, done=n == 0)
 
@@ -318,7 +319,7 @@ class CampaignActivities:
                 invalid.append(
                     InstructionResult(
                         VoucherNo=row["voucher_no"],
-                        Status="failed",
+                        Status=PaymentStatus.FAILED,
                         PaidAmt=0,
                         Reason=f"收款账户信息不完整（{fields}），未发送",
                         AcceptedAt=now,
@@ -352,8 +353,8 @@ class CampaignActivities:
 
     def _store(self, accepted: list[tuple[str, str | None]], final: list[InstructionResult]) -> None:
         with transaction(self.db_url) as session:
-            repo.mark_accepted(session=session, accepted=accepted)
-            repo.store_results(session=session, results=final)
+            payments.mark_accepted_many(session=session, vouchers=[voucher for voucher, _ in accepted])
+            payments.record_results_many(session=session, results=final)
 
     @activity.defn
     def campaign_results(self, batch: BatchIn) -> ResultsOut:
@@ -372,7 +373,7 @@ class CampaignActivities:
         activity.heartbeat("settle")
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            repo.store_results(session=session, results=results)
+            payments.record_results_many(session=session, results=results)
             paid, failed = repo.settle_batch(session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids)
             left = repo.open_payments(session=session, campaign_id=batch.campaign_id, case_ids=batch.case_ids)
         return ResultsOut(
@@ -388,17 +389,15 @@ class CampaignActivities:
 
     @activity.defn
     def campaign_rule_objection(self, ruling: ObjectionRuleIn) -> ObjectionOutcome:
-        from db.repositories import cases as cases_repo
-
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, ruling.campaign_id)
-            case = cases_repo.get(session=session, case_id=ruling.case_id)
+            case = cases.get(session=session, case_id=ruling.case_id)
             assert case is not None
             r = ruling.ruling
             status = repo.rule_objection(
                 session=session, ctx=ctx, case=case, upheld=r.upheld, actor=r.actor, reason=r.reason
             )
-            return ObjectionOutcome(case_id=case.id, status=status, pay=status == "approved")
+            return ObjectionOutcome(case_id=case.id, status=status, pay=status == CaseStatus.APPROVED)
 
     @activity.defn
     def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:
