@@ -1,6 +1,8 @@
 """Campaign activities: each handles one batch (thousands of cases) in one transaction, plus the treasury calls.
 
-A retried activity finds only what is left to do: batches select cases by status, the treasury deduplicates a
+The batch activities heartbeat while they work (the repositories call back between chunks of rows), so a worker that
+dies mid-batch is noticed in seconds; the short ones (one row, one decision) declare no heartbeat timeout. A retried
+activity finds only what is left to do: batches select cases by status, the treasury deduplicates a
 resent instruction by its VoucherNo, and the deadlines it computes are fixed in the database the first time.
 """
 
@@ -165,7 +167,11 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
             out = repo.match_batch(
-                session=session, ctx=ctx, after_enterprise_id=batch.after_enterprise_id, limit=batch.limit
+                session=session,
+                ctx=ctx,
+                after_enterprise_id=batch.after_enterprise_id,
+                limit=batch.limit,
+                beat=activity.heartbeat,
             )
             if out.done:
                 repo.set_phase(session=session, campaign_id=batch.campaign_id, phase="reserving")
@@ -183,8 +189,10 @@ class CampaignActivities:
         try:
             with transaction(self.db_url) as session:
                 ctx = self._ctx(session, batch.campaign_id)
-                reserved, exhausted, amount = repo.reserve_batch(session=session, ctx=ctx, limit=batch.limit)
-        except repo.BudgetMoved as exc:
+                reserved, exhausted, amount = repo.reserve_batch(
+                    session=session, ctx=ctx, limit=batch.limit, beat=activity.heartbeat
+                )
+        except budget.BudgetMoved as exc:
             raise ApplicationError(str(exc), type="BudgetMoved") from exc
         return BatchOut(
             processed=reserved + exhausted,
@@ -211,7 +219,7 @@ class CampaignActivities:
     def campaign_consent_notify(self, batch: BatchIn) -> BatchOut:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            n = repo.consent_notify_batch(session=session, ctx=ctx, limit=batch.limit)
+            n = repo.consent_notify_batch(session=session, ctx=ctx, limit=batch.limit, beat=activity.heartbeat)
             return BatchOut(processed=n, done=n == 0)
 
     @activity.defn
@@ -219,7 +227,9 @@ class CampaignActivities:
         """One wave of consent answers (and, at the deadline, the no-answer policy)."""
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            ready, lapsed = repo.collect_batch(session=session, ctx=ctx, final=batch.final, limit=batch.limit)
+            ready, lapsed = repo.collect_batch(
+                session=session, ctx=ctx, final=batch.final, limit=batch.limit, beat=activity.heartbeat
+            )
             return BatchOut(processed=ready + lapsed, done=ready + lapsed == 0, lapsed=lapsed)
 
     # -- waves: publicity, finance -------------------------------------------------------------------------
@@ -246,7 +256,7 @@ class CampaignActivities:
             ctx = self._ctx(session, batch.campaign_id)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             assert row is not None
-            n = repo.publicity_batch(session=session, ctx=ctx, row=row, limit=batch.limit)
+            n = repo.publicity_batch(session=session, ctx=ctx, row=row, limit=batch.limit, beat=activity.heartbeat)
             return BatchOut(processed=n, done=n == 0)
 
     @activity.defn
@@ -272,7 +282,9 @@ class CampaignActivities:
             ctx = self._ctx(session, batch.campaign_id)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             assert row is not None and row.finance_status != FinanceStatus.PENDING
-            n = repo.finance_batch(session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids)
+            n = repo.finance_batch(
+                session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids, beat=activity.heartbeat
+            )
             return BatchOut(processed=n, done=n == 0)
 
     # -- payment -------------------------------------------------------------------------------------------
@@ -285,7 +297,13 @@ class CampaignActivities:
             payer = repo.Payer(self.adm_div_code, self.pay_acct_no, self.pay_acct_name, datetime.now(UTC).year)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             created, missing = repo.create_instructions(
-                session=session, ctx=ctx, payer=payer, limit=batch.limit, case_ids=batch.case_ids, approved_tranche=row
+                session=session,
+                ctx=ctx,
+                payer=payer,
+                limit=batch.limit,
+                case_ids=batch.case_ids,
+                approved_tranche=row,
+                beat=activity.heartbeat,
             )
             rows = repo.unsent(
                 session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
@@ -374,7 +392,9 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
             payments.record_results_many(session=session, results=results)
-            paid, failed = repo.settle_batch(session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids)
+            paid, failed = repo.settle_batch(
+                session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids, beat=activity.heartbeat
+            )
             left = repo.open_payments(session=session, campaign_id=batch.campaign_id, case_ids=batch.case_ids)
         return ResultsOut(
             settled=len(paid) + len(failed),

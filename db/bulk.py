@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.orm import Session
 
-CHUNK = 5000  # ids per IN list: far below SQLite's 32,766 variables
+CHUNK = 5000  # ids per IN list: far below SQLite's 32,766 variables; also rows per executemany
+
+# Called between chunks of a long bulk write, so a batch activity can heartbeat while the database works.
+Beat = Callable[[], object]
+
+
+def no_beat() -> None:
+    """The default Beat: nobody is listening."""
 
 
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -30,14 +37,20 @@ def sqlite_moment(value: Any) -> Any:
 
 
 def insert_rows(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, ignore_duplicates: bool = False
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    ignore_duplicates: bool = False,
+    beat: Beat = no_beat,
 ) -> None:
     """INSERT many rows through the DBAPI's executemany.
 
     The ORM's per-row parameter processing is most of the cost at a hundred thousand rows, so values are converted
     here as SQLAlchemy would store them (JSON as text on SQLite and JSONB on PostgreSQL, moments as SQLite's UTC
     text). Every NOT NULL column without a server default must be given; a column missing from a row is NULL.
-    `ignore_duplicates`: rows that hit a unique key are skipped (ON CONFLICT DO NOTHING, on both engines).
+    `ignore_duplicates`: rows that hit a unique key are skipped (ON CONFLICT DO NOTHING, on both engines). The rows
+    go in CHUNK at a time with a `beat()` after each.
     """
     if not rows:
         return
@@ -60,8 +73,13 @@ def insert_rows(
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(marks)})'
     if ignore_duplicates:
         sql += " ON CONFLICT DO NOTHING"
-    params = [
-        tuple(v if conv is None else conv(v) for conv, v in zip(converters, (r.get(c) for c in columns), strict=True))
-        for r in rows
-    ]
-    session.connection().exec_driver_sql(sql, params)
+    connection = session.connection()
+    for chunk in chunks(rows):
+        params = [
+            tuple(
+                v if conv is None else conv(v) for conv, v in zip(converters, (r.get(c) for c in columns), strict=True)
+            )
+            for r in chunk
+        ]
+        connection.exec_driver_sql(sql, params)
+        beat()

@@ -223,7 +223,9 @@ def _move_lines(session: Session, deltas: dict[int, tuple[int, int]]) -> None:
             raise BudgetMoved(f"budget line {line_id} changed under the batch")
 
 
-def reserve_many(*, session: Session, reservations: Sequence[tuple[int, int, int]], attempt: int = 1) -> None:
+def reserve_many(
+    *, session: Session, reservations: Sequence[tuple[int, int, int]], attempt: int = 1, beat: bulk.Beat = bulk.no_beat
+) -> None:
     """`reserve` in bulk for (budget line, case, amount) rows the caller placed: each line moves once by its sum
     under the same conditional UPDATE, so a line that no longer has room raises BudgetMoved."""
     deltas: dict[int, tuple[int, int]] = {}
@@ -237,10 +239,13 @@ def reserve_many(*, session: Session, reservations: Sequence[tuple[int, int, int
             {"budget_line_id": line_id, "case_id": cid, "kind": RESERVE, "attempt": attempt, "amount_fen": amount}
             for line_id, cid, amount in reservations
         ],
+        beat=beat,
     )
 
 
-def _settle_many(session: Session, case_ids: Sequence[int], attempt: int, kind: BudgetEntryKind) -> None:
+def _settle_many(
+    session: Session, case_ids: Sequence[int], attempt: int, kind: BudgetEntryKind, beat: bulk.Beat
+) -> None:
     """Turn the open reservations of these cases into commits or releases, once (`commit` / `release` in bulk)."""
     entry_t = BudgetEntry.__table__
     settled = entry_t.alias("settled")
@@ -262,16 +267,20 @@ def _settle_many(session: Session, case_ids: Sequence[int], attempt: int, kind: 
         for line_id, cid, amount in rows:
             reserved, committed = deltas.get(line_id, (0, 0))
             deltas[line_id] = (reserved - amount, committed + (amount if kind == COMMIT else 0))
-            out.append({"budget_line_id": line_id, "case_id": cid, "kind": kind, "attempt": attempt, "amount_fen": amount})
+            out.append(
+                {"budget_line_id": line_id, "case_id": cid, "kind": kind, "attempt": attempt, "amount_fen": amount}
+            )
     _move_lines(session, deltas)
-    bulk.insert_rows(session, entry_t, out)
+    bulk.insert_rows(session, entry_t, out, beat=beat)
 
 
-def commit_many(*, session: Session, case_ids: Sequence[int], attempt: int = 1) -> None:
+def commit_many(*, session: Session, case_ids: Sequence[int], attempt: int = 1, beat: bulk.Beat = bulk.no_beat) -> None:
     """`commit` for many cases: their open reservations become spending."""
-    _settle_many(session, case_ids, attempt, COMMIT)
+    _settle_many(session, case_ids, attempt, COMMIT, beat)
 
 
-def release_many(*, session: Session, case_ids: Sequence[int], attempt: int = 1) -> None:
+def release_many(
+    *, session: Session, case_ids: Sequence[int], attempt: int = 1, beat: bulk.Beat = bulk.no_beat
+) -> None:
     """`release` for many cases: their open reservations go back to the quota."""
-    _settle_many(session, case_ids, attempt, RELEASE)
+    _settle_many(session, case_ids, attempt, RELEASE, beat)

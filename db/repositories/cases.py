@@ -182,13 +182,19 @@ def _last_links(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[in
 
 
 def record_many(
-    *, session: Session, events: Sequence[NewEvent], fresh: bool = False, extra: dict[str, Any] | None = None
+    *,
+    session: Session,
+    events: Sequence[NewEvent],
+    fresh: bool = False,
+    extra: dict[str, Any] | None = None,
+    beat: bulk.Beat = bulk.no_beat,
 ) -> None:
     """Append many events and move each case to its last `to_status`: `record` in bulk, with the same hash chain.
 
     Events of one case follow each other in the chain in the order given. Unlike `record` there is no key check:
     the callers select their cases by status, so a retried batch finds only what is left. `fresh`: the cases were
-    created in this transaction and have no events yet. `extra`: more columns to set on every moved case.
+    created in this transaction and have no events yet. `extra`: more columns to set on every moved case. `beat` is
+    called between chunks of the write.
     """
     if not events:
         return
@@ -217,7 +223,8 @@ def record_many(
         rows.append(body | {"created_at": created, "prev_hash": prev, "hash": digest})
         if e.to_status:
             moves[e.case_id] = e.to_status
-    bulk.insert_rows(session, CaseEvent.__table__, rows)
+    beat()
+    bulk.insert_rows(session, CaseEvent.__table__, rows, beat=beat)
     by_status: dict[str, list[int]] = defaultdict(list)
     for case_id, status in moves.items():
         by_status[status].append(case_id)
@@ -231,6 +238,7 @@ def record_many(
         } | (extra or {})
         for chunk in bulk.chunks(ids):
             session.execute(update(case_t).where(case_t.c.id.in_(chunk)).values(**values))
+            beat()
 
 
 def verify_chain(*, session: Session, case_id: int) -> bool:

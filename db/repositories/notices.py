@@ -71,12 +71,14 @@ def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.Beat = bulk.no_beat) -> int:
     """`enqueue` for many notices in one DBAPI executemany; rows whose dedupe key exists are skipped. Returns rows sent
     to the database (on PostgreSQL and SQLite the duplicates among them are silently ignored)."""
     if not rows:
         return 0
     defaults = {"case_id": None, "status": NoticeStatus.QUEUED, "provider": "outbox", "category": NoticeCategory.CASE,
                 "fund_item_id": None, "attempts": 0, "receipt_polls": 0}  # fmt: skip
-    bulk.insert_rows(session, Notice.__table__, [defaults | dict(row) for row in rows], ignore_duplicates=True)
+    bulk.insert_rows(
+        session, Notice.__table__, [defaults | dict(row) for row in rows], ignore_duplicates=True, beat=beat
+    )
     return len(rows)

@@ -39,7 +39,9 @@ def get_or_create(*, session: Session, case_id: int, attempt: int, **fields: obj
     existing = get(session=session, voucher=voucher)
     if existing:
         return existing
-    instruction = PaymentInstruction(voucher_no=voucher, case_id=case_id, attempt=attempt, status=PaymentStatus.CREATED, **fields)
+    instruction = PaymentInstruction(
+        voucher_no=voucher, case_id=case_id, attempt=attempt, status=PaymentStatus.CREATED, **fields
+    )
     session.add(instruction)
     session.flush()
     return instruction
@@ -168,11 +170,11 @@ def by_vouchers(*, session: Session, vouchers: list[str]) -> dict[str, PaymentIn
 # ---------------------------------------------------------------------------------------------- in bulk
 
 
-def create_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def create_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.Beat = bulk.no_beat) -> None:
     """`get_or_create` for many new instructions in one executemany (the caller selected cases without one); each
     row names its voucher_no (see `voucher_no`) and the instruction's columns."""
     defaults = {"status": PaymentStatus.CREATED, "paid_amt_fen": 0, "created_at": datetime.now(UTC)}
-    bulk.insert_rows(session, PaymentInstruction.__table__, [defaults | dict(row) for row in rows])
+    bulk.insert_rows(session, PaymentInstruction.__table__, [defaults | dict(row) for row in rows], beat=beat)
 
 
 def mark_accepted_many(*, session: Session, vouchers: Sequence[str]) -> None:

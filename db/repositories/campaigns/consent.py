@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import Case
 from db.repositories import budget, cases
 from db.repositories.campaigns.common import case_t, event, money, now
@@ -28,7 +29,7 @@ def open_consent(*, session: Session, ctx: Context, deadline: date, due_at: date
     return campaign.consent_deadline, due if due.tzinfo else due.replace(tzinfo=UTC)
 
 
-def consent_notify_batch(*, session: Session, ctx: Context, limit: int) -> int:
+def consent_notify_batch(*, session: Session, ctx: Context, limit: int, beat: bulk.Beat = bulk.no_beat) -> int:
     """Reserved cases → consent_pending, each with its consent notice and deadline."""
     rows = session.execute(
         select(case_t.c.id, case_t.c.enterprise_id, case_t.c.amount_fen)
@@ -55,9 +56,10 @@ def consent_notify_batch(*, session: Session, ctx: Context, limit: int) -> int:
         )
         for cid, _, _ in rows
     ]
-    cases.record_many(session=session, events=events, extra={"consent_status": ConsentStatus.PENDING})
+    cases.record_many(session=session, beat=beat, events=events, extra={"consent_status": ConsentStatus.PENDING})
     queue_notices(
         session=session,
+        beat=beat,
         ctx=ctx,
         stage=NoticeStage.CONSENT,
         template="consent_requested_pay_on_file" if pay_on_file else "consent_requested",
@@ -95,7 +97,9 @@ def record_consent(
     )
 
 
-def collect_batch(*, session: Session, ctx: Context, final: bool, limit: int) -> tuple[int, int]:
+def collect_batch(
+    *, session: Session, ctx: Context, final: bool, limit: int, beat: bulk.Beat = bulk.no_beat
+) -> tuple[int, int]:
     """One wave: confirmed cases become ready to pay; declined ones lapse; at the deadline the rest follow
     the configured policy (pay_on_file: ready with the account on file; lapse: closed, budget released).
     Returns (ready, lapsed)."""
@@ -156,10 +160,10 @@ def collect_batch(*, session: Session, ctx: Context, final: bool, limit: int) ->
             )
             release.append(cid)
     on_file = [e for e in ready if e.kind == EventKind.CONSENT_ON_FILE]
-    cases.record_many(session=session, events=[e for e in ready if e.kind != EventKind.CONSENT_ON_FILE])
-    cases.record_many(session=session, events=on_file, extra={"consent_status": ConsentStatus.ON_FILE})
+    cases.record_many(session=session, beat=beat, events=[e for e in ready if e.kind != EventKind.CONSENT_ON_FILE])
+    cases.record_many(session=session, beat=beat, events=on_file, extra={"consent_status": ConsentStatus.ON_FILE})
     lapsed_pending = [e for e in lapsed if e.to_status == CaseStatus.LAPSED]
-    cases.record_many(session=session, events=lapsed_pending, extra={"consent_status": ConsentStatus.LAPSED})
-    cases.record_many(session=session, events=[e for e in lapsed if e.to_status != CaseStatus.LAPSED])
-    budget.release_many(session=session, case_ids=release)
+    cases.record_many(session=session, beat=beat, events=lapsed_pending, extra={"consent_status": ConsentStatus.LAPSED})
+    cases.record_many(session=session, beat=beat, events=[e for e in lapsed if e.to_status != CaseStatus.LAPSED])
+    budget.release_many(session=session, beat=beat, case_ids=release)
     return len(ready), len(lapsed)

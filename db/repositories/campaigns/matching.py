@@ -43,7 +43,9 @@ class MatchOut:
     exhausted: int = 0
 
 
-def match_batch(*, session: Session, ctx: Context, after_enterprise_id: int, limit: int) -> MatchOut:
+def match_batch(
+    *, session: Session, ctx: Context, after_enterprise_id: int, limit: int, beat: bulk.Beat = bulk.no_beat
+) -> MatchOut:
     """Create the cases of the next `limit` enterprises (by id) the conditions select, with frozen evidence.
 
     One INSERT … SELECT; an enterprise that already has a case of this item (any campaign, any mode) is
@@ -125,8 +127,8 @@ def match_batch(*, session: Session, ctx: Context, after_enterprise_id: int, lim
     reserved = exhausted = 0
     if ratio is not None:  # the budget plan allows reserving at once: one pass, two events per case
         more, reserved, exhausted, _ = reserve_rows(
-            session, ctx, [(c, int(a)) for c, a in rows], ratio, stop_in_order=False, stopped=False
+            session, ctx, [(c, int(a)) for c, a in rows], ratio, stop_in_order=False, stopped=False, beat=beat
         )
         events += more
-    cases.record_many(session=session, events=events, fresh=True)
+    cases.record_many(session=session, beat=beat, events=events, fresh=True)
     return MatchOut([cid for cid, _ in rows], int(high), done, reserved, exhausted)

@@ -26,6 +26,7 @@ def queue_notices(
     stage: str,
     template: str,
     rows: Sequence[tuple[int, int, dict[str, Any]]],
+    beat: bulk.Beat = bulk.no_beat,
 ) -> int:
     """Bulk notices (case_id, enterprise_id, extra params) with dedupe keys case:{id}:{stage}."""
     if not rows:
@@ -66,5 +67,5 @@ def queue_notices(
                 "created_at": created,
             }
         )
-    notices.enqueue_many(session=session, rows=out)
+    notices.enqueue_many(session=session, beat=beat, rows=out)
     return len(out)

@@ -35,6 +35,7 @@ def create_instructions(
     limit: int,
     case_ids: Sequence[int] | None = None,
     approved_tranche: CampaignTranche | None = None,
+    beat: bulk.Beat = bulk.no_beat,
 ) -> tuple[int, int]:
     """Approved cases → paying, each with its attempt-1 instruction (deterministic VoucherNo).
 
@@ -119,9 +120,9 @@ def create_instructions(
                 data={"voucher_no": voucher},
             )
         )
-    payments.create_many(session=session, rows=instructions)
-    cases.record_many(session=session, events=sent)
-    cases.record_many(session=session, events=missing)
+    payments.create_many(session=session, beat=beat, rows=instructions)
+    cases.record_many(session=session, beat=beat, events=sent)
+    cases.record_many(session=session, beat=beat, events=missing)
     return len(instructions), len(missing)
 
 
@@ -149,7 +150,7 @@ def accepted_vouchers(
 
 
 def settle_batch(
-    *, session: Session, ctx: Context, limit: int, case_ids: Sequence[int] | None = None
+    *, session: Session, ctx: Context, limit: int, case_ids: Sequence[int] | None = None, beat: bulk.Beat = bulk.no_beat
 ) -> tuple[list[tuple[int, int]], list[tuple[int, str]]]:
     """Paying cases whose instruction is final: paid (budget committed, paid notice) or payment_failed
     (notice; the reservation stays for the correction loop). Returns ([(case, paid fen)], [(case, voucher)])."""
@@ -173,7 +174,7 @@ def settle_batch(
     rows = session.execute(selected(query, case_ids).order_by(case_t.c.id).limit(limit)).all()
     paid = [r for r in rows if r.status == PaymentStatus.PAID]
     failed = [r for r in rows if r.status != PaymentStatus.PAID]
-    budget.commit_many(session=session, case_ids=[r.id for r in paid])
+    budget.commit_many(session=session, beat=beat, case_ids=[r.id for r in paid])
     paid_amount = (
         select(instr_t.c.paid_amt_fen).where(instr_t.c.case_id == case_t.c.id, instr_t.c.attempt == 1).scalar_subquery()
     )
@@ -186,6 +187,7 @@ def settle_batch(
         )
     cases.record_many(
         session=session,
+        beat=beat,
         events=[
             event(
                 r.id,
@@ -215,6 +217,7 @@ def settle_batch(
     )
     queue_notices(
         session=session,
+        beat=beat,
         ctx=ctx,
         stage=NoticeStage.PAID,
         template="paid",
@@ -224,6 +227,7 @@ def settle_batch(
     )
     queue_notices(
         session=session,
+        beat=beat,
         ctx=ctx,
         stage=NoticeStage.PAYMENT_FAILED,
         template="payment_failed",

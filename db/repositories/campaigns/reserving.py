@@ -55,6 +55,7 @@ def reserve_rows(
     *,
     stop_in_order: bool,
     stopped: bool,
+    beat: bulk.Beat = bulk.no_beat,
 ) -> tuple[list[cases.NewEvent], int, int, int]:
     """Reserve (case, full amount) rows on the first line with room, cut by the ratio (rounded down to the fen,
     so the sum never exceeds the budget). stop_in_order: the first that does not fit stops the rest. Returns
@@ -106,7 +107,7 @@ def reserve_rows(
                     data={"amount_fen": amount, "amount_full_fen": full, "ratio": f"{num}/{den}"},
                 )
             )
-    budget.reserve_many(session=session, reservations=entries)
+    budget.reserve_many(session=session, beat=beat, reservations=entries)
     if amounts:
         session.execute(
             update(case_t).where(case_t.c.id == bindparam("cid")).values(amount_fen=bindparam("amt")), amounts
@@ -147,7 +148,9 @@ def stated_order(session: Session, ctx: Context) -> list[Any]:
     return [*terms, uscc.asc()]
 
 
-def reserve_batch(*, session: Session, ctx: Context, limit: int) -> tuple[int, int, int]:
+def reserve_batch(
+    *, session: Session, ctx: Context, limit: int, beat: bulk.Beat = bulk.no_beat
+) -> tuple[int, int, int]:
     """Reserve the next `limit` matched cases in the stated order; returns (reserved, exhausted, amount).
 
     Cases are usually reserved as they are matched (see plan_budget); this is the stop_in_order path of a
@@ -175,7 +178,7 @@ def reserve_batch(*, session: Session, ctx: Context, limit: int) -> tuple[int, i
         )
     )
     events, reserved, exhausted, total = reserve_rows(
-        session, ctx, [(cid, amt) for cid, amt in rows], ratio, stop_in_order=stop_in_order, stopped=stopped
+        session, ctx, [(cid, amt) for cid, amt in rows], ratio, stop_in_order=stop_in_order, stopped=stopped, beat=beat
     )
-    cases.record_many(session=session, events=events)
+    cases.record_many(session=session, beat=beat, events=events)
     return reserved, exhausted, total

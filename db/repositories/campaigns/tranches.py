@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import CampaignTranche
 from db.repositories import budget, cases
 from db.repositories.campaigns.common import BEFORE_FINANCE, case_t, event, money, now, selected
@@ -70,7 +71,9 @@ def set_publicity(*, session: Session, row: CampaignTranche, until: date, due_at
     return row
 
 
-def publicity_batch(*, session: Session, ctx: Context, row: CampaignTranche, limit: int) -> int:
+def publicity_batch(
+    *, session: Session, ctx: Context, row: CampaignTranche, limit: int, beat: bulk.Beat = bulk.no_beat
+) -> int:
     """Cases of the wave go on the publicity list (公示), each told its amount and the end of the period."""
     rows = session.execute(
         select(case_t.c.id, case_t.c.enterprise_id, case_t.c.amount_fen, case_t.c.status)
@@ -96,9 +99,10 @@ def publicity_batch(*, session: Session, ctx: Context, row: CampaignTranche, lim
         )
         for cid, _, _, st in rows
     ]
-    cases.record_many(session=session, events=events)
+    cases.record_many(session=session, beat=beat, events=events)
     queue_notices(
         session=session,
+        beat=beat,
         ctx=ctx,
         stage=NoticeStage.PUBLICITY,
         template="publicity_started",
@@ -126,15 +130,17 @@ def record_finance(*, session: Session, row: CampaignTranche, approve: bool, act
     return row
 
 
-def finance_batch(*, session: Session, ctx: Context, row: CampaignTranche, limit: int, case_ids=None) -> int:
+def finance_batch(
+    *, session: Session, ctx: Context, row: CampaignTranche, limit: int, case_ids=None, beat: bulk.Beat = bulk.no_beat
+) -> int:
     """Apply the wave's finance decision to its cases: approved (to be paid) or rejected (budget released)."""
     query = select(case_t.c.id, case_t.c.status).where(
         case_t.c.campaign_id == ctx.campaign.id, case_t.c.tranche == row.number, case_t.c.status.in_(BEFORE_FINANCE)
     )
     rows = session.execute(selected(query, case_ids).order_by(case_t.c.id).limit(limit)).all()
-    cases.record_many(session=session, events=[finance_event(row, cid, st) for cid, st in rows])
+    cases.record_many(session=session, beat=beat, events=[finance_event(row, cid, st) for cid, st in rows])
     if row.finance_status != FinanceStatus.APPROVED:
-        budget.release_many(session=session, case_ids=[cid for cid, _ in rows])
+        budget.release_many(session=session, beat=beat, case_ids=[cid for cid, _ in rows])
     return len(rows)
 
 
