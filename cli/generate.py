@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
