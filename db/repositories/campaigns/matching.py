@@ -36,6 +36,8 @@ def _frozen_value(session: Session, name: str) -> Any:
 
 @dataclass
 class MatchOut:
+    """What one match batch did: the new cases, where the next batch starts, and the reservations made at once."""
+
     case_ids: list[int]
     last_enterprise_id: int
     done: bool

@@ -21,6 +21,8 @@ from schemas.vocabulary import CaseStatus, EventKind, FinanceStatus, NoticeStage
 
 @dataclass
 class Payer:
+    """The paying account and year of the instructions (the worker's settings, or the fund item's own payer)."""
+
     adm_div_code: str
     pay_acct_no: str
     pay_acct_name: str
@@ -141,6 +143,7 @@ def unsent(
 def accepted_vouchers(
     *, session: Session, campaign_id: int, limit: int, case_ids: Sequence[int] | None = None
 ) -> list[str]:
+    """VoucherNos of the campaign's attempt-1 instructions the treasury accepted and has not settled yet."""
     query = (
         select(instr_t.c.voucher_no)
         .join(case_t, case_t.c.id == instr_t.c.case_id)
@@ -237,6 +240,7 @@ def settle_batch(
 
 
 def open_payments(*, session: Session, campaign_id: int, case_ids: Sequence[int] | None = None) -> int:
+    """How many cases of the campaign are approved or paying, i.e. still waiting for money."""
     query = (
         select(func.count())
         .select_from(case_t)

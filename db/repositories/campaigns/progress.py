@@ -60,6 +60,7 @@ def progress_counts(*, session: Session, campaign_id: int) -> dict[str, int]:
 
 
 def case_status_counts(*, session: Session, campaign_id: int) -> dict[str, int]:
+    """Cases of the campaign by status."""
     rows = session.execute(
         select(case_t.c.status, func.count()).where(case_t.c.campaign_id == campaign_id).group_by(case_t.c.status)
     )
@@ -67,6 +68,7 @@ def case_status_counts(*, session: Session, campaign_id: int) -> dict[str, int]:
 
 
 def cases_page(*, session: Session, campaign_id: int, status: str | None = None, limit: int = 50) -> list[Any]:
+    """A page of the campaign's cases with their enterprise, optionally of one status."""
     query = (
         select(case_t.c.id, case_t.c.status, case_t.c.amount_fen, case_t.c.paid_fen, ent_t.c.uscc, ent_t.c.name)
         .join(ent_t, ent_t.c.id == case_t.c.enterprise_id)

@@ -93,10 +93,12 @@ def reevaluate_enterprise(*, session: Session, enterprise_id: int, actor: str) -
 
 
 def pending(*, session: Session, limit: int = 50) -> list[Campaign]:
+    """Campaigns registered but not yet started (the starter loop picks them up)."""
     return list(session.scalars(select(Campaign).where(Campaign.phase == "pending").order_by(Campaign.id).limit(limit)))
 
 
 def mark_started(*, session: Session, campaign_id: int) -> None:
+    """pending → matching, once."""
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.phase == "pending")
@@ -105,14 +107,17 @@ def mark_started(*, session: Session, campaign_id: int) -> None:
 
 
 def get(*, session: Session, campaign_id: int) -> Campaign | None:
+    """The campaign row."""
     return session.get(Campaign, campaign_id)
 
 
 def for_item(*, session: Session, fund_item_id: int) -> list[Campaign]:
+    """Every campaign of a fund item, oldest first."""
     return list(session.scalars(select(Campaign).where(Campaign.fund_item_id == fund_item_id).order_by(Campaign.id)))
 
 
 def set_phase(*, session: Session, campaign_id: int, phase: str) -> None:
+    """Record the phase the workflow reached; `done` also stamps finished_at."""
     values: dict[str, Any] = {"phase": phase}
     if phase == "done":
         values["finished_at"] = now()
@@ -120,6 +125,7 @@ def set_phase(*, session: Session, campaign_id: int, phase: str) -> None:
 
 
 def item_config(*, session: Session, item: FundItem, version: int | None = None) -> FundItemConfig:
+    """The frozen configuration of a version of the fund item (by default the listed one)."""
     number = version or item.listed_version or item.current_version
     row = session.scalar(
         select(FundItemVersion).where(FundItemVersion.fund_item_id == item.id, FundItemVersion.version == number)
@@ -142,6 +148,7 @@ class Context:
 
 
 def context(*, session: Session, campaign_id: int) -> Context:
+    """The campaign, its fund item and frozen configuration; LookupError when there is no such campaign."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} not found")
@@ -151,6 +158,7 @@ def context(*, session: Session, campaign_id: int) -> Context:
 
 
 def condition_tree(config: FundItemConfig) -> AllOf | AnyOf | NotOf | Leaf:
+    """The eligibility conditions of a configuration as a parsed tree."""
     cond = config.conditions
     return cond if isinstance(cond, AllOf | AnyOf | NotOf | Leaf) else parse_condition(cond)
 

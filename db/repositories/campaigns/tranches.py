@@ -51,12 +51,14 @@ def open_tranche(*, session: Session, ctx: Context, number: int) -> CampaignTran
 
 
 def tranche(*, session: Session, campaign_id: int, number: int) -> CampaignTranche | None:
+    """Wave `number` of the campaign, if it is open."""
     return session.scalar(
         select(CampaignTranche).where(CampaignTranche.campaign_id == campaign_id, CampaignTranche.number == number)
     )
 
 
 def tranches(*, session: Session, campaign_id: int) -> list[CampaignTranche]:
+    """The campaign's waves in order."""
     return list(
         session.scalars(
             select(CampaignTranche).where(CampaignTranche.campaign_id == campaign_id).order_by(CampaignTranche.number)
@@ -65,6 +67,7 @@ def tranches(*, session: Session, campaign_id: int) -> list[CampaignTranche]:
 
 
 def set_publicity(*, session: Session, row: CampaignTranche, until: date, due_at: datetime) -> CampaignTranche:
+    """Fix the publicity period of a wave once (a retried activity keeps the first)."""
     if row.publicity_until is None:
         row.publicity_until, row.publicity_due_at = until, due_at
         session.flush()
@@ -112,6 +115,7 @@ def publicity_batch(
 
 
 def objected(*, session: Session, campaign_id: int, number: int) -> list[int]:
+    """Cases of a wave taken off it by an objection."""
     return list(
         session.scalars(
             select(case_t.c.id).where(
