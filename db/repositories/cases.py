@@ -19,7 +19,6 @@ from db.models import Case, CaseEvent
 from schemas.vocabulary import CaseStatus
 
 GENESIS = "0" * 64
-FINAL = CaseStatus.finals()
 # The canonical JSON of a hash body; one encoder instance, since building one per event is most of json.dumps' cost.
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -140,7 +139,7 @@ def record(
     session.add(event)
     if to_status:
         case.status = to_status
-        if to_status in FINAL:
+        if to_status in CaseStatus.finals():
             case.closed_at = event.created_at
         elif case.closed_at is not None:
             case.closed_at = None  # reopened, e.g. a paid case whose money came back
@@ -229,12 +228,13 @@ def record_many(
     for case_id, status in moves.items():
         by_status[status].append(case_id)
     case_t = Case.__table__
+    final = CaseStatus.finals()
     for status, ids in by_status.items():
         # closed_at follows the status both ways, as in `record`: a case that leaves a final status is open again
         values: dict[str, Any] = {
             "status": status,
             "updated_at": created,
-            "closed_at": created if status in FINAL else None,
+            "closed_at": created if status in final else None,
         } | (extra or {})
         for chunk in bulk.chunks(ids):
             session.execute(update(case_t).where(case_t.c.id.in_(chunk)).values(**values))
