@@ -1,19 +1,21 @@
 """Campaign activities: each handles one batch (thousands of cases) in one transaction, plus the treasury calls.
 
-A retried activity finds only what is left to do: batches select cases by status, the treasury deduplicates a
+The batch activities heartbeat while they work (the repositories call back between chunks of rows), so a worker that
+dies mid-batch is noticed in seconds; the short ones (one row, one decision) declare no heartbeat timeout. A retried
+activity finds only what is left to do: batches select cases by status, the treasury deduplicates a
 resent instruction by its VoucherNo, and the deadlines it computes are fixed in the database the first time.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db import crypto
-from db.repositories import budget
+from db.repositories import budget, cases, payments
 from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as repo
 from db.session import transaction
@@ -34,21 +36,22 @@ from schemas.campaigns import (
     ResultsOut,
     TrancheInfo,
 )
+from schemas.localtime import LOCAL_TZ, local_date
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from schemas.vocabulary import CaseStatus, FinanceStatus, PaymentStatus
 
 log = get_logger("zhida.campaign")
-BEIJING = timezone(timedelta(hours=8))
 
 
 def working_deadline(session, working_days: int, today: date | None = None) -> tuple[date, datetime, bool]:
-    """The n-th working day after today (Beijing), and the moment it ends (24:00 Beijing) in UTC."""
+    """The n-th working day after today (local time), and the moment it ends (24:00 local time) in UTC."""
     if not calendar_repo.loaded_years(session=session):
         calendar_repo.seed_from_chinese_calendar(session=session)
     calendar = calendar_repo.load_calendar(session=session)
-    start = today or datetime.now(BEIJING).date()
+    start = today or datetime.now(LOCAL_TZ).date()
     deadline = calendar.add_working_days(start, working_days)
-    due = datetime.combine(deadline.due + timedelta(days=1), time(0), BEIJING).astimezone(UTC)
+    due = datetime.combine(deadline.due + timedelta(days=1), time(0), LOCAL_TZ).astimezone(UTC)
     return deadline.due, due, deadline.provisional
 
 
@@ -70,7 +73,7 @@ def db_progress(session, campaign_id: int) -> CampaignProgress:
     counts = repo.progress_counts(session=session, campaign_id=campaign_id)
     totals = budget.totals(session=session, fund_item_id=ctx.item.id)
     rows = repo.tranches(session=session, campaign_id=campaign_id)
-    pending = [r.number for r in rows if r.finance_status == "pending"]
+    pending = [r.number for r in rows if r.finance_status == FinanceStatus.PENDING]
     return CampaignProgress(
         campaign_id=campaign_id,
         fund_item_code=ctx.item.code,
@@ -154,7 +157,11 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
             out = repo.match_batch(
-                session=session, ctx=ctx, after_enterprise_id=batch.after_enterprise_id, limit=batch.limit
+                session=session,
+                ctx=ctx,
+                after_enterprise_id=batch.after_enterprise_id,
+                limit=batch.limit,
+                beat=activity.heartbeat,
             )
             if out.done:
                 repo.set_phase(session=session, campaign_id=batch.campaign_id, phase="reserving")
@@ -172,8 +179,10 @@ class CampaignActivities:
         try:
             with transaction(self.db_url) as session:
                 ctx = self._ctx(session, batch.campaign_id)
-                reserved, exhausted, amount = repo.reserve_batch(session=session, ctx=ctx, limit=batch.limit)
-        except repo.BudgetMoved as exc:
+                reserved, exhausted, amount = repo.reserve_batch(
+                    session=session, ctx=ctx, limit=batch.limit, beat=activity.heartbeat
+                )
+        except budget.BudgetMoved as exc:
             raise ApplicationError(str(exc), type="BudgetMoved") from exc
         return BatchOut(
             processed=reserved + exhausted,
@@ -200,7 +209,7 @@ class CampaignActivities:
     def campaign_consent_notify(self, batch: BatchIn) -> BatchOut:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            n = repo.consent_notify_batch(session=session, ctx=ctx, limit=batch.limit)
+            n = repo.consent_notify_batch(session=session, ctx=ctx, limit=batch.limit, beat=activity.heartbeat)
             return BatchOut(processed=n, done=n == 0)
 
     @activity.defn
@@ -208,7 +217,9 @@ class CampaignActivities:
         """One wave of consent answers (and, at the deadline, the no-answer policy)."""
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            ready, lapsed = repo.collect_batch(session=session, ctx=ctx, final=batch.final, limit=batch.limit)
+            ready, lapsed = repo.collect_batch(
+                session=session, ctx=ctx, final=batch.final, limit=batch.limit, beat=activity.heartbeat
+            )
             return BatchOut(processed=ready + lapsed, done=ready + lapsed == 0, lapsed=lapsed)
 
     # -- waves: publicity, finance -------------------------------------------------------------------------
@@ -235,7 +246,7 @@ class CampaignActivities:
             ctx = self._ctx(session, batch.campaign_id)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             assert row is not None
-            n = repo.publicity_batch(session=session, ctx=ctx, row=row, limit=batch.limit)
+            n = repo.publicity_batch(session=session, ctx=ctx, row=row, limit=batch.limit, beat=activity.heartbeat)
             return BatchOut(processed=n, done=n == 0)
 
     @activity.defn
@@ -260,8 +271,10 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
-            assert row is not None and row.finance_status != "pending"
-            n = repo.finance_batch(session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids)
+            assert row is not None and row.finance_status != FinanceStatus.PENDING
+            n = repo.finance_batch(
+                session=session, ctx=ctx, row=row, limit=batch.limit, case_ids=batch.case_ids, beat=activity.heartbeat
+            )
             return BatchOut(processed=n, done=n == 0)
 
     # -- payment -------------------------------------------------------------------------------------------
@@ -271,10 +284,16 @@ class CampaignActivities:
         """Create the next batch of instructions, then send every unsent one in batches of 1,000."""
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            payer = repo.Payer(self.adm_div_code, self.pay_acct_no, self.pay_acct_name, datetime.now(UTC).year)
+            payer = repo.Payer(self.adm_div_code, self.pay_acct_no, self.pay_acct_name, local_date(datetime.now(UTC)).year)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             created, missing = repo.create_instructions(
-                session=session, ctx=ctx, payer=payer, limit=batch.limit, case_ids=batch.case_ids, approved_tranche=row
+                session=session,
+                ctx=ctx,
+                payer=payer,
+                limit=batch.limit,
+                case_ids=batch.case_ids,
+                approved_tranche=row,
+                beat=activity.heartbeat,
             )
             rows = repo.unsent(
                 session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
@@ -308,7 +327,7 @@ class CampaignActivities:
                 invalid.append(
                     InstructionResult(
                         VoucherNo=row["voucher_no"],
-                        Status="failed",
+                        Status=PaymentStatus.FAILED,
                         PaidAmt=0,
                         Reason=f"收款账户信息不完整（{fields}），未发送",
                         AcceptedAt=now,
@@ -348,8 +367,8 @@ class CampaignActivities:
 
     def _store(self, accepted: list[tuple[str, str | None]], final: list[InstructionResult]) -> None:
         with transaction(self.db_url) as session:
-            repo.mark_accepted(session=session, accepted=accepted)
-            repo.store_results(session=session, results=final)
+            payments.mark_accepted_many(session=session, vouchers=[voucher for voucher, _ in accepted])
+            payments.record_results_many(session=session, results=final)
 
     @activity.defn
     def campaign_results(self, batch: BatchIn) -> ResultsOut:
@@ -368,8 +387,10 @@ class CampaignActivities:
         activity.heartbeat("settle")
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            repo.store_results(session=session, results=results)
-            paid, failed = repo.settle_batch(session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids)
+            payments.record_results_many(session=session, results=results)
+            paid, failed = repo.settle_batch(
+                session=session, ctx=ctx, limit=batch.limit, case_ids=batch.case_ids, beat=activity.heartbeat
+            )
             left = repo.open_payments(session=session, campaign_id=batch.campaign_id, case_ids=batch.case_ids)
         return ResultsOut(
             settled=len(paid) + len(failed),
@@ -384,17 +405,15 @@ class CampaignActivities:
 
     @activity.defn
     def campaign_rule_objection(self, ruling: ObjectionRuleIn) -> ObjectionOutcome:
-        from db.repositories import cases as cases_repo
-
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, ruling.campaign_id)
-            case = cases_repo.get(session=session, case_id=ruling.case_id)
+            case = cases.get(session=session, case_id=ruling.case_id)
             assert case is not None
             r = ruling.ruling
             status = repo.rule_objection(
                 session=session, ctx=ctx, case=case, upheld=r.upheld, actor=r.actor, reason=r.reason
             )
-            return ObjectionOutcome(case_id=case.id, status=status, pay=status == "approved")
+            return ObjectionOutcome(case_id=case.id, status=status, pay=status == CaseStatus.APPROVED)
 
     @activity.defn
     def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:

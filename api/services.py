@@ -13,7 +13,7 @@ from api.auth import Principal
 from api.errors import Conflict, Forbidden, Invalid, NotFound
 from db.models import Case
 from db.repositories import cases, enterprises, fund_items, notices, payments
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 from schemas.cases import ApplicationIn, CaseEventOut, CaseInput, CaseOut, NoticeOut, PaymentOut
 from settings import Settings
 from workflows.client import case_workflow_id

@@ -36,7 +36,7 @@ def _prepare(settings: Any, n: int, seed: int) -> list[str]:
     from db.models import Enterprise
     from db.repositories import enterprises
     from db.session import transaction
-    from rules import uscc as uscc_rules
+    from schemas import uscc as uscc_rules
 
     config = copy.deepcopy(DEMO_CONFIG)
     config["name"] = "宜昌市2026年度专精特新一次性奖励（即申即享，基准测试）"

@@ -146,7 +146,7 @@ def import_tax_command(
     from db.repositories import campaigns as repo
     from db.repositories import enterprises
     from db.session import transaction
-    from rules import uscc as uscc_rules
+    from schemas import uscc as uscc_rules
 
     settings = get_settings()
     changed = registered = 0

@@ -13,7 +13,7 @@ from db import crypto
 from db.models import Enterprise, FundItem
 from db.repositories import enterprises, fund_items
 from db.session import transaction
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 from schemas.fund_items import validate_config
 from settings import Settings
 

@@ -129,7 +129,7 @@ def _weighted(rng: random.Random, items: list[Any], weight_index: int) -> Iterat
 
 def generate_enterprises(n: int, *, seed: int = 2026, today: date = date(2026, 6, 30)) -> Iterator[dict[str, Any]]:
     """`n` enterprise rows (dicts for Core insert) with unique valid USCCs; ~3% lack some figures (NULL)."""
-    from rules import uscc as uscc_rules
+    from schemas import uscc as uscc_rules
 
     rng = random.Random(seed)
     districts = _weighted(rng, DISTRICTS, 3)

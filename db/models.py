@@ -32,6 +32,7 @@ from schemas.vocabulary import (
     CampaignKind,
     CaseStatus,
     ConsentStatus,
+    DepartmentKind,
     EventKind,
     FinanceStatus,
     FundItemMode,
@@ -105,7 +106,7 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(128))
     region_code: Mapped[str] = mapped_column(String(12))
-    kind: Mapped[str] = mapped_column(String(16), default="policy")  # policy | finance
+    kind: Mapped[str] = mapped_column(String(16), default=DepartmentKind.POLICY)
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
 
 
@@ -170,7 +171,7 @@ class FundItem(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
     name: Mapped[str] = mapped_column(String(300))
     mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=FundItemStatus.DRAFT)
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     listed_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
@@ -318,7 +319,7 @@ class PaymentInstruction(Base):
     pay_summary_code: Mapped[str] = mapped_column(String(16))
     fund_source: Mapped[str] = mapped_column(String(64))
     # created | accepted | paid | failed | returned
-    status: Mapped[str] = mapped_column(String(16), default="created")
+    status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.CREATED)
     paid_amt_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     fail_reason: Mapped[str | None] = mapped_column(Text)
     treasury_ref: Mapped[str | None] = mapped_column(String(64))
@@ -360,7 +361,7 @@ class Notice(Base):
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_masked: Mapped[str | None] = mapped_column(String(16))
     # queued | sending | sent | delivered | failed
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.QUEUED)
     provider: Mapped[str] = mapped_column(String(16), default="outbox")
     provider_msg_id: Mapped[str | None] = mapped_column(String(64))
     fail_reason: Mapped[str | None] = mapped_column(Text)
@@ -376,7 +377,7 @@ class Notice(Base):
     receipt_code: Mapped[str | None] = mapped_column(String(64))
     # Issue 6: case notice or marketing-type policy push (statistics split them); receipt polls so far
     # (a `sent` notice's next_attempt_at is when its receipt is polled next).
-    category: Mapped[str] = mapped_column(String(8), default="case", server_default="case")
+    category: Mapped[str] = mapped_column(String(8), default=NoticeCategory.CASE, server_default=NoticeCategory.CASE.value)
     receipt_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
@@ -420,7 +421,7 @@ class CaseTask(Base):
     round: Mapped[int] = mapped_column(Integer, default=1)
     department_code: Mapped[str] = mapped_column(String(32))
     # open | done | closed (stage ended without this department) | timed_out
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN)
     due_at: Mapped[datetime | None] = mapped_column(_now())
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     reminded_at: Mapped[datetime | None] = mapped_column(_now())
@@ -444,7 +445,7 @@ class CaseObjection(Base):
     id_number_masked: Mapped[str] = mapped_column(String(24))
     phone_enc: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | upheld | dismissed
+    status: Mapped[str] = mapped_column(String(16), default=ObjectionStatus.OPEN)
     ruling_department: Mapped[str | None] = mapped_column(String(32))
     ruling_actor: Mapped[str | None] = mapped_column(String(80))
     ruling_comment: Mapped[str | None] = mapped_column(Text)
@@ -490,7 +491,7 @@ class ReconRun(Base):
     run_key: Mapped[str] = mapped_column(String(120), unique=True)
     statement_date: Mapped[date] = mapped_column(Date, index=True)
     trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | manual
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=ReconRunStatus.RUNNING)
     statement_lines: Mapped[int] = mapped_column(Integer, default=0)
     matched: Mapped[int] = mapped_column(Integer, default=0)
     missing_ours: Mapped[int] = mapped_column(Integer, default=0)
@@ -542,7 +543,7 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(40))
     ref: Mapped[str] = mapped_column(String(120))
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN)
     recon_run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_run.id"))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
@@ -588,7 +589,7 @@ class Campaign(Base):
     workflow_id: Mapped[str] = mapped_column(String(160), unique=True)
     fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"), index=True)
     fund_item_version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16), default="listing")
+    kind: Mapped[str] = mapped_column(String(16), default=CampaignKind.LISTING)
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))  # a re-evaluation's enterprise
     # pending (workflow not started yet) | matching | reserving | consent | paying | done
     phase: Mapped[str] = mapped_column(String(16), default="pending")
@@ -619,7 +620,7 @@ class CampaignTranche(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     publicity_until: Mapped[date | None] = mapped_column(Date)
     publicity_due_at: Mapped[datetime | None] = mapped_column(_now())
-    finance_status: Mapped[str] = mapped_column(String(16), default="pending")
+    finance_status: Mapped[str] = mapped_column(String(16), default=FinanceStatus.PENDING)
     finance_actor: Mapped[str | None] = mapped_column(String(80))
     finance_note: Mapped[str | None] = mapped_column(Text)
     finance_at: Mapped[datetime | None] = mapped_column(_now())

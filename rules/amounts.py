@@ -15,31 +15,21 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from db.models import Enterprise
 from rules.conditions import facts_of
-from rules.fields import FIELDS, format_fen
+from schemas.fields import FIELDS, format_fen
 from schemas.standards import (
     AmountResult,
+    AnyStandard,
     FixedAmount,
     ManualAmount,
     RateOfBase,
-    Standard,
     SumOfParts,
     Tiered,
+    is_fully_quantified,
+    parse_standard,
 )
 
-__all__ = ["AmountResult", "compute_amount", "is_fully_quantified", "parse_standard", "round_half_up"]
-
-AnyStandard = FixedAmount | RateOfBase | Tiered | SumOfParts | ManualAmount
-
-STANDARD_ADAPTER: TypeAdapter[Standard] = TypeAdapter(Standard)
-
-
-def parse_standard(data: Any) -> AnyStandard:
-    """A validated support standard from JSON-like data (raises pydantic.ValidationError)."""
-    return STANDARD_ADAPTER.validate_python(data)
+__all__ = ["AmountResult", "AnyStandard", "compute_amount", "is_fully_quantified", "parse_standard", "round_half_up"]
 
 
 def round_half_up(value: Fraction | Decimal | int) -> int:
@@ -169,17 +159,7 @@ def _compute(standard: AnyStandard, facts: Mapping[str, Any]) -> AmountResult:
     raise TypeError(f"未知的扶持标准类型：{type(standard).__name__}")
 
 
-def compute_amount(standard: AnyStandard | Mapping[str, Any], facts: Enterprise | Mapping[str, Any]) -> AmountResult:
+def compute_amount(standard: AnyStandard | Mapping[str, Any], facts: Any) -> AmountResult:
     """The amount an enterprise gets under `standard`, rounded to the fen half-up, with a Chinese working."""
     parsed = standard if isinstance(standard, AnyStandard) else parse_standard(standard)
     return _compute(parsed, facts_of(facts))
-
-
-def is_fully_quantified(standard: AnyStandard | Mapping[str, Any]) -> bool:
-    """True when data alone fixes the amount (no reviewer-set part), so finance may approve automatically."""
-    parsed = standard if isinstance(standard, AnyStandard) else parse_standard(standard)
-    if isinstance(parsed, ManualAmount):
-        return False
-    if isinstance(parsed, SumOfParts):
-        return all(is_fully_quantified(part) for part in parsed.parts)
-    return True

@@ -1,4 +1,4 @@
-"""Eligibility conditions at work: explain them for one enterprise, or compile them to SQL for many.
+"""Eligibility conditions at work: explain them for one enterprise (db.sql.conditions compiles them to SQL for many).
 
 Both paths use three-valued (Kleene) logic, exactly as SQL treats NULL, so they always agree:
 a leaf whose field has no value is unknown; not(unknown) is unknown; `all` is false when an item is
@@ -13,14 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, ColumnElement, String, and_, func, literal, literal_column, not_, or_, type_coerce
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal
-
-from db.models import Enterprise
-from rules.fields import FIELDS, TYPE_LABELS, FieldSpec, FieldType, format_bp, format_fen
 from schemas.conditions import (
     AllOf,
     AnyOf,
@@ -31,8 +23,9 @@ from schemas.conditions import (
     NotOf,
     parse_condition,
 )
+from schemas.fields import FIELDS, TYPE_LABELS, FieldSpec, FieldType, format_bp, format_fen
 
-__all__ = ["ConditionResult", "Evaluation", "TagMatch", "compile_where", "evaluate", "facts_of", "parse_condition"]
+__all__ = ["ConditionResult", "Evaluation", "evaluate", "facts_of", "parse_condition"]
 
 Truth = bool | None  # None is SQL's UNKNOWN
 
@@ -70,8 +63,9 @@ def _fact(spec: FieldSpec, value: Any) -> Any:
     return value
 
 
-def facts_of(source: Enterprise | Mapping[str, Any]) -> dict[str, Any]:
-    """The condition facts of an Enterprise row, or of a dict with the same keys (missing keys = no data)."""
+def facts_of(source: Any) -> dict[str, Any]:
+    """The condition facts of an enterprise row (an object with the fields' columns as attributes), or of a dict
+    with the same keys (missing keys = no data)."""
     if isinstance(source, Mapping):
         return {name: _fact(spec, source.get(name)) for name, spec in FIELDS.items()}
     return {name: _fact(spec, getattr(source, spec.column, None)) for name, spec in FIELDS.items()}
@@ -238,7 +232,7 @@ def _walk(node: Node, facts: Mapping[str, Any], negated: bool, out: list[Conditi
     return truth, ([] if truth is True else [len(out) - 1])
 
 
-def evaluate(cond: Node | Mapping[str, Any], facts: Enterprise | Mapping[str, Any]) -> Evaluation:
+def evaluate(cond: Node | Mapping[str, Any], facts: Any) -> Evaluation:
     """Evaluate a condition tree for one enterprise, with a Chinese explanation per leaf (不足之处)."""
     tree = cond if isinstance(cond, AllOf | AnyOf | NotOf | Leaf) else parse_condition(cond)
     items: list[ConditionResult] = []
@@ -247,101 +241,3 @@ def evaluate(cond: Node | Mapping[str, Any], facts: Enterprise | Mapping[str, An
         items[i] = items[i].model_copy(update={"blocking": True})
     outcome = {True: "true", False: "false", None: "unknown"}[truth]
     return Evaluation(eligible=truth is True, outcome=outcome, items=items)
-
-
-# --------------------------------------------------------------------------- SQL
-
-
-class TagMatch(ColumnElement[bool]):
-    """True when a JSON tag list holds any / all of the given tags; a NULL or JSON-null list holds none.
-
-    Compiles to JSONB `@>` / `?|` on PostgreSQL and to EXISTS over json_each() elsewhere (SQLite), so
-    one expression object serves both dialects. The tags are part of the cache key.
-    """
-
-    __visit_name__ = "zhida_tag_match"
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's traversal protocol
-        ("column", InternalTraversal.dp_clauseelement),
-        ("mode", InternalTraversal.dp_string),
-        ("tags", InternalTraversal.dp_string_list),
-    ]
-    type = Boolean()
-
-    def __init__(self, column: ColumnElement[Any], mode: Literal["any", "all"], tags: Sequence[str]) -> None:
-        if mode not in ("any", "all") or not tags:
-            raise ValueError("TagMatch needs mode 'any' or 'all' and at least one tag")
-        self.column = column
-        self.mode = mode
-        self.tags = list(dict.fromkeys(tags))
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return self.column._from_objects
-
-
-@compiles(TagMatch)
-def _tag_match_json_each(element: TagMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    binds = [compiler.process(literal(tag, String()), **kw) for tag in element.tags]
-    exists = "EXISTS (SELECT 1 FROM json_each({col}) AS tag_item WHERE tag_item.value {test})"
-    if element.mode == "any":
-        return "(" + exists.format(col=column, test=f"IN ({', '.join(binds)})") + ")"
-    return "(" + " AND ".join(exists.format(col=column, test=f"= {bind}") for bind in binds) + ")"
-
-
-@compiles(TagMatch, "postgresql")
-def _tag_match_jsonb(element: TagMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    doc = type_coerce(func.coalesce(element.column, literal_column("'[]'::jsonb")), postgresql.JSONB())
-    if element.mode == "any":
-        expr = doc.has_any(postgresql.array([literal(tag, String()) for tag in element.tags]))
-    else:
-        expr = doc.contains(list(element.tags))
-    return f"({compiler.process(expr, **kw)})"
-
-
-def _leaf_sql(leaf: Leaf) -> ColumnElement[bool]:
-    spec = FIELDS[leaf.field]
-    column = Enterprise.__table__.c[spec.column]
-    value = leaf.value
-    match leaf.op:
-        case "eq":
-            return column == value
-        case "ne":
-            return column != value
-        case "gt":
-            return column > value
-        case "ge":
-            return column >= value
-        case "lt":
-            return column < value
-        case "le":
-            return column <= value
-        case "between":
-            return column.between(value[0], value[1])
-        case "in":
-            return column.in_(value)
-        case "not_in":
-            return column.not_in(value)
-        case "prefix":
-            # substr, not LIKE: LIKE is case-insensitive on SQLite and would need escaping of % and _.
-            return func.substr(column, 1, len(value)) == value
-        case "has_tag":
-            return TagMatch(column, "all", [value])
-        case "has_any_tags":
-            return TagMatch(column, "any", value)
-        case "has_all_tags":
-            return TagMatch(column, "all", value)
-    raise AssertionError(leaf.op)  # pragma: no cover
-
-
-def compile_where(cond: Node | Mapping[str, Any]) -> ColumnElement[bool]:
-    """A WHERE clause over `enterprise` selecting exactly the enterprises `evaluate` calls eligible."""
-    tree = cond if isinstance(cond, AllOf | AnyOf | NotOf | Leaf) else parse_condition(cond)
-    if isinstance(tree, AllOf):
-        return and_(*(compile_where(item) for item in tree.items))
-    if isinstance(tree, AnyOf):
-        return or_(*(compile_where(item) for item in tree.items))
-    if isinstance(tree, NotOf):
-        return not_(compile_where(tree.item))
-    return _leaf_sql(tree)

@@ -1,4 +1,5 @@
-"""Pure SMS rules: phone numbers, template parameters, per-phone rate limits, quiet hours, retry backoff."""
+"""Pure SMS rules: template parameters, per-phone rate limits, quiet hours, retry backoff (phone numbers are parsed by
+schemas.phone, which the API bodies validate with; its names are part of these rules too)."""
 
 from __future__ import annotations
 
@@ -6,70 +7,25 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import phonenumbers
+from schemas.phone import Phone, PhoneError, mask, parse_phone
 
-# -- phone numbers ---------------------------------------------------------------------------------------------
-
-
-class PhoneError(ValueError):
-    """A phone number that cannot receive an SMS in mainland China."""
-
-
-@dataclass(frozen=True)
-class Phone:
-    e164: str  # +8613800138000
-    national: str  # 13800138000
-    masked: str  # 138****8000
-
-
-_PLAIN_MOBILE = re.compile(r"(?:\+?86)?(1\d{10})")
-
-
-@lru_cache(maxsize=65_536)
-def _mobile_segment_ok(first7: str) -> bool:
-    """Whether numbers of this 7-digit segment (号段) are valid mobiles; libphonenumber's mainland mobile patterns
-    depend on the first seven digits only (checked against 300,000 random numbers), so one lookup per segment."""
-    number = phonenumbers.parse(first7 + "0000", "CN")
-    return phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
-
-
-def parse_phone(raw: str) -> Phone:
-    """A mainland mobile number in E.164 and masked form; a landline or a foreign number is an error."""
-    text = unicodedata.normalize("NFKC", raw or "").strip()
-    plain = _PLAIN_MOBILE.fullmatch(text)
-    if plain and _mobile_segment_ok(plain.group(1)[:7]):  # the common case, without a full parse
-        national = plain.group(1)
-        return Phone(e164="+86" + national, national=national, masked=mask(national))
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException as exc:
-        raise PhoneError(f"手机号格式不正确：{mask(text)} / not a phone number") from exc
-    if number.country_code != 86 or not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"手机号无效：{mask(text)} / not a valid mainland China number")
-    if phonenumbers.number_type(number) not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
-        raise PhoneError(f"不是手机号码，无法接收短信：{mask(text)} / not a mobile number")
-    national = str(number.national_number)
-    return Phone(
-        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        national=national,
-        masked=mask(national),
-    )
-
-
-def mask(phone: str) -> str:
-    """138****8000: what logs and pages show."""
-    digits = re.sub(r"\D", "", phone)[-11:]
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 7 else "****"
-
+__all__ = [
+    "Phone",
+    "PhoneError",
+    "QuietHours",
+    "RateLimits",
+    "TemplateParamError",
+    "backoff",
+    "check_param",
+    "mask",
+    "next_allowed",
+    "parse_phone",
+    "provider_params",
+    "quiet_until",
+    "shorten",
+]
 
 # -- template parameters -----------------------------------------------------------------------------------------
 

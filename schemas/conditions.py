@@ -1,9 +1,10 @@
 """Eligibility conditions (申报条件) as data: a typed condition tree over registered enterprise fields.
 
 A tree is made of groups `{"op": "all"|"any", "items": [...]}`, `{"op": "not", "item": {...}}` and
-leaves `{"field": ..., "op": ..., "value": ...}`. Fields come from `rules.fields.FIELDS`; values are
+leaves `{"field": ..., "op": ..., "value": ...}`. Fields come from `schemas.fields.FIELDS`; values are
 checked against the field's type when the tree is parsed, so a stored tree is always evaluable.
-Nothing here is ever executed as code: `rules.conditions` interprets the tree and compiles it to SQL.
+Nothing here is ever executed as code: `rules.conditions` interprets the tree and `db.sql.conditions` compiles it
+to SQL.
 """
 
 from __future__ import annotations
@@ -23,26 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from rules.fields import FIELDS, LEAF_OPERATORS, OPERATOR_LABELS, TYPE_LABELS, FieldSpec, FieldType
+from schemas.fields import FIELDS, LEAF_OPERATORS, OPERATOR_LABELS, TYPE_LABELS, FieldSpec, FieldType, LeafOp
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BigInteger columns; larger literals cannot bind on SQLite
 
-LeafOp = Literal[
-    "eq",
-    "ne",
-    "gt",
-    "ge",
-    "lt",
-    "le",
-    "between",
-    "in",
-    "not_in",
-    "prefix",
-    "has_tag",
-    "has_any_tags",
-    "has_all_tags",
-]
 
 EXAMPLE_CONDITION: dict[str, Any] = {
     "op": "all",
@@ -152,7 +138,7 @@ class Leaf(BaseModel):
         },
     )
 
-    field: str = Field(description="条件字段名，见字段目录（rules.fields.FIELDS）")
+    field: str = Field(description="条件字段名，见字段目录（schemas.fields.FIELDS）")
     op: LeafOp = Field(description="运算符；between 的取值为 [下限, 上限]（含两端）")
     value: Any = Field(description="比较值，按字段类型校验：金额为整数分，比例为整数基点，日期为 YYYY-MM-DD")
 

@@ -20,10 +20,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from rules.amounts import is_fully_quantified
-from rules.fields import FIELDS, FieldType
 from schemas.conditions import Condition
-from schemas.standards import Standard
+from schemas.fields import FIELDS, FieldType
+from schemas.standards import Standard, is_fully_quantified
 from schemas.vocabulary import FundItemMode, FundItemStatus, JointMode, NoticeStage, PolicyLevel, TimeoutPolicy
 
 SORT_AMOUNT = "amount_fen"  # the computed amount, besides the registered fields, may order a shortfall

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from rules import uscc as uscc_rules
-from rules.sms import PhoneError, parse_phone
+from schemas import uscc as uscc_rules
+from schemas.phone import PhoneError, parse_phone
 from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 

@@ -9,12 +9,13 @@ Amounts and money thresholds are integer fen; rates are a decimal string ("0.05"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, field_validator, model_validator
 
-from rules.fields import FIELDS, FieldSpec, FieldType
+from schemas.fields import FIELDS, FieldSpec, FieldType
 
 MAX_FEN = 2**63 - 1
 
@@ -231,6 +232,24 @@ Standard = Annotated[
 """A support standard: use it as a pydantic field type or a FastAPI body."""
 
 SumOfParts.model_rebuild()
+
+AnyStandard = FixedAmount | RateOfBase | Tiered | SumOfParts | ManualAmount
+STANDARD_ADAPTER: TypeAdapter[Standard] = TypeAdapter(Standard)
+
+
+def parse_standard(data: Any) -> AnyStandard:
+    """A validated support standard from JSON-like data (raises pydantic.ValidationError)."""
+    return STANDARD_ADAPTER.validate_python(data)
+
+
+def is_fully_quantified(standard: AnyStandard | Mapping[str, Any]) -> bool:
+    """True when data alone fixes the amount (no reviewer-set part), so finance may approve automatically."""
+    parsed = standard if isinstance(standard, AnyStandard) else parse_standard(standard)
+    if isinstance(parsed, ManualAmount):
+        return False
+    if isinstance(parsed, SumOfParts):
+        return all(is_fully_quantified(part) for part in parsed.parts)
+    return True
 
 
 class AmountResult(BaseModel):

@@ -36,14 +36,14 @@ with workflow.unsafe.imports_passed_through():
         TrancheInfo,
     )
     from schemas.cases import CorrectionInput
+    from schemas.vocabulary import CampaignKind, CaseStatus, FinanceStatus, ObjectionStatus, SystemActor
     from workflows.client import CORRECTION_WORKFLOW, correction_workflow_id
 
-# A batch heartbeats between its steps: a worker that dies mid-batch is noticed in seconds, not minutes.
-BULK = {
-    "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(seconds=20),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30)),
-}
+_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30))
+# A batch heartbeats between chunks of rows: a worker that dies mid-batch is noticed in seconds, not minutes.
+BULK = {"start_to_close_timeout": timedelta(minutes=10), "heartbeat_timeout": timedelta(seconds=20), "retry_policy": _RETRY}
+# One row or one decision: over in well under a second, so no heartbeat to wait for.
+SHORT = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": _RETRY}
 TREASURY = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(seconds=20),
@@ -55,7 +55,7 @@ TREASURY = {
         non_retryable_error_types=["TreasuryRejected", "CampaignNotFound"],
     ),
 }
-AUTO_ACTOR = "system:auto"
+AUTO_ACTOR = SystemActor.AUTO
 
 
 def objection_workflow_id(case_id: int) -> str:
@@ -82,7 +82,7 @@ class CampaignWorkflow:
         return CampaignProgress(
             campaign_id=self.inp.campaign_id,
             fund_item_code=self.plan.fund_item_code if self.plan else "",
-            kind=self.plan.kind if self.plan else "listing",
+            kind=self.plan.kind if self.plan else CampaignKind.LISTING,
             phase=self.state.phase,
             matched=c.matched,
             reserved=c.reserved,
@@ -147,7 +147,7 @@ class CampaignWorkflow:
     @workflow.run
     async def run(self, inp: CampaignInput) -> CampaignProgress:
         ref = CampaignRef(campaign_id=inp.campaign_id)
-        self.plan = plan = await self._act(CampaignActivities.campaign_open, ref)
+        self.plan = plan = await self._act(CampaignActivities.campaign_open, ref, SHORT)
         s = self.state
         while True:
             if s.phase == "match":
@@ -170,7 +170,7 @@ class CampaignWorkflow:
                     else:
                         s.phase, s.tranche, s.step, s.final_wave = "tranche", 1, "open", True
             elif s.phase == "consent":
-                await self._act(CampaignActivities.campaign_consent_open, ref)
+                await self._act(CampaignActivities.campaign_consent_open, ref, SHORT)
                 await self._loop(CampaignActivities.campaign_consent_notify, self._batch())
                 s.phase, s.next_wave_at = "wave", workflow.now() + timedelta(seconds=inp.wave_seconds)
             elif s.phase == "wave":
@@ -180,12 +180,12 @@ class CampaignWorkflow:
             else:
                 break
             self._maybe_continue()
-        return await self._act(CampaignActivities.campaign_finish, ref)
+        return await self._act(CampaignActivities.campaign_finish, ref, SHORT)
 
     async def _wave(self, ref: CampaignRef) -> None:
         """Wait for the next wave (hourly by default, the deadline last) and collect the answers."""
         s = self.state
-        window = await self._act(CampaignActivities.campaign_consent_open, ref)  # fixed once; cheap to reread
+        window = await self._act(CampaignActivities.campaign_consent_open, ref, SHORT)  # fixed once; cheap to reread
         due = window.due_at
         now = workflow.now()
         if now < due:
@@ -217,18 +217,18 @@ class CampaignWorkflow:
         assert plan is not None
         batch = self._batch(tranche=s.tranche)
         if s.step == "open":
-            info: TrancheInfo = await self._act(CampaignActivities.campaign_tranche_open, batch)
+            info: TrancheInfo = await self._act(CampaignActivities.campaign_tranche_open, batch, SHORT)
             s.step = "publicity" if plan.publicity else "finance"
             if info.cases == 0:
                 s.step = "results"
         elif s.step == "publicity":
-            info = await self._act(CampaignActivities.campaign_publicity_open, batch)
+            info = await self._act(CampaignActivities.campaign_publicity_open, batch, SHORT)
             await self._loop(CampaignActivities.campaign_publicity_notify, batch)
             assert info.publicity_due_at is not None
             wait = info.publicity_due_at - workflow.now()
             if wait > timedelta(0):
                 await workflow.sleep(wait)
-            for case_id in await self._act(CampaignActivities.campaign_objected, batch):
+            for case_id in await self._act(CampaignActivities.campaign_objected, batch, SHORT):
                 await self._start_objection(case_id)
             s.step = "finance"
         elif s.step == "finance":
@@ -240,9 +240,9 @@ class CampaignWorkflow:
                 decision = self.decisions[s.tranche]
                 self.awaiting = None
             record = FinanceRecord(campaign_id=self.inp.campaign_id, decision=decision)
-            info = await self._act(CampaignActivities.campaign_finance, record)
+            info = await self._act(CampaignActivities.campaign_finance, record, SHORT)
             # an approved wave is approved case by case as its instructions are created (one pass)
-            s.step = "pay" if info.finance_status == "approved" else "approve"
+            s.step = "pay" if info.finance_status == FinanceStatus.APPROVED else "approve"
         elif s.step == "approve":
             await self._loop(CampaignActivities.campaign_approve, batch)  # a refused wave: budget released
             s.step = "pay"
@@ -323,7 +323,7 @@ class CampaignObjectionWorkflow:
     @workflow.update
     def rule(self, ruling: ObjectionRuling) -> str:
         self.ruling = ruling
-        return "upheld" if ruling.upheld else "dismissed"
+        return ObjectionStatus.UPHELD if ruling.upheld else ObjectionStatus.DISMISSED
 
     @rule.validator
     def _check(self, ruling: ObjectionRuling) -> None:
@@ -343,7 +343,7 @@ class CampaignObjectionWorkflow:
         self.outcome = outcome = await workflow.execute_activity_method(
             CampaignActivities.campaign_rule_objection,
             ObjectionRuleIn(campaign_id=inp.campaign_id, case_id=inp.case_id, ruling=self.ruling),
-            **BULK,
+            **SHORT,
         )
         if not outcome.pay:
             return outcome
@@ -360,6 +360,6 @@ class CampaignObjectionWorkflow:
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
             if r.open == 0:
-                outcome.status = "paid" if r.paid else "payment_failed"
+                outcome.status = CaseStatus.PAID if r.paid else CaseStatus.PAYMENT_FAILED
                 return outcome
             await workflow.sleep(timedelta(seconds=inp.poll_seconds))

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from api import fund_items_service as service
 from api.auth import Principal
 from api.deps import SessionDep, require
-from rules.fields import field_catalogue
+from schemas.fields import field_catalogue
 from schemas.fund_items import (
     EXAMPLE_INSTANT,
     EXAMPLE_NO_APPLICATION,

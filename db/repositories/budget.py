@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import BudgetEntry, BudgetLine
+from schemas.vocabulary import BudgetEntryKind
+
+RESERVE, COMMIT, RELEASE, RESTORE = (
+    BudgetEntryKind.RESERVE,
+    BudgetEntryKind.COMMIT,
+    BudgetEntryKind.RELEASE,
+    BudgetEntryKind.RESTORE,
+)
 
 
 class BudgetExhausted(Exception):
     """No budget line of the fund item has room for the amount."""
+
+
+class BudgetMoved(Exception):
+    """A budget line changed under a bulk move (a concurrent reservation); the caller recomputes and retries."""
 
 
 def lines(*, session: Session, fund_item_id: int) -> list[BudgetLine]:
@@ -42,7 +57,7 @@ def _entry(*, session: Session, case_id: int, kind: str, attempt: int) -> Budget
 
 def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: int, attempt: int = 1) -> BudgetEntry:
     """Reserve on the first line with room; the conditional UPDATE and the CHECK make races safe."""
-    done = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    done = _entry(session=session, case_id=case_id, kind=RESERVE, attempt=attempt)
     if done:
         return done
     for line in lines(session=session, fund_item_id=fund_item_id):
@@ -59,7 +74,7 @@ def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: in
             entry = BudgetEntry(
                 budget_line_id=line.id,
                 case_id=case_id,
-                kind="reserve",
+                kind=RESERVE,
                 attempt=attempt,
                 amount_fen=amount_fen,
             )
@@ -75,14 +90,14 @@ def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> Budge
     done = _entry(session=session, case_id=case_id, kind=kind, attempt=attempt)
     if done:
         return done
-    res = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    res = _entry(session=session, case_id=case_id, kind=RESERVE, attempt=attempt)
     if res is None:
         return None
-    other = "release" if kind == "commit" else "commit"
+    other = RELEASE if kind == COMMIT else COMMIT
     if _entry(session=session, case_id=case_id, kind=other, attempt=attempt):
         raise ValueError(f"case {case_id} attempt {attempt} is already {other}d")
     values = {"reserved_fen": BudgetLine.reserved_fen - res.amount_fen}
-    if kind == "commit":
+    if kind == COMMIT:
         values["committed_fen"] = BudgetLine.committed_fen + res.amount_fen
     session.execute(
         update(BudgetLine)
@@ -103,19 +118,19 @@ def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> Budge
 
 
 def commit(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
-    return _settle(session=session, case_id=case_id, attempt=attempt, kind="commit")
+    return _settle(session=session, case_id=case_id, attempt=attempt, kind=COMMIT)
 
 
 def release(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
-    return _settle(session=session, case_id=case_id, attempt=attempt, kind="release")
+    return _settle(session=session, case_id=case_id, attempt=attempt, kind=RELEASE)
 
 
 def restore(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry | None:
     """A same-year return: the committed amount of the attempt goes back to the quota, once."""
-    done = _entry(session=session, case_id=case_id, kind="restore", attempt=attempt)
+    done = _entry(session=session, case_id=case_id, kind=RESTORE, attempt=attempt)
     if done:
         return done
-    committed = _entry(session=session, case_id=case_id, kind="commit", attempt=attempt)
+    committed = _entry(session=session, case_id=case_id, kind=COMMIT, attempt=attempt)
     if committed is None:
         return None
     session.execute(
@@ -127,7 +142,7 @@ def restore(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry 
     entry = BudgetEntry(
         budget_line_id=committed.budget_line_id,
         case_id=case_id,
-        kind="restore",
+        kind=RESTORE,
         attempt=attempt,
         amount_fen=committed.amount_fen,
     )
@@ -143,7 +158,7 @@ def entries(*, session: Session, case_id: int) -> list[BudgetEntry]:
 
 def line_year(*, session: Session, case_id: int, attempt: int) -> int | None:
     """The budget year of the line an attempt was reserved on."""
-    res = _entry(session=session, case_id=case_id, kind="reserve", attempt=attempt)
+    res = _entry(session=session, case_id=case_id, kind=RESERVE, attempt=attempt)
     if res is None:
         return None
     return session.scalar(select(BudgetLine.budget_year).where(BudgetLine.id == res.budget_line_id))
@@ -154,8 +169,8 @@ def open_reservation(*, session: Session, case_id: int) -> int | None:
     rows = session.execute(
         select(BudgetEntry.attempt, BudgetEntry.kind).where(BudgetEntry.case_id == case_id)
     ).all()
-    reserved = {a for a, k in rows if k == "reserve"}
-    settled = {a for a, k in rows if k in ("commit", "release")}
+    reserved = {a for a, k in rows if k == RESERVE}
+    settled = {a for a, k in rows if k in (COMMIT, RELEASE)}
     open_ = sorted(reserved - settled)
     return open_[-1] if open_ else None
 
@@ -175,3 +190,97 @@ def totals(*, session: Session, fund_item_id: int) -> dict[str, int]:
         "committed_fen": committed,
         "available_fen": total - reserved - committed,
     }
+
+
+# ---------------------------------------------------------------------------------------------- in bulk
+
+
+def locked_lines(*, session: Session, fund_item_id: int) -> list[BudgetLine]:
+    """The fund item's lines under a write lock (PostgreSQL), for a batch that plans its reservations."""
+    query = select(BudgetLine).where(BudgetLine.fund_item_id == fund_item_id).order_by(BudgetLine.id)
+    return list(session.scalars(query.with_for_update()))
+
+
+def _move_lines(session: Session, deltas: dict[int, tuple[int, int]]) -> None:
+    """Add (reserved, committed) deltas to budget lines; a line that would overspend raises BudgetMoved."""
+    line_t = BudgetLine.__table__
+    for line_id, (reserved, committed) in deltas.items():
+        if not reserved and not committed:
+            continue
+        result = session.execute(
+            update(line_t)
+            .where(
+                line_t.c.id == line_id,
+                line_t.c.reserved_fen + line_t.c.committed_fen + reserved + committed <= line_t.c.total_fen,
+                line_t.c.reserved_fen + reserved >= 0,
+            )
+            .values(
+                reserved_fen=line_t.c.reserved_fen + reserved,
+                committed_fen=line_t.c.committed_fen + committed,
+            )
+        )
+        if result.rowcount != 1:
+            raise BudgetMoved(f"budget line {line_id} changed under the batch")
+
+
+def reserve_many(
+    *, session: Session, reservations: Sequence[tuple[int, int, int]], attempt: int = 1, beat: bulk.Beat = bulk.no_beat
+) -> None:
+    """`reserve` in bulk for (budget line, case, amount) rows the caller placed: each line moves once by its sum
+    under the same conditional UPDATE, so a line that no longer has room raises BudgetMoved."""
+    deltas: dict[int, tuple[int, int]] = {}
+    for line_id, _, amount in reservations:
+        deltas[line_id] = (deltas.get(line_id, (0, 0))[0] + amount, 0)
+    _move_lines(session, deltas)
+    bulk.insert_rows(
+        session,
+        BudgetEntry.__table__,
+        [
+            {"budget_line_id": line_id, "case_id": cid, "kind": RESERVE, "attempt": attempt, "amount_fen": amount}
+            for line_id, cid, amount in reservations
+        ],
+        beat=beat,
+    )
+
+
+def _settle_many(
+    session: Session, case_ids: Sequence[int], attempt: int, kind: BudgetEntryKind, beat: bulk.Beat
+) -> None:
+    """Turn the open reservations of these cases into commits or releases, once (`commit` / `release` in bulk)."""
+    entry_t = BudgetEntry.__table__
+    settled = entry_t.alias("settled")
+    deltas: dict[int, tuple[int, int]] = {}
+    out = []
+    for chunk in bulk.chunks(list(case_ids)):
+        rows = session.execute(
+            select(entry_t.c.budget_line_id, entry_t.c.case_id, entry_t.c.amount_fen).where(
+                entry_t.c.case_id.in_(chunk),
+                entry_t.c.kind == RESERVE,
+                entry_t.c.attempt == attempt,
+                ~exists().where(
+                    settled.c.case_id == entry_t.c.case_id,
+                    settled.c.attempt == attempt,
+                    settled.c.kind.in_((COMMIT, RELEASE)),
+                ),
+            )
+        ).all()
+        for line_id, cid, amount in rows:
+            reserved, committed = deltas.get(line_id, (0, 0))
+            deltas[line_id] = (reserved - amount, committed + (amount if kind == COMMIT else 0))
+            out.append(
+                {"budget_line_id": line_id, "case_id": cid, "kind": kind, "attempt": attempt, "amount_fen": amount}
+            )
+    _move_lines(session, deltas)
+    bulk.insert_rows(session, entry_t, out, beat=beat)
+
+
+def commit_many(*, session: Session, case_ids: Sequence[int], attempt: int = 1, beat: bulk.Beat = bulk.no_beat) -> None:
+    """`commit` for many cases: their open reservations become spending."""
+    _settle_many(session, case_ids, attempt, COMMIT, beat)
+
+
+def release_many(
+    *, session: Session, case_ids: Sequence[int], attempt: int = 1, beat: bulk.Beat = bulk.no_beat
+) -> None:
+    """`release` for many cases: their open reservations go back to the quota."""
+    _settle_many(session, case_ids, attempt, RELEASE, beat)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import BudgetLine, Department, FundItem, FundItemVersion, Policy
+from schemas.vocabulary import DepartmentKind, FundItemStatus
 
 
 class FrozenVersion(Exception):
@@ -122,7 +123,7 @@ def count(*, session: Session) -> int:
 # ---------------------------------------------------------------------------------------------- departments, policies
 
 
-def add_department(*, session: Session, code: str, name: str, region_code: str, kind: str = "policy") -> Department:
+def add_department(*, session: Session, code: str, name: str, region_code: str, kind: str = DepartmentKind.POLICY) -> Department:
     dept = Department(code=code, name=name, region_code=region_code, kind=kind)
     session.add(dept)
     session.flush()
@@ -184,7 +185,7 @@ def add_listed(
         department_id=department_id,
         name=name,
         mode=mode,
-        status="listed",
+        status=FundItemStatus.LISTED,
         current_version=1,
         listed_version=1,
     )
@@ -212,7 +213,7 @@ def create_draft(
         department_id=department_id,
         name=name,
         mode=mode,
-        status="draft",
+        status=FundItemStatus.DRAFT,
         current_version=1,
         listed_version=None,
     )
@@ -270,7 +271,7 @@ def freeze_and_list(*, session: Session, item: FundItem, number: int) -> FundIte
     assert listed is not None
     listed.frozen = True
     item.listed_version = number
-    item.status = "listed"
+    item.status = FundItemStatus.LISTED
     session.flush()
     return listed
 

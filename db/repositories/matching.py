@@ -3,8 +3,8 @@
 The dry run (政策预匹配, as Qingdao's pre-evaluation) answers for a draft item: how many enterprises match,
 the total amount, how far the budget reaches when enterprises are taken in a stated order (the "stop when
 exhausted" policy), and the distribution by district and by size class. It is one SQL statement over the
-`enterprise` table: the condition tree compiles with `rules.conditions.compile_where`, the support standard
-with `rules.amounts_sql.amount_expr`, a window function keeps the running total in the stated order, and the
+`enterprise` table: the condition tree compiles with `db.sql.conditions.compile_where`, the support standard
+with `db.sql.amounts.amount_expr`, a window function keeps the running total in the stated order, and the
 result is grouped by district × size class (a few hundred rows at most); the totals are sums of those
 groups. No enterprise row ever comes to Python.
 """
@@ -22,11 +22,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import Enterprise
+from db.sql.amounts import amount_expr, unquantified_expr
+from db.sql.conditions import compile_where
 from rules.amounts import AnyStandard, parse_standard
-from rules.amounts_sql import amount_expr, unquantified_expr
-from rules.conditions import compile_where, parse_condition
-from rules.fields import FIELDS, FieldType
-from schemas.conditions import AllOf, AnyOf, Leaf, NotOf
+from schemas.conditions import AllOf, AnyOf, Leaf, NotOf, parse_condition
+from schemas.fields import FIELDS, FieldType
 
 __all__ = [
     "DEFAULT_ORDER",

@@ -9,7 +9,9 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import Notice
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
 def enqueue(
@@ -23,10 +25,10 @@ def enqueue(
     content: str,
     phone_enc: str | None,
     phone_masked: str | None,
-    status: str = "queued",
+    status: str = NoticeStatus.QUEUED,
     provider: str = "outbox",
     fund_item_id: int | None = None,
-    category: str = "case",
+    category: str = NoticeCategory.CASE,
 ) -> tuple[Notice, bool]:
     """Queue a notice unless one with the same key exists (a retried stage never notifies twice)."""
     existing = session.scalar(select(Notice).where(Notice.dedupe_key == dedupe_key))
@@ -69,12 +71,14 @@ def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Queue many notices in one executemany batch; rows whose dedupe key exists are skipped. Returns rows sent
+def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.Beat = bulk.no_beat) -> int:
+    """`enqueue` for many notices in one DBAPI executemany; rows whose dedupe key exists are skipped. Returns rows sent
     to the database (on PostgreSQL and SQLite the duplicates among them are silently ignored)."""
     if not rows:
         return 0
-    defaults = {"case_id": None, "status": "queued", "provider": "outbox", "category": "case", "fund_item_id": None,
-                "attempts": 0, "receipt_polls": 0}  # fmt: skip
-    session.execute(insert_ignoring_duplicates(session, Notice.__table__), [defaults | dict(row) for row in rows])
+    defaults = {"case_id": None, "status": NoticeStatus.QUEUED, "provider": "outbox", "category": NoticeCategory.CASE,
+                "fund_item_id": None, "attempts": 0, "receipt_polls": 0}  # fmt: skip
+    bulk.insert_rows(
+        session, Notice.__table__, [defaults | dict(row) for row in rows], ignore_duplicates=True, beat=beat
+    )
     return len(rows)

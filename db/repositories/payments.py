@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from db import bulk
 from db.models import PaymentInstruction
 from schemas.treasury import InstructionResult
+from schemas.vocabulary import PaymentStatus
 
-FINAL = ("paid", "failed", "returned")
+FINAL = PaymentStatus.finals()
 
 
 def voucher_no(*, case_id: int, attempt: int) -> str:
@@ -36,7 +39,9 @@ def get_or_create(*, session: Session, case_id: int, attempt: int, **fields: obj
     existing = get(session=session, voucher=voucher)
     if existing:
         return existing
-    instruction = PaymentInstruction(voucher_no=voucher, case_id=case_id, attempt=attempt, status="created", **fields)
+    instruction = PaymentInstruction(
+        voucher_no=voucher, case_id=case_id, attempt=attempt, status=PaymentStatus.CREATED, **fields
+    )
     session.add(instruction)
     session.flush()
     return instruction
@@ -45,8 +50,8 @@ def get_or_create(*, session: Session, case_id: int, attempt: int, **fields: obj
 def mark_accepted(*, session: Session, voucher: str, treasury_ref: str | None) -> bool:
     """created → accepted; True when it changed anything (a late `accepted` never moves a settled row back)."""
     instruction = _locked(session, voucher)
-    if instruction and instruction.status == "created":
-        instruction.status = "accepted"
+    if instruction and instruction.status == PaymentStatus.CREATED:
+        instruction.status = PaymentStatus.ACCEPTED
         instruction.treasury_ref = treasury_ref or instruction.treasury_ref
         instruction.accepted_at = datetime.now(UTC)
         return True
@@ -72,7 +77,7 @@ def record_result(
 ) -> PaymentInstruction | None:
     """Store a paid/failed result once; a duplicate or late callback leaves the first result in place."""
     instruction = _locked(session, voucher)
-    if instruction is None or instruction.status in FINAL or status not in ("paid", "failed"):
+    if instruction is None or instruction.status in FINAL or status not in (PaymentStatus.PAID, PaymentStatus.FAILED):
         return instruction
     instruction.status = status
     instruction.paid_amt_fen = paid_amt_fen
@@ -89,13 +94,13 @@ def record_return(*, session: Session, result: InstructionResult) -> bool:
     True when it changed the row: a repeated return, or a return of a failed instruction, changes nothing.
     """
     instruction = _locked(session, result.VoucherNo)
-    if instruction is None or instruction.status in ("failed", "returned"):
+    if instruction is None or instruction.status in (PaymentStatus.FAILED, PaymentStatus.RETURNED):
         return False
-    if instruction.status != "paid":  # the `paid` callback never arrived: the return proves it happened
+    if instruction.status != PaymentStatus.PAID:  # the `paid` callback never arrived: the return proves it happened
         instruction.paid_amt_fen = result.ReturnedAmt
         instruction.settled_at = result.SettledAt
         instruction.accepted_at = instruction.accepted_at or result.AcceptedAt
-    instruction.status = "returned"
+    instruction.status = PaymentStatus.RETURNED
     instruction.treasury_ref = result.TreasuryRef or instruction.treasury_ref
     instruction.returned_at = result.ReturnedAt
     instruction.return_kind = result.ReturnType
@@ -116,9 +121,9 @@ def store_result(*, session: Session, result: InstructionResult) -> StoreOutcome
     """
     if get(session=session, voucher=result.VoucherNo) is None:
         return "unknown"
-    if result.Status == "accepted":
+    if result.Status == PaymentStatus.ACCEPTED:
         changed = mark_accepted(session=session, voucher=result.VoucherNo, treasury_ref=result.TreasuryRef)
-    elif result.Status == "returned":
+    elif result.Status == PaymentStatus.RETURNED:
         changed = record_return(session=session, result=result)
     else:
         before = _locked(session, result.VoucherNo)
@@ -160,3 +165,52 @@ def by_vouchers(*, session: Session, vouchers: list[str]) -> dict[str, PaymentIn
         for row in session.scalars(select(PaymentInstruction).where(PaymentInstruction.voucher_no.in_(chunk))):
             found[row.voucher_no] = row
     return found
+
+
+# ---------------------------------------------------------------------------------------------- in bulk
+
+
+def create_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.Beat = bulk.no_beat) -> None:
+    """`get_or_create` for many new instructions in one executemany (the caller selected cases without one); each
+    row names its voucher_no (see `voucher_no`) and the instruction's columns."""
+    defaults = {"status": PaymentStatus.CREATED, "paid_amt_fen": 0, "created_at": datetime.now(UTC)}
+    bulk.insert_rows(session, PaymentInstruction.__table__, [defaults | dict(row) for row in rows], beat=beat)
+
+
+def mark_accepted_many(*, session: Session, vouchers: Sequence[str]) -> None:
+    """`mark_accepted` for many instructions (their treasury reference comes again with the final result)."""
+    table = PaymentInstruction.__table__
+    now = datetime.now(UTC).replace(microsecond=0)
+    for chunk in bulk.chunks(list(vouchers)):
+        session.execute(
+            update(table)
+            .where(table.c.voucher_no.in_(chunk), table.c.status == PaymentStatus.CREATED)
+            .values(status=PaymentStatus.ACCEPTED, accepted_at=now)
+        )
+
+
+def record_results_many(*, session: Session, results: Sequence[InstructionResult]) -> int:
+    """`record_result` for many final treasury results in one executemany; a result already stored stays (the first
+    one wins). Returns how many final results were given."""
+    final = [r for r in results if r.Status in FINAL]
+    if not final:
+        return 0
+    pg = bulk.is_postgres(session)
+    mark = "%s" if pg else "?"
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def when(r: InstructionResult) -> Any:
+        at = r.SettledAt or now
+        return at if pg else bulk.sqlite_moment(at)
+
+    open_ = ", ".join(f"'{s.value}'" for s in (PaymentStatus.CREATED, PaymentStatus.ACCEPTED))
+    sql = (
+        f"UPDATE payment_instruction SET status = {mark}, paid_amt_fen = {mark}, fail_reason = {mark}, "
+        f"treasury_ref = {mark}, settled_at = {mark} "
+        f"WHERE voucher_no = {mark} AND status IN ({open_})"
+    )
+    session.connection().exec_driver_sql(
+        sql,
+        [(str(r.Status), r.PaidAmt, r.Reason or None, r.TreasuryRef or None, when(r), r.VoucherNo) for r in final],
+    )
+    return len(final)

@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Case, Enterprise, FundItem, FundItemVersion, Notice, PolicyPush
 from db.repositories.notices import insert_ignoring_duplicates
-from rules.conditions import compile_where, parse_condition
+from db.sql.conditions import compile_where
+from schemas.conditions import parse_condition
+from schemas.vocabulary import CaseStatus, FundItemStatus, NoticeCategory, NoticeStatus, PushKind
 
 OPTED_OUT_REASON = "企业已退订政策推送"
 SQLITE_COMPOUND_LIMIT = 400  # SQLite allows 500 SELECTs in one UNION ALL
@@ -66,7 +68,7 @@ def listed_items(*, session: Session, fund_item_id: int | None = None) -> list[L
             FundItemVersion,
             and_(FundItemVersion.fund_item_id == FundItem.id, FundItemVersion.version == FundItem.listed_version),
         )
-        .where(FundItem.status == "listed")
+        .where(FundItem.status == FundItemStatus.LISTED)
         .order_by(FundItem.id)
     )
     if fund_item_id is not None:
@@ -156,10 +158,10 @@ def queue_for_matched(
         "content": _text(before) + Enterprise.name + _text(after),
         "phone_enc": Enterprise.contact_phone_enc,
         "phone_masked": Enterprise.contact_phone_masked,
-        "status": _text("queued"),
+        "status": _text(NoticeStatus.QUEUED),
         "provider": _text("outbox"),
         "fund_item_id": literal(item.id, Integer),
-        "category": _text("push"),
+        "category": _text(NoticeCategory.PUSH),
         "attempts": literal(0, Integer),
         "receipt_polls": literal(0, Integer),
     }
@@ -216,9 +218,9 @@ def paid_cases_due(*, session: Session, paid_before: datetime, limit: int) -> li
         .join(FundItem, FundItem.id == Case.fund_item_id)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(
-            Case.status == "paid",
+            Case.status == CaseStatus.PAID,
             func.coalesce(Case.closed_at, Case.updated_at) <= paid_before,
-            ~exists().where(PolicyPush.case_id == Case.id, PolicyPush.kind == "paid"),
+            ~exists().where(PolicyPush.case_id == Case.id, PolicyPush.kind == PushKind.PAID),
         )
         .order_by(Case.id)
         .limit(limit)
@@ -231,7 +233,7 @@ def for_fund_item(*, session: Session, fund_item_id: int) -> list[PolicyPush]:
     return list(
         session.scalars(
             select(PolicyPush)
-            .where(PolicyPush.fund_item_id == fund_item_id, PolicyPush.kind == "listed")
+            .where(PolicyPush.fund_item_id == fund_item_id, PolicyPush.kind == PushKind.LISTED)
             .order_by(PolicyPush.id)
         )
     )
@@ -270,8 +272,8 @@ def set_opt_out(*, session: Session, enterprise: Enterprise, opt_out: bool, now:
     if opt_out:  # pushes still waiting are withdrawn; case notices are never touched
         session.execute(
             update(Notice)
-            .where(Notice.enterprise_id == enterprise.id, Notice.category == "push", Notice.status == "queued")
-            .values(status="cancelled", next_attempt_at=None, fail_reason=OPTED_OUT_REASON)
+            .where(Notice.enterprise_id == enterprise.id, Notice.category == NoticeCategory.PUSH, Notice.status == NoticeStatus.QUEUED)
+            .values(status=NoticeStatus.CANCELLED, next_attempt_at=None, fail_reason=OPTED_OUT_REASON)
         )
     session.flush()
     return True

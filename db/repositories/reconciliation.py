@@ -10,8 +10,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Alert, ReconLine, ReconRun
+from schemas.vocabulary import AlertStatus, ReconOutcome, ReconRunStatus
 
-OUTCOMES = ("matched", "missing_ours", "missing_theirs", "amount_mismatch", "status_mismatch")
+OUTCOMES = ReconOutcome.values()
 MISMATCHES = OUTCOMES[1:]
 
 
@@ -19,7 +20,7 @@ def start_run(*, session: Session, run_key: str, statement_date: date, trigger: 
     """The run for `run_key`, created on first call (an activity retry finds the same run)."""
     run = session.scalar(select(ReconRun).where(ReconRun.run_key == run_key).with_for_update())
     if run is None:
-        run = ReconRun(run_key=run_key, statement_date=statement_date, trigger=trigger, status="running")
+        run = ReconRun(run_key=run_key, statement_date=statement_date, trigger=trigger, status=ReconRunStatus.RUNNING)
         session.add(run)
         session.flush()
     return run
@@ -38,7 +39,7 @@ def replace_lines(*, session: Session, run: ReconRun, lines: Sequence[dict[str, 
 def finish_run(*, session: Session, run: ReconRun, totals: dict[str, int]) -> None:
     for key, value in totals.items():
         setattr(run, key, value)
-    run.status = "done"
+    run.status = ReconRunStatus.DONE
     run.finished_at = datetime.now(UTC)
     session.flush()
 
@@ -55,7 +56,7 @@ def list_runs(*, session: Session, limit: int = 60) -> list[ReconRun]:
 def latest_for_day(*, session: Session, statement_date: date) -> ReconRun | None:
     return session.scalar(
         select(ReconRun)
-        .where(ReconRun.statement_date == statement_date, ReconRun.status == "done")
+        .where(ReconRun.statement_date == statement_date, ReconRun.status == ReconRunStatus.DONE)
         .order_by(ReconRun.id.desc())
         .limit(1)
     )
@@ -64,7 +65,7 @@ def latest_for_day(*, session: Session, statement_date: date) -> ReconRun | None
 def lines(*, session: Session, run_id: int, mismatches_only: bool = False) -> list[ReconLine]:
     stmt = select(ReconLine).where(ReconLine.run_id == run_id)
     if mismatches_only:
-        stmt = stmt.where(ReconLine.outcome != "matched")
+        stmt = stmt.where(ReconLine.outcome != ReconOutcome.MATCHED)
     return list(session.scalars(stmt.order_by(ReconLine.voucher_no, ReconLine.line_type)))
 
 
@@ -85,28 +86,24 @@ def raise_alert(
     alert = session.scalar(select(Alert).where(Alert.kind == kind, Alert.ref == ref).with_for_update())
     now = datetime.now(UTC)
     if alert is None:
-        alert = Alert(kind=kind, ref=ref, message=message, status="open", recon_run_id=recon_run_id, updated_at=now)
+        alert = Alert(kind=kind, ref=ref, message=message, status=AlertStatus.OPEN, recon_run_id=recon_run_id, updated_at=now)
         session.add(alert)
     elif alert.status == "open" or _seen_after_close(alert, seen_at or now):
         alert.message = message
         alert.recon_run_id = recon_run_id or alert.recon_run_id
         alert.updated_at = now
-        if alert.status == "closed":
-            alert.status, alert.closed_at, alert.closed_by, alert.close_note = "open", None, None, None
+        if alert.status == AlertStatus.CLOSED:
+            alert.status, alert.closed_at, alert.closed_by, alert.close_note = AlertStatus.OPEN, None, None, None
     session.flush()
     return alert
 
 
 def _seen_after_close(alert: Alert, seen_at: datetime) -> bool:
-    closed_at = alert.closed_at
-    if closed_at is None:
-        return True
-    if closed_at.tzinfo is None:  # SQLite hands stored UTC times back naive
-        closed_at = closed_at.replace(tzinfo=UTC)
-    return seen_at > closed_at
+    """Whether the run saw the statement after the alert was closed (a run already under way must not reopen it)."""
+    return alert.closed_at is None or seen_at > alert.closed_at
 
 
-def list_alerts(*, session: Session, status: str | None = "open", limit: int = 500) -> list[Alert]:
+def list_alerts(*, session: Session, status: str | None = AlertStatus.OPEN, limit: int = 500) -> list[Alert]:
     stmt = select(Alert)
     if status:
         stmt = stmt.where(Alert.status == status)
@@ -114,15 +111,15 @@ def list_alerts(*, session: Session, status: str | None = "open", limit: int = 5
 
 
 def count_open_alerts(*, session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Alert).where(Alert.status == "open")) or 0
+    return session.scalar(select(func.count()).select_from(Alert).where(Alert.status == AlertStatus.OPEN)) or 0
 
 
 def close_alert(*, session: Session, alert_id: int, by: str, note: str) -> Alert | None:
     alert = session.get(Alert, alert_id, with_for_update=True)
     if alert is None:
         return None
-    if alert.status == "open":
-        alert.status, alert.closed_at, alert.closed_by, alert.close_note = "closed", datetime.now(UTC), by, note
+    if alert.status == AlertStatus.OPEN:
+        alert.status, alert.closed_at, alert.closed_by, alert.close_note = AlertStatus.CLOSED, datetime.now(UTC), by, note
         alert.updated_at = datetime.now(UTC)
         session.flush()
     return alert

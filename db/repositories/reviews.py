@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.models import Case, CaseObjection, CaseTask, PaymentReturn
+from schemas.vocabulary import ObjectionStatus, TaskStatus
 
 # -- tasks ---------------------------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ def open_tasks(
                 stage_name=stage_name,
                 round=round_,
                 department_code=code,
-                status="open",
+                status=TaskStatus.OPEN,
                 due_at=due_at,
                 provisional=provisional,
             )
@@ -67,8 +68,8 @@ def decide_task(
     comment: str,
 ) -> CaseTask | None:
     task = task_for(session=session, case_id=case_id, stage_key=stage_key, round_=round_, department=department)
-    if task is not None and task.status == "open":
-        task.status = "done"
+    if task is not None and task.status == TaskStatus.OPEN:
+        task.status = TaskStatus.DONE
         task.decision = decision
         task.actor = actor
         task.comment = comment
@@ -84,7 +85,7 @@ def mark_reminded(*, session: Session, case_id: int, stage_key: str, round_: int
             CaseTask.case_id == case_id,
             CaseTask.stage_key == stage_key,
             CaseTask.round == round_,
-            CaseTask.status == "open",
+            CaseTask.status == TaskStatus.OPEN,
         )
         .values(reminded_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
@@ -92,10 +93,10 @@ def mark_reminded(*, session: Session, case_id: int, stage_key: str, round_: int
 
 
 def close_open_tasks(
-    *, session: Session, case_id: int, status: str = "closed", stage_key: str | None = None, round_: int | None = None
+    *, session: Session, case_id: int, status: str = TaskStatus.CLOSED, stage_key: str | None = None, round_: int | None = None
 ) -> int:
     """End the open tasks of a case (or of one stage round): the stage closed, timed out or the case ended."""
-    stmt = update(CaseTask).where(CaseTask.case_id == case_id, CaseTask.status == "open")
+    stmt = update(CaseTask).where(CaseTask.case_id == case_id, CaseTask.status == TaskStatus.OPEN)
     if stage_key is not None:
         stmt = stmt.where(CaseTask.stage_key == stage_key)
     if round_ is not None:
@@ -104,7 +105,7 @@ def close_open_tasks(
     return result.rowcount or 0
 
 
-def tasks_for_department(*, session: Session, department: str, status: str | None = "open") -> list[CaseTask]:
+def tasks_for_department(*, session: Session, department: str, status: str | None = TaskStatus.OPEN) -> list[CaseTask]:
     """A department's work list, the most urgent first."""
     stmt = select(CaseTask).where(CaseTask.department_code == department)
     if status:
@@ -136,7 +137,7 @@ def add_objection(
         id_number_masked=id_number_masked,
         phone_enc=phone_enc,
         evidence=evidence,
-        status="open",
+        status=ObjectionStatus.OPEN,
     )
     session.add(objection)
     session.flush()
@@ -151,8 +152,8 @@ def rule_objection(
     *, session: Session, objection_id: int, uphold: bool, department: str, actor: str, comment: str
 ) -> CaseObjection | None:
     objection = get_objection(session=session, objection_id=objection_id)
-    if objection is not None and objection.status == "open":
-        objection.status = "upheld" if uphold else "dismissed"
+    if objection is not None and objection.status == ObjectionStatus.OPEN:
+        objection.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
         objection.ruling_department = department
         objection.ruling_actor = actor
         objection.ruling_comment = comment

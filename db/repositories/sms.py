@@ -8,8 +8,9 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Case, Enterprise, FundItem, Notice
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
-ACTIVE = ("sending", "sent", "delivered")
+ACTIVE = (NoticeStatus.SENDING, NoticeStatus.SENT, NoticeStatus.DELIVERED)
 
 
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[Notice]:
@@ -21,10 +22,10 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[Notice]:
     stmt = (
         select(Notice)
         .where(
-            Notice.status.in_(("queued", "sending")),  # the partial index ix_notice_pending_id
+            Notice.status.in_((NoticeStatus.QUEUED, NoticeStatus.SENDING)),  # the partial index ix_notice_pending_id
             or_(
-                and_(Notice.status == "queued", or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now)),
-                and_(Notice.status == "sending", Notice.next_attempt_at <= now),
+                and_(Notice.status == NoticeStatus.QUEUED, or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now)),
+                and_(Notice.status == NoticeStatus.SENDING, Notice.next_attempt_at <= now),
             ),
         )
         .order_by(Notice.id)
@@ -39,7 +40,7 @@ def receipts_due(*, session: Session, provider: str, now: datetime, limit: int) 
     """Sent notices of this provider still without a delivery report whose next receipt poll is due."""
     stmt = (
         select(Notice)
-        .where(Notice.status == "sent", Notice.provider == provider, Notice.next_attempt_at <= now)
+        .where(Notice.status == NoticeStatus.SENT, Notice.provider == provider, Notice.next_attempt_at <= now)
         .order_by(Notice.next_attempt_at, Notice.id)
         .limit(limit)
     )
@@ -62,7 +63,7 @@ def mark_delivered(*, session: Session, rows: list[dict], now: datetime, provide
     phone_masked, fund_item_id}. PostgreSQL joins arrays (one round trip); SQLite runs an executemany in-process."""
     if not rows:
         return
-    common = {"status": "delivered", "next_attempt_at": None, "sent_at": now, "delivered_at": now,
+    common = {"status": NoticeStatus.DELIVERED, "next_attempt_at": None, "sent_at": now, "delivered_at": now,
               "fail_reason": None, "provider": provider}  # fmt: skip
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
@@ -137,12 +138,12 @@ def stats(*, session: Session, department_id: int | None = None, category: str |
             FundItem.code,
             FundItem.name,
             func.count(Notice.id),
-            func.sum(case((Notice.status.in_(("queued", "sending")), 1), else_=0)),
-            func.sum(case((Notice.status == "sent", 1), else_=0)),
-            func.sum(case((Notice.status == "delivered", 1), else_=0)),
-            func.sum(case((Notice.status == "failed", 1), else_=0)),
-            func.sum(case((Notice.status == "cancelled", 1), else_=0)),
-            func.sum(case((Notice.category == "push", 1), else_=0)),
+            func.sum(case((Notice.status.in_((NoticeStatus.QUEUED, NoticeStatus.SENDING)), 1), else_=0)),
+            func.sum(case((Notice.status == NoticeStatus.SENT, 1), else_=0)),
+            func.sum(case((Notice.status == NoticeStatus.DELIVERED, 1), else_=0)),
+            func.sum(case((Notice.status == NoticeStatus.FAILED, 1), else_=0)),
+            func.sum(case((Notice.status == NoticeStatus.CANCELLED, 1), else_=0)),
+            func.sum(case((Notice.category == NoticeCategory.PUSH, 1), else_=0)),
         )
         .select_from(Notice)
         .outerjoin(Case, Case.id == Notice.case_id)
@@ -178,7 +179,7 @@ def failures(*, session: Session, fund_item_id: int, limit: int = 500) -> list[N
         session.scalars(
             select(Notice)
             .outerjoin(Case, Case.id == Notice.case_id)
-            .where(item_id == fund_item_id, Notice.status == "failed")
+            .where(item_id == fund_item_id, Notice.status == NoticeStatus.FAILED)
             .order_by(Notice.id.desc())
             .limit(limit)
         )

@@ -14,7 +14,7 @@ from db import crypto
 from db.models import Enterprise, FundItem
 from db.repositories import campaigns as repo
 from db.repositories import fund_items
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 
 AMOUNT_FEN = 1_000_000  # 1 万元 each with the fixed standard
 

@@ -21,9 +21,9 @@ from db.models import Enterprise
 from db.repositories import budget, cases, enterprises
 from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items as repo
-from rules import uscc as uscc_rules
 from rules.amounts import compute_amount
 from rules.calendar import WorkCalendar
+from schemas import uscc as uscc_rules
 from schemas.cases import ApplicationIn
 from schemas.fund_items import (
     EXAMPLE_INSTANT,

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from cli.generate import generate_enterprises
 from db.models import Enterprise
 from db.repositories.matching import DryRunResult, dry_run, matched_ids
+from db.sql.amounts import MAX_FEN
 from rules.amounts import compute_amount
-from rules.amounts_sql import MAX_FEN
 from rules.conditions import evaluate
-from tests.rules.test_amounts_sql import standards
-from tests.rules.test_conditions_sql import conditions
+from tests.db.test_sql_amounts import standards
+from tests.db.test_sql_conditions import conditions
 
 CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

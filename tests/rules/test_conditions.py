@@ -8,12 +8,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import Enterprise
-from rules.conditions import compile_where, evaluate, facts_of
-from rules.fields import FIELDS, LEAF_OPERATORS, OPERATORS_BY_TYPE, field_catalogue
+from rules.conditions import evaluate, facts_of
 from schemas.conditions import (
     CONDITION_ADAPTER,
     EXAMPLE_CONDITION,
@@ -23,6 +20,7 @@ from schemas.conditions import (
     dump_condition,
     parse_condition,
 )
+from schemas.fields import FIELDS, LEAF_OPERATORS, OPERATORS_BY_TYPE, field_catalogue
 
 BASE_FACTS: dict[str, Any] = {
     "region_code": "420502",
@@ -395,31 +393,3 @@ def test_field_catalogue_lists_labels_units_and_operators() -> None:
     assert [op["op"] for op in catalogue["tags"]["operators"]] == ["has_tag", "has_any_tags", "has_all_tags"]
     assert catalogue["size_class"]["choices"][0] == {"value": "large", "label": "大型"}
     assert {FIELDS[name].column for name in catalogue} <= set(Enterprise.__table__.c.keys())
-
-
-# ---------------------------------------------------------------- one expression, two dialects
-
-
-def test_one_where_clause_compiles_on_both_dialects() -> None:
-    where = compile_where(
-        {
-            "op": "all",
-            "items": [
-                leaf("tags", "has_any_tags", ["专精特新", "小巨人"]),
-                {"op": "not", "item": leaf("tags", "has_all_tags", ["失信", "异常"])},
-                leaf("region_code", "prefix", "4205"),
-            ],
-        }
-    )
-    stmt = select(Enterprise.id).where(where)
-    pg = str(stmt.compile(dialect=postgresql.dialect()))
-    lite = str(stmt.compile(dialect=sqlite.dialect()))
-    assert "?|" in pg and "@>" in pg and "coalesce(enterprise.tags, '[]'::jsonb)" in pg
-    assert "json_each(enterprise.tags)" in lite and "@>" not in lite
-    assert "substr(enterprise.region_code" in pg and "substr(enterprise.region_code" in lite
-    assert "LIKE" not in pg + lite
-
-
-def test_compile_where_rejects_invalid_data_like_parse() -> None:
-    with pytest.raises(ValidationError, match="employees"):
-        compile_where(leaf("employees", "prefix", "1"))

@@ -29,7 +29,7 @@ from db.migrate import upgrade
 from db.models import Case, Enterprise, Notice, PolicyPush
 from db.session import engine_for, transaction
 from gateways.sms import OutboxProvider
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 from settings import Settings
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 

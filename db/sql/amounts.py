@@ -30,9 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from db.models import Enterprise
-from rules.amounts import AnyStandard, parse_standard
-from rules.fields import FIELDS
-from schemas.standards import FixedAmount, ManualAmount, RateOfBase, SumOfParts, Tiered
+from schemas.fields import FIELDS
+from schemas.standards import AnyStandard, FixedAmount, ManualAmount, RateOfBase, SumOfParts, Tiered, parse_standard
 
 __all__ = ["MAX_FEN", "amount_expr", "limb_plan", "unquantified_expr"]
 

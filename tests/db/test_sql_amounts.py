@@ -13,8 +13,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.models import Enterprise
+from db.sql.amounts import MAX_FEN, amount_expr, limb_plan, unquantified_expr
 from rules.amounts import compute_amount
-from rules.amounts_sql import MAX_FEN, amount_expr, limb_plan, unquantified_expr
 
 MONEY_FIELDS = ["tax_paid_fen", "revenue_fen"]
 INT_FIELDS = ["employees", "rd_ratio_bp"]

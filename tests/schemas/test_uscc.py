@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import uscc as stdnum_uscc
 
-from rules.uscc import ALPHABET, check_char, generate, is_valid, organisation_check_char, validate
+from schemas.uscc import ALPHABET, check_char, generate, is_valid, organisation_check_char, validate
 
 VALID = "91110000600037341L"  # python-stdnum's documented example
 

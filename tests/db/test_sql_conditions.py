@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import cast, delete, not_, null, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Enterprise, JSONType
-from rules.conditions import TagMatch, compile_where, evaluate
-from rules.fields import FIELDS, FieldType
+from db.sql.conditions import TagMatch, compile_where
+from rules.conditions import evaluate
 from schemas.conditions import parse_condition
+from schemas.fields import FIELDS, FieldType
 
 # Small pools make equal values, shared prefixes and boundaries frequent; integers add the rest.
 REGIONS = ["420502", "420503", "420602", "420502001", "110101", "4205", "42"]
@@ -203,3 +207,35 @@ def test_sql_null_tags_hold_no_tag_on_both_dialects(session: Session) -> None:
         match = TagMatch(cast(null(), JSONType), mode, ["专精特新"])
         row = session.execute(select(match.label("holds"), not_(match).label("lacks"))).one()
         assert (bool(row.holds), bool(row.lacks)) == (False, True)
+
+
+# ---------------------------------------------------------------- one expression, two dialects
+
+
+def test_one_where_clause_compiles_on_both_dialects() -> None:
+    where = compile_where(
+        {
+            "op": "all",
+            "items": [
+                _leaf("tags", "has_any_tags", ["专精特新", "小巨人"]),
+                {"op": "not", "item": _leaf("tags", "has_all_tags", ["失信", "异常"])},
+                _leaf("region_code", "prefix", "4205"),
+            ],
+        }
+    )
+    stmt = select(Enterprise.id).where(where)
+    pg = str(stmt.compile(dialect=postgresql.dialect()))
+    lite = str(stmt.compile(dialect=sqlite.dialect()))
+    assert "?|" in pg and "@>" in pg and "coalesce(enterprise.tags, '[]'::jsonb)" in pg
+    assert "json_each(enterprise.tags)" in lite and "@>" not in lite
+    assert "substr(enterprise.region_code" in pg and "substr(enterprise.region_code" in lite
+    assert "LIKE" not in pg + lite
+
+
+def test_compile_where_rejects_invalid_data_like_parse() -> None:
+    with pytest.raises(ValidationError, match="employees"):
+        compile_where(_leaf("employees", "prefix", "1"))
+
+
+def _leaf(field: str, op: str, value: Any) -> dict[str, Any]:
+    return {"field": field, "op": op, "value": value}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 
 class FieldType(StrEnum):
@@ -33,7 +33,7 @@ TYPE_LABELS: dict[FieldType, str] = {
 }
 
 GROUP_OPERATORS: tuple[str, ...] = ("all", "any", "not")
-LEAF_OPERATORS: tuple[str, ...] = (
+LeafOp = Literal[
     "eq",
     "ne",
     "gt",
@@ -47,7 +47,8 @@ LEAF_OPERATORS: tuple[str, ...] = (
     "has_tag",
     "has_any_tags",
     "has_all_tags",
-)
+]
+LEAF_OPERATORS: tuple[str, ...] = get_args(LeafOp)
 
 OPERATOR_LABELS: dict[str, str] = {
     "all": "全部满足",
@@ -170,10 +171,6 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("credit_status", FieldType.ENUM, "信用状态", "credit_status", choices=CREDIT_STATUSES),
     )
 }
-
-
-def field_spec(name: str) -> FieldSpec | None:
-    return FIELDS.get(name)
 
 
 def field_catalogue() -> list[dict[str, Any]]:
