@@ -19,6 +19,7 @@ from pathlib import Path
 import xmlschema
 
 from schemas.treasury import PaymentInstruction
+from schemas.vocabulary import PaymentStatus
 
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
 PAIN001 = "pain.001.001.03"
@@ -222,9 +223,9 @@ class TxStatus:
     return_type: str | None = None  # passive | active (camt.054 only)
 
 
-_TX_STS = {"accepted": "ACCP", "paid": "ACSC", "failed": "RJCT"}
-_STATUS_OF = {"ACCP": "accepted", "ACTC": "accepted", "PDNG": "accepted", "ACSP": "accepted", "ACSC": "paid",
-              "RJCT": "failed"}
+_TX_STS = {PaymentStatus.ACCEPTED: "ACCP", PaymentStatus.PAID: "ACSC", PaymentStatus.FAILED: "RJCT"}
+_STATUS_OF = {"ACCP": PaymentStatus.ACCEPTED, "ACTC": PaymentStatus.ACCEPTED, "PDNG": PaymentStatus.ACCEPTED,
+              "ACSP": PaymentStatus.ACCEPTED, "ACSC": PaymentStatus.PAID, "RJCT": PaymentStatus.FAILED}
 
 
 def reason_code(reason: str) -> str:
@@ -251,7 +252,7 @@ def build_pain002(
         doc.add(tx, "OrgnlInstrId", line.voucher_no)
         doc.add(tx, "OrgnlEndToEndId", line.voucher_no)
         doc.add(tx, "TxSts", _TX_STS[line.status])
-        if line.status == "failed":
+        if line.status == PaymentStatus.FAILED:
             reason = doc.add(tx, "StsRsnInf")
             doc.path(reason, "Rsn/Cd", reason_code(line.reason))
             for start in range(0, len(line.reason), 105):
@@ -286,7 +287,7 @@ def parse_pain002(document: bytes) -> tuple[str, list[TxStatus]]:
             TxStatus(
                 voucher_no=_opt(tx, "OrgnlEndToEndId", ns) or _find(tx, "OrgnlInstrId", ns),
                 status=status,
-                amount_fen=fen(amount) if amount and status == "paid" else 0,
+                amount_fen=fen(amount) if amount and status == PaymentStatus.PAID else 0,
                 reason=reason,
                 treasury_ref=_opt(tx, "AcctSvcrRef", ns) or "",
                 at=_parse_dt(at) if at else None,
@@ -354,7 +355,7 @@ def parse_camt054(document: bytes) -> list[TxStatus]:
             out.append(
                 TxStatus(
                     voucher_no=_opt(tx, "Refs/EndToEndId", ns) or _find(tx, "Refs/InstrId", ns),
-                    status="returned",
+                    status=PaymentStatus.RETURNED,
                     amount_fen=fen(_find(entry, "Amt", ns)),
                     reason=reason,
                     treasury_ref=_opt(entry, "AcctSvcrRef", ns) or "",

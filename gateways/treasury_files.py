@@ -17,8 +17,9 @@ from pathlib import Path
 from gateways import iso20022
 from gateways.iso20022 import TxStatus
 from schemas.treasury import BatchItemResult, InstructionResult, PaymentInstruction
+from schemas.vocabulary import PaymentStatus
 
-_RANK = {"accepted": 0, "paid": 1, "failed": 1, "returned": 2}
+_RANK = {PaymentStatus.ACCEPTED: 0, PaymentStatus.PAID: 1, PaymentStatus.FAILED: 1, PaymentStatus.RETURNED: 2}
 
 
 class FileTreasuryGateway:
@@ -93,19 +94,19 @@ class FileTreasuryGateway:
 
 def _fold(voucher_no: str, lines: list[TxStatus]) -> InstructionResult:
     """One result from a voucher's reports, in protocol order: a later report never moves it backwards."""
-    accepted = next((x for x in lines if x.status == "accepted"), None)
-    settled = next((x for x in lines if x.status in ("paid", "failed")), None)
-    returned = next((x for x in lines if x.status == "returned"), None)
+    accepted = next((x for x in lines if x.status == PaymentStatus.ACCEPTED), None)
+    settled = next((x for x in lines if x.status in (PaymentStatus.PAID, PaymentStatus.FAILED)), None)
+    returned = next((x for x in lines if x.status == PaymentStatus.RETURNED), None)
     final = max(lines, key=lambda x: _RANK[x.status])
     ref = next((x.treasury_ref for x in lines if x.treasury_ref), "")
     accepted_at = (accepted or settled or final).at or datetime.now(UTC)
-    if final.status == "accepted":
-        return InstructionResult(VoucherNo=voucher_no, Status="accepted", PaidAmt=0, TreasuryRef=ref, AcceptedAt=accepted_at)
-    if final.status == "returned":
+    if final.status == PaymentStatus.ACCEPTED:
+        return InstructionResult(VoucherNo=voucher_no, Status=PaymentStatus.ACCEPTED, PaidAmt=0, TreasuryRef=ref, AcceptedAt=accepted_at)
+    if final.status == PaymentStatus.RETURNED:
         assert returned is not None
         return InstructionResult(
             VoucherNo=voucher_no,
-            Status="returned",
+            Status=PaymentStatus.RETURNED,
             PaidAmt=0,
             Reason=returned.reason,
             TreasuryRef=ref,
@@ -119,7 +120,7 @@ def _fold(voucher_no: str, lines: list[TxStatus]) -> InstructionResult:
     return InstructionResult(
         VoucherNo=voucher_no,
         Status=settled.status,
-        PaidAmt=settled.amount_fen if settled.status == "paid" else 0,
+        PaidAmt=settled.amount_fen if settled.status == PaymentStatus.PAID else 0,
         Reason=settled.reason,
         TreasuryRef=ref,
         AcceptedAt=accepted_at,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from gateways.sms.base import Receipt, ReceiptFormatError, SendResult, SmsMessage, SmsProvider, notice_id_of
+from schemas.vocabulary import NoticeStatus
 
 
 class HttpProvider(SmsProvider):
@@ -67,12 +68,12 @@ class HttpProvider(SmsProvider):
             raise ReceiptFormatError("回执应为 JSON 数组")
         out = []
         for item in body:
-            if not isinstance(item, dict) or item.get("status") not in ("delivered", "failed"):
+            if not isinstance(item, dict) or item.get("status") not in (NoticeStatus.DELIVERED, NoticeStatus.FAILED):
                 raise ReceiptFormatError(f"回执缺少 status：{item!r}"[:200])
             out.append(
                 Receipt(
                     provider="http",
-                    delivered=item["status"] == "delivered",
+                    delivered=item["status"] == NoticeStatus.DELIVERED,
                     notice_id=notice_id_of(item.get("id")),
                     provider_msg_id=item.get("message_id"),
                     code=item.get("code"),
