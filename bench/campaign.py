@@ -195,6 +195,7 @@ def run_campaign_bench(
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
+    from schemas.vocabulary import CaseStatus
 
     with tempfile.TemporaryDirectory(prefix="zhida-bench-campaign-") as folder:
         data = Path(folder)
@@ -252,7 +253,7 @@ def run_campaign_bench(
             assert item is not None
             paid, paid_fen = session.execute(
                 select(func.count(), func.coalesce(func.sum(Case.paid_fen), 0)).where(
-                    Case.fund_item_id == item.id, Case.status == "paid"
+                    Case.fund_item_id == item.id, Case.status == CaseStatus.PAID
                 )
             ).one()
             matched = session.scalar(select(func.count()).select_from(Case).where(Case.fund_item_id == item.id))

@@ -88,7 +88,7 @@ def raise_alert(
     if alert is None:
         alert = Alert(kind=kind, ref=ref, message=message, status=AlertStatus.OPEN, recon_run_id=recon_run_id, updated_at=now)
         session.add(alert)
-    elif alert.status == "open" or _seen_after_close(alert, seen_at or now):
+    elif alert.status == AlertStatus.OPEN or _seen_after_close(alert, seen_at or now):
         alert.message = message
         alert.recon_run_id = recon_run_id or alert.recon_run_id
         alert.updated_at = now
