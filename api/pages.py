@@ -9,15 +9,22 @@ from fastapi.templating import Jinja2Templates
 from rules.money import format_yuan
 from schemas.localtime import format_local
 from schemas.vocabulary import (
+    AlertKind,
     AlertStatus,
+    CampaignKind,
     CaseStatus,
+    ConsentStatus,
+    FinanceStatus,
     FundItemMode,
     FundItemStatus,
     NoticeCategory,
     NoticeStatus,
     PaymentStatus,
     PushKind,
+    ReconLineType,
     ReconOutcome,
+    ReconTrigger,
+    Role,
     event_label,
     render_actor,
 )
@@ -36,6 +43,13 @@ FILTERS = {
     "recon_outcome": ReconOutcome.label_of,
     "alert_status": AlertStatus.label_of,
     "event_kind": event_label,
+    "campaign_kind": CampaignKind.label_of,
+    "consent_status": ConsentStatus.label_of,
+    "finance_status": FinanceStatus.label_of,
+    "recon_line_type": ReconLineType.label_of,
+    "recon_trigger": ReconTrigger.label_of,
+    "alert_kind": AlertKind.label_of,
+    "role": Role.label_of,
     # {{ e.actor|actor(names) }}: names maps department codes and USCCs to names, looked up by the page's service.
     "actor": lambda value, names=None: render_actor(value, names=names),
 }

@@ -374,3 +374,27 @@ def render_actor(value: str, *, names: dict[str, str] | None = None) -> str:
     subject, _, officer = subject.partition(":")
     who = (names or {}).get(subject) or ActorKind.label_of(kind, default="系统")
     return f"{who}（{officer}）" if officer else who
+
+
+class ReconLineType(Vocabulary):
+    """A line of the treasury's daily statement: a settlement or a return."""
+
+    SETTLE = "settle", "支付"
+    RETURN = "return", "退回"
+
+
+class ReconTrigger(Vocabulary):
+    """What started a reconciliation run."""
+
+    SCHEDULE = "schedule", "定时"
+    MANUAL = "manual", "手工"
+
+
+class AlertKind(Vocabulary):
+    """What an alert for the finance bureau is about: one kind per reconciliation mismatch."""
+
+    RECON_MISSING_OURS = "recon_missing_ours", "对账我方缺失"
+    RECON_MISSING_THEIRS = "recon_missing_theirs", "对账国库缺失"
+    RECON_AMOUNT_MISMATCH = "recon_amount_mismatch", "对账金额不符"
+    RECON_STATUS_MISMATCH = "recon_status_mismatch", "对账状态不符"
+    RECON_MATCHED = "recon_matched", "对账一致"

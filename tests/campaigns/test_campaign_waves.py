@@ -22,7 +22,6 @@ from temporalio.worker import Worker
 from activities.campaign import CampaignActivities, activity_methods
 from api.app import create_app
 from api.auth import Principal, mint
-from api.routers.campaigns import consent
 from db.migrate import upgrade
 from db.models import BudgetEntry, Case, Notice, PaymentInstruction
 from db.repositories import budget
@@ -30,6 +29,7 @@ from db.repositories import campaigns as repo
 from db.session import transaction
 from gateways.treasury_sim import create_app as create_treasury_app
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
+from services.campaigns import consent
 from settings import Settings
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.support import ServerThread
