@@ -13,10 +13,11 @@ from api.errors import error_body
 from rules.calendar import NoticeError
 from schemas.calendar import CalendarYearDetail, CalendarYearOut, DeadlineOut, ImportOut
 from schemas.principal import Principal
+from schemas.vocabulary import Role
 from services import calendar as service
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar 工作日"])
-Reader = Annotated[Principal, Depends(require("enterprise", "department", "finance"))]
+Reader = Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
 Admin = Annotated[Principal, Depends(require())]  # administrators only
 
 MAX_DEADLINE_DAYS = 3660

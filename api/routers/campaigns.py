@@ -66,11 +66,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["campaigns 免申即享"], lifespan=lifespan)
-Staff = Annotated[Principal, Depends(require("department", "finance"))]
-Finance = Annotated[Principal, Depends(require("finance"))]
-Department = Annotated[Principal, Depends(require("department"))]
-Enterprise = Annotated[Principal, Depends(require("enterprise"))]
-Anyone = Annotated[Principal, Depends(require("enterprise", "department", "finance"))]
+Staff = Annotated[Principal, Depends(require(Role.DEPARTMENT, Role.FINANCE))]
+Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
+Department = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
+Enterprise = Annotated[Principal, Depends(require(Role.ENTERPRISE))]
+Anyone = Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
 
 
 async def in_session(settings: Settings, use_case: Callable[[Session], T]) -> T:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends
 
 from api.deps import SessionDep, require
 from schemas.principal import Principal
+from schemas.vocabulary import Role
 from services import matching
 from services.matching import DryRunIn, DryRunOut
 
 router = APIRouter(prefix="/api/v1", tags=["dry-runs 政策预匹配"])
-Department = Annotated[Principal, Depends(require("department"))]
+Department = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
 
 
 @router.post(

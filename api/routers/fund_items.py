@@ -31,7 +31,7 @@ from schemas.fund_items import (
     explain_errors,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import FundItemMode, FundItemStatus
+from schemas.vocabulary import FundItemMode, FundItemStatus, Role
 from services import fund_items as service
 
 
@@ -54,8 +54,8 @@ class ChineseValidationRoute(APIRoute):
 
 router = APIRouter(prefix="/api/v1", tags=["fund items 资金事项"], route_class=ChineseValidationRoute)
 
-Writer = Annotated[Principal, Depends(require("department"))]
-Reader = Annotated[Principal, Depends(require("department", "finance"))]
+Writer = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
+Reader = Annotated[Principal, Depends(require(Role.DEPARTMENT, Role.FINANCE))]
 
 CONFIG_EXAMPLES = {
     "instant": {"summary": "即申即享：专精特新企业一次性奖励（定额）", "value": EXAMPLE_INSTANT},

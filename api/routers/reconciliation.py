@@ -16,11 +16,11 @@ from db.models import Alert, ReconRun
 from db.session import transaction
 from schemas.principal import Principal
 from schemas.reconciliation import AlertCloseIn, AlertOut, ReconRunDetail, ReconRunOut, ReconStarted, ReconStartIn
-from schemas.vocabulary import AlertStatus
+from schemas.vocabulary import AlertStatus, Role
 from services import reconciliation as service
 
 router = APIRouter(tags=["reconciliation 对账"])
-FinanceDep = Annotated[Principal, Depends(require("finance"))]
+FinanceDep = Annotated[Principal, Depends(require(Role.FINANCE))]
 
 
 @router.get("/api/v1/reconciliation/runs", response_model=list[ReconRunOut])

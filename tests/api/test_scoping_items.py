@@ -11,6 +11,7 @@ so the table sees the scoping, not the workflows.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -371,3 +372,28 @@ def test_lists_hold_only_what_the_caller_may_see(client: TestClient, world: Worl
     assert get("whf", "/api/v1/reconciliation/runs") == [] and get("whf", "/api/v1/alerts?status=all") == []
     closed = get("czj", "/api/v1/alerts?status=all")
     assert [a["closed_by"] for a in closed if a["id"] == ids["alert"]] in ([None], ["finance:YC-CZJ"], ["admin:ops"])
+
+
+def test_pages_show_labels_not_codes(client: TestClient, world: World) -> None:
+    def page(who: str, path: str) -> str:
+        role, subject = principals(world)[who]
+        token = mint(world.settings.jwt_key(), role=role, subject=subject)
+        response = client.get(path, headers={"Cookie": f"zhida_token={token}"})
+        assert response.status_code == 200, (who, path, response.text)
+        return response.text
+
+    ids = world.ids
+    campaign = page("czj", f"/web/campaigns/{ids['rsj_campaign']}")
+    assert "上架比对" in campaign and "待企业确认" in campaign
+    listing = page("rsj", "/web/campaigns")
+    consent = page("ent_a", f"/web/cases/{ids['consent_case']}/consent")
+    assert "待企业确认" in consent and "确认兑付" in consent
+    recon = page("czj", "/web/reconciliation")
+    assert "手工" in recon
+    run = page("czj", f"/web/reconciliation/{ids['run']}")
+    for text in (campaign, listing, consent, recon, run):
+        visible = re.sub(r"<[^>]+>", " ", text)  # class names may carry codes; what users read may not
+        for code in ("consent_pending", "publicity", "listing", "recon_missing_ours", "manual", "pending", "元 元"):
+            assert code not in visible, code
+    # The labels do not depend on which page was opened first.
+    assert page("czj", f"/web/campaigns/{ids['rsj_campaign']}") == campaign
