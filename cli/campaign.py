@@ -19,10 +19,10 @@ console = Console()
 
 
 def _progress(db_url: str, code: str, campaign_id: int | None):
-    from activities.campaign import db_progress
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
+    from services.campaigns import counted_progress
 
     with transaction(db_url) as session:
         item = fund_items.get_by_code(session=session, code=code)
@@ -34,7 +34,7 @@ def _progress(db_url: str, code: str, campaign_id: int | None):
         if not found:
             raise typer.BadParameter(f"资金事项 {code} 没有批量兑付", param_hint="ITEM")
         listing = [c for c in found if c.kind == "listing"] or found
-        return db_progress(session, listing[-1].id)
+        return counted_progress(session=session, campaign_id=listing[-1].id)
 
 
 def _table(p) -> Table:

@@ -22,12 +22,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.campaign import db_progress
 from db import crypto
-from db.models import Campaign, Case, FundItem
+from db.models import Campaign, CampaignTranche, Case, FundItem
+from db.repositories import budget, enterprises, fund_items
 from db.repositories import campaigns as repo
 from db.repositories import cases as cases_repo
-from db.repositories import enterprises, fund_items
 from rules.conditions import evaluate
 from schemas.campaigns import (
     CampaignInput,
@@ -37,9 +36,10 @@ from schemas.campaigns import (
     FinanceDecision,
     ObjectionIn,
     ObjectionRuling,
+    TrancheInfo,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import CaseStatus, Role
+from schemas.vocabulary import CampaignPhase, CaseStatus, FinanceStatus, Role
 from services import scope
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from settings import Settings
@@ -94,6 +94,44 @@ async def start_pending(*, client: Client, settings: Settings, unit_of_work: Uni
 # ---------------------------------------------------------------------------------------------- progress
 
 
+def tranche_view(row: CampaignTranche) -> TrancheInfo:
+    """A wave as the progress shows it; moments with their offset."""
+    due = row.publicity_due_at
+    return TrancheInfo(
+        number=row.number,
+        cases=row.cases,
+        amount_fen=row.amount_fen,
+        publicity_until=row.publicity_until,
+        publicity_due_at=due if due is None or due.tzinfo else due.replace(tzinfo=UTC),
+        finance_status=row.finance_status,
+    )
+
+
+def counted_progress(*, session: Session, campaign_id: int) -> CampaignProgress:
+    """The campaign's progress counted in the database (the source of truth for per-case state)."""
+    ctx = repo.context(session=session, campaign_id=campaign_id)
+    counts = repo.progress_counts(session=session, campaign_id=campaign_id)
+    totals = budget.totals(session=session, fund_item_id=ctx.item.id)
+    rows = repo.tranches(session=session, campaign_id=campaign_id)
+    pending = [r.number for r in rows if r.finance_status == FinanceStatus.PENDING]
+    return CampaignProgress(
+        campaign_id=campaign_id,
+        fund_item_code=ctx.item.code,
+        fund_item_name=ctx.item.name,
+        kind=ctx.campaign.kind,
+        phase=ctx.campaign.phase,
+        phase_label=CampaignPhase.label_of(ctx.campaign.phase),
+        budget_total_fen=totals["total_fen"],
+        budget_left_fen=totals["available_fen"],
+        tranche=max((r.number for r in rows), default=0),
+        awaiting_tranche=pending[0] if pending else None,
+        tranches=[tranche_view(r) for r in rows],
+        consent_deadline=ctx.campaign.consent_deadline,
+        finished=ctx.campaign.finished_at is not None,
+        **counts,
+    )
+
+
 def _item_of(session: Session, campaign: Campaign) -> FundItem:
     item = fund_items.get(session=session, fund_item_id=campaign.fund_item_id)
     assert item is not None
@@ -127,14 +165,18 @@ def list_campaigns(
     items = fund_items.search_scoped(session=session, condition=scope.item_filter(caller))
     if fund_item_code:
         items = [i for i in items if i.code == fund_item_code]
-    out = [db_progress(session, c.id) for item in items for c in repo.for_item(session=session, fund_item_id=item.id)]
+    out = [
+        counted_progress(session=session, campaign_id=c.id)
+        for item in items
+        for c in repo.for_item(session=session, fund_item_id=item.id)
+    ]
     return sorted(out, key=lambda p: -p.campaign_id)
 
 
 def progress(*, session: Session, principal: Principal, campaign_id: int) -> tuple[CampaignProgress, str]:
     """A campaign's progress counted in the database, and its workflow id (for the live query)."""
     campaign = _campaign(session, _staff(session, principal), campaign_id)
-    return db_progress(session, campaign.id), campaign.workflow_id
+    return counted_progress(session=session, campaign_id=campaign.id), campaign.workflow_id
 
 
 async def live_progress(*, client: Client, workflow_id: str, counted: CampaignProgress) -> CampaignProgress:
@@ -154,7 +196,7 @@ def page(*, session: Session, principal: Principal, campaign_id: int) -> dict[st
     """What the campaign page shows: progress, waves, the first cases, and whether the caller may decide."""
     caller = _staff(session, principal)
     campaign = _campaign(session, caller, campaign_id)
-    counted = db_progress(session, campaign.id)
+    counted = counted_progress(session=session, campaign_id=campaign.id)
     return {
         "p": counted,
         "cases": repo.cases_page(session=session, campaign_id=campaign.id),
