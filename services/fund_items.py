@@ -5,6 +5,7 @@ listed (or closed, delisted) item adds version N+1 as a draft while the listed v
 use; listing again freezes the new version. Listing must happen at least 5 working days before the
 application window opens (Yichang rules art. 20) unless the item is no_application; the check uses the
 working-day calendar stored in the database and says when its result is provisional.
+
 Every function scopes by the caller (services/scope.py): a department sees and changes only its own items, a
 finance bureau reads the items of its region, an administrator everything. Services never commit: the request (or
 the caller's transaction) is the unit of work.
@@ -42,19 +43,15 @@ from schemas.localtime import LOCAL_TZ
 from schemas.principal import Principal
 from schemas.vocabulary import DepartmentKind, FundItemMode, FundItemStatus, PolicyLevel, Role
 from services import notices, scope
+from services.calendar import weekday_zh
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 
 LISTING_LEAD_WORKING_DAYS = 5  # Yichang rules art. 20
-WEEKDAYS_ZH = "一二三四五六日"
 
 
 def today_local() -> date:
     """Today's local date (the calendar the rules count in)."""
     return datetime.now(LOCAL_TZ).date()
-
-
-def _weekday(d: date) -> str:
-    return f"星期{WEEKDAYS_ZH[d.weekday()]}"
 
 
 # ---------------------------------------------------------------------------------------------- the art. 20 check
@@ -105,14 +102,14 @@ def listing_check(
     provisional = latest.provisional or fifth.provisional
     if ok:
         note = (
-            f"申报起始日 {start}（{_weekday(start)}）前第{LISTING_LEAD_WORKING_DAYS}个工作日为 {latest.due}，"
+            f"申报起始日 {start}（{weekday_zh(start)}）前第{LISTING_LEAD_WORKING_DAYS}个工作日为 {latest.due}，"
             f"{listing_date} 上架符合宜昌规则第二十条"
         )
     else:
         note = (
             f"须最迟于申报起始日前{LISTING_LEAD_WORKING_DAYS}个工作日上架（宜昌规则第二十条）：申报起始日 {start}"
-            f"（{_weekday(start)}）的最迟上架日为 {latest.due}（{_weekday(latest.due)}），{listing_date} 已晚；"
-            f"如今日上架，申报起始日最早可设为 {earliest}（{_weekday(earliest)}）"
+            f"（{weekday_zh(start)}）的最迟上架日为 {latest.due}（{weekday_zh(latest.due)}），{listing_date} 已晚；"
+            f"如今日上架，申报起始日最早可设为 {earliest}（{weekday_zh(earliest)}）"
         )
     if provisional:
         lo, hi = sorted((listing_date, max(start, earliest)))

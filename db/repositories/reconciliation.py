@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Alert, ReconLine, ReconRun
+from schemas.vocabulary import AlertStatus
 
 OUTCOMES = ("matched", "missing_ours", "missing_theirs", "amount_mismatch", "status_mismatch")
 MISMATCHES = OUTCOMES[1:]
@@ -69,20 +70,36 @@ def lines(*, session: Session, run_id: int, mismatches_only: bool = False) -> li
 
 
 def raise_alert(*, session: Session, kind: str, ref: str, message: str, recon_run_id: int | None = None) -> Alert:
-    """Open an alert once per (kind, ref); seen again, it is updated and reopened if someone had closed it."""
+    """Open an alert once per (kind, ref); seen again, it is updated and reopened if someone had closed it.
+
+    Only a run that started after the close reopens it: a run already under way when someone closed the alert
+    (a schedule run of the same day, an activity retry) saw nothing newer than what the closer had looked at.
+    """
     alert = session.scalar(select(Alert).where(Alert.kind == kind, Alert.ref == ref).with_for_update())
     now = datetime.now(UTC)
     if alert is None:
         alert = Alert(kind=kind, ref=ref, message=message, status="open", recon_run_id=recon_run_id, updated_at=now)
         session.add(alert)
-    else:
+    elif alert.status == AlertStatus.OPEN or _started_since(session, recon_run_id, alert.closed_at):
         alert.message = message
         alert.recon_run_id = recon_run_id or alert.recon_run_id
         alert.updated_at = now
-        if alert.status == "closed":
-            alert.status, alert.closed_at, alert.closed_by, alert.close_note = "open", None, None, None
+        if alert.status == AlertStatus.CLOSED:
+            alert.status, alert.closed_at, alert.closed_by, alert.close_note = AlertStatus.OPEN, None, None, None
     session.flush()
     return alert
+
+
+def _started_since(session: Session, run_id: int | None, moment: datetime | None) -> bool:
+    """Whether the run started at or after `moment` (no run or no moment: yes); SQLite keeps whole seconds, so a
+    tie counts as after."""
+    if run_id is None or moment is None:
+        return True
+    started = session.scalar(select(ReconRun.started_at).where(ReconRun.id == run_id))
+    if started is None:
+        return True
+    as_utc = lambda t: t if t.tzinfo else t.replace(tzinfo=UTC)  # noqa: E731
+    return as_utc(started) >= as_utc(moment).replace(microsecond=0)
 
 
 def list_alerts(*, session: Session, status: str | None = "open", limit: int = 500) -> list[Alert]:
