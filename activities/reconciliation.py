@@ -20,9 +20,10 @@ from gateways.treasury import StatementSource, TreasuryRejected, TreasuryUnavail
 from rules.money import format_yuan
 from schemas.reconciliation import ReconInput, ReconRequest, ReconSummary
 from schemas.treasury import DailyStatement, StatementLine
+from schemas.vocabulary import PaymentStatus
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-STATUS_ZH = {"paid": "已支付", "failed": "支付失败", "returned": "已退回", "accepted": "国库已受理", "created": "未发送"}
+STATUS_ZH = {s.value: s.label for s in PaymentStatus}  # "paid" reads 已拨付 here as on every page
 LINE_TYPE_ZH = {"settle": "支付", "return": "退回"}
 
 
