@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import jwt
-from pydantic import BaseModel
 
-Role = Literal["enterprise", "department", "finance", "admin"]
-ROLES: tuple[str, ...] = ("enterprise", "department", "finance", "admin")
+from schemas.principal import Principal
+from schemas.vocabulary import Role
 
-
-class Principal(BaseModel):
-    role: Role
-    subject: str
-    name: str = ""
-
-    @property
-    def actor(self) -> str:
-        return f"{self.role}:{self.subject}"
+ROLES: tuple[str, ...] = Role.values()
+__all__ = ["ROLES", "Principal", "decode", "mint"]
 
 
 def mint(secret: str, *, role: str, subject: str, name: str = "", ttl_seconds: int = 8 * 3600) -> str:

@@ -1,4 +1,4 @@
-"""Domain errors carry their HTTP status; the API only maps them to one JSON shape."""
+"""The API maps domain errors (services.errors) to one JSON shape: code, message and the fields with their rules."""
 
 from __future__ import annotations
 
@@ -6,46 +6,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 
-class DomainError(Exception):
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.rule = rule
-
-
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(DomainError):
-    status_code = 409
-    code = "conflict"
-
-
-class Invalid(DomainError):
-    status_code = 422
-    code = "invalid"
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-class Unauthorized(DomainError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Unavailable(DomainError):
-    status_code = 503
-    code = "unavailable"
+__all__ = ["Conflict", "DomainError", "Forbidden", "Invalid", "NotFound", "Unauthorized", "Unavailable", "install"]
 
 
 def error_body(code: str, message: str, errors: list[dict] | None = None) -> dict:

@@ -293,10 +293,10 @@ def run_campaign_bench(
 
 async def _listing_to_paid(settings: Settings, n: int, batch_size: int, progress: bool) -> dict[str, Any]:
     """List the item (campaign registered in the listing transaction) and start it as the API starter would."""
-    from api.routers.campaigns import start_campaign
     from cli.demo import add_listed_item
     from db.repositories import campaigns as repo
     from db.session import transaction
+    from services.campaigns import start_campaign
     from workflows.campaign import CampaignWorkflow
     from workflows.client import connect
 
@@ -307,7 +307,13 @@ async def _listing_to_paid(settings: Settings, n: int, batch_size: int, progress
         campaign = repo.register_listing(session=session, item=item, version=1, actor="bench")
         campaign_id, workflow_id = campaign.id, campaign.workflow_id
     await start_campaign(
-        client, settings, campaign_id, workflow_id, batch_size=batch_size, pay_batch_size=batch_size, poll_seconds=0.5
+        client=client,
+        settings=settings,
+        campaign_id=campaign_id,
+        workflow_id=workflow_id,
+        batch_size=batch_size,
+        pay_batch_size=batch_size,
+        poll_seconds=0.5,
     )
     from schemas.campaigns import CampaignProgress
 

@@ -18,10 +18,10 @@ console = Console()
 
 
 def _progress(db_url: str, code: str, campaign_id: int | None):
-    from activities.campaign import db_progress
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
+    from services.campaigns import counted_progress
 
     with transaction(db_url) as session:
         item = fund_items.get_by_code(session=session, code=code)
@@ -33,7 +33,7 @@ def _progress(db_url: str, code: str, campaign_id: int | None):
         if not found:
             raise typer.BadParameter(f"资金事项 {code} 没有批量兑付", param_hint="ITEM")
         listing = [c for c in found if c.kind == "listing"] or found
-        return db_progress(session, listing[-1].id)
+        return counted_progress(session=session, campaign_id=listing[-1].id)
 
 
 def _table(p) -> Table:
@@ -112,10 +112,12 @@ def progress_command(
 @app.command("start")
 def start_command(item: str = typer.Argument(..., help="已上架的免申即享资金事项编码")) -> None:
     """Register and start the campaign of a listed no-application item (e.g. one listed before campaigns existed)."""
-    from api.routers.campaigns import start_pending
+    import functools
+
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
+    from services.campaigns import start_pending
     from workflows.client import connect
 
     settings = get_settings()
@@ -128,7 +130,9 @@ def start_command(item: str = typer.Argument(..., help="已上架的免申即享
 
     async def _start() -> None:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        await start_pending(client, settings)
+        await start_pending(
+            client=client, settings=settings, unit_of_work=functools.partial(transaction, settings.db_url)
+        )
 
     asyncio.run(_start())
     console.print(f"已启动批量兑付 {wid}；查看进度：zhida campaign progress {item}")

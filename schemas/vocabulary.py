@@ -414,3 +414,28 @@ STAGE_CASE_STATUS: dict[StageKind, CaseStatus] = {
     StageKind.REVIEW: CaseStatus.REVIEWING,
     StageKind.FINANCE: CaseStatus.FINANCE_REVIEW,
 }
+
+
+class AlertKind(Vocabulary):
+    """What an alert for the finance bureau is about: one kind per reconciliation mismatch."""
+
+    RECON_MISSING_OURS = "recon_missing_ours", "对账我方缺失"
+    RECON_MISSING_THEIRS = "recon_missing_theirs", "对账国库缺失"
+    RECON_AMOUNT_MISMATCH = "recon_amount_mismatch", "对账金额不符"
+    RECON_STATUS_MISMATCH = "recon_status_mismatch", "对账状态不符"
+    RECON_MATCHED = "recon_matched", "对账一致"
+
+
+class CampaignPhase(Vocabulary):
+    """Where a no-application campaign stands: the stored phases and the workflow's own step names."""
+
+    PENDING = "pending", "待启动"
+    MATCHING = "matching", "数据比对"
+    MATCH = "match", "数据比对"
+    RESERVING = "reserving", "预留额度"
+    RESERVE = "reserve", "预留额度"
+    CONSENT = "consent", "意愿确认"
+    WAVE = "wave", "意愿确认"
+    PAYING = "paying", "审核拨付"
+    TRANCHE = "tranche", "审核拨付"
+    DONE = "done", "已完成", True

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from db.models import Enterprise
-from rules import uscc as uscc_rules
+from schemas import uscc as uscc_rules
 
 _rng = random.Random()  # seeded from the OS: codes differ between runs too, so committed data never collides
 _issued: set[str] = set()

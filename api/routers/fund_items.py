@@ -1,7 +1,8 @@
 """Departments configure fund items (政策资金事项): drafts, versions, submit, list (上架), close, delist.
 
-Writes need the department role (its own items) or admin; finance may read. Validation errors come back
-in Chinese, each naming the field (title and path) and the rule broken.
+Writes need the department role (its own items) or admin; finance reads the items of its region. Validation
+errors come back in Chinese, each naming the field (title and path) and the rule broken. The use cases are in
+services/fund_items.py.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from api import fund_items_service as service
-from api.auth import Principal
 from api.deps import SessionDep, require
-from schemas.fields import field_catalogue
 from schemas.fund_items import (
     EXAMPLE_INSTANT,
     EXAMPLE_NO_APPLICATION,
@@ -32,7 +30,9 @@ from schemas.fund_items import (
     VersionSummary,
     explain_errors,
 )
-from schemas.vocabulary import FundItemMode, FundItemStatus
+from schemas.principal import Principal
+from schemas.vocabulary import FundItemMode, FundItemStatus, Role
+from services import fund_items as service
 
 
 class ChineseValidationRoute(APIRoute):
@@ -54,8 +54,8 @@ class ChineseValidationRoute(APIRoute):
 
 router = APIRouter(prefix="/api/v1", tags=["fund items 资金事项"], route_class=ChineseValidationRoute)
 
-Writer = Annotated[Principal, Depends(require("department"))]
-Reader = Annotated[Principal, Depends(require("department", "finance"))]
+Writer = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
+Reader = Annotated[Principal, Depends(require(Role.DEPARTMENT, Role.FINANCE))]
 
 CONFIG_EXAMPLES = {
     "instant": {"summary": "即申即享：专精特新企业一次性奖励（定额）", "value": EXAMPLE_INSTANT},
@@ -70,14 +70,15 @@ CREATE_EXAMPLES = {
 
 
 def listing_today() -> date:
-    """The listing day for the 5-working-day check: today in Beijing (tests override this dependency)."""
-    return service.today_beijing()
+    """The listing day for the 5-working-day check: today in local time (tests override this dependency)."""
+    return service.today_local()
 
 
 Today = Annotated[date, Depends(listing_today)]
 ERRORS = {
+    401: {"description": "访问令牌无效，或令牌中的部门不存在"},
     403: {"description": "无权操作（只能修改本部门的事项）"},
-    404: {"description": "事项不存在"},
+    404: {"description": "事项不存在（或不在本部门、本地区范围内）"},
     409: {"description": "状态不允许此操作，或不满足上架时限"},
     422: {"description": "配置有误：每条错误给出字段、规则和中文说明"},
 }
@@ -101,14 +102,16 @@ def list_fund_items(
     mode: Annotated[FundItemMode | None, Query(description="兑付方式")] = None,
     department: Annotated[str | None, Query(description="主管部门编码")] = None,
 ) -> list[FundItemSummary]:
-    """Fund items, filtered by status, mode and department."""
-    return service.list_items(session=session, status=status, mode=mode, department_code=department)
+    """Fund items the caller may see (its own, or its region's), filtered by status, mode and department."""
+    return service.list_items(
+        session=session, principal=principal, status=status, mode=mode, department_code=department
+    )
 
 
 @router.get("/fund-items/{code}", response_model=FundItemOut, responses=ERRORS)
 def get_fund_item(code: str, session: SessionDep, principal: Reader) -> FundItemOut:
     """A fund item with its latest version's configuration and its budget ledger."""
-    return service.get_item(session=session, code=code)
+    return service.get_item(session=session, principal=principal, code=code)
 
 
 @router.put("/fund-items/{code}/draft", response_model=FundItemOut, responses=ERRORS)
@@ -149,16 +152,16 @@ def delist_fund_item(code: str, body: DelistIn, session: SessionDep, principal: 
 @router.get("/fund-items/{code}/versions", response_model=list[VersionSummary], responses=ERRORS)
 def list_fund_item_versions(code: str, session: SessionDep, principal: Reader) -> list[VersionSummary]:
     """All versions, oldest first; frozen ones are immutable."""
-    return service.versions(session=session, code=code)
+    return service.versions(session=session, principal=principal, code=code)
 
 
 @router.get("/fund-items/{code}/versions/{number}", response_model=FundItemVersionOut, responses=ERRORS)
 def get_fund_item_version(code: str, number: int, session: SessionDep, principal: Reader) -> FundItemVersionOut:
     """One version's full configuration (cases pin a version)."""
-    return service.version(session=session, code=code, number=number)
+    return service.version(session=session, principal=principal, code=code, number=number)
 
 
 @router.get("/condition-fields", tags=["conditions 申报条件"])
-def condition_fields(principal: Reader) -> list[dict[str, Any]]:
+def condition_fields(session: SessionDep, principal: Reader) -> list[dict[str, Any]]:
     """The enterprise fields conditions may use: type, unit, Chinese label, operators and choices."""
-    return field_catalogue()
+    return service.condition_fields(session=session, principal=principal)

@@ -100,3 +100,18 @@ def load_calendar(*, session: Session) -> WorkCalendar:
     return WorkCalendar.from_entries(
         (CalendarEntry(day=d, is_workday=w, name=n) for d, w, n in days), loaded_years(session=session)
     )
+
+
+def year_rows(*, session: Session, years: Sequence[int] | None = None) -> list[tuple[CalendarYear, int, int]]:
+    """The loaded years (all, or those named) with their counts of days off and make-up workdays."""
+    year_of = func.extract("year", CalendarDay.day)
+    counts: dict[tuple[int, bool], int] = {
+        (int(y), bool(w)): int(n)
+        for y, w, n in session.execute(
+            select(year_of, CalendarDay.is_workday, func.count()).group_by(year_of, CalendarDay.is_workday)
+        )
+    }
+    query = select(CalendarYear).order_by(CalendarYear.year)
+    if years is not None:
+        query = query.where(CalendarYear.year.in_(years))
+    return [(row, counts.get((row.year, False), 0), counts.get((row.year, True), 0)) for row in session.scalars(query)]

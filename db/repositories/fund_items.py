@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, event, func, inspect, select, update
+from sqlalchemy import ColumnElement, Connection, event, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -325,3 +325,28 @@ def sync_budget_lines(
         notes.append(f"资金来源“{source}”已不在本版本中，原预算额度保留不变")
     session.flush()
     return notes
+
+
+def search_scoped(
+    *,
+    session: Session,
+    condition: ColumnElement[bool],
+    status: str | None = None,
+    mode: str | None = None,
+    department_id: int | None = None,
+) -> list[FundItem]:
+    """Fund items within a scope condition (services/scope.py), filtered as `search` does, oldest first."""
+    query = select(FundItem).where(condition).order_by(FundItem.id)
+    if status:
+        query = query.where(FundItem.status == status)
+    if mode:
+        query = query.where(FundItem.mode == mode)
+    if department_id is not None:
+        query = query.where(FundItem.department_id == department_id)
+    return list(session.scalars(query))
+
+
+def budget_total(*, session: Session, fund_item_id: int) -> int | None:
+    """The sum of the item's budget lines, None when it has none."""
+    total = session.scalar(select(func.sum(BudgetLine.total_fen)).where(BudgetLine.fund_item_id == fund_item_id))
+    return None if total is None else int(total)

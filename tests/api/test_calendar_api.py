@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.auth import mint
 from db.migrate import upgrade
-from db.models import CalendarDay, CalendarYear
+from db.models import CalendarDay, CalendarYear, Enterprise
+from db.repositories import enterprises, fund_items
 from db.session import engine_for, transaction
 from settings import Settings
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
 API = "/api/v1/calendar"
+ENTERPRISE = "91420500MA4F000000"
 # A transcription of a (future) 2027 notice: New Year, Spring Festival with a make-up Saturday.
 NOTICE_2027_CSV = "日期,类型,名称\n2027-01-01,放假,元旦\n2027-02-06,上班,春节\n" + "".join(
     f"2027-02-{d:02d},放假,春节\n" for d in range(7, 14)
@@ -43,6 +45,11 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     else:
         url, name = _fresh_postgres_database()
     upgrade(url)
+    with transaction(url) as session:  # the callers must exist: a token for an unknown one is refused
+        fund_items.add_department(session=session, code="YC-JXJ", name="宜昌市经济和信息化局", region_code="420500")
+        enterprises.add(
+            session=session, enterprise=Enterprise(uscc=ENTERPRISE, name="宜昌日历测试企业", region_code="420502")
+        )
     yield Settings(data_dir=folder, database_url=url, jwt_secret="calendar-test-secret-" + "x" * 24)
     engine_for(url).dispose()
     if name:
@@ -74,7 +81,7 @@ def stored(settings: Settings) -> tuple[int, list[int]]:
 
 
 def test_years_are_seeded_from_the_package(client: TestClient, settings: Settings) -> None:
-    response = client.get(f"{API}/years", headers=auth(settings, "enterprise", "91420500MA4F000000"))
+    response = client.get(f"{API}/years", headers=auth(settings, "enterprise", ENTERPRISE))
     assert response.status_code == 200
     years = {y["year"]: y for y in response.json()}
     assert set(range(2004, 2027)) <= set(years)

@@ -84,7 +84,8 @@ def test_inline_dry_run_matches_python(client: TestClient, settings: Settings) -
 
 
 def test_fund_item_configuration_is_used(client: TestClient, settings: Settings) -> None:
-    response = client.post(URL, json={"fund_item_code": NO_APPLICATION_ITEM}, headers=auth(settings, "department"))
+    owner = auth(settings, "department", "YC-RSJ")
+    response = client.post(URL, json={"fund_item_code": NO_APPLICATION_ITEM}, headers=owner)
     assert response.status_code == 200, response.text
     data = response.json()
     matched, total = python_dry_run(settings, NO_APPLICATION_CONFIG["conditions"], NO_APPLICATION_CONFIG["standard"])
@@ -105,6 +106,10 @@ def test_fund_item_configuration_is_used(client: TestClient, settings: Settings)
     assert what_if.status_code == 200
     assert what_if.json()["budget"]["budget_total_fen"] == 0
     assert what_if.json()["matched"] == matched
+
+    # another department's item reads as unknown
+    other = client.post(URL, json={"fund_item_code": NO_APPLICATION_ITEM}, headers=auth(settings, "department"))
+    assert other.status_code == 404 and other.json()["error"]["errors"][0]["field"] == "fund_item_code"
 
 
 def test_roles(client: TestClient, settings: Settings) -> None:

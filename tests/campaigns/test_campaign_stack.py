@@ -159,7 +159,7 @@ async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(st
     page = stack.http.get(f"/web/campaigns/{done['campaign_id']}", headers=cookie)
     assert page.status_code == 200 and "已拨付 12 / 匹配 12 家" in page.text and "已同意" in page.text
     listing = stack.http.get("/web/campaigns", headers=cookie)
-    assert listing.status_code == 200 and code in listing.text and "上架批量兑付" in listing.text
+    assert listing.status_code == 200 and code in listing.text and "上架比对" in listing.text
 
 
 def test_campaign_progress_command_shows_the_figures(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,6 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Principal, mint
-from api.routers.campaigns import consent
 from cli.worker import build_worker
 from db.migrate import upgrade
 from db.models import BudgetEntry, Case, Notice, PaymentInstruction
@@ -28,6 +27,7 @@ from db.repositories import budget
 from db.repositories import campaigns as repo
 from db.session import transaction
 from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, ObjectionRuling
+from services.campaigns import consent
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from api import fund_items_service as service
 from api.auth import Principal
-from api.errors import Conflict, DomainError, Forbidden, Invalid
 from api.services import create_application
 from db.models import Enterprise
 from db.repositories import budget, cases, enterprises
@@ -33,6 +31,8 @@ from schemas.fund_items import (
     FundItemConfig,
     FundItemCreate,
 )
+from services import fund_items as service
+from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 DEPARTMENTS = [("T-JXJ", "测试经信局", "policy"), ("T-CZJ", "测试财政局", "finance"), ("T-FGW", "测试发改委", "policy"),
                ("T-SJJ", "测试数据局", "policy"), ("T-RSJ", "测试人社局", "policy")]  # fmt: skip
@@ -181,16 +181,16 @@ def test_editing_a_listed_item_creates_the_next_version_and_keeps_the_listed_one
 
     # A second edit replaces the unfrozen version 2; no version 3.
     service.save_draft(session=s, principal=JXJ, code=code, config=changed)
-    assert [v.version for v in service.versions(session=s, code=code)] == [1, 2]
+    assert [v.version for v in service.versions(session=s, principal=JXJ, code=code)] == [1, 2]
 
     out = service.list_item(session=s, principal=JXJ, code=code, today=date(2026, 10, 20))
     assert (out.listed_version, out.pending_version) == (2, None)
     assert out.listing and not out.listing.required  # the window start did not move
     assert "预算额度已调整：市级财政 由 1200000000 分调整为 1800000000 分" in out.notes
     assert "此前第 1 版上受理的办件继续按第 1 版办理" in out.notes
-    summary = [(v.version, v.frozen, v.listed) for v in service.versions(session=s, code=code)]
+    summary = [(v.version, v.frozen, v.listed) for v in service.versions(session=s, principal=JXJ, code=code)]
     assert summary == [(1, True, False), (2, True, True)]
-    assert service.version(session=s, code=code, number=1).config.budget.total_fen == 2_000_000_000
+    assert service.version(session=s, principal=JXJ, code=code, number=1).config.budget.total_fen == 2_000_000_000
 
 
 def test_frozen_versions_are_immutable_in_the_repository(world: Session) -> None:
@@ -302,8 +302,8 @@ def test_departments_write_only_their_own_items(world: Session) -> None:
     s = world
     code = create(s)
     other = Principal(role="department", subject="T-RSJ")
-    err = refused(s, Forbidden, lambda: service.submit(session=s, principal=other, code=code, today=IN_TIME))
-    assert "测试经信局（T-JXJ）主管" in err.message
+    err = refused(s, NotFound, lambda: service.submit(session=s, principal=other, code=code, today=IN_TIME))
+    assert err.field == "code"  # another department's item reads as unknown: no probing
     refused(s, Forbidden, lambda: service.create_item(
         session=s, principal=other, body=FundItemCreate(code=new_code(), department_code="T-JXJ", config=config())))  # fmt: skip
     assert refused(s, Invalid, lambda: create(s, principal=ADMIN)).field == "department_code"
@@ -381,7 +381,7 @@ def test_listing_rule_in_a_year_without_holiday_data_is_provisional(world: Sessi
 def test_no_application_items_list_without_the_rule(world: Session) -> None:
     s = world
     code = listed(s, config(EXAMPLE_NO_APPLICATION), today=date(2026, 12, 31))
-    out = service.get_item(session=s, code=code)
+    out = service.get_item(session=s, principal=JXJ, code=code)
     assert out.status == "listed" and out.version.finance_auto_approval
     assert [(b.source, b.total_fen) for b in out.budget_lines] == [("市级财政", 500_000_000)]
 

@@ -41,7 +41,7 @@ async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
     # Triggering the schedule runs the workflow (yesterday's statement: empty, so all zero).
     await client.get_schedule_handle(SCHEDULE_ID).trigger()
     runs = await eventually(
-        lambda: stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "CZJ")).json(),
+        lambda: stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "YC-CZJ")).json(),
         lambda runs: bool(runs) and runs[0]["status"] == "done",
         what="the scheduled reconciliation run to finish",
     )
@@ -49,7 +49,7 @@ async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
 
 
 async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> None:
-    finance = stack.token("finance", "CZJ")
+    finance = stack.token("finance", "YC-CZJ")
     usccs = eligible_usccs(stack, 3)
     case_ids = [apply(stack, u) for u in usccs]
     for cid, u in zip(case_ids, usccs, strict=True):
@@ -125,6 +125,7 @@ async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> Non
     assert len(stack.http.get("/api/v1/alerts", headers=finance).json()) == 3
     closed = stack.http.post(f"/api/v1/alerts/{alerts[0]['id']}/close", json={"note": "已与国库核实"}, headers=finance)
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert closed.json()["closed_by"] == "finance:YC-CZJ"  # who closed it is recorded
     assert len(stack.http.get("/api/v1/alerts", headers=finance).json()) == 2
 
     # Excel export: Chinese headers, amounts in yuan with two decimals.
@@ -137,7 +138,7 @@ async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> Non
     assert header[:7] == ["凭证号", "类型", "对账结果", "我方状态", "国库状态", "我方金额（元）", "国库金额（元）"]
     rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert rows[altered][2] == "金额不符" and (rows[altered][5], rows[altered][6]) == (100000.0, 99999.0)
-    assert rows[extra.VoucherNo][2:5] == ("我方缺失", None, "已支付")
+    assert rows[extra.VoucherNo][2:5] == ("我方缺失", None, "已拨付")
     assert sheet.cell(row=2, column=6).number_format == "#,##0.00"
 
     # Pages: the finance bureau sees runs and open alerts in Chinese; enterprises and anonymous users do not.

@@ -148,7 +148,7 @@ def test_listing_pushes_every_matched_enterprise_once(client: TestClient, settin
     other = add_enterprise(settings, f"别的{tag}")
 
     item = list_item(client, settings, tag)
-    assert "已向符合条件的 3 家企业推送政策短信（匹配 5 家）" in item["notes"]
+    assert "已安排向符合条件的企业推送政策短信" in item["notes"]
     fid = item_id(settings, item["code"])
     for ent in reached:
         [n] = notices_of(settings, ent)
@@ -195,7 +195,7 @@ def test_listing_push_scales_in_one_statement(client: TestClient, settings: Sett
     started = datetime.now(UTC)
     item = list_item(client, settings, tag)
     assert (datetime.now(UTC) - started) < timedelta(seconds=20)
-    assert "已向符合条件的 2000 家企业推送政策短信（匹配 2000 家）" in item["notes"]
+    assert "已安排向符合条件的企业推送政策短信" in item["notes"]
     with transaction(settings.db_url) as s:
         fid = item_id(settings, item["code"])
         keys = set(s.scalars(select(Notice.dedupe_key).where(Notice.fund_item_id == fid)))

@@ -5,24 +5,26 @@ listed (or closed, delisted) item adds version N+1 as a draft while the listed v
 use; listing again freezes the new version. Listing must happen at least 5 working days before the
 application window opens (Yichang rules art. 20) unless the item is no_application; the check uses the
 working-day calendar stored in the database and says when its result is provisional.
-Services never commit: the request (or the caller's transaction) is the unit of work.
+
+Every function scopes by the caller (services/scope.py): a department sees and changes only its own items, a
+finance bureau reads the items of its region, an administrator everything. Services never commit: the request (or
+the caller's transaction) is the unit of work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.auth import Principal
-from api.errors import Conflict, Forbidden, Invalid, NotFound
 from db.models import Department, FundItem, FundItemVersion, Policy
 from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items as repo
 from rules.calendar import WorkCalendar
+from schemas.fields import field_catalogue
 from schemas.fund_items import (
     ApplicationWindow,
     BudgetLineOut,
@@ -37,20 +39,19 @@ from schemas.fund_items import (
     error_path,
     explain_errors,
 )
-from schemas.vocabulary import FundItemMode, FundItemStatus, PolicyLevel
+from schemas.localtime import LOCAL_TZ
+from schemas.principal import Principal
+from schemas.vocabulary import DepartmentKind, FundItemMode, FundItemStatus, PolicyLevel, Role
+from services import notices, scope
+from services.calendar import weekday_zh
+from services.errors import Conflict, Forbidden, Invalid, NotFound
 
-BEIJING = timezone(timedelta(hours=8))
 LISTING_LEAD_WORKING_DAYS = 5  # Yichang rules art. 20
-WEEKDAYS_ZH = "一二三四五六日"
 
 
-def today_beijing() -> date:
-    """Today's date in Beijing time (the calendar the rules count in)."""
-    return datetime.now(BEIJING).date()
-
-
-def _weekday(d: date) -> str:
-    return f"星期{WEEKDAYS_ZH[d.weekday()]}"
+def today_local() -> date:
+    """Today's local date (the calendar the rules count in)."""
+    return datetime.now(LOCAL_TZ).date()
 
 
 # ---------------------------------------------------------------------------------------------- the art. 20 check
@@ -77,7 +78,7 @@ def listing_check(
     the guide is public on 5 working days before applications open. `previous_start` is the start day of
     the version listed before: when it is unchanged, the guide was already published in time.
     """
-    if mode == "no_application" or window is None:
+    if mode == FundItemMode.NO_APPLICATION or window is None:
         return ListingCheck(
             required=False,
             listing_date=listing_date,
@@ -101,14 +102,14 @@ def listing_check(
     provisional = latest.provisional or fifth.provisional
     if ok:
         note = (
-            f"申报起始日 {start}（{_weekday(start)}）前第{LISTING_LEAD_WORKING_DAYS}个工作日为 {latest.due}，"
+            f"申报起始日 {start}（{weekday_zh(start)}）前第{LISTING_LEAD_WORKING_DAYS}个工作日为 {latest.due}，"
             f"{listing_date} 上架符合宜昌规则第二十条"
         )
     else:
         note = (
             f"须最迟于申报起始日前{LISTING_LEAD_WORKING_DAYS}个工作日上架（宜昌规则第二十条）：申报起始日 {start}"
-            f"（{_weekday(start)}）的最迟上架日为 {latest.due}（{_weekday(latest.due)}），{listing_date} 已晚；"
-            f"如今日上架，申报起始日最早可设为 {earliest}（{_weekday(earliest)}）"
+            f"（{weekday_zh(start)}）的最迟上架日为 {latest.due}（{weekday_zh(latest.due)}），{listing_date} 已晚；"
+            f"如今日上架，申报起始日最早可设为 {earliest}（{weekday_zh(earliest)}）"
         )
     if provisional:
         lo, hi = sorted((listing_date, max(start, earliest)))
@@ -132,11 +133,21 @@ def listing_check(
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _item(session: Session, code: str, *, lock: bool = False) -> FundItem:
-    """The fund item; writers lock its row so two edits of one item never interleave."""
+def _item(session: Session, caller: scope.Scope, code: str, *, lock: bool = False) -> FundItem:
+    """The fund item if the caller may see it (else 404, as if it did not exist); writers lock its row so two
+    edits of one item never interleave."""
     item = repo.get_by_code(session=session, code=code, lock=lock)
     if item is None:
         raise NotFound(f"资金事项 {code} 不存在", field="code")
+    scope.require_item(session=session, scope=caller, fund_item_id=item.id, code=code)
+    return item
+
+
+def _owned(session: Session, principal: Principal, code: str) -> FundItem:
+    """The fund item the caller changes: visible to it (404) and its own department's (403); the row is locked."""
+    caller = scope.resolve(session=session, principal=principal)
+    item = _item(session, caller, code, lock=True)
+    _require_owner(session, caller, item)
     return item
 
 
@@ -146,15 +157,13 @@ def _department(session: Session, item: FundItem) -> Department:
     return dept
 
 
-def _require_owner(session: Session, principal: Principal, item: FundItem) -> None:
+def _require_owner(session: Session, caller: scope.Scope, item: FundItem) -> None:
     """Departments change only their own items; an administrator may change any."""
-    if principal.role == "admin":
-        return
-    dept = _department(session, item)
-    if principal.role != "department" or principal.subject != dept.code:
-        raise Forbidden(
-            f"资金事项 {item.code} 由{dept.name}（{dept.code}）主管，{principal.actor} 无权修改", field="code"
-        )
+    try:
+        scope.require_owner(scope=caller, fund_item=item)
+    except Forbidden as exc:
+        dept = _department(session, item)
+        raise Forbidden(f"资金事项 {item.code} 由{dept.name}（{dept.code}）主管，本部门无权修改", field="code") from exc
 
 
 def _latest(session: Session, item: FundItem) -> FundItemVersion:
@@ -186,7 +195,7 @@ def _check_departments(session: Session, config: FundItemConfig, prefix: str) ->
         listed = "；".join(f"{error_path((prefix, *loc))}：部门编码“{code}”未登记" for loc, code in unknown)
         raise Invalid(f"配置中有未登记的部门：{listed}", field=error_path((prefix, *unknown[0][0])))
     finance = known[config.approval.finance.department]
-    if finance.kind != "finance":
+    if finance.kind != DepartmentKind.FINANCE:
         raise Invalid(
             f"财政审核部门 approval.finance.department 须为财政部门，“{finance.name}”（{finance.code}）不是",
             field=f"{prefix}.approval.finance.department",
@@ -222,8 +231,8 @@ def _policy_for(session: Session, ref: PolicyRef, owner: Department, item: FundI
         existing.department_id = issuer.id
         return existing
     raise Conflict(
-        f"文号 {ref.doc_number} 已登记为《{existing.title}》（{PolicyLevel.label_of(existing.level, default=existing.level)}），"
-        f"与填写的《{ref.title}》（{ref.level.label}）不一致：同一文号只能对应一份政策",
+        f"文号 {ref.doc_number} 已登记为《{existing.title}》（{PolicyLevel.label_of(existing.level)}），"
+        f"与填写的《{ref.title}》（{PolicyLevel.label_of(ref.level)}）不一致：同一文号只能对应一份政策",
         field=f"{prefix}.policy.title",
     )
 
@@ -248,9 +257,9 @@ def _summary_fields(session: Session, item: FundItem) -> dict[str, Any]:
         "code": item.code,
         "name": item.name,
         "mode": item.mode,
-        "mode_label": FundItemMode(item.mode).label,
+        "mode_label": FundItemMode.label_of(item.mode),
         "status": item.status,
-        "status_label": FundItemStatus(item.status).label,
+        "status_label": FundItemStatus.label_of(item.status),
         "department_code": dept.code,
         "department_name": dept.name,
         "policy_doc_number": policy.doc_number if policy else "",
@@ -305,25 +314,28 @@ def item_view(
 
 
 def create_item(*, session: Session, principal: Principal, body: FundItemCreate) -> FundItemOut:
-    """A new fund item in draft, version 1."""
-    if repo.get_by_code(session=session, code=body.code) is not None:
-        raise Conflict(f"事项编码 {body.code} 已存在", field="code")
-    if principal.role == "department":
-        if body.department_code and body.department_code != principal.subject:
+    """A new fund item in draft, version 1, owned by the creating department (an administrator names one)."""
+    caller = scope.resolve(session=session, principal=principal)
+    if caller.role == Role.DEPARTMENT:
+        if body.department_code and body.department_code != caller.department_code:
             raise Forbidden(
-                f"部门用户只能为本部门（{principal.subject}）创建事项，不能为 {body.department_code} 创建",
+                f"部门用户只能为本部门（{caller.department_code}）创建事项，不能为 {body.department_code} 创建",
                 field="department_code",
             )
-        owner_code = principal.subject
-    elif principal.role == "admin":
+        owner_code = caller.department_code or ""
+    elif caller.role == Role.ADMIN:
         if not body.department_code:
             raise Invalid("管理员创建事项须填写主管部门编码 department_code", field="department_code")
         owner_code = body.department_code
     else:
-        raise Forbidden(f"角色 {principal.role} 无权创建资金事项")
+        raise Forbidden(f"{Role(caller.role).label}无权创建资金事项")
+    if repo.get_by_code(session=session, code=body.code) is not None:
+        raise Conflict(f"事项编码 {body.code} 已存在", field="code")
     owner = repo.department_by_code(session=session, code=owner_code)
     if owner is None:
         raise Invalid(f"主管部门编码“{owner_code}”未登记", field="department_code")
+    if owner.kind != DepartmentKind.POLICY:
+        raise Invalid(f"“{owner.name}”不是政策主管部门，不能主管资金事项", field="department_code")
     config = body.config
     _check_departments(session, config, "config")
     policy = _policy_for(session, config.policy, owner, None, "config")
@@ -344,13 +356,12 @@ def create_item(*, session: Session, principal: Principal, body: FundItemCreate)
 
 def save_draft(*, session: Session, principal: Principal, code: str, config: FundItemConfig) -> FundItemOut:
     """Edit the draft: replaces the unfrozen latest version, or starts version N+1 after a listed one."""
-    item = _item(session, code, lock=True)
-    _require_owner(session, principal, item)
+    item = _owned(session, principal, code)
     _latest(session, item)
     if item.listed_version is not None and config.mode != item.mode:
         raise Invalid(
-            f"已上架过的事项不能变更兑付方式（{FundItemMode(item.mode).label} → {config.mode.label}）："
-            "在办办件按原方式办理；如需变更请新建事项",
+            f"已上架过的事项不能变更兑付方式（{FundItemMode.label_of(item.mode)} → "
+            f"{FundItemMode.label_of(config.mode)}）：在办办件按原方式办理；如需变更请新建事项",
             field="mode",
         )
     _check_departments(session, config, "config")
@@ -369,27 +380,26 @@ def save_draft(*, session: Session, principal: Principal, code: str, config: Fun
         )
     else:
         notes.append(f"已保存第 {draft.version} 版草稿")
-    if item.status == "submitted":
-        repo.set_status(session=session, item=item, status="draft")
+    if item.status == FundItemStatus.SUBMITTED:
+        repo.set_status(session=session, item=item, status=FundItemStatus.DRAFT)
         notes.append("事项已提交，修改后退回草稿，请重新提交")
     return item_view(session=session, item=item, notes=notes)
 
 
 def submit(*, session: Session, principal: Principal, code: str, today: date) -> FundItemOut:
     """draft → submitted; the response previews the listing deadline."""
-    item = _item(session, code, lock=True)
-    _require_owner(session, principal, item)
-    if item.status == "submitted":
+    item = _owned(session, principal, code)
+    if item.status == FundItemStatus.SUBMITTED:
         raise Conflict(f"资金事项 {code} 已提交，等待上架", field="status")
-    if item.status != "draft":
+    if item.status != FundItemStatus.DRAFT:
         raise Conflict(
-            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，不能提交：只有草稿可以提交；"
+            f"资金事项 {code} 状态为{FundItemStatus.label_of(item.status)}，不能提交：只有草稿可以提交；"
             "已上架过的事项修改后直接上架新版本",
             field="status",
         )
     config = parse_config(_latest(session, item))
     _check_departments(session, config, "config")
-    repo.set_status(session=session, item=item, status="submitted")
+    repo.set_status(session=session, item=item, status=FundItemStatus.SUBMITTED)
     check = listing_check(
         calendar=working_calendar(session=session), mode=config.mode, window=config.window, listing_date=today
     )
@@ -403,12 +413,11 @@ def submit(*, session: Session, principal: Principal, code: str, today: date) ->
 
 def list_item(*, session: Session, principal: Principal, code: str, today: date) -> FundItemOut:
     """上架: freeze the latest version and make it the one new cases use; budget lines follow its sources."""
-    item = _item(session, code, lock=True)
-    _require_owner(session, principal, item)
-    if item.status == "draft":
+    item = _owned(session, principal, code)
+    if item.status == FundItemStatus.DRAFT:
         raise Conflict(f"资金事项 {code} 还是草稿：请先提交（submit）再上架", field="status")
     latest = _latest(session, item)
-    if item.status == "listed" and latest.version == item.listed_version:
+    if item.status == FundItemStatus.LISTED and latest.version == item.listed_version:
         raise Conflict(f"资金事项 {code} 已上架第 {item.listed_version} 版，没有待上架的新版本", field="status")
     config = parse_config(latest)
     _check_departments(session, config, "config")
@@ -446,12 +455,11 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
         notes.append(f"此前第 {before} 版上受理的办件继续按第 {before} 版办理")
     if check.provisional:
         notes.append("上架时限按暂定工作日计算（所涉年份节假日安排尚未导入）")
-    # Yichang rules art. 26: push the newly listed item to every enterprise it matches (issue 6).
-    from activities.notices import push_on_listed
-
-    pushed = push_on_listed(session, item.id, actor=principal.actor)
-    notes.append(f"已向符合条件的 {pushed.queued} 家企业推送政策短信（匹配 {pushed.matched} 家）")
-    if item.mode == "no_application":  # issue 7: the campaign is registered here; the API's starter starts it
+    # Yichang rules art. 26: every enterprise the item matches gets the policy SMS; sending them is slow, so the
+    # request only records that the push is due and the SMS dispatcher sends it.
+    notices.schedule_listing_push(session=session, fund_item_id=item.id, actor=principal.actor)
+    notes.append("已安排向符合条件的企业推送政策短信")
+    if item.mode == FundItemMode.NO_APPLICATION:  # the campaign is registered here; the API's starter starts it
         from db.repositories.campaigns import register_listing
 
         campaign = register_listing(session=session, item=item, version=latest.version, actor=principal.actor)
@@ -461,47 +469,59 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
 
 def close(*, session: Session, principal: Principal, code: str, reason: str) -> FundItemOut:
     """listed → closed (结束受理): no new applications; cases under way go on with their version."""
-    item = _item(session, code, lock=True)
-    _require_owner(session, principal, item)
-    if item.status != "listed":
+    item = _owned(session, principal, code)
+    if item.status != FundItemStatus.LISTED:
         raise Conflict(
-            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，只有已上架的事项可以结束受理", field="status"
+            f"资金事项 {code} 状态为{FundItemStatus.label_of(item.status)}，只有已上架的事项可以结束受理",
+            field="status",
         )
-    repo.set_status(session=session, item=item, status="closed")
+    repo.set_status(session=session, item=item, status=FundItemStatus.CLOSED)
     return item_view(session=session, item=item, notes=[f"已结束受理：{reason}；在办办件按原版本继续办理"])
 
 
 def delist(*, session: Session, principal: Principal, code: str, reason: str) -> FundItemOut:
     """listed or closed → delisted (下架): taken off the platform; cases under way go on with their version."""
-    item = _item(session, code, lock=True)
-    _require_owner(session, principal, item)
-    if item.status not in ("listed", "closed"):
+    item = _owned(session, principal, code)
+    if item.status not in (FundItemStatus.LISTED, FundItemStatus.CLOSED):
         raise Conflict(
-            f"资金事项 {code} 状态为{FundItemStatus(item.status).label}，只有已上架或已结束的事项可以下架", field="status"
+            f"资金事项 {code} 状态为{FundItemStatus.label_of(item.status)}，只有已上架或已结束的事项可以下架",
+            field="status",
         )
-    repo.set_status(session=session, item=item, status="delisted")
+    repo.set_status(session=session, item=item, status=FundItemStatus.DELISTED)
     return item_view(session=session, item=item, notes=[f"已下架：{reason}；在办办件按原版本继续办理"])
 
 
-def get_item(*, session: Session, code: str) -> FundItemOut:
-    return item_view(session=session, item=_item(session, code))
+def get_item(*, session: Session, principal: Principal, code: str) -> FundItemOut:
+    """A fund item the caller may see, with its latest version and budget ledger."""
+    caller = scope.resolve(session=session, principal=principal)
+    return item_view(session=session, item=_item(session, caller, code))
 
 
 def list_items(
-    *, session: Session, status: str | None = None, mode: str | None = None, department_code: str | None = None
+    *,
+    session: Session,
+    principal: Principal,
+    status: str | None = None,
+    mode: str | None = None,
+    department_code: str | None = None,
 ) -> list[FundItemSummary]:
+    """The fund items the caller may see, filtered by status, mode and owning department."""
+    caller = scope.resolve(session=session, principal=principal)
     department_id = None
     if department_code:
         dept = repo.department_by_code(session=session, code=department_code)
         if dept is None:
             return []
         department_id = dept.id
-    items = repo.search(session=session, status=status, mode=mode, department_id=department_id)
+    items = repo.search_scoped(
+        session=session, condition=scope.item_filter(caller), status=status, mode=mode, department_id=department_id
+    )
     return [summary_view(session=session, item=item) for item in items]
 
 
-def versions(*, session: Session, code: str) -> list[VersionSummary]:
-    item = _item(session, code)
+def versions(*, session: Session, principal: Principal, code: str) -> list[VersionSummary]:
+    """Every version of a fund item the caller may see, oldest first."""
+    item = _item(session, scope.resolve(session=session, principal=principal), code)
     return [
         VersionSummary(
             version=v.version,
@@ -514,9 +534,16 @@ def versions(*, session: Session, code: str) -> list[VersionSummary]:
     ]
 
 
-def version(*, session: Session, code: str, number: int) -> FundItemVersionOut:
-    item = _item(session, code)
+def version(*, session: Session, principal: Principal, code: str, number: int) -> FundItemVersionOut:
+    """One version's full configuration."""
+    item = _item(session, scope.resolve(session=session, principal=principal), code)
     found = repo.version(session=session, fund_item_id=item.id, number=number)
     if found is None:
         raise NotFound(f"资金事项 {code} 没有第 {number} 版", field="version")
     return _version_out(item, found, parse_config(found))
+
+
+def condition_fields(*, session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The enterprise fields conditions may use (any known department)."""
+    scope.resolve(session=session, principal=principal)
+    return field_catalogue()

@@ -1,0 +1,56 @@
+"""The Jinja2 environment of the Chinese pages, with one filter per vocabulary so labels never depend on the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from rules.money import format_yuan
+from schemas.localtime import format_local
+from schemas.vocabulary import (
+    AlertKind,
+    AlertStatus,
+    CampaignKind,
+    CaseStatus,
+    ConsentStatus,
+    FinanceStatus,
+    FundItemMode,
+    FundItemStatus,
+    NoticeCategory,
+    NoticeStatus,
+    PaymentStatus,
+    PushKind,
+    ReconLineType,
+    ReconOutcome,
+    ReconTrigger,
+    Role,
+    event_label,
+    render_actor,
+)
+
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+FILTERS = {
+    "yuan": lambda fen: "—" if fen is None else format_yuan(fen),
+    "bj": format_local,  # stored in UTC, read in Beijing time
+    "case_status": CaseStatus.label_of,
+    "payment_status": PaymentStatus.label_of,
+    "notice_status": NoticeStatus.label_of,
+    "notice_category": NoticeCategory.label_of,
+    "push_kind": PushKind.label_of,
+    "item_status": FundItemStatus.label_of,
+    "mode": FundItemMode.label_of,
+    "recon_outcome": ReconOutcome.label_of,
+    "alert_status": AlertStatus.label_of,
+    "event_kind": event_label,
+    "campaign_kind": CampaignKind.label_of,
+    "consent_status": ConsentStatus.label_of,
+    "finance_status": FinanceStatus.label_of,
+    "recon_line_type": ReconLineType.label_of,
+    "recon_trigger": ReconTrigger.label_of,
+    "alert_kind": AlertKind.label_of,
+    "role": Role.label_of,
+    # {{ e.actor|actor(names) }}: names maps department codes and USCCs to names, looked up by the page's service.
+    "actor": lambda value, names=None: render_actor(value, names=names),
+}
+templates.env.filters.update(FILTERS)

@@ -1,0 +1,22 @@
+"""Who is calling: the role and subject of a verified token (USCC for enterprises, department code for staff)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from schemas.vocabulary import ActorKind, Role, actor
+
+
+class Principal(BaseModel):
+    role: Role
+    subject: str
+    name: str = ""
+
+    @property
+    def actor(self) -> str:
+        """The stored actor of what this caller does: `department:YC-JXJ`, with the officer's name when known."""
+        return actor(ActorKind(self.role.value), self.subject, self.name)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
