@@ -448,11 +448,11 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
         notes.append(f"此前第 {before} 版上受理的办件继续按第 {before} 版办理")
     if check.provisional:
         notes.append("上架时限按暂定工作日计算（所涉年份节假日安排尚未导入）")
-    # Yichang rules art. 26: push the newly listed item to every enterprise it matches (issue 6).
-    from activities.notices import push_on_listed
+    # Yichang rules art. 26: the newly listed item is pushed to every enterprise it matches, by the SMS dispatcher.
+    from services.notices import LISTING_PUSH_NOTE, schedule_listing_push
 
-    pushed = push_on_listed(session, item.id, actor=principal.actor)
-    notes.append(f"已向符合条件的 {pushed.queued} 家企业推送政策短信（匹配 {pushed.matched} 家）")
+    schedule_listing_push(session=session, fund_item_id=item.id, actor=principal.actor)
+    notes.append(LISTING_PUSH_NOTE)
     if item.mode == "no_application":  # issue 7: the campaign is registered here; the API's starter starts it
         from db.repositories.campaigns import register_listing
 

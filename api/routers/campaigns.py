@@ -40,7 +40,6 @@ from schemas.campaigns import (
     CampaignProgress,
     ConsentIn,
     ConsentOut,
-    EnterpriseUpdate,
     FinanceDecision,
     ObjectionIn,
     ObjectionRuling,
@@ -325,46 +324,12 @@ def case_evidence(case_id: int, session: SessionDep, principal: Anyone) -> dict[
     return {"case_id": case.id, "evidence": evidence, "evaluation": evaluation.model_dump(mode="json")}
 
 
-# ---------------------------------------------------------------------------------------------- re-evaluation
-
-
-@router.patch("/api/v1/enterprises/{uscc}/archive", tags=["enterprises 企业"])
-def update_archive(uscc: str, body: EnterpriseUpdate, session: SessionDep, principal: Department) -> dict[str, Any]:
-    """Update archive data (new qualification, tax data): open no-application items are re-checked for it."""
-    enterprise = enterprises.get_by_uscc(session=session, uscc=uscc)
-    if enterprise is None:
-        raise NotFound(f"uscc：企业 {uscc} 不存在", field="uscc")
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    if not changes:
-        raise Invalid("没有要更新的字段", field="body")
-    for name, value in changes.items():
-        setattr(enterprise, name, value)
-    session.flush()
-    registered = repo.reevaluate_enterprise(session=session, enterprise_id=enterprise.id, actor=principal.actor)
-    return {"uscc": uscc, "updated": sorted(changes), "reevaluations": [c.workflow_id for c in registered]}
-
-
 # ---------------------------------------------------------------------------------------------- pages
 
 
-CASE_STATUS_ZH = {
-    "matched": "已匹配",
-    "budget_exhausted": "预算不足",
-    "consent_pending": "待企业确认",
-    "ready": "已确认",
-    "declined": "企业放弃",
-    "lapsed": "逾期未确认",
-    "publicity": "公示中",
-    "objected": "异议处理中",
-    "no_account": "缺少收款账户",
-}
-
-
 def _templates():
-    from api.routers.web import STATUS_ZH, templates
+    from api.pages import templates
 
-    for status, label in CASE_STATUS_ZH.items():  # the campaign statuses, beside the case statuses the pages know
-        STATUS_ZH.setdefault(status, label)
     return templates
 
 

@@ -132,20 +132,25 @@ def covered_routes(*tables: Iterable[Row]) -> set[tuple[str, str]]:
     return {row.key for table in tables for row in table}
 
 
+def _flatten(routes: Iterable[Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(full path, route) of every route, inside included routers too (FastAPI may keep them as included routers)."""
+    for route in routes:
+        included = getattr(route, "include_context", None)
+        if included is not None:
+            yield from _flatten(route.original_router.routes, prefix + (included.prefix or ""))
+        elif getattr(route, "path", None) is not None:
+            yield prefix + route.path, route
+
+
 def app_routes(
     app: FastAPI, *, ignore: Iterable[str] = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 ) -> set[tuple[str, str]]:
     """Every (method, path) the app serves (API and /web pages), without FastAPI's own docs routes."""
     skip = set(ignore)
     out: set[tuple[str, str]] = set()
-    for route in app.routes:
-        path = getattr(route, "path", None)
+    for path, route in _flatten(app.routes):
         methods = getattr(route, "methods", None)
-        if path is None or not methods or path in skip:
+        if not methods or path in skip or (not isinstance(route, APIRoute) and path.startswith("/static")):
             continue
-        if not isinstance(route, APIRoute) and path.startswith("/static"):
-            continue
-        for method in methods:
-            if method != "HEAD":
-                out.add((method, path))
+        out |= {(method, path) for method in methods if method != "HEAD"}
     return out

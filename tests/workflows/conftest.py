@@ -28,7 +28,6 @@ from temporalio.worker import Worker
 from activities.cases import WorkflowProbe
 from activities.review import ReviewActivities
 from api.auth import Principal
-from api.services import create_application
 from cli.demo import REVIEW_CONFIG, add_listed_item, load
 from cli.worker import activity_list
 from db.migrate import upgrade
@@ -40,6 +39,8 @@ from gateways.treasury import TreasuryUnavailable
 from schemas.cases import ApplicationIn, CaseInput, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from services.cases import create_application
+from services.scope import Scope
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.review import ReviewCaseWorkflow
@@ -151,7 +152,7 @@ class Harness:
         with transaction(self.db_url) as session:
             case, _ = create_application(
                 session=session,
-                principal=Principal(role="admin", subject="admin"),
+                scope=Scope(principal=Principal(role="admin", subject="admin")),
                 body=ApplicationIn(fund_item_code=item_code, uscc=uscc),
             )
             return case.id
