@@ -79,10 +79,19 @@ def allow(*roles: str):
 def require(*roles: str):
     """Like `allow`, for routes that still take the Principal: the scope is resolved (and refused) all the same."""
 
-    def _check(scope: Annotated[Scope, Depends(allow(*roles))]) -> Principal:
+    admitted = allow(*roles)
+
+    def _check(scope: Scope = Depends(admitted)) -> Principal:
         return scope.principal
 
     return _check
+
+
+def registrant(principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
+    """An enterprise registering itself is not in the archive yet: its token is checked, not resolved."""
+    if principal.role not in (Role.ENTERPRISE, Role.ADMIN):
+        raise Forbidden(f"{Role.label_of(principal.role)}无权登记企业", rule="role")
+    return Scope(principal=principal)
 
 
 def get_temporal(request: Request) -> Client:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import SessionDep, SettingsDep, allow
+from api.deps import SessionDep, SettingsDep, allow, registrant
 from schemas.campaigns import EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
@@ -16,7 +16,7 @@ from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"])
 Viewer = Annotated[Scope, Depends(allow("enterprise", "department", "finance"))]
-Registrar = Annotated[Scope, Depends(allow("enterprise"))]
+Registrar = Annotated[Scope, Depends(registrant)]
 Admin = Annotated[Scope, Depends(allow())]
 
 
