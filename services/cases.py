@@ -149,7 +149,9 @@ def actor_names(*, session: Session, actors: Iterable[str]) -> dict[str, str]:
         subjects.setdefault(kind, set()).add(subject.partition(":")[0])
     codes = subjects.get("department", set()) | subjects.get("finance", set())
     usccs = subjects.get("enterprise", set())
-    return lookups.department_names(session=session, codes=codes) | lookups.enterprise_names(session=session, usccs=usccs)
+    return lookups.department_names(session=session, codes=codes) | lookups.enterprise_names(
+        session=session, usccs=usccs
+    )
 
 
 @dataclass(frozen=True)
@@ -187,5 +189,7 @@ def home(*, session: Session, scope: Scope) -> Home:
         (item, budget.totals(session=session, fund_item_id=item.id))
         for item in lookups.fund_items_where(session=session, condition=scopes.item_filter(scope))
     ]
-    recent = [case_view(session=session, case=c, detail=False) for c in cases.list_recent(session=session, where=condition)]
+    recent = [
+        case_view(session=session, case=c, detail=False) for c in cases.list_recent(session=session, where=condition)
+    ]
     return Home(items, recent, cases.count_by_status(session=session, where=condition))

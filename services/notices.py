@@ -236,7 +236,9 @@ def expand_listing_pushes(*, session: Session, now: datetime | None = None, limi
     return report
 
 
-def queue_paid_pushes(*, session: Session, now: datetime, delay_seconds: float = 300.0, limit: int = 1000) -> PushReport:
+def queue_paid_pushes(
+    *, session: Session, now: datetime, delay_seconds: float = 300.0, limit: int = 1000
+) -> PushReport:
     """At payout: for cases paid at least `delay_seconds` ago (after their own "paid" notice), a push telling the
     enterprise how many more listed policies it matches; none when it matches no other."""
     report = PushReport()
@@ -331,7 +333,11 @@ def apply_receipts(*, session: Session, provider: str, receipts: list[Receipt]) 
     report = ReceiptReport()
     for receipt in receipts:
         notice = sms_repo.get(session=session, notice_id=receipt.notice_id, lock=True) if receipt.notice_id else None
-        if notice is not None and receipt.provider_msg_id and notice.provider_msg_id not in (None, receipt.provider_msg_id):
+        if (
+            notice is not None
+            and receipt.provider_msg_id
+            and notice.provider_msg_id not in (None, receipt.provider_msg_id)
+        ):
             notice = None  # an OutId that is not ours (another system on the same account)
         if notice is None and receipt.provider_msg_id:
             notice = sms_repo.by_provider_msg_id(

@@ -100,7 +100,9 @@ def _enterprise(scope: Scope) -> None:
 # -- work lists and the live state ----------------------------------------------------------------------------------
 
 
-def tasks(*, session: Session, scope: Scope, status: str | None = "open", department: str | None = None) -> list[TaskOut]:
+def tasks(
+    *, session: Session, scope: Scope, status: str | None = "open", department: str | None = None
+) -> list[TaskOut]:
     """The caller's department's work list (待办), the most urgent first; an administrator names the department."""
     _staff(scope)
     code = department if scope.role == Role.ADMIN and department else scope.principal.subject

@@ -117,5 +117,10 @@ def enterprise_page(uscc: str, request: Request, session: SessionDep) -> Respons
         page = enterprises.page(session=session, scope=scope, uscc=uscc)
     except DomainError as exc:
         return error_page(request, exc)
-    context = {"principal": scope.principal, "enterprise": page.enterprise, "cases": page.cases, "notices": page.notices}
+    context = {
+        "principal": scope.principal,
+        "enterprise": page.enterprise,
+        "cases": page.cases,
+        "notices": page.notices,
+    }
     return templates.TemplateResponse(request, "enterprise.html", context)
