@@ -87,11 +87,15 @@ def require(*roles: str):
     return _check
 
 
-def registrant(principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
-    """An enterprise registering itself is not in the archive yet: its token is checked, not resolved."""
-    if principal.role not in (Role.ENTERPRISE, Role.ADMIN):
-        raise Forbidden(f"{Role.label_of(principal.role)}无权登记企业", rule="role")
-    return Scope(principal=principal)
+def registrant(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
+    """An enterprise registering itself is not in the archive yet: its token is checked, not resolved; anyone else
+    is resolved (and refused when unknown) as on every other route."""
+    if principal.role == Role.ENTERPRISE:
+        return Scope(principal=principal)
+    scope = resolve_scope(request.app.state.settings.db_url, principal)
+    if scope.role != Role.ADMIN:
+        raise Forbidden(f"{Role.label_of(scope.role)}无权登记企业", rule="role")
+    return scope
 
 
 def get_temporal(request: Request) -> Client:

@@ -10,8 +10,10 @@ need. The standard cast (both test modules use it, so one world fixture can serv
   admin · dept_a, dept_b (two policy departments, each owning one item) · finance_yc (420500 宜昌), finance_wh
   (420100 武汉) · ent_a, ent_b (two enterprises) · unknown (a department token for a code that does not exist) ·
   anonymous (no token).
-`covered_routes` lists the (method, path) pairs of a module's tables, and `app_routes` every route of the app, so a
-test can prove that no route is missing from all tables.
+Each test module exposes its rows as a module-level `TABLE` (a list of Row); `tables()` collects the TABLE of every
+tests/api/test_scoping*.py module, `covered_routes` lists their (method, path) pairs and `app_routes` every route of
+the app, so one test proves that no route is missing from all tables. Page rows (`auth="cookie"`) send the caller's
+token as the sign-in cookie instead of the Authorization header.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class World:
 
 
 Body = dict[str, Any] | Callable[[World, str], dict[str, Any]] | None
+Form = dict[str, str] | Callable[[World, str], dict[str, str]] | None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Row:
     fill: dict[str, str] = field(default_factory=dict)
     body: Body = None
     query: dict[str, Any] = field(default_factory=dict)
-    form: dict[str, str] | None = None
+    form: Form = None
+    auth: str = "bearer"  # or "cookie" for the web pages
     ok: tuple[int, ...] = (200,)
     denied: tuple[int, ...] = (403, 404)
     unknown: tuple[int, ...] = (401,)
@@ -95,11 +99,14 @@ class Row:
 
     def request_kwargs(self, world: World, caller: str) -> dict[str, Any]:
         """Keyword arguments for httpx/TestClient `request(method, url, **kwargs)`."""
-        kwargs: dict[str, Any] = {"headers": world.headers.get(caller, {})}
+        headers = dict(world.headers.get(caller, {}))
+        if self.auth == "cookie" and "Authorization" in headers:
+            headers = {"Cookie": f"zhida_token={headers.pop('Authorization').removeprefix('Bearer ')}"}
+        kwargs: dict[str, Any] = {"headers": headers}
         if self.query:
             kwargs["params"] = self.query
         if self.form is not None:
-            kwargs["data"] = self.form
+            kwargs["data"] = self.form(world, caller) if callable(self.form) else self.form
         elif self.body is not None:
             kwargs["json"] = self.body(world, caller) if callable(self.body) else self.body
         return kwargs
@@ -130,6 +137,18 @@ def check(client: Any, row: Row, world: World, caller: str) -> Any:
 
 def covered_routes(*tables: Iterable[Row]) -> set[tuple[str, str]]:
     return {row.key for table in tables for row in table}
+
+
+def tables() -> dict[str, list[Row]]:
+    """The TABLE of every tests/api/test_scoping*.py module, by module name."""
+    import importlib
+    from pathlib import Path
+
+    found: dict[str, list[Row]] = {}
+    for path in sorted(Path(__file__).parent.glob("test_scoping*.py")):
+        module = importlib.import_module(f"tests.api.{path.stem}")
+        found[path.stem] = list(getattr(module, "TABLE", []))
+    return found
 
 
 def _flatten(routes: Iterable[Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
