@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.auth import mint
 from db.migrate import upgrade
-from db.models import CalendarDay, CalendarYear
+from db.models import CalendarDay, CalendarYear, Enterprise
+from db.repositories import fund_items
 from db.session import engine_for, transaction
 from settings import Settings
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
@@ -43,6 +44,9 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     else:
         url, name = _fresh_postgres_database()
     upgrade(url)
+    with transaction(url) as session:  # the callers' department and enterprise exist (unknown ones get 401)
+        fund_items.add_department(session=session, code="YC-JXJ", name="宜昌市经济和信息化局", region_code="420500")
+        session.add(Enterprise(uscc="91420500MA4F000000", name="宜昌某科技有限公司", region_code="420500"))
     yield Settings(data_dir=folder, database_url=url, jwt_secret="calendar-test-secret-" + "x" * 24)
     engine_for(url).dispose()
     if name:

@@ -41,7 +41,7 @@ async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
     # Triggering the schedule runs the workflow (yesterday's statement: empty, so all zero).
     await client.get_schedule_handle(SCHEDULE_ID).trigger()
     for _ in range(100):
-        runs = stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "CZJ")).json()
+        runs = stack.http.get("/api/v1/reconciliation/runs", headers=stack.token("finance", "YC-CZJ")).json()
         if runs and runs[0]["status"] == "done":
             break
         await asyncio.sleep(0.2)
@@ -49,7 +49,7 @@ async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
 
 
 async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> None:
-    finance = stack.token("finance", "CZJ")
+    finance = stack.token("finance", "YC-CZJ")
     usccs = eligible_usccs(stack, 3)
     case_ids = [apply(stack, u) for u in usccs]
     for cid, u in zip(case_ids, usccs, strict=True):
