@@ -63,3 +63,8 @@ def queued_pushes(*, session: Session, enterprise_id: int) -> int:
         Notice.enterprise_id == enterprise_id, Notice.category == "push", Notice.status == "queued"
     )
     return int(session.scalar(stmt) or 0)
+
+
+def ping(*, session: Session) -> None:
+    """A round trip to the database (readiness)."""
+    session.execute(select(1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 
 import httpx
 
@@ -57,6 +58,7 @@ async def test_review_application_through_the_api_until_an_upheld_objection(stac
     case_id = r.json()["id"]
     progress = await _stage(stack, case_id, "completeness", ent)
     assert progress["stage"]["pending"] == ["YC-JXJ"] and progress["stage"]["due_at"]
+    assert re.search(r"(Z|[+-]\d{2}:\d{2})$", progress["stage"]["due_at"])  # a moment with its offset
 
     tasks = (await _get(stack, "/api/v1/tasks", jxj)).json()
     assert [(t["case_id"], t["stage_key"]) for t in tasks] == [(case_id, "completeness")]
