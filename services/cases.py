@@ -16,7 +16,7 @@ from db.models import Case
 from db.repositories import budget, cases, enterprises, fund_items, lookups, notices, payments
 from rules import uscc as uscc_rules
 from schemas.cases import ApplicationIn, CaseEventOut, CaseInput, CaseOut, NoticeOut, PaymentOut
-from schemas.vocabulary import FundItemMode, FundItemStatus, Role, split_actor
+from schemas.vocabulary import ActorKind, FundItemMode, FundItemStatus, Role, split_actor
 from services import scope as scopes
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.scope import Scope
@@ -147,8 +147,8 @@ def actor_names(*, session: Session, actors: Iterable[str]) -> dict[str, str]:
     for value in actors:
         kind, subject = split_actor(value)
         subjects.setdefault(kind, set()).add(subject.partition(":")[0])
-    codes = subjects.get("department", set()) | subjects.get("finance", set())
-    usccs = subjects.get("enterprise", set())
+    codes = subjects.get(ActorKind.DEPARTMENT, set()) | subjects.get(ActorKind.FINANCE, set())
+    usccs = subjects.get(ActorKind.ENTERPRISE, set())
     return lookups.department_names(session=session, codes=codes) | lookups.enterprise_names(
         session=session, usccs=usccs
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, UowDep, allow
 from schemas.cases import ApplicationIn, CaseOut
+from schemas.vocabulary import Role
 from services import cases
 from services.scope import Scope
 
@@ -26,7 +27,7 @@ async def apply(
     settings: SettingsDep,
     client: TemporalDep,
     uow: UowDep,
-    scope: Annotated[Scope, Depends(allow("enterprise"))],
+    scope: Annotated[Scope, Depends(allow(Role.ENTERPRISE))],
 ) -> CaseOut:
     """Apply for an instant or review fund item; a duplicate returns the existing case (200)."""
     out, created = await cases.apply(uow=uow, client=client, settings=settings, scope=scope, body=body)
@@ -37,7 +38,9 @@ async def apply(
 
 @router.get("/cases/{case_id}", response_model=CaseOut, tags=["cases 办件"])
 def get_case(
-    case_id: int, session: SessionDep, scope: Annotated[Scope, Depends(allow("enterprise", "department", "finance"))]
+    case_id: int,
+    session: SessionDep,
+    scope: Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))],
 ) -> CaseOut:
     """Status, amount, timeline, notices and payments of one case."""
     return cases.view(session=session, scope=scope, case_id=case_id)

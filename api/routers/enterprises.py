@@ -11,11 +11,12 @@ from api.deps import SessionDep, SettingsDep, allow, registrant
 from schemas.campaigns import EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
+from schemas.vocabulary import Role
 from services import enterprises
 from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"])
-Viewer = Annotated[Scope, Depends(allow("enterprise", "department", "finance"))]
+Viewer = Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
 Registrar = Annotated[Scope, Depends(registrant)]
 Admin = Annotated[Scope, Depends(allow())]
 

@@ -19,9 +19,9 @@ from services.errors import DomainError, Forbidden
 from services.scope import Scope
 
 router = APIRouter(tags=["notices 通知与政策推送"])
-Viewer = Annotated[Scope, Depends(allow("enterprise", "department", "finance"))]
-Owner = Annotated[Scope, Depends(allow("enterprise"))]
-Staff = Annotated[Scope, Depends(allow("department", "finance"))]
+Viewer = Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
+Owner = Annotated[Scope, Depends(allow(Role.ENTERPRISE))]
+Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
 
 
 # -- API ------------------------------------------------------------------------------------------------------------

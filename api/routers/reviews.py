@@ -21,13 +21,14 @@ from schemas.reviews import (
     RulingBody,
     TaskOut,
 )
+from schemas.vocabulary import Role
 from services import reviews
 from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["reviews 审核"])
-Staff = Annotated[Scope, Depends(allow("department", "finance"))]
-Enterprise = Annotated[Scope, Depends(allow("enterprise"))]
-Anyone = Annotated[Scope, Depends(allow("enterprise", "department", "finance"))]
+Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
+Enterprise = Annotated[Scope, Depends(allow(Role.ENTERPRISE))]
+Anyone = Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
 
 
 @router.get("/tasks", response_model=list[TaskOut], tags=["reviews 审核"])
@@ -118,7 +119,7 @@ async def budget_decision(
     body: BudgetBody,
     uow: UowDep,
     client: TemporalDep,
-    scope: Annotated[Scope, Depends(allow("finance"))],
+    scope: Annotated[Scope, Depends(allow(Role.FINANCE))],
 ) -> CaseProgress:
     """Finance decides whether a cross-year return gets new budget (then it is paid again) or fails finally."""
     return await reviews.budget_decision(

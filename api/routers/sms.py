@@ -16,6 +16,7 @@ from gateways.sms.aliyun import AliyunProvider
 from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
+from schemas.vocabulary import Role
 from services import notices
 from services.scope import Scope
 
@@ -69,7 +70,7 @@ async def http_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "http")
 
 
-Staff = Annotated[Scope, Depends(allow("department", "finance"))]
+Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
 
 
 @router.get("/stats", summary="各资金事项短信统计（已发送、已送达、失败；办件通知与政策推送分列）")
