@@ -34,7 +34,7 @@ from db import crypto
 from db.models import Notice
 from db.repositories import pushes
 from db.repositories import sms as repo
-from db.session import transaction
+from db.session import reading, transaction
 from gateways.sms import SendResult, SmsMessage, SmsProvider, provider_for
 from gateways.sms.base import ReceiptQuery
 from rules import sms_templates
@@ -399,7 +399,11 @@ def push_paid_due(db_url: str, *, now: datetime | None = None, delay_seconds: fl
 
 
 def expand_listing_pushes(db_url: str, *, now: datetime | None = None) -> PushReport:
-    """The listing pushes that are due, sent to every matched enterprise (services.notices), in one transaction."""
+    """The listing pushes that are due, sent to every matched enterprise (services.notices), in one transaction;
+    a read first, so a round with nothing due never takes the write lock."""
+    with reading(db_url) as session:
+        if not notices.listing_pushes_due(session=session):
+            return PushReport()
     with transaction(db_url) as session:
         return notices.expand_listing_pushes(session=session, now=now)
 

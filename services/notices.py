@@ -222,6 +222,11 @@ def push_on_listed(*, session: Session, fund_item_id: int, actor: str = "system"
     return PushReport(1, counts.matched, queued, counts.opted_out, counts.no_phone)
 
 
+def listing_pushes_due(*, session: Session) -> bool:
+    """Whether a listing push waits for the dispatcher."""
+    return pushes.any_listing_due(session=session)
+
+
 def expand_listing_pushes(*, session: Session, now: datetime | None = None, limit: int = 20) -> PushReport:
     """The dispatcher's part of the listing push: expand every due listing push (one INSERT … SELECT each)."""
     report = PushReport()

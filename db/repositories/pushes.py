@@ -301,3 +301,8 @@ def listing_due(*, session: Session, limit: int = 20) -> list[ListingPushDue]:
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
+
+
+def any_listing_due(*, session: Session) -> bool:
+    """Whether a listing push waits to be expanded (a cheap read before taking the write lock)."""
+    return session.scalar(select(ListingPushDue.id).where(ListingPushDue.done_at.is_(None)).limit(1)) is not None
