@@ -12,14 +12,12 @@ provider failure never blocks or fails a case. One round (`dispatch_due`):
 
 Receipts arrive by callback (api/routers/sms.py) or, when none came after `receipt_wait_seconds`, by polling the
 provider (`poll_receipts`: Alibaba QuerySendDetails, Tencent PullSmsSendStatus); both go through
-`apply_receipts`, so a report seen twice changes nothing. A `sent` notice's next_attempt_at is its next poll.
+services.notices.apply_receipts, so a report seen twice changes nothing. A `sent` notice's next_attempt_at is its
+next poll.
 
-Policy pushes (Yichang rules art. 26, "政策短信分三次推送"): after an enterprise registers (`push_on_registered`:
-the listed items it matches), after a department lists a fund item (`push_on_listed`: every matched
-enterprise, one INSERT … SELECT), and at payout (`push_paid_due`: when a case is paid, the enterprise is told,
-besides the case's own "paid" notice, how many more listed policies it matches). Pushes are marketing-type
-(category `push`): an enterprise that opted out gets none (a push queued before it opted out is withdrawn,
-status `cancelled`); case notices are never optional.
+Each round also does the deferred parts of the policy pushes (services.notices): it expands the listing pushes that
+listing recorded as due (every matched enterprise, one INSERT … SELECT, in this round's own transaction), and every
+few seconds it queues the payout pushes of cases paid a while ago.
 """
 
 from __future__ import annotations
@@ -30,13 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from db import crypto
-from db.models import Enterprise, Notice
-from db.repositories import notices as notices_repo
+from db.models import Notice
 from db.repositories import pushes
 from db.repositories import sms as repo
-from db.session import transaction
+from db.session import reading, transaction
 from gateways.sms import SendResult, SmsMessage, SmsProvider, provider_for
-from gateways.sms.base import Receipt, ReceiptQuery
+from gateways.sms.base import ReceiptQuery
 from logs import get_logger
 from rules import sms_templates
 from rules.sms import (
@@ -50,6 +47,8 @@ from rules.sms import (
     provider_params,
     quiet_until,
 )
+from services import notices
+from services.notices import PushReport
 
 log = get_logger("zhida.sms")
 
@@ -134,10 +133,18 @@ class Dispatcher:
     _side_last: datetime | None = None
 
     def run_round(self) -> dict:
-        """What runs beside the worker: send what is due; every few seconds also poll receipts and queue the
-        payout pushes. Never raises."""
-        out = {"dispatch": self.dispatch_due().__dict__}
+        """What runs beside the worker: expand due listing pushes and send what is due; every few seconds also poll
+        receipts and queue the payout pushes. Never raises."""
         now = self.clock()
+        out: dict = {}
+        try:
+            pushed = expand_listing_pushes(self.db_url, now=now)
+            if pushed.pushes:
+                out["listing_pushes"] = pushed.__dict__
+        except Exception as exc:  # the next round tries again; the listing itself is done
+            log.exception("listing push failed")
+            out["listing_pushes"] = {"error": str(exc)}
+        out["dispatch"] = self.dispatch_due().__dict__
         if self._side_last is None or (now - self._side_last).total_seconds() >= self.side_every_seconds:
             self._side_last = now
             out["poll"] = self.poll_receipts().__dict__
@@ -335,7 +342,7 @@ class Dispatcher:
             report.polled = len(queries)
             receipts = self.provider.query_receipts(queries)
             with transaction(self.db_url) as session:
-                applied = apply_receipts(session, self.provider.name, receipts)
+                applied = notices.apply_receipts(session=session, provider=self.provider.name, receipts=receipts)
                 report.applied, report.duplicate, report.unknown = applied.applied, applied.duplicate, applied.unknown
                 rows = repo.get_many(session=session, notice_ids=[q.notice_id for q in queries], lock=True)
                 for notice in rows.values():
@@ -374,7 +381,7 @@ def _fund_item_of(session, case_id: int) -> int | None:
     return session.scalar(Case.__table__.select().with_only_columns(Case.fund_item_id).where(Case.id == case_id))
 
 
-# -- receipts ------------------------------------------------------------------------------------------------------
+# -- receipt polls and the deferred pushes -------------------------------------------------------------------------
 
 
 @dataclass
@@ -388,183 +395,20 @@ class PollReport:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class ReceiptReport:
-    applied: int = 0
-    duplicate: int = 0
-    unknown: int = 0
-
-
-def apply_receipts(session, provider: str, receipts: list[Receipt]) -> ReceiptReport:
-    """Set delivered/failed from delivery reports; a resent or stale report changes nothing."""
-    report = ReceiptReport()
-    for receipt in receipts:
-        notice = repo.get(session=session, notice_id=receipt.notice_id, lock=True) if receipt.notice_id else None
-        if (
-            notice is not None
-            and receipt.provider_msg_id
-            and notice.provider_msg_id
-            not in (
-                None,
-                receipt.provider_msg_id,
-            )
-        ):
-            notice = None  # an OutId that is not ours (another system on the same account)
-        if notice is None and receipt.provider_msg_id:
-            notice = repo.by_provider_msg_id(
-                session=session, provider=provider, provider_msg_id=receipt.provider_msg_id
-            )
-        if notice is None:
-            report.unknown += 1
-            continue
-        if notice.status in ("delivered", "failed") and notice.receipt_code is not None:
-            report.duplicate += 1  # providers resend: the first final report wins
-            continue
-        notice.receipt_code = (receipt.code or "")[:64]
-        notice.provider_msg_id = notice.provider_msg_id or receipt.provider_msg_id
-        notice.next_attempt_at = None
-        if receipt.delivered:
-            notice.status = "delivered"
-            notice.delivered_at = _aware(receipt.reported_at).astimezone(UTC)
-            notice.fail_reason = None
-        else:
-            notice.status = "failed"
-            notice.fail_reason = f"运营商回执：{receipt.code}{'（' + receipt.message + '）' if receipt.message else ''}"
-        report.applied += 1
-    return report
-
-
-# -- policy pushes (Yichang rules art. 26) --------------------------------------------------------------------------
-
-
-@dataclass
-class PushReport:
-    pushes: int = 0
-    matched: int = 0
-    queued: int = 0
-    opted_out: int = 0
-    no_phone: int = 0
-
-
-def push_on_registered(session, enterprise: Enterprise, *, actor: str = "system") -> PushReport:
-    """After registration: one push naming how many listed fund items the enterprise matches (and the first)."""
-    items = pushes.listed_items(session=session)
-    matched = pushes.matching_items(session=session, enterprise_ids=[enterprise.id], items=items).get(enterprise.id, [])
-    report = PushReport(pushes=1, matched=len(matched))
-    key = f"registered:{enterprise.id}"
-    first = next((i for i in items if matched and i.id == matched[0]), None)
-    if first is not None and pushes.recorded(session=session, key=key) is None:
-        if enterprise.push_opt_out:
-            report.opted_out = 1
-        elif not enterprise.contact_phone_enc:
-            report.no_phone = 1
-        else:
-            params = sms_templates.stage_params(enterprise=enterprise.name, item=first.name, count=len(matched))
-            _, created = notices_repo.enqueue(
-                session=session,
-                dedupe_key=f"push:registered:{enterprise.id}",
-                enterprise_id=enterprise.id,
-                case_id=None,
-                template_key="policy_push_registered",
-                params=params,
-                content=sms_templates.render("policy_push_registered", params),
-                phone_enc=enterprise.contact_phone_enc,
-                phone_masked=enterprise.contact_phone_masked,
-                fund_item_id=first.id,
-                category="push",
-            )
-            report.queued = int(created)
-    pushes.record(
-        session=session,
-        rows=[{"key": key, "kind": "registered", "enterprise_id": enterprise.id,
-               "fund_item_id": first.id if first else None, "matched": report.matched, "queued": report.queued,
-               "opted_out": report.opted_out, "no_phone": report.no_phone, "actor": actor}],
-    )  # fmt: skip
-    return report
-
-
-def push_on_listed(session, fund_item_id: int, *, actor: str = "system") -> PushReport:
-    """After listing: a push to every enterprise the listed version matches, in one INSERT … SELECT (dedupe key
-    push:listed:{item}:{enterprise}, so listing a new version pushes only to newly matched enterprises)."""
-    items = pushes.listed_items(session=session, fund_item_id=fund_item_id)
-    if not items:
-        return PushReport()
-    item = items[0]
-    if item.mode == "no_application" or item.window_end is None:
-        template_key, params = "policy_push_listed_free", sms_templates.stage_params(item=item.name)
-    else:
-        template_key = "policy_push_listed"
-        params = sms_templates.stage_params(item=item.name, deadline=item.window_end)
-    counts = pushes.count_matched(session=session, item=item)
-    queued = pushes.queue_for_matched(
-        session=session,
-        item=item,
-        template_key=template_key,
-        params=params,
-        text_around_name=sms_templates.render_around(template_key, params),
-        dedupe_prefix=f"push:listed:{item.id}:",
-    )
-    key = f"listed:{item.id}:v{item.version}"
-    earlier = pushes.recorded(session=session, key=key)
-    if earlier is None:
-        pushes.record(
-            session=session,
-            rows=[{"key": key, "kind": "listed", "fund_item_id": item.id, "matched": counts.matched,
-                   "queued": queued, "opted_out": counts.opted_out, "no_phone": counts.no_phone, "actor": actor}],
-        )  # fmt: skip
-    else:  # pushed again (enterprises registered or updated since): the figures as of now, queued in total
-        earlier.matched, earlier.opted_out, earlier.no_phone = counts.matched, counts.opted_out, counts.no_phone
-        earlier.queued += queued
-    log.info("policy_push_listed", fund_item=item.code, matched=counts.matched, queued=queued)
-    return PushReport(1, counts.matched, queued, counts.opted_out, counts.no_phone)
-
-
 def push_paid_due(db_url: str, *, now: datetime | None = None, delay_seconds: float = 300.0, limit: int = 1000) -> PushReport:
-    """At payout: for cases paid at least `delay_seconds` ago (after their own "paid" notice), a push telling the
-    enterprise how many more listed policies it matches; none when it matches no other. One batch, one transaction."""
-    now = now or datetime.now(UTC)
-    report = PushReport()
+    """The payout pushes that are due (services.notices.queue_paid_pushes), in one transaction."""
     with transaction(db_url) as session:
-        due = pushes.paid_cases_due(session=session, paid_before=now - timedelta(seconds=delay_seconds), limit=limit)
-        if not due:
-            return report
-        items = pushes.listed_items(session=session)
-        matched = pushes.matching_items(session=session, enterprise_ids=sorted({c.enterprise_id for c in due}),
-                                        items=items)  # fmt: skip
-        notices: list[dict] = []
-        ledger: list[dict] = []
-        for paid in due:
-            others = [i for i in matched.get(paid.enterprise_id, []) if i != paid.fund_item_id]
-            row = {"key": f"paid:{paid.case_id}", "kind": "paid", "fund_item_id": paid.fund_item_id,
-                   "enterprise_id": paid.enterprise_id, "case_id": paid.case_id, "matched": len(others)}  # fmt: skip
-            if others and paid.opted_out:
-                row["opted_out"] = 1
-            elif others and not paid.phone_enc:
-                row["no_phone"] = 1
-            elif others:
-                params = sms_templates.stage_params(
-                    enterprise=paid.enterprise_name, item=paid.item_name, amount_fen=paid.paid_fen, count=len(others)
-                )
-                notices.append(
-                    {
-                        "dedupe_key": f"push:paid:{paid.case_id}",
-                        "enterprise_id": paid.enterprise_id,
-                        "template_key": "policy_push_paid",
-                        "params": params,
-                        "content": sms_templates.render("policy_push_paid", params),
-                        "phone_enc": paid.phone_enc,
-                        "phone_masked": paid.phone_masked,
-                        "fund_item_id": paid.fund_item_id,
-                        "category": "push",
-                    }
-                )
-                row["queued"] = 1
-            ledger.append(row)
-        notices_repo.enqueue_many(session=session, rows=notices)
-        pushes.record(session=session, rows=ledger)
-    report.pushes = len(ledger)
-    report.matched = sum(r["matched"] for r in ledger)
-    report.queued = len(notices)
-    report.opted_out = sum(r.get("opted_out", 0) for r in ledger)
-    report.no_phone = sum(r.get("no_phone", 0) for r in ledger)
-    return report
+        return notices.queue_paid_pushes(
+            session=session, now=now or datetime.now(UTC), delay_seconds=delay_seconds, limit=limit
+        )
+
+
+def expand_listing_pushes(db_url: str, *, now: datetime | None = None) -> PushReport:
+    """The listing pushes that are due, sent to every matched enterprise (services.notices), in one transaction;
+    a read first, so a round with nothing due never takes the write lock."""
+    with reading(db_url) as session:
+        if not notices.listing_pushes_due(session=session):
+            return PushReport()
+    with transaction(db_url) as session:
+        return notices.expand_listing_pushes(session=session, now=now)
+

@@ -1,4 +1,8 @@
-"""Request dependencies: settings, the unit-of-work session, the caller, the Temporal client."""
+"""Request dependencies: settings, the unit-of-work session, the caller and its scope, the Temporal client.
+
+Every protected route depends on the caller's Scope (services/scope.py), resolved once per request from the verified
+token in a short read of its own: a valid token for a department or enterprise that does not exist is refused (401).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,11 @@ from temporalio.client import Client
 
 from api.auth import Principal, decode
 from api.errors import Forbidden, Unauthorized, Unavailable
-from db.session import transaction
+from db.session import reading, transaction
+from schemas.vocabulary import Role
+from services import scope as scopes
+from services.scope import Scope
+from services.uow import UnitOfWork
 from settings import Settings
 
 
@@ -26,9 +34,19 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_principal(request: Request) -> Principal:
+def get_uow(request: Request) -> UnitOfWork:
+    """Units of work for async routes, which open short transactions around their Temporal calls."""
+    return UnitOfWork(request.app.state.settings.db_url)
+
+
+def token_of(request: Request) -> str:
+    """The bearer token, or the web pages' sign-in cookie."""
     header = request.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("zhida_token", "")
+    return header[7:] if header.lower().startswith("bearer ") else request.cookies.get("zhida_token", "")
+
+
+def get_principal(request: Request) -> Principal:
+    token = token_of(request)
     if not token:
         raise Unauthorized("缺少访问令牌（Authorization: Bearer …）")
     try:
@@ -37,15 +55,47 @@ def get_principal(request: Request) -> Principal:
         raise Unauthorized(f"访问令牌无效：{exc}") from exc
 
 
-def require(*roles: str):
-    """A dependency that admits only the given roles (admin always)."""
+def resolve_scope(db_url: str, principal: Principal) -> Scope:
+    """The caller's scope, read in its own short transaction (the request's writer is not held open by it)."""
+    with reading(db_url) as session:
+        return scopes.resolve(session=session, principal=principal)
 
-    def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if principal.role != "admin" and principal.role not in roles:
-            raise Forbidden(f"角色 {principal.role} 无权执行此操作")
-        return principal
+
+def get_scope(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
+    return resolve_scope(request.app.state.settings.db_url, principal)
+
+
+def allow(*roles: str):
+    """A dependency that admits only the given roles (admin always) and yields the caller's Scope."""
+
+    def _check(scope: Annotated[Scope, Depends(get_scope)]) -> Scope:
+        if scope.role != Role.ADMIN and scope.role not in roles:
+            raise Forbidden(f"{Role.label_of(scope.role)}无权执行此操作", rule="role")
+        return scope
 
     return _check
+
+
+def require(*roles: str):
+    """Like `allow`, for routes that still take the Principal: the scope is resolved (and refused) all the same."""
+
+    admitted = allow(*roles)
+
+    def _check(scope: Scope = Depends(admitted)) -> Principal:
+        return scope.principal
+
+    return _check
+
+
+def registrant(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
+    """An enterprise registering itself is not in the archive yet: its token is checked, not resolved; anyone else
+    is resolved (and refused when unknown) as on every other route."""
+    if principal.role == Role.ENTERPRISE:
+        return Scope(principal=principal)
+    scope = resolve_scope(request.app.state.settings.db_url, principal)
+    if scope.role != Role.ADMIN:
+        raise Forbidden(f"{Role.label_of(scope.role)}无权登记企业", rule="role")
+    return scope
 
 
 def get_temporal(request: Request) -> Client:
@@ -55,8 +105,24 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def page_scope(request: Request) -> Scope | None:
+    """The signed-in caller of a web page (the cookie), or None when nobody is signed in or the token is not valid.
+
+    Raises Unauthorized for a valid token whose department or enterprise does not exist."""
+    token = request.cookies.get("zhida_token")
+    if not token:
+        return None
+    try:
+        principal = decode(request.app.state.settings.jwt_key(), token)
+    except jwt.InvalidTokenError:
+        return None
+    return resolve_scope(request.app.state.settings.db_url, principal)
+
+
 # scope="function": commit before the response is sent, so a client that reads right after a write sees it
 # (the default, request scope, runs the commit after the response has left).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+ScopeDep = Annotated[Scope, Depends(get_scope)]

@@ -71,13 +71,14 @@ def run_notices(
     """Queue N notices by the listing push and dispatch them through the outbox; returns (figures, database)."""
     from sqlalchemy import func, select
 
-    from activities.notices import DispatchConfig, Dispatcher, push_on_listed
+    from activities.notices import DispatchConfig, Dispatcher
     from db.migrate import upgrade
     from db.models import Enterprise, FundItem, Notice
     from db.repositories import notices as notices_repo
     from db.session import transaction
     from gateways.sms import OutboxProvider
     from rules import sms_templates
+    from services.notices import push_on_listed
     from settings import Settings
 
     with bench_database(database_url) as (url, owned):
@@ -97,7 +98,7 @@ def run_notices(
 
             started = time.perf_counter()
             with transaction(url) as session:
-                pushed = push_on_listed(session, item_id, actor="bench")
+                pushed = push_on_listed(session=session, fund_item_id=item_id, actor="bench")
             queue_seconds = time.perf_counter() - started
 
             dispatcher = Dispatcher(
@@ -176,7 +177,7 @@ def notices_command(
     )
     print_figures(f"bench notices · {database}", figures)
     notes = (
-        "Queueing: the listing push of the Yichang rules art. 26 (activities.notices.push_on_listed), one "
+        "Queueing: the listing push of the Yichang rules art. 26 (services.notices.push_on_listed), one "
         "INSERT … SELECT over the enterprises the listed item matches (compiled conditions; opt-out and missing "
         "phone excluded; dedupe key push:listed:{item}:{enterprise}, ON CONFLICT DO NOTHING), timed with its commit. "
         "Dispatching: the real Dispatcher with the outbox provider, rounds of batch_size notices (claim with the "

@@ -629,3 +629,32 @@ class CampaignTranche(Base):
 
 # Campaign batches select a campaign's cases by status.
 Index("ix_case_campaign_status", Case.campaign_id, Case.status)
+
+
+# --- Archive changes and deferred listing pushes ------------------------------------------------------------------
+
+
+class ArchiveChange(Base):
+    """One change of an enterprise's archive data: who made it, from where, and each field's old and new value."""
+
+    __tablename__ = "archive_change"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(32))  # manual (an administrator's edit) | data_sharing (the import)
+    changes: Mapped[dict] = mapped_column(JSON)  # {field: {"from": old, "to": new}}
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class ListingPushDue(Base):
+    """A listing push (上架后推送) that is due: listing records it, the SMS dispatcher round expands it to every matched
+    enterprise in its own transaction, so the listing request never waits for the bulk insert."""
+
+    __tablename__ = "listing_push_due"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    done_at: Mapped[datetime | None] = mapped_column(_now(), index=True)

@@ -42,7 +42,7 @@ from schemas.fund_items import (
 from schemas.localtime import LOCAL_TZ
 from schemas.principal import Principal
 from schemas.vocabulary import DepartmentKind, FundItemMode, FundItemStatus, PolicyLevel, Role
-from services import notices, scope
+from services import scope
 from services.calendar import weekday_zh
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -455,10 +455,11 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
         notes.append(f"此前第 {before} 版上受理的办件继续按第 {before} 版办理")
     if check.provisional:
         notes.append("上架时限按暂定工作日计算（所涉年份节假日安排尚未导入）")
-    # Yichang rules art. 26: every enterprise the item matches gets the policy SMS; sending them is slow, so the
-    # request only records that the push is due and the SMS dispatcher sends it.
-    notices.schedule_listing_push(session=session, fund_item_id=item.id, actor=principal.actor)
-    notes.append("已安排向符合条件的企业推送政策短信")
+    # Yichang rules art. 26: the newly listed item is pushed to every enterprise it matches, by the SMS dispatcher.
+    from services.notices import LISTING_PUSH_NOTE, schedule_listing_push
+
+    schedule_listing_push(session=session, fund_item_id=item.id, actor=principal.actor)
+    notes.append(LISTING_PUSH_NOTE)
     if item.mode == FundItemMode.NO_APPLICATION:  # the campaign is registered here; the API's starter starts it
         from db.repositories.campaigns import register_listing
 

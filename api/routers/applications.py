@@ -1,18 +1,16 @@
-"""Enterprises apply (申报); the case's workflow starts at once."""
+"""Enterprises apply (申报); the case's workflow starts at once. Any caller reads the cases in its scope."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from starlette.concurrency import run_in_threadpool
 
-from api import services
-from api.auth import Principal
-from api.deps import SessionDep, SettingsDep, TemporalDep, require
-from db.models import Case
-from db.session import reading, transaction
+from api.deps import SessionDep, SettingsDep, TemporalDep, UowDep, allow
 from schemas.cases import ApplicationIn, CaseOut
+from schemas.vocabulary import Role
+from services import cases
+from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["applications 申报"])
 
@@ -28,33 +26,21 @@ async def apply(
     response: Response,
     settings: SettingsDep,
     client: TemporalDep,
-    principal: Annotated[Principal, Depends(require("enterprise"))],
+    uow: UowDep,
+    scope: Annotated[Scope, Depends(allow(Role.ENTERPRISE))],
 ) -> CaseOut:
-    """Apply for an instant fund item; a duplicate returns the existing case (200)."""
-    # The case commits before the workflow starts, so the workflow always finds it.
-    case, created = await run_in_threadpool(_create, settings.db_url, principal, body)
-    await services.start_case_workflow(client=client, settings=settings, case=case)
+    """Apply for an instant or review fund item; a duplicate returns the existing case (200)."""
+    out, created = await cases.apply(uow=uow, client=client, settings=settings, scope=scope, body=body)
     if not created:
         response.status_code = 200
-    return await run_in_threadpool(_view, settings.db_url, case)
-
-
-def _create(db_url: str, principal: Principal, body: ApplicationIn) -> tuple[Case, bool]:
-    with transaction(db_url) as session:
-        return services.create_application(session=session, principal=principal, body=body)
-
-
-def _view(db_url: str, case: Case) -> CaseOut:
-    with reading(db_url) as session:
-        return services.case_view(session=session, case=case)
+    return out
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, tags=["cases 办件"])
 def get_case(
     case_id: int,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("enterprise", "department", "finance"))],
+    scope: Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))],
 ) -> CaseOut:
     """Status, amount, timeline, notices and payments of one case."""
-    case = services.visible_case(session=session, principal=principal, case_id=case_id)
-    return services.case_view(session=session, case=case)
+    return cases.view(session=session, scope=scope, case_id=case_id)

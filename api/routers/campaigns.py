@@ -23,13 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
-from api.errors import DomainError, Invalid, NotFound, Unavailable
+from api.errors import DomainError, Unavailable
 from api.pages import templates
-from db.repositories import campaigns as repo
-from db.repositories import enterprises
+from api.routers.web import signed_in
 from db.session import transaction
 from logs import get_logger
-from schemas.campaigns import CampaignProgress, ConsentIn, ConsentOut, EnterpriseUpdate, ObjectionIn, ObjectionRuling
+from schemas.campaigns import CampaignProgress, ConsentIn, ConsentOut, ObjectionIn, ObjectionRuling
 from schemas.principal import Principal
 from schemas.vocabulary import Role
 from services import campaigns as service
@@ -194,32 +193,13 @@ def case_evidence(case_id: int, session: SessionDep, principal: Anyone) -> dict[
     return service.evidence(session=session, principal=principal, case_id=case_id)
 
 
-# ---------------------------------------------------------------------------------------------- re-evaluation
-
-
-@router.patch("/api/v1/enterprises/{uscc}/archive", tags=["enterprises 企业"])
-def update_archive(uscc: str, body: EnterpriseUpdate, session: SessionDep, principal: Department) -> dict[str, Any]:
-    """Update archive data (new qualification, tax data): open no-application items are re-checked for it."""
-    enterprise = enterprises.get_by_uscc(session=session, uscc=uscc)
-    if enterprise is None:
-        raise NotFound(f"uscc：企业 {uscc} 不存在", field="uscc")
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    if not changes:
-        raise Invalid("没有要更新的字段", field="body")
-    for name, value in changes.items():
-        setattr(enterprise, name, value)
-    session.flush()
-    registered = repo.reevaluate_enterprise(session=session, enterprise_id=enterprise.id, actor=principal.actor)
-    return {"uscc": uscc, "updated": sorted(changes), "reevaluations": [c.workflow_id for c in registered]}
-
-
 # ---------------------------------------------------------------------------------------------- pages
 
 
-def _page_principal(request: Request) -> Principal | None:
-    from api.routers.web import _principal
-
-    return _principal(request)
+def _page_principal(request: Request) -> Principal | Response:
+    """The signed-in caller, or the page to show instead (the login form; 401 for an unknown department)."""
+    scope = signed_in(request)
+    return scope if isinstance(scope, Response) else scope.principal
 
 
 def _error(request: Request, exc: DomainError) -> Response:
@@ -230,8 +210,8 @@ def _error(request: Request, exc: DomainError) -> Response:
 def campaigns_page(request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: every campaign they may see, with its progress."""
     principal = _page_principal(request)
-    if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+    if isinstance(principal, Response):
+        return principal
     try:
         rows = service.list_campaigns(session=session, principal=principal)
     except DomainError as exc:
@@ -243,8 +223,8 @@ def campaigns_page(request: Request, session: SessionDep) -> Response:
 def campaign_page(campaign_id: int, request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: the campaign's progress, its waves and the decision form."""
     principal = _page_principal(request)
-    if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+    if isinstance(principal, Response):
+        return principal
     try:
         shown = service.page(session=session, principal=principal, campaign_id=campaign_id)
     except DomainError as exc:
@@ -261,8 +241,8 @@ async def campaign_decision_form(
     note: str = Form(""),
 ) -> Response:
     principal = _page_principal(request)
-    if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+    if isinstance(principal, Response):
+        return principal
     client = request.app.state.temporal
     if client is None:
         raise Unavailable("工作流服务暂不可用，请稍后重试")
@@ -275,8 +255,8 @@ async def campaign_decision_form(
 def consent_page(case_id: int, request: Request, session: SessionDep) -> Response:
     """企业: confirm the payout and the account."""
     principal = _page_principal(request)
-    if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+    if isinstance(principal, Response):
+        return principal
     try:
         shown = service.consent_page(session=session, principal=principal, case_id=case_id)
     except DomainError as exc:
@@ -300,7 +280,9 @@ def consent_form(
     bank_code: str = Form(""),
 ) -> Response:
     principal = _page_principal(request)
-    if principal is None or principal.role != Role.ENTERPRISE:
+    if isinstance(principal, Response):
+        return principal
+    if principal.role != Role.ENTERPRISE:
         return RedirectResponse("/web/login", status_code=303)
     try:
         body = ConsentIn(
@@ -317,5 +299,7 @@ def consent_form(
             session=session, settings=request.app.state.settings, principal=principal, case_id=case_id, body=body
         )
     except DomainError as exc:
+        if exc.status_code in (401, 403, 404):  # not the caller's case: refused as a page, nothing to correct
+            return _error(request, exc)
         return RedirectResponse(f"/web/cases/{case_id}/consent?message={exc.message}", status_code=303)
     return RedirectResponse(f"/web/cases/{case_id}/consent?message=已提交", status_code=303)

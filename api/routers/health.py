@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from db.session import engine_for
+from db.repositories import lookups
+from db.session import reading
 
 router = APIRouter(tags=["health"])
 
@@ -41,5 +41,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def _ping_db(url: str) -> None:
-    with engine_for(url).connect() as conn:
-        conn.execute(text("SELECT 1"))
+    with reading(url) as session:
+        lookups.ping(session=session)

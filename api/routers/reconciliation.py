@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError
 from api.pages import templates
+from api.routers.web import signed_in
 from db.models import Alert, ReconRun
 from db.session import transaction
 from schemas.principal import Principal
@@ -99,12 +100,9 @@ def close_alert(
 
 
 def _page_principal(request: Request) -> Principal | Response:
-    from api.routers.web import _principal
-
-    principal = _principal(request)
-    if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
-    return principal
+    """The signed-in caller, or the page to show instead (the login form; 401 for an unknown department)."""
+    scope = signed_in(request)
+    return scope if isinstance(scope, Response) else scope.principal
 
 
 def _error(request: Request, exc: DomainError) -> Response:

@@ -1,4 +1,5 @@
-"""SMS delivery receipts (each provider's push format) and notice statistics per fund item."""
+"""SMS delivery receipts (each provider's push format, checked by the receipt token) and notice statistics per fund
+item in the caller's scope (services/notices.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
-from activities.notices import apply_receipts
-from api.auth import Principal
-from api.deps import SessionDep, require
-from api.errors import Forbidden, NotFound, Unauthorized
-from db.models import Department, FundItem
-from db.repositories import sms as repo
-from db.session import transaction
+from api.deps import SessionDep, allow, get_uow
+from api.errors import Unauthorized
 from gateways.sms.aliyun import AliyunProvider
 from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
+from schemas.vocabulary import Role
+from services import notices
+from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms 短信通知"])
 
@@ -52,15 +49,10 @@ async def _receipts(request: Request, provider: str) -> JSONResponse:
     except (ValueError, ReceiptFormatError) as exc:
         # A malformed push is answered in the provider's format so it is visible in their console.
         return JSONResponse(_BAD[provider](f"回执格式错误：{exc}"[:200]), status_code=400)
-    report = await run_in_threadpool(_apply, settings.db_url, provider, receipts)
+    report = await get_uow(request).write(notices.apply_receipts, provider=provider, receipts=receipts)
     return JSONResponse(
         _OK[provider] | ({"applied": report.applied, "duplicate": report.duplicate} if provider == "http" else {})
     )
-
-
-def _apply(db_url: str, provider: str, receipts: list):
-    with transaction(db_url) as session:
-        return apply_receipts(session, provider, receipts)
 
 
 @router.post("/receipts/aliyun", summary="阿里云短信状态报告（SmsReport）推送")
@@ -78,47 +70,14 @@ async def http_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "http")
 
 
-Staff = Annotated[Principal, Depends(require("department", "finance"))]
-
-
-def _department_scope(session, principal: Principal) -> int | None:
-    """A policy department sees its own fund items; finance and admin see all."""
-    if principal.role != "department":
-        return None
-    department_id = session.scalar(select(Department.id).where(Department.code == principal.subject))
-    if department_id is None:
-        raise Forbidden(f"未知的部门 {principal.subject}")
-    return department_id
+Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
 
 
 @router.get("/stats", summary="各资金事项短信统计（已发送、已送达、失败；办件通知与政策推送分列）")
-def stats(session: SessionDep, principal: Staff, category: Literal["case", "push"] | None = None) -> dict:
-    scope = _department_scope(session, principal)
-    return {"items": repo.stats(session=session, department_id=scope, category=category)}
+def stats(session: SessionDep, scope: Staff, category: Literal["case", "push"] | None = None) -> dict:
+    return {"items": notices.sms_stats(session=session, scope=scope, category=category)}
 
 
 @router.get("/stats/{fund_item_id}/failures", summary="资金事项的短信失败清单（待跟进）")
-def failures(fund_item_id: int, session: SessionDep, principal: Staff) -> dict:
-    scope = _department_scope(session, principal)
-    item = session.get(FundItem, fund_item_id)
-    if item is None or (scope is not None and item.department_id != scope):
-        raise NotFound(f"资金事项 {fund_item_id} 不存在", field="fund_item_id")
-    rows = repo.failures(session=session, fund_item_id=fund_item_id)
-    return {
-        "fund_item_id": fund_item_id,
-        "failures": [
-            {
-                "notice_id": n.id,
-                "case_id": n.case_id,
-                "enterprise_id": n.enterprise_id,
-                "stage": n.template_key,
-                "category": n.category,
-                "phone": n.phone_masked,
-                "provider": n.provider,
-                "attempts": n.attempts,
-                "reason": n.fail_reason,
-                "created_at": n.created_at.isoformat() if n.created_at else None,
-            }
-            for n in rows
-        ],
-    }
+def failures(fund_item_id: int, session: SessionDep, scope: Staff) -> dict:
+    return notices.failures_out(notices.sms_failures(session=session, scope=scope, fund_item_id=fund_item_id))

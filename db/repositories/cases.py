@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,20 +63,26 @@ def get_or_create(
     return case, True
 
 
-def list_for_enterprise(*, session: Session, enterprise_id: int) -> list[Case]:
-    return list(session.scalars(select(Case).where(Case.enterprise_id == enterprise_id).order_by(Case.id.desc())))
+def list_for_enterprise(
+    *, session: Session, enterprise_id: int, where: ColumnElement[bool] | None = None
+) -> list[Case]:
+    """An enterprise's cases, newest first; `where` narrows them (the caller's scope)."""
+    stmt = select(Case).where(Case.enterprise_id == enterprise_id, where if where is not None else true())
+    return list(session.scalars(stmt.order_by(Case.id.desc())))
 
 
-def list_recent(*, session: Session, limit: int = 100, status: str | None = None) -> list[Case]:
-    stmt = select(Case).order_by(Case.id.desc()).limit(limit)
+def list_recent(
+    *, session: Session, limit: int = 100, status: str | None = None, where: ColumnElement[bool] | None = None
+) -> list[Case]:
+    stmt = select(Case).where(where if where is not None else true()).order_by(Case.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(Case.status == status)
     return list(session.scalars(stmt))
 
 
-def count_by_status(*, session: Session) -> dict[str, int]:
-    rows = session.execute(select(Case.status, func.count()).group_by(Case.status))
-    return {status: n for status, n in rows}
+def count_by_status(*, session: Session, where: ColumnElement[bool] | None = None) -> dict[str, int]:
+    stmt = select(Case.status, func.count()).where(where if where is not None else true()).group_by(Case.status)
+    return {status: n for status, n in session.execute(stmt)}
 
 
 def events(*, session: Session, case_id: int) -> list[CaseEvent]:
@@ -251,3 +257,9 @@ def verify_chain(*, session: Session, case_id: int) -> bool:
             return False
         prev = e.hash
     return True
+
+
+def open_for_enterprise(*, session: Session, enterprise_id: int) -> list[Case]:
+    """The enterprise's cases that are not closed (an archive change concerns them), oldest first."""
+    stmt = select(Case).where(Case.enterprise_id == enterprise_id, Case.closed_at.is_(None)).order_by(Case.id)
+    return list(session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Enterprise
+from db.models import ArchiveChange, Enterprise
 
 
 def get_by_uscc(*, session: Session, uscc: str) -> Enterprise | None:
@@ -28,3 +28,17 @@ def count(*, session: Session) -> int:
 
 def list_page(*, session: Session, limit: int = 50) -> list[Enterprise]:
     return list(session.scalars(select(Enterprise).order_by(Enterprise.id).limit(limit)))
+
+
+def record_change(*, session: Session, enterprise_id: int, actor: str, source: str, changes: dict) -> ArchiveChange:
+    """Keep who changed which archive fields, from where, with the old and new values."""
+    change = ArchiveChange(enterprise_id=enterprise_id, actor=actor, source=source, changes=changes)
+    session.add(change)
+    session.flush()
+    return change
+
+
+def changes_of(*, session: Session, enterprise_id: int) -> list[ArchiveChange]:
+    """An enterprise's archive changes, newest first."""
+    stmt = select(ArchiveChange).where(ArchiveChange.enterprise_id == enterprise_id)
+    return list(session.scalars(stmt.order_by(ArchiveChange.id.desc())))

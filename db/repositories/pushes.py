@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import Case, Enterprise, FundItem, FundItemVersion, Notice, PolicyPush
+from db.models import Case, Enterprise, FundItem, FundItemVersion, ListingPushDue, Notice, PolicyPush
 from db.repositories.notices import insert_ignoring_duplicates
 from db.sql.conditions import compile_where
 from schemas.conditions import parse_condition
@@ -239,8 +239,11 @@ def for_fund_item(*, session: Session, fund_item_id: int) -> list[PolicyPush]:
     )
 
 
-def summary(*, session: Session, fund_item_id: int | None = None) -> dict[str, dict[str, int]]:
-    """Per kind: pushes recorded, enterprises matched, notices queued, left out for opt-out or no phone."""
+def summary(
+    *, session: Session, fund_item_id: int | None = None, items: ColumnElement[bool] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per kind: pushes recorded, enterprises matched, notices queued, left out for opt-out or no phone; `items`
+    keeps the pushes of the fund items that satisfy it (the caller's scope)."""
     stmt = select(
         PolicyPush.kind,
         func.count(),
@@ -251,6 +254,8 @@ def summary(*, session: Session, fund_item_id: int | None = None) -> dict[str, d
     ).group_by(PolicyPush.kind)
     if fund_item_id is not None:
         stmt = stmt.where(PolicyPush.fund_item_id == fund_item_id)
+    if items is not None:
+        stmt = stmt.where(PolicyPush.fund_item_id.in_(select(FundItem.id).where(items)))
     return {
         kind: {
             "pushes": int(n),
@@ -277,3 +282,29 @@ def set_opt_out(*, session: Session, enterprise: Enterprise, opt_out: bool, now:
         )
     session.flush()
     return True
+
+
+def schedule_listing(*, session: Session, fund_item_id: int, actor: str) -> ListingPushDue:
+    """Record that the item's listing push is due; one pending row per item is enough."""
+    pending = session.scalar(
+        select(ListingPushDue).where(ListingPushDue.fund_item_id == fund_item_id, ListingPushDue.done_at.is_(None))
+    )
+    if pending is not None:
+        return pending
+    due = ListingPushDue(fund_item_id=fund_item_id, actor=actor)
+    session.add(due)
+    session.flush()
+    return due
+
+
+def listing_due(*, session: Session, limit: int = 20) -> list[ListingPushDue]:
+    """Listing pushes not expanded yet, oldest first; PostgreSQL skips rows another dispatcher holds."""
+    stmt = select(ListingPushDue).where(ListingPushDue.done_at.is_(None)).order_by(ListingPushDue.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def any_listing_due(*, session: Session) -> bool:
+    """Whether a listing push waits to be expanded (a cheap read before taking the write lock)."""
+    return session.scalar(select(ListingPushDue.id).where(ListingPushDue.done_at.is_(None)).limit(1)) is not None

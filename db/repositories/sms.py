@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Case, Enterprise, FundItem, Notice
@@ -128,7 +128,13 @@ def by_provider_msg_id(*, session: Session, provider: str, provider_msg_id: str)
     )
 
 
-def stats(*, session: Session, department_id: int | None = None, category: str | None = None) -> list[dict]:
+def stats(
+    *,
+    session: Session,
+    department_id: int | None = None,
+    category: str | None = None,
+    items: ColumnElement[bool] | None = None,
+) -> list[dict]:
     """Per fund item: notices queued, sent, delivered, failed, withdrawn (a notice counts under its own or its
     case's item), split into case notices and policy pushes; `category` keeps one of them."""
     item_id = func.coalesce(Notice.fund_item_id, Case.fund_item_id)
@@ -155,6 +161,8 @@ def stats(*, session: Session, department_id: int | None = None, category: str |
         stmt = stmt.where(FundItem.department_id == department_id)
     if category is not None:
         stmt = stmt.where(Notice.category == category)
+    if items is not None:  # the fund items the caller may see
+        stmt = stmt.where(items)
     return [
         {
             "fund_item_id": r[0],

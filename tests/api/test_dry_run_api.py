@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.auth import mint
-from cli.demo import NO_APPLICATION_CONFIG, NO_APPLICATION_ITEM, ensure_demo
+from cli.demo import NO_APPLICATION_CONFIG, NO_APPLICATION_ITEM, demo_enterprise_uscc, ensure_demo
 from cli.generate import insert_enterprises
 from db.migrate import upgrade
 from db.models import Enterprise
@@ -115,8 +115,8 @@ def test_fund_item_configuration_is_used(client: TestClient, settings: Settings)
 def test_roles(client: TestClient, settings: Settings) -> None:
     body = {"conditions": CONDITIONS, "standard": STANDARD, "budget_total_fen": 1}
     assert client.post(URL, json=body).status_code == 401
-    for role in ("enterprise", "finance"):
-        response = client.post(URL, json=body, headers=auth(settings, role, "91420500MA4F000000"))
+    for role, subject in (("enterprise", demo_enterprise_uscc()), ("finance", "YC-CZJ")):
+        response = client.post(URL, json=body, headers=auth(settings, role, subject))
         assert response.status_code == 403, role
         assert response.json()["error"]["code"] == "forbidden"
     assert client.post(URL, json=body, headers=auth(settings, "admin", "root")).status_code == 200

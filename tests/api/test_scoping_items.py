@@ -34,6 +34,7 @@ from schemas.fund_items import FundItemCreate
 from schemas.principal import Principal
 from services import fund_items as fund_item_service
 from settings import Settings
+from tests.api.scoping import app_routes, route_of
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
 JXJ_DRAFT = "YC-T-SCOPE-JXJ"  # 经信局's own draft, for the writes
@@ -284,6 +285,9 @@ def page_rows(ids: dict[str, Any]) -> list[dict[str, Any]]:
          "expect": expect(403, czj=OK, whf=404, unknown=401, admin=OK)},
         {"method": "GET", "path": f"/web/cases/{consent_case}/consent", "page": True,
          "expect": expect(OK, jxj=404, whf=404, ent_b=404, unknown=401)},
+        # Only the enterprise answers its consent; staff are sent to sign in as an enterprise.
+        {"method": "POST", "path": f"/web/cases/{consent_case}/consent", "page": True, "form": {"accept": "yes"},
+         "expect": expect(303, ent_a=OK, ent_b=404, unknown=401)},
         {"method": "GET", "path": "/web/reconciliation", "page": True,
          "expect": expect(403, czj=OK, whf=OK, unknown=401, admin=OK)},
         {"method": "GET", "path": f"/web/reconciliation/{run}", "page": True,
@@ -347,6 +351,24 @@ def test_reconciliation(client: TestClient, world: World) -> None:
 
 def test_pages(client: TestClient, world: World) -> None:
     run_table(client, world, page_rows(world.ids))
+
+
+# The routes this side's routers serve; tests/api/test_scoping.py proves every other route is in its table.
+SIDE = ("/api/v1/fund-items", "/api/v1/dry-runs", "/api/v1/condition-fields", "/api/v1/calendar", "/api/v1/campaigns",
+        "/web/campaigns", "/api/v1/reconciliation", "/web/reconciliation", "/api/v1/alerts")  # fmt: skip
+CAMPAIGN_CASE = re.compile(r"^/(api/v1|web)/cases/\{case_id\}/(consent|objections|objection-ruling|evidence)$")
+
+
+def side_routes(app) -> set[tuple[str, str]]:
+    return {(m, p) for m, p in app_routes(app) if p.startswith(SIDE) or CAMPAIGN_CASE.match(p)}
+
+
+def test_every_route_of_these_routers_is_in_a_table(world: World) -> None:
+    routes = side_routes(create_app(world.settings))
+    rows = [*item_rows(), *dry_run_rows(), *calendar_rows(), *campaign_rows(world.ids),
+            *reconciliation_rows(world.ids), *page_rows(world.ids)]  # fmt: skip
+    hit = {route_of(routes, row["method"], row["path"]) for row in rows}
+    assert routes - hit == set(), sorted(routes - hit)
 
 
 def test_lists_hold_only_what_the_caller_may_see(client: TestClient, world: World) -> None:

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.services import create_application
 from db.models import Enterprise
 from db.repositories import budget, cases, enterprises
 from db.repositories import calendar as calendar_repo
@@ -32,7 +31,9 @@ from schemas.fund_items import (
     FundItemCreate,
 )
 from services import fund_items as service
+from services.cases import create_application
 from services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from services.scope import Scope
 
 DEPARTMENTS = [("T-JXJ", "测试经信局", "policy"), ("T-CZJ", "测试财政局", "finance"), ("T-FGW", "测试发改委", "policy"),
                ("T-SJJ", "测试数据局", "policy"), ("T-RSJ", "测试人社局", "policy")]  # fmt: skip
@@ -227,7 +228,7 @@ def test_a_case_pinned_to_version_1_still_reads_version_1(world: Session) -> Non
         )
         case, created = create_application(
             session=s,
-            principal=Principal(role="enterprise", subject=uscc),
+            scope=Scope(principal=Principal(role="enterprise", subject=uscc)),
             body=ApplicationIn(fund_item_code=code, uscc=uscc),
         )
         assert created

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 
+from sqlalchemy import select
+
 from cli.demo import DEMO_ITEM, demo_enterprise_uscc
+from db.models import Enterprise
 from db.repositories import budget, cases, fund_items
-from db.session import transaction
+from db.session import reading, transaction
 from tests.stack import Stack
 
 
@@ -82,9 +85,14 @@ def test_bad_input_names_the_field(stack: Stack) -> None:
     assert r.status_code == 422 and r.json()["error"]["errors"][0]["field"] == "fund_item_code"
     r = stack.http.post("/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc})
     assert r.status_code == 401
-    other = stack.token("enterprise", "91420500" + "".join(random.choices("0123456789", k=10)))
+    with reading(stack.settings.db_url) as session:
+        another = session.scalar(select(Enterprise.uscc).where(Enterprise.uscc != uscc).limit(1))
+    other = stack.token("enterprise", another)
     r = stack.http.post("/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc}, headers=other)
-    assert r.status_code == 403
+    assert r.status_code == 403  # an enterprise applies only for itself
+    unknown = stack.token("enterprise", "91420500" + "".join(random.choices("0123456789", k=10)))
+    r = stack.http.post("/api/v1/applications", json={"fund_item_code": DEMO_ITEM, "uscc": uscc}, headers=unknown)
+    assert r.status_code == 401  # a valid token for an enterprise that is not in the archive
 
 
 def test_readyz_reports_database_and_temporal(stack: Stack) -> None:

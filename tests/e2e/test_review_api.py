@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 
 import httpx
 
@@ -58,6 +59,7 @@ async def test_review_application_through_the_api_until_an_upheld_objection(stac
     case_id = r.json()["id"]
     progress = await _stage(stack, case_id, "completeness", ent)
     assert progress["stage"]["pending"] == ["YC-JXJ"] and progress["stage"]["due_at"]
+    assert re.search(r"(Z|[+-]\d{2}:\d{2})$", progress["stage"]["due_at"])  # a moment with its offset
 
     tasks = (await _get(stack, "/api/v1/tasks", jxj)).json()
     assert [(t["case_id"], t["stage_key"]) for t in tasks] == [(case_id, "completeness")]
@@ -66,9 +68,8 @@ async def test_review_application_through_the_api_until_an_upheld_objection(stac
     wrong = await _post(
         stack, f"/api/v1/cases/{case_id}/decisions", {"stage_key": "completeness", "decision": "approve"}, fgw
     )
-    assert wrong.status_code == 409
-    error = wrong.json()["error"]["errors"][0]
-    assert error["field"] == "department" and error["rule"] == "not_your_turn"
+    # A department sees a case of another department's item only once a stage is assigned to it (联审).
+    assert wrong.status_code == 404 and wrong.json()["error"]["errors"][0]["rule"] == "in_scope"
     as_enterprise = await _post(
         stack, f"/api/v1/cases/{case_id}/decisions", {"stage_key": "completeness", "decision": "approve"}, ent
     )
@@ -93,6 +94,12 @@ async def test_review_application_through_the_api_until_an_upheld_objection(stac
         )
         assert r.status_code == 200, r.text
     await _stage(stack, case_id, "joint_review", ent)
+    wrong = await _post(
+        stack, f"/api/v1/cases/{case_id}/decisions", {"stage_key": "joint_review", "decision": "approve"}, jxj
+    )
+    assert wrong.status_code == 409
+    error = wrong.json()["error"]["errors"][0]
+    assert error["field"] == "department" and error["rule"] == "not_your_turn"
     over = await _post(
         stack,
         f"/api/v1/cases/{case_id}/decisions",

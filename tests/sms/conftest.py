@@ -33,13 +33,15 @@ def settings(module_db_url: str, tmp_path) -> Settings:
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[dict]:
-    """A department, fund item and enterprise; queued notices (and receipt polls) of earlier tests are put aside."""
+    """A department with a fund item, another department, a finance bureau and an enterprise; queued notices (and receipt polls) of earlier tests are put aside."""
     tag = uuid.uuid4().hex[:8]
     with transaction(settings.db_url) as s:
         s.execute(update(Notice).where(Notice.status.in_(("queued", "sending"))).values(status="failed"))
         s.execute(update(Notice).where(Notice.status == "sent").values(next_attempt_at=None))  # no stray polls
         dept = Department(code=f"D{tag}", name="市科技局", region_code="420500")
-        s.add(dept)
+        other = Department(code=f"O{tag}", name="市人社局", region_code="420500")
+        finance = Department(code=f"F{tag}", name="市财政局", region_code="420500", kind="finance")
+        s.add_all([dept, other, finance])
         s.flush()
         policy = Policy(doc_number=f"宜科发{tag}", title="政策", level="city", department_id=dept.id)
         s.add(policy)
@@ -48,5 +50,6 @@ def world(settings: Settings) -> Iterator[dict]:
         ent = Enterprise(uscc=fresh_uscc(), name="宜昌某科技有限公司", region_code="420500")
         s.add_all([item, ent])
         s.flush()
-        yield_ = {"dept": dept.code, "item": item.id, "ent": ent.id, "key": settings.fernet_key()}
+        yield_ = {"dept": dept.code, "other_dept": other.code, "finance": finance.code, "item": item.id, "ent": ent.id,
+                  "uscc": ent.uscc, "key": settings.fernet_key()}  # fmt: skip
     yield yield_

@@ -228,10 +228,11 @@ def test_receipts_idempotent_and_stats(settings, world, fake) -> None:
         assert client.post("/api/v1/sms/receipts/tencent", content=b"not json").status_code == 400
         assert client.post("/api/v1/sms/receipts/aliyun", json=[{"x": 1}]).json()["code"] == 1
 
-        finance = mint(settings.jwt_key(), role="finance", subject="F1")
+        finance = mint(settings.jwt_key(), role="finance", subject=world["finance"])
         dept = mint(settings.jwt_key(), role="department", subject=world["dept"])
-        other = mint(settings.jwt_key(), role="department", subject="NOPE")
-        ent = mint(settings.jwt_key(), role="enterprise", subject="X")
+        other = mint(settings.jwt_key(), role="department", subject=world["other_dept"])
+        unknown = mint(settings.jwt_key(), role="department", subject="NOPE")
+        ent = mint(settings.jwt_key(), role="enterprise", subject=world["uscc"])
         rows = client.get("/api/v1/sms/stats", headers={"Authorization": f"Bearer {dept}"}).json()["items"]
         assert len(rows) == 1
         assert (rows[0]["delivered"], rows[0]["failed"]) == (2, 1)
@@ -240,5 +241,6 @@ def test_receipts_idempotent_and_stats(settings, world, fake) -> None:
         url = f"/api/v1/sms/stats/{world['item']}/failures"
         fails = client.get(url, headers={"Authorization": f"Bearer {dept}"}).json()["failures"]
         assert [f["notice_id"] for f in fails] == [bad_id] and fails[0]["phone"] == "159****0014"
-        assert client.get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 403
+        assert client.get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 404  # not its item
+        assert client.get(url, headers={"Authorization": f"Bearer {unknown}"}).status_code == 401
         assert client.get(url, headers={"Authorization": f"Bearer {ent}"}).status_code == 403

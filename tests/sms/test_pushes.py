@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from activities.notices import Dispatcher, push_paid_due
+from activities.notices import Dispatcher, expand_listing_pushes, push_paid_due
 from api.app import create_app
 from api.auth import mint
 from api.routers.fund_items import listing_today
@@ -30,6 +30,7 @@ from db.models import Case, Enterprise, Notice, PolicyPush
 from db.session import engine_for, transaction
 from gateways.sms import OutboxProvider
 from schemas import uscc as uscc_rules
+from services.notices import LISTING_PUSH_NOTE
 from settings import Settings
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
@@ -110,7 +111,8 @@ def tagged_config(tag: str, base: dict = REVIEW_CONFIG, **changes: object) -> di
     return config
 
 
-def list_item(client: TestClient, settings: Settings, tag: str) -> dict:
+def list_item(client: TestClient, settings: Settings, tag: str, *, push: bool = True) -> dict:
+    """List a fund item for the tag; with `push`, the dispatcher's next round expands its listing push."""
     dept = auth(settings, "department", "YC-JXJ")
     code = f"T-{uuid.uuid4().hex[:10].upper()}"
     r = client.post(f"{API}/fund-items", json={"code": code, "config": tagged_config(tag)}, headers=dept)
@@ -118,6 +120,8 @@ def list_item(client: TestClient, settings: Settings, tag: str) -> dict:
     assert client.post(f"{API}/fund-items/{code}/submit", headers=dept).status_code == 200
     r = client.post(f"{API}/fund-items/{code}/list", headers=dept)
     assert r.status_code == 200, r.text
+    if push:
+        expand_listing_pushes(settings.db_url)
     return r.json()
 
 
@@ -147,9 +151,14 @@ def test_listing_pushes_every_matched_enterprise_once(client: TestClient, settin
     no_phone = add_enterprise(settings, tag, phone=None)
     other = add_enterprise(settings, f"别的{tag}")
 
-    item = list_item(client, settings, tag)
-    assert "已安排向符合条件的企业推送政策短信" in item["notes"]
+    item = list_item(client, settings, tag, push=False)
+    assert LISTING_PUSH_NOTE in item["notes"]
     fid = item_id(settings, item["code"])
+    # Listing only records that the push is due: the dispatcher's round sends it, outside the listing request.
+    assert all(notices_of(settings, e) == [] for e in reached)
+    report = expand_listing_pushes(settings.db_url)
+    assert (report.pushes, report.matched, report.queued, report.opted_out, report.no_phone) == (1, 5, 3, 1, 1)
+    assert expand_listing_pushes(settings.db_url).pushes == 0  # expanded once
     for ent in reached:
         [n] = notices_of(settings, ent)
         assert (n.category, n.template_key, n.status, n.case_id, n.fund_item_id) == (
@@ -167,7 +176,9 @@ def test_listing_pushes_every_matched_enterprise_once(client: TestClient, settin
     late = add_enterprise(settings, tag, phone="13922223333")
     dept = auth(settings, "department", "YC-JXJ")
     r = client.post(f"{API}/pushes/listed/{fid}", headers=dept)
-    assert r.status_code == 200 and r.json() == {"matched": 6, "queued": 1, "opted_out": 1, "no_phone": 1}
+    assert r.status_code == 202 and r.json()["scheduled"] is True
+    again = expand_listing_pushes(settings.db_url)
+    assert (again.matched, again.queued, again.opted_out, again.no_phone) == (6, 1, 1, 1)
     assert all(len(notices_of(settings, e)) == 1 for e in [*reached, late])
     assert client.post(f"{API}/pushes/listed/{fid}", headers=auth(settings, "department", "YC-RSJ")).status_code == 404
 
@@ -182,7 +193,7 @@ def test_listing_pushes_every_matched_enterprise_once(client: TestClient, settin
 
 
 def test_listing_push_scales_in_one_statement(client: TestClient, settings: Settings) -> None:
-    """2,000 matched enterprises are queued by the listing request itself (one INSERT … SELECT)."""
+    """2,000 matched enterprises are queued by one dispatcher round after the listing (one INSERT … SELECT)."""
     tag = f"批量{uuid.uuid4().hex[:6]}"
     key = settings.fernet_key()
     phone_enc = crypto.encrypt(key, "13700001111")
@@ -193,9 +204,11 @@ def test_listing_push_scales_in_one_statement(client: TestClient, settings: Sett
               "contact_phone_enc": phone_enc, "contact_phone_masked": "137****1111"} for i in range(2000)],
         )  # fmt: skip
     started = datetime.now(UTC)
-    item = list_item(client, settings, tag)
+    item = list_item(client, settings, tag, push=False)
+    assert LISTING_PUSH_NOTE in item["notes"]
+    dispatcher = Dispatcher(db_url=settings.db_url, fernet_key=settings.fernet_key(), provider=OutboxProvider())
+    assert dispatcher.run_round()["listing_pushes"]["queued"] == 2000
     assert (datetime.now(UTC) - started) < timedelta(seconds=20)
-    assert "已安排向符合条件的企业推送政策短信" in item["notes"]
     with transaction(settings.db_url) as s:
         fid = item_id(settings, item["code"])
         keys = set(s.scalars(select(Notice.dedupe_key).where(Notice.fund_item_id == fid)))
@@ -242,6 +255,10 @@ def test_registration_pushes_matched_listed_items(client: TestClient, settings: 
         == 201
     )
     other = body | {"uscc": new_uscc()}
+    assert (
+        client.post(f"{API}/enterprises", json=other, headers=auth(settings, "enterprise", own["uscc"])).status_code
+        == 403
+    )
     assert client.post(f"{API}/enterprises", json=other, headers=auth(settings, "enterprise", "X")).status_code == 403
     bad = client.post(f"{API}/enterprises", json=body | {"uscc": new_uscc(), "contact_phone": "0717-6222001"},
                       headers=admin)  # fmt: skip
@@ -389,6 +406,7 @@ def test_statistics_page_splits_case_notices_and_pushes_and_lists_failures(
     r = page(f"/web/sms/{fid}/failures", "department", "YC-JXJ")
     assert r.status_code == 200 and "134****6666" in r.text and "运营商回执：MK:0001（空号）" in r.text
     assert page(f"/web/sms/{fid}/failures", "department", "YC-RSJ").status_code == 404
-    assert page("/web/sms", "enterprise", "X").status_code == 403
+    assert page("/web/sms", "enterprise", _uscc(settings, ent)).status_code == 403
+    assert page("/web/sms", "department", "NOPE").status_code == 401
     only_push = client.get(f"{API}/sms/stats?category=push", headers=auth(settings, "finance", "YC-CZJ")).json()
     assert next(r for r in only_push["items"] if r["fund_item_id"] == fid)["total"] == 1

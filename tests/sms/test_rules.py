@@ -149,10 +149,10 @@ def test_backoff_doubles_and_caps() -> None:
 
 
 def test_every_stage_the_code_notifies_has_a_template() -> None:
-    """A stage added to the case activities or workflows without an SMS template would fail at dispatch: catch it."""
+    """A stage added to the case activities, workflows or services without an SMS template would fail at dispatch: catch it."""
     root = Path(__file__).resolve().parents[2]
     used: set[str] = set()
-    for path in [*root.glob("activities/*.py"), *root.glob("workflows/*.py")]:
+    for path in [*root.glob("activities/*.py"), *root.glob("workflows/*.py"), *root.glob("services/*.py")]:
         text = path.read_text(encoding="utf-8")
         used |= set(re.findall(r'_notify\(\s*(?:[^"(),]+,\s*){4}"([a-z_]+)"', text))  # the stage is the 5th argument
         used |= set(re.findall(r'template_key"?\s*[=:]\s*"([a-z_]+)"', text))

@@ -11,11 +11,11 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from api.auth import mint
-from api.routers.web import STATUS_ZH
 from cli.demo import DEMO_ITEM, demo_enterprise_uscc
 from db import crypto
 from db.models import Enterprise
 from db.session import transaction
+from schemas.vocabulary import CaseStatus, render_actor
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.e2e
@@ -109,10 +109,15 @@ async def test_admin_signs_in_and_follows_a_paid_case(web: Web, tmp_path: Path) 
         timeline = _rows(_card_table(page, "办理过程"))
         assert [r[0] for r in timeline] == ["1", "2", "3", "4", "5"]
         assert [r[2] for r in timeline] == KINDS
-        statuses = [STATUS_ZH[e["to_status"] or e["from_status"]] for e in case["events"]]
+        statuses = [CaseStatus.label_of(e["to_status"] or e["from_status"]) for e in case["events"]]
         assert [r[3] for r in timeline] == statuses and timeline[0][3] == "已受理"
         assert timeline[1][3] == "审核通过" and timeline[-1][3] == "已拨付"
-        assert [r[4] for r in timeline] == [e["actor"] for e in case["events"]]
+        # Actors as people read them: the enterprise by its name, the system's parts by theirs; never a code.
+        names = {case["uscc"]: DEMO_NAME}
+        assert [r[4] for r in timeline] == [render_actor(e["actor"], names=names) for e in case["events"]]
+        assert "系统自动核验" in [r[4] for r in timeline]
+        assert not any(":" in r[4] for r in timeline)
+        assert case["workflow_id"] not in page.content()
         assert timeline[0][5] == "申报已受理"
 
         pays = _rows(_card_table(page, "支付指令"))
@@ -198,6 +203,8 @@ async def test_bad_tokens_are_refused_on_the_login_page(web: Web) -> None:
         "not-a-token": "令牌无效：",
         mint("another-secret-of-at-least-32-bytes!", role="admin", subject="ops"): "令牌无效：签名不符",
         mint(settings.jwt_key(), role="admin", subject="ops", ttl_seconds=-60): "令牌无效：已过期",
+        # A valid signature for a department that does not exist proves nothing.
+        mint(settings.jwt_key(), role="department", subject="NOPE"): "访问令牌中的主管部门不存在",
     }
 
     def browse(page: Page) -> None:

@@ -21,7 +21,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Principal
-from api.services import create_application
 from cli.demo import REVIEW_CONFIG, add_listed_item, load
 from cli.worker import build_worker
 from db.migrate import upgrade
@@ -35,6 +34,8 @@ from gateways.treasury import TreasuryUnavailable
 from schemas.cases import ApplicationIn, CaseInput, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
+from services.cases import create_application
+from services.scope import Scope
 from settings import Settings
 from tests.factories import clone_enterprise
 from tests.replay.recording import record
@@ -147,7 +148,7 @@ class Harness:
             enterprise = clone_enterprise(session, template)
             case, _ = create_application(
                 session=session,
-                principal=Principal(role="admin", subject="admin"),
+                scope=Scope(principal=Principal(role="admin", subject="admin")),
                 body=ApplicationIn(fund_item_code=item_code, uscc=enterprise.uscc),
             )
             return case.id

@@ -1,0 +1,129 @@
+"""Enterprises: registration (with the registration push), an enterprise's cases and notices as the caller may see
+them, and archive edits, which only the owners of the data make and which every open case they touch records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db import crypto
+from db.models import Enterprise, Notice
+from db.repositories import campaigns, cases, enterprises
+from schemas.campaigns import EnterpriseUpdate
+from schemas.cases import CaseOut, NoticeOut
+from schemas.notices import EnterpriseRegister, EnterpriseRegistered
+from schemas.vocabulary import EventKind, Role
+from services import cases as case_service
+from services import notices as notice_service
+from services.errors import Conflict, Forbidden, Invalid
+from services.scope import Scope
+
+# Where an archive change comes from: an administrator's edit today; the data-sharing import will be the other owner.
+ARCHIVE_SOURCES = {"manual": "管理员维护", "data_sharing": "数据共享平台"}
+
+
+def register(*, session: Session, scope: Scope, body: EnterpriseRegister, fernet_key: str) -> EnterpriseRegistered:
+    """A new enterprise (by itself, or by the platform from registration data); Yichang rules art. 26: the listed
+    fund items it matches are pushed to it by SMS at once (unless it refuses pushes)."""
+    if scope.role not in (Role.ENTERPRISE, Role.ADMIN):
+        raise Forbidden("只有企业本身或管理员可以登记企业", rule="role")
+    if scope.role == Role.ENTERPRISE and scope.principal.subject != body.uscc:
+        raise Forbidden("企业只能登记本企业（令牌的统一社会信用代码与 uscc 不符）", field="uscc")
+    if enterprises.get_by_uscc(session=session, uscc=body.uscc) is not None:
+        raise Conflict(f"uscc：企业 {body.uscc} 已登记", field="uscc")
+    phone = body.contact_phone
+    enterprise = enterprises.add(
+        session=session,
+        enterprise=Enterprise(
+            **body.model_dump(exclude={"contact_phone", "push_opt_out"}),
+            contact_phone_enc=crypto.encrypt(fernet_key, phone) if phone else None,
+            contact_phone_masked=crypto.mask_phone(phone) if phone else None,
+            push_opt_out=body.push_opt_out,
+            push_opted_out_at=datetime.now(UTC) if body.push_opt_out else None,
+        ),
+    )
+    pushed = notice_service.push_on_registered(session=session, enterprise=enterprise, actor=scope.actor)
+    return EnterpriseRegistered(
+        id=enterprise.id,
+        uscc=enterprise.uscc,
+        name=enterprise.name,
+        contact_phone_masked=enterprise.contact_phone_masked,
+        push_opt_out=enterprise.push_opt_out,
+        push=pushed.counts(),
+    )
+
+
+def notices_of(*, session: Session, scope: Scope, uscc: str) -> list[NoticeOut]:
+    """An enterprise's notices as the caller may see them, newest first (phone numbers masked)."""
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    found = notice_service.visible_notices(session=session, scope=scope, enterprise=enterprise)
+    return [NoticeOut.model_validate(n, from_attributes=True) for n in found]
+
+
+def cases_of(*, session: Session, scope: Scope, uscc: str) -> list[CaseOut]:
+    """An enterprise's cases that the caller may see, newest first."""
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    return case_service.for_enterprise(session=session, scope=scope, enterprise_id=enterprise.id)
+
+
+@dataclass(frozen=True)
+class EnterprisePage:
+    enterprise: Enterprise
+    cases: list[CaseOut]
+    notices: list[Notice]
+
+
+def page(*, session: Session, scope: Scope, uscc: str) -> EnterprisePage:
+    """The enterprise page: its cases and notices as the caller may see them."""
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    return EnterprisePage(
+        enterprise,
+        case_service.for_enterprise(session=session, scope=scope, enterprise_id=enterprise.id),
+        notice_service.visible_notices(session=session, scope=scope, enterprise=enterprise),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def update_archive(
+    *, session: Session, scope: Scope, uscc: str, body: EnterpriseUpdate, source: str = "manual"
+) -> dict[str, Any]:
+    """Change archive data (a new qualification, tax data): only the data's owners may (an administrator today);
+    the change is kept with actor and source, shows in the timeline of every open case of the enterprise, and open
+    no-application items are re-checked for it."""
+    if scope.role != Role.ADMIN:
+        raise Forbidden("企业档案只能由管理员或数据共享平台维护", field="uscc", rule="archive_owner")
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    wanted = body.model_dump(exclude_unset=True, exclude_none=True)
+    if not wanted:
+        raise Invalid("没有要更新的字段", field="body")
+    changes = {
+        name: {"from": _plain(getattr(enterprise, name)), "to": _plain(value)}
+        for name, value in wanted.items()
+        if _plain(getattr(enterprise, name)) != _plain(value)
+    }
+    for name, value in wanted.items():
+        setattr(enterprise, name, value)
+    session.flush()
+    if changes:
+        change = enterprises.record_change(
+            session=session, enterprise_id=enterprise.id, actor=scope.actor, source=source, changes=changes
+        )
+        reason = f"{ARCHIVE_SOURCES.get(source, source)}：变更 {', '.join(sorted(changes))}"
+        for case in cases.open_for_enterprise(session=session, enterprise_id=enterprise.id):
+            cases.record(
+                session=session,
+                case=case,
+                key=f"archive_changed:{change.id}",
+                kind=EventKind.ARCHIVE_CHANGED,
+                actor=scope.actor,
+                reason=reason,
+                data={"archive_change_id": change.id, "source": source, "changes": changes},
+            )
+    registered = campaigns.reevaluate_enterprise(session=session, enterprise_id=enterprise.id, actor=scope.actor)
+    return {"uscc": uscc, "updated": sorted(wanted), "reevaluations": [c.workflow_id for c in registered]}
