@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
@@ -17,6 +20,8 @@ from api.routers import reviews as reviews_router
 from gateways.signing import NonceCache
 from settings import Settings, get_settings
 from workflows.client import connect
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +46,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="惠企政策资金兑付：免申即享、即申即享、申报审批。金额单位均为分（fen）。",
         lifespan=lifespan,
+        docs_url=None,  # served below from the vendored Swagger UI: the default loads it from a CDN
     )
+    # Every page asset is vendored (api/static/vendor/README.md): government networks are often offline.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="惠企直达 Zhida API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle-5.35.0.js",
+            swagger_css_url="/static/vendor/swagger-ui-5.35.0.css",
+            swagger_favicon_url="/static/vendor/favicon.svg",
+        )
     app.state.settings = settings
     app.state.temporal = None
     app.state.nonces = NonceCache()

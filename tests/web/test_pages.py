@@ -88,7 +88,7 @@ async def test_admin_signs_in_and_follows_a_paid_case(web: Web, tmp_path: Path) 
         # 工作台: the fund item with its budget figures, and the case in the list.
         page.wait_for_url(re.compile(r"/web/$"))
         expect(page).to_have_title("工作台 · 惠企政策资金直达平台")
-        expect(page.locator("header")).to_contain_text("ops（管理员）")
+        expect(page.locator("header")).to_contain_text("系统管理员")
         items = _rows(_card_table(page, "资金事项"))
         assert [DEMO_ITEM, ITEM_NAME, "即申即享", "已上架", "5,000,000.00元", "0.00元", "100,000.00元",
                 "4,900,000.00元"] in items
@@ -164,7 +164,7 @@ async def test_enterprise_sees_only_its_own_page(web: Web) -> None:
         expect(page).to_have_url(re.compile(rf"/web/enterprises/{me.uscc}$"))
         expect(page).to_have_title(f"{me.name} · 惠企政策资金直达平台")
         expect(page.get_by_role("heading", level=2)).to_have_text(me.name)
-        expect(page.locator("header")).to_contain_text(f"{me.uscc}（企业）")
+        expect(page.locator("header")).to_contain_text("企业")  # a name, never the USCC, when the token names one
         expect(page.locator("p.muted").first).to_contain_text(
             f"统一社会信用代码 {me.uscc}　联系电话 {me.contact_phone_masked}　收款账户 {me.bank_account_masked}"
         )

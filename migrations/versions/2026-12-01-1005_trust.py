@@ -1,0 +1,24 @@
+"""Keyed audit chain, token revocation, encrypted personal fields
+
+Revision ID: d5a5e0000005
+Revises: d4a5e0000004
+Create Date: 2026-12-01 10:05:00
+
+Reserved in a fixed chain so work on several parts of the tree can land in any order; it changes nothing until the
+work it is named for fills it in.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "d5a5e0000005"
+down_revision: str | None = "d4a5e0000004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
