@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from db import crypto
 from db.models import Notice
+from db.repositories import cases as cases_repo
 from db.repositories import pushes
 from db.repositories import sms as repo
 from db.session import reading, transaction
@@ -47,6 +48,7 @@ from rules.sms import (
     provider_params,
     quiet_until,
 )
+from schemas.vocabulary import NoticeStatus
 from services import notices
 from services.notices import PushReport
 
@@ -194,7 +196,7 @@ class Dispatcher:
             )
             for notice in due:
                 report.claimed += 1
-                if notice.status == "sending" and notice.attempts >= self.config.max_attempts:
+                if notice.status == NoticeStatus.SENDING and notice.attempts >= self.config.max_attempts:
                     self._fail(notice, "发送结果未知且已达最大尝试次数", report)
                     continue
                 if notice.enterprise_id in refused and notice.template_key in sms_templates.MARKETING:
@@ -219,7 +221,7 @@ class Dispatcher:
                 hashed = notice.phone_hash or phone_hash(self.fernet_key, phone.e164)
                 fund_item_id = notice.fund_item_id
                 if fund_item_id is None and notice.case_id is not None:
-                    fund_item_id = _fund_item_of(session, notice.case_id)
+                    fund_item_id = cases_repo.fund_item_of(session=session, case_id=notice.case_id)
                 if bypass:  # the outbox "sends" within the database: settled in this transaction, no lease
                     result = self.provider.send(self._message(notice, phone.e164, template, params))
                     if result.ok and result.delivered:
@@ -240,11 +242,11 @@ class Dispatcher:
                         )
                         later = next_allowed(recent, now, self.config.limits)
                     if later is not None:
-                        notice.status = "queued"
+                        notice.status = NoticeStatus.QUEUED
                         notice.next_attempt_at = later.astimezone(UTC)  # SQLite keeps no offset: store UTC
                         report.deferred += 1
                         continue
-                notice.status = "sending"
+                notice.status = NoticeStatus.SENDING
                 notice.attempts = (notice.attempts or 0) + 1
                 notice.next_attempt_at = now + timedelta(seconds=self.config.lease_seconds)
                 notice.sent_at = now
@@ -277,7 +279,7 @@ class Dispatcher:
             rows = repo.get_many(session=session, notice_ids=[m.notice_id for m, _, _ in results], lock=True)
             for message, attempt, result in results:
                 notice = rows.get(message.notice_id)
-                if notice is None or notice.status != "sending" or notice.attempts != attempt:
+                if notice is None or notice.status != NoticeStatus.SENDING or notice.attempts != attempt:
                     continue  # a receipt or another round got there first
                 masked = notice.phone_masked
                 if result.ok:
@@ -285,14 +287,14 @@ class Dispatcher:
                     notice.fail_reason = None
                     notice.next_attempt_at = None
                     if result.delivered:
-                        notice.status, notice.delivered_at = "delivered", now
+                        notice.status, notice.delivered_at = NoticeStatus.DELIVERED, now
                         report.delivered += 1
                     else:
-                        notice.status = "sent"
+                        notice.status = NoticeStatus.SENT
                         notice.next_attempt_at = poll_at  # poll for the receipt if no callback comes
                         report.sent += 1
                 elif result.ambiguous:
-                    notice.status = "sent"
+                    notice.status = NoticeStatus.SENT
                     notice.next_attempt_at = poll_at  # a query tells whether it went out
                     notice.fail_reason = f"发送结果未知（{result.reason}），等待回执确认"
                     report.uncertain += 1
@@ -300,7 +302,7 @@ class Dispatcher:
                     delay = backoff(attempt, base_seconds=self.config.retry_base_seconds)
                     if result.rate_limited:
                         delay = max(delay, timedelta(minutes=1))
-                    notice.status = "queued"
+                    notice.status = NoticeStatus.QUEUED
                     notice.sent_at = None
                     notice.next_attempt_at = now + delay
                     notice.fail_reason = f"第{attempt}次发送失败（{result.reason}），将重试"
@@ -346,7 +348,7 @@ class Dispatcher:
                 report.applied, report.duplicate, report.unknown = applied.applied, applied.duplicate, applied.unknown
                 rows = repo.get_many(session=session, notice_ids=[q.notice_id for q in queries], lock=True)
                 for notice in rows.values():
-                    if notice.status != "sent" or notice.next_attempt_at is None:
+                    if notice.status != NoticeStatus.SENT or notice.next_attempt_at is None:
                         continue  # resolved by this poll or by a callback meanwhile
                     notice.receipt_polls = (notice.receipt_polls or 0) + 1
                     if notice.receipt_polls >= self.config.receipt_max_polls:
@@ -363,7 +365,7 @@ class Dispatcher:
 
     @staticmethod
     def _fail(notice: Notice, reason: str, report: DispatchReport) -> None:
-        notice.status = "failed"
+        notice.status = NoticeStatus.FAILED
         notice.next_attempt_at = None
         notice.fail_reason = reason[:500]
         report.failed += 1
@@ -373,12 +375,6 @@ def _aware(t: datetime | None) -> datetime:
     if t is None:
         return datetime.now(UTC)
     return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _fund_item_of(session, case_id: int) -> int | None:
-    from db.models import Case
-
-    return session.scalar(Case.__table__.select().with_only_columns(Case.fund_item_id).where(Case.id == case_id))
 
 
 # -- receipt polls and the deferred pushes -------------------------------------------------------------------------

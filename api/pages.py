@@ -54,3 +54,4 @@ FILTERS = {
     "actor": lambda value, names=None: render_actor(value, names=names),
 }
 templates.env.filters.update(FILTERS)
+templates.env.tests["matched"] = lambda outcome: outcome == ReconOutcome.MATCHED  # {% if l.outcome is matched %}

@@ -78,6 +78,7 @@ def run_notices(
     from db.session import transaction
     from gateways.sms import OutboxProvider
     from rules import sms_templates
+    from schemas.vocabulary import NoticeCategory, NoticeStatus
     from services.notices import push_on_listed
     from settings import Settings
 
@@ -116,7 +117,7 @@ def run_notices(
                     raise RuntimeError(f"dispatch failed: {report.errors}")
             dispatch_seconds = time.perf_counter() - started
             with transaction(url) as session:
-                left = session.scalar(select(func.count()).select_from(Notice).where(Notice.status != "delivered"))
+                left = session.scalar(select(func.count()).select_from(Notice).where(Notice.status != NoticeStatus.DELIVERED))
 
             # Baseline: the per-case path, one notices.enqueue (dedupe lookup + INSERT) at a time.
             with transaction(url) as session:
@@ -128,7 +129,7 @@ def run_notices(
                     notices_repo.enqueue(
                         session=session, dedupe_key=f"bench:{uuid.uuid4().hex}", enterprise_id=i, case_id=None,
                         template_key="policy_push_registered", params=params, content="基准", phone_enc=None,
-                        phone_masked=None, fund_item_id=item_id, category="push",
+                        phone_masked=None, fund_item_id=item_id, category=NoticeCategory.PUSH,
                     )  # fmt: skip
             baseline_seconds = time.perf_counter() - started
         finally:

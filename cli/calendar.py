@@ -92,19 +92,16 @@ def import_command(
 @app.command("show")
 def show_command(year: int = typer.Argument(..., min=1900, max=2200), database_url: str = DatabaseUrl) -> None:
     """Print YEAR's holidays (休) and make-up workdays (班); exit code 1 when the year is not loaded."""
-    from sqlalchemy import select
-
-    from db.models import CalendarYear
     from db.repositories import calendar as repo
     from db.session import transaction
 
     url = _url(database_url)
     with transaction(url) as session:
         repo.seed_from_chinese_calendar(session=session)
-        loaded = session.get(CalendarYear, year)
+        loaded = repo.year(session=session, year=year)
         source = loaded.source if loaded else ""
         cal = repo.load_calendar(session=session)
-        years = list(session.scalars(select(CalendarYear.year).order_by(CalendarYear.year)))
+        years = repo.loaded_years(session=session)
     if not loaded:
         span = f"{years[0]}–{years[-1]}" if years else "无"
         console.print(

@@ -117,13 +117,14 @@ def start_command(item: str = typer.Argument(..., help="已上架的免申即享
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
+    from schemas.vocabulary import FundItemMode, FundItemStatus
     from services.campaigns import start_pending
     from workflows.client import connect
 
     settings = get_settings()
     with transaction(settings.db_url) as session:
         found = fund_items.get_by_code(session=session, code=item)
-        if found is None or found.mode != "no_application" or found.status != "listed":
+        if found is None or found.mode != FundItemMode.NO_APPLICATION or found.status != FundItemStatus.LISTED:
             raise typer.BadParameter(f"{item} 不是已上架的免申即享事项", param_hint="ITEM")
         campaign = repo.register_listing(session=session, item=found, version=found.listed_version or 1)
         wid = campaign.workflow_id

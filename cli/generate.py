@@ -198,12 +198,9 @@ def insert_enterprises(
 
     USCCs already in the table are skipped, so a second run with another seed adds to an archive safely.
     """
-    from sqlalchemy import insert, select
+    from db.repositories import enterprises
 
-    from db.models import Enterprise
-
-    existing = set(session.scalars(select(Enterprise.uscc)))
-    table = Enterprise.__table__
+    existing = enterprises.usccs(session=session)
     inserted = 0
     columns = [TextColumn("生成企业"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console or Console(stderr=True), disable=not progress, transient=True) as bar:
@@ -215,13 +212,11 @@ def insert_enterprises(
                 continue
             batch.append(row)
             if len(batch) >= chunk:
-                session.execute(insert(table), batch)
-                inserted += len(batch)
+                inserted += enterprises.insert_many(session=session, rows=batch)
                 bar.advance(task, len(batch))
                 batch = []
         if batch:
-            session.execute(insert(table), batch)
-            inserted += len(batch)
+            inserted += enterprises.insert_many(session=session, rows=batch)
             bar.advance(task, len(batch))
     return inserted
 

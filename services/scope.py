@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 
-from db.models import Case, Enterprise, FundItem
+from db.models import Enterprise, FundItem
 from db.repositories import scopes
 from schemas.principal import Principal
 from schemas.vocabulary import DepartmentKind, Role
@@ -71,26 +70,20 @@ def resolve(*, session: Session, principal: Principal) -> Scope:
     )
 
 
-def case_filter(scope: Scope) -> ColumnElement[bool]:
-    """The cases the caller may see, as a condition on Case."""
-    if scope.role == Role.ADMIN:
-        return true()
-    if scope.role == Role.ENTERPRISE:
-        return Case.enterprise_id == scope.enterprise_id
-    if scope.role == Role.FINANCE:
-        return scopes.cases_of_region(scope.region_prefix or "")
-    return scopes.cases_of_department(scope.department_id or 0, scope.department_code or "")
+def case_filter(scope: Scope) -> scopes.Condition:
+    """The cases the caller may see, as a condition the repositories apply."""
+    return scopes.case_condition(
+        role=scope.role,
+        enterprise_id=scope.enterprise_id,
+        region_prefix=scope.region_prefix,
+        department_id=scope.department_id,
+        department_code=scope.department_code,
+    )
 
 
-def item_filter(scope: Scope) -> ColumnElement[bool]:
+def item_filter(scope: Scope) -> scopes.Condition:
     """The fund items the caller may manage (department: its own) or track (finance: its region)."""
-    if scope.role == Role.ADMIN:
-        return true()
-    if scope.role == Role.FINANCE:
-        return scopes.items_of_region(scope.region_prefix or "")
-    if scope.role == Role.DEPARTMENT:
-        return FundItem.department_id == scope.department_id
-    return FundItem.id.is_(None)  # enterprises manage no fund items; published items are read elsewhere
+    return scopes.item_condition(role=scope.role, region_prefix=scope.region_prefix, department_id=scope.department_id)
 
 
 def require_case(*, session: Session, scope: Scope, case_id: int) -> None:

@@ -115,3 +115,8 @@ def year_rows(*, session: Session, years: Sequence[int] | None = None) -> list[t
     if years is not None:
         query = query.where(CalendarYear.year.in_(years))
     return [(row, counts.get((row.year, False), 0), counts.get((row.year, True), 0)) for row in session.scalars(query)]
+
+
+def year(*, session: Session, year: int) -> CalendarYear | None:
+    """The imported year, or None."""
+    return session.get(CalendarYear, year)

@@ -263,3 +263,8 @@ def open_for_enterprise(*, session: Session, enterprise_id: int) -> list[Case]:
     """The enterprise's cases that are not closed (an archive change concerns them), oldest first."""
     stmt = select(Case).where(Case.enterprise_id == enterprise_id, Case.closed_at.is_(None)).order_by(Case.id)
     return list(session.scalars(stmt))
+
+
+def fund_item_of(*, session: Session, case_id: int) -> int | None:
+    """The fund item of a case, without loading the case."""
+    return session.scalar(select(Case.fund_item_id).where(Case.id == case_id))

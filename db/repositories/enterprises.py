@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import ArchiveChange, Enterprise
@@ -42,3 +44,15 @@ def changes_of(*, session: Session, enterprise_id: int) -> list[ArchiveChange]:
     """An enterprise's archive changes, newest first."""
     stmt = select(ArchiveChange).where(ArchiveChange.enterprise_id == enterprise_id)
     return list(session.scalars(stmt.order_by(ArchiveChange.id.desc())))
+
+
+def usccs(*, session: Session) -> set[str]:
+    """Every USCC on file (generators skip them)."""
+    return set(session.scalars(select(Enterprise.uscc)))
+
+
+def insert_many(*, session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert archive rows in one executemany (Core, no ORM objects); returns how many."""
+    if rows:
+        session.execute(insert(Enterprise.__table__), rows)
+    return len(rows)

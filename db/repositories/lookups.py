@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Case, Department, Enterprise, FundItem, Notice
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
 def department_names(*, session: Session, codes: Iterable[str]) -> dict[str, str]:
@@ -60,7 +61,7 @@ def notices_for_enterprise(
 def queued_pushes(*, session: Session, enterprise_id: int) -> int:
     """Pushes still waiting to be sent to the enterprise (an opt-out withdraws them)."""
     stmt = select(func.count()).where(
-        Notice.enterprise_id == enterprise_id, Notice.category == "push", Notice.status == "queued"
+        Notice.enterprise_id == enterprise_id, Notice.category == NoticeCategory.PUSH, Notice.status == NoticeStatus.QUEUED
     )
     return int(session.scalar(stmt) or 0)
 

@@ -3,10 +3,13 @@ finance bureau's region. services/scope.py decides who gets which filter; the qu
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from db.models import Case, CaseTask, Department, Enterprise, FundItem
+from schemas.vocabulary import Role
+
+Condition = ColumnElement[bool]
 
 
 def department_by_code(*, session: Session, code: str) -> Department | None:
@@ -40,3 +43,32 @@ def case_matches(*, session: Session, case_id: int, condition: ColumnElement[boo
 
 def item_matches(*, session: Session, fund_item_id: int, condition: ColumnElement[bool]) -> bool:
     return session.scalar(select(exists().where(FundItem.id == fund_item_id, condition))) or False
+
+
+def case_condition(
+    *,
+    role: Role,
+    enterprise_id: int | None,
+    region_prefix: str | None,
+    department_id: int | None,
+    department_code: str | None,
+) -> Condition:
+    """The cases a caller of this role and scope may see."""
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.ENTERPRISE:
+        return Case.enterprise_id == enterprise_id
+    if role == Role.FINANCE:
+        return cases_of_region(region_prefix or "")
+    return cases_of_department(department_id or 0, department_code or "")
+
+
+def item_condition(*, role: Role, region_prefix: str | None, department_id: int | None) -> Condition:
+    """The fund items a caller may manage (department: its own) or track (finance: its region)."""
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.FINANCE:
+        return items_of_region(region_prefix or "")
+    if role == Role.DEPARTMENT:
+        return FundItem.department_id == department_id
+    return FundItem.id.is_(None)  # enterprises manage no fund items; published items are read elsewhere
