@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from db.repositories import lookups
 from db.session import reading
+from services import health as health_service
 
 router = APIRouter(tags=["health"])
 
@@ -42,4 +42,4 @@ async def readyz(request: Request) -> JSONResponse:
 
 def _ping_db(url: str) -> None:
     with reading(url) as session:
-        lookups.ping(session=session)
+        health_service.ping_database(session=session)

@@ -13,7 +13,6 @@ from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError
 from api.pages import templates
 from api.routers.web import signed_in
-from db.models import Alert, ReconRun
 from db.session import transaction
 from schemas.principal import Principal
 from schemas.reconciliation import AlertCloseIn, AlertOut, ReconRunDetail, ReconRunOut, ReconStarted, ReconStartIn
@@ -25,7 +24,7 @@ FinanceDep = Annotated[Principal, Depends(require(Role.FINANCE))]
 
 
 @router.get("/api/v1/reconciliation/runs", response_model=list[ReconRunOut])
-def list_runs(session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> list[ReconRun]:
+def list_runs(session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> list[ReconRunOut]:
     """Recent reconciliation runs, newest statement day first."""
     return service.list_runs(session=session, principal=principal, treasury_division=settings.adm_div_code)
 
@@ -76,7 +75,7 @@ def list_alerts(
     settings: SettingsDep,
     principal: FinanceDep,
     status: Literal["open", "closed", "all"] = "open",
-) -> list[Alert]:
+) -> list[AlertOut]:
     """Alerts for the finance bureau (reconciliation mismatches), open ones by default."""
     return service.list_alerts(
         session=session,
@@ -89,7 +88,7 @@ def list_alerts(
 @router.post("/api/v1/alerts/{alert_id}/close", response_model=AlertOut)
 def close_alert(
     alert_id: int, body: AlertCloseIn, session: SessionDep, settings: SettingsDep, principal: FinanceDep
-) -> Alert:
+) -> AlertOut:
     """Close an alert with a note saying how it was resolved; who closed it is recorded."""
     return service.close_alert(
         session=session, principal=principal, treasury_division=settings.adm_div_code, alert_id=alert_id, note=body.note
