@@ -420,8 +420,3 @@ class CampaignActivities:
         with transaction(self.db_url) as session:
             repo.set_phase(session=session, campaign_id=ref.campaign_id, phase="done")
             return db_progress(session, ref.campaign_id)
-
-    @activity.defn
-    def campaign_progress(self, ref: CampaignRef) -> CampaignProgress:
-        with transaction(self.db_url) as session:
-            return db_progress(session, ref.campaign_id)

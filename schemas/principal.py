@@ -16,7 +16,3 @@ class Principal(BaseModel):
     def actor(self) -> str:
         """The stored actor of what this caller does: `department:YC-JXJ`, with the officer's name when known."""
         return actor(ActorKind(self.role.value), self.subject, self.name)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN

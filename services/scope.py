@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from db.models import Enterprise, FundItem
+from db.models import FundItem
 from db.repositories import scopes
 from schemas.principal import Principal
 from schemas.vocabulary import DepartmentKind, Role
@@ -104,8 +104,3 @@ def require_owner(*, scope: Scope, fund_item: FundItem) -> None:
     if scope.role != Role.DEPARTMENT or fund_item.department_id != scope.department_id:
         raise Forbidden(f"资金事项“{fund_item.name}”不属于本部门", field="code", rule="owner_department")
 
-
-def require_enterprise(*, scope: Scope, enterprise: Enterprise) -> None:
-    """An enterprise acts only for itself."""
-    if scope.role == Role.ENTERPRISE and scope.enterprise_id != enterprise.id:
-        raise NotFound("企业不存在", field="uscc", rule="in_scope")

@@ -28,10 +28,6 @@ def count(*, session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Enterprise)) or 0)
 
 
-def list_page(*, session: Session, limit: int = 50) -> list[Enterprise]:
-    return list(session.scalars(select(Enterprise).order_by(Enterprise.id).limit(limit)))
-
-
 def record_change(*, session: Session, enterprise_id: int, actor: str, source: str, changes: dict) -> ArchiveChange:
     """Keep who changed which archive fields, from where, with the old and new values."""
     change = ArchiveChange(enterprise_id=enterprise_id, actor=actor, source=source, changes=changes)

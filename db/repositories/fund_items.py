@@ -94,10 +94,6 @@ def versions(*, session: Session, fund_item_id: int) -> list[FundItemVersion]:
     )
 
 
-def list_all(*, session: Session) -> list[FundItem]:
-    return list(session.scalars(select(FundItem).order_by(FundItem.id)))
-
-
 def search(
     *,
     session: Session,

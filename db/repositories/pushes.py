@@ -228,17 +228,6 @@ def paid_cases_due(*, session: Session, paid_before: datetime, limit: int) -> li
     return [PaidCase(*row) for row in session.execute(stmt)]
 
 
-def for_fund_item(*, session: Session, fund_item_id: int) -> list[PolicyPush]:
-    """The listing pushes of one item (one per listed version)."""
-    return list(
-        session.scalars(
-            select(PolicyPush)
-            .where(PolicyPush.fund_item_id == fund_item_id, PolicyPush.kind == PushKind.LISTED)
-            .order_by(PolicyPush.id)
-        )
-    )
-
-
 def summary(
     *, session: Session, fund_item_id: int | None = None, items: ColumnElement[bool] | None = None
 ) -> dict[str, dict[str, int]]:

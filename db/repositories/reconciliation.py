@@ -53,15 +53,6 @@ def list_runs(*, session: Session, limit: int = 60) -> list[ReconRun]:
     return list(session.scalars(stmt))
 
 
-def latest_for_day(*, session: Session, statement_date: date) -> ReconRun | None:
-    return session.scalar(
-        select(ReconRun)
-        .where(ReconRun.statement_date == statement_date, ReconRun.status == ReconRunStatus.DONE)
-        .order_by(ReconRun.id.desc())
-        .limit(1)
-    )
-
-
 def lines(*, session: Session, run_id: int, mismatches_only: bool = False) -> list[ReconLine]:
     stmt = select(ReconLine).where(ReconLine.run_id == run_id)
     if mismatches_only:
