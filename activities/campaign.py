@@ -22,7 +22,6 @@ from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from logs import get_logger
 from schemas.campaigns import (
-    PHASE_ZH,
     BatchIn,
     BatchOut,
     CampaignPlan,
@@ -39,7 +38,8 @@ from schemas.campaigns import (
 from schemas.localtime import LOCAL_TZ, local_date
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
-from schemas.vocabulary import CaseStatus, FinanceStatus, PaymentStatus
+from schemas.vocabulary import CampaignPhase, CaseStatus, FinanceStatus, PaymentStatus
+from services import campaign_progress as campaign_service
 
 log = get_logger("zhida.campaign")
 
@@ -53,43 +53,6 @@ def working_deadline(session, working_days: int, today: date | None = None) -> t
     deadline = calendar.add_working_days(start, working_days)
     due = datetime.combine(deadline.due + timedelta(days=1), time(0), LOCAL_TZ).astimezone(UTC)
     return deadline.due, due, deadline.provisional
-
-
-def tranche_info(row) -> TrancheInfo:
-    due = row.publicity_due_at
-    return TrancheInfo(
-        number=row.number,
-        cases=row.cases,
-        amount_fen=row.amount_fen,
-        publicity_until=row.publicity_until,
-        publicity_due_at=due if due is None or due.tzinfo else due.replace(tzinfo=UTC),
-        finance_status=row.finance_status,
-    )
-
-
-def db_progress(session, campaign_id: int) -> CampaignProgress:
-    """The campaign's progress counted in the database (the source of truth for per-case state)."""
-    ctx = repo.context(session=session, campaign_id=campaign_id)
-    counts = repo.progress_counts(session=session, campaign_id=campaign_id)
-    totals = budget.totals(session=session, fund_item_id=ctx.item.id)
-    rows = repo.tranches(session=session, campaign_id=campaign_id)
-    pending = [r.number for r in rows if r.finance_status == FinanceStatus.PENDING]
-    return CampaignProgress(
-        campaign_id=campaign_id,
-        fund_item_code=ctx.item.code,
-        fund_item_name=ctx.item.name,
-        kind=ctx.campaign.kind,
-        phase=ctx.campaign.phase,
-        phase_label=PHASE_ZH.get(ctx.campaign.phase, ctx.campaign.phase),
-        budget_total_fen=totals["total_fen"],
-        budget_left_fen=totals["available_fen"],
-        tranche=max((r.number for r in rows), default=0),
-        awaiting_tranche=pending[0] if pending else None,
-        tranches=[tranche_info(r) for r in rows],
-        consent_deadline=ctx.campaign.consent_deadline,
-        finished=ctx.campaign.finished_at is not None,
-        **counts,
-    )
 
 
 class CampaignActivities:
@@ -228,7 +191,7 @@ class CampaignActivities:
     def campaign_tranche_open(self, batch: BatchIn) -> TrancheInfo:
         with transaction(self.db_url) as session:
             ctx = self._ctx(session, batch.campaign_id)
-            return tranche_info(repo.open_tranche(session=session, ctx=ctx, number=batch.tranche))
+            return campaign_service.tranche_view(repo.open_tranche(session=session, ctx=ctx, number=batch.tranche))
 
     @activity.defn
     def campaign_publicity_open(self, batch: BatchIn) -> TrancheInfo:
@@ -238,7 +201,7 @@ class CampaignActivities:
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
             assert row is not None and ctx.config.approval.publicity is not None
             until, due, _ = working_deadline(session, ctx.config.approval.publicity.working_days)
-            return tranche_info(repo.set_publicity(session=session, row=row, until=until, due_at=due))
+            return campaign_service.tranche_view(repo.set_publicity(session=session, row=row, until=until, due_at=due))
 
     @activity.defn
     def campaign_publicity_notify(self, batch: BatchIn) -> BatchOut:
@@ -261,7 +224,7 @@ class CampaignActivities:
             row = repo.tranche(session=session, campaign_id=record.campaign_id, number=record.decision.tranche)
             assert row is not None
             d = record.decision
-            return tranche_info(
+            return campaign_service.tranche_view(
                 repo.record_finance(session=session, row=row, approve=d.approve, actor=d.actor, note=d.note)
             )
 
@@ -418,5 +381,5 @@ class CampaignActivities:
     @activity.defn
     def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:
         with transaction(self.db_url) as session:
-            repo.set_phase(session=session, campaign_id=ref.campaign_id, phase="done")
-            return db_progress(session, ref.campaign_id)
+            repo.set_phase(session=session, campaign_id=ref.campaign_id, phase=CampaignPhase.DONE)
+            return campaign_service.counted_progress(session=session, campaign_id=ref.campaign_id)

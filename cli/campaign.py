@@ -21,7 +21,7 @@ def _progress(db_url: str, code: str, campaign_id: int | None):
     from db.repositories import campaigns as repo
     from db.repositories import fund_items
     from db.session import transaction
-    from services.campaigns import counted_progress
+    from services.campaign_progress import counted_progress
 
     with transaction(db_url) as session:
         item = fund_items.get_by_code(session=session, code=code)

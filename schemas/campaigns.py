@@ -13,19 +13,6 @@ from pydantic import BaseModel, Field
 Phase = Literal["match", "reserve", "consent", "wave", "tranche", "done"]
 TrancheStep = Literal["open", "publicity", "finance", "approve", "pay", "results"]
 
-PHASE_ZH: dict[str, str] = {
-    "pending": "待启动",
-    "match": "数据比对",
-    "matching": "数据比对",
-    "reserve": "预留额度",
-    "reserving": "预留额度",
-    "consent": "意愿确认",
-    "wave": "意愿确认",
-    "tranche": "审核拨付",
-    "paying": "审核拨付",
-    "done": "已完成",
-}
-
 
 class CampaignCounters(BaseModel):
     """What the workflow has done so far (the database has the per-case truth)."""

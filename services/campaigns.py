@@ -23,10 +23,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from db import crypto
-from db.models import Campaign, CampaignTranche, Case, FundItem
-from db.repositories import budget, enterprises, fund_items
+from db.models import Campaign, Case, FundItem
 from db.repositories import campaigns as repo
 from db.repositories import cases as cases_repo
+from db.repositories import enterprises, fund_items
 from rules.conditions import evaluate
 from schemas.campaigns import (
     CampaignInput,
@@ -36,11 +36,11 @@ from schemas.campaigns import (
     FinanceDecision,
     ObjectionIn,
     ObjectionRuling,
-    TrancheInfo,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import CampaignPhase, CaseStatus, FinanceStatus, Role
+from schemas.vocabulary import CaseStatus, Role
 from services import scope
+from services.campaign_progress import counted_progress
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from settings import Settings
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
@@ -92,44 +92,6 @@ async def start_pending(*, client: Client, settings: Settings, unit_of_work: Uni
 
 
 # ---------------------------------------------------------------------------------------------- progress
-
-
-def tranche_view(row: CampaignTranche) -> TrancheInfo:
-    """A wave as the progress shows it; moments with their offset."""
-    due = row.publicity_due_at
-    return TrancheInfo(
-        number=row.number,
-        cases=row.cases,
-        amount_fen=row.amount_fen,
-        publicity_until=row.publicity_until,
-        publicity_due_at=due if due is None or due.tzinfo else due.replace(tzinfo=UTC),
-        finance_status=row.finance_status,
-    )
-
-
-def counted_progress(*, session: Session, campaign_id: int) -> CampaignProgress:
-    """The campaign's progress counted in the database (the source of truth for per-case state)."""
-    ctx = repo.context(session=session, campaign_id=campaign_id)
-    counts = repo.progress_counts(session=session, campaign_id=campaign_id)
-    totals = budget.totals(session=session, fund_item_id=ctx.item.id)
-    rows = repo.tranches(session=session, campaign_id=campaign_id)
-    pending = [r.number for r in rows if r.finance_status == FinanceStatus.PENDING]
-    return CampaignProgress(
-        campaign_id=campaign_id,
-        fund_item_code=ctx.item.code,
-        fund_item_name=ctx.item.name,
-        kind=ctx.campaign.kind,
-        phase=ctx.campaign.phase,
-        phase_label=CampaignPhase.label_of(ctx.campaign.phase),
-        budget_total_fen=totals["total_fen"],
-        budget_left_fen=totals["available_fen"],
-        tranche=max((r.number for r in rows), default=0),
-        awaiting_tranche=pending[0] if pending else None,
-        tranches=[tranche_view(r) for r in rows],
-        consent_deadline=ctx.campaign.consent_deadline,
-        finished=ctx.campaign.finished_at is not None,
-        **counts,
-    )
 
 
 def _item_of(session: Session, campaign: Campaign) -> FundItem:
