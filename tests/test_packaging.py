@@ -14,5 +14,5 @@ def test_every_package_of_the_tree_is_distributed() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     shipped = set(find_packages(str(ROOT), include=config["packages"]["find"]["include"]))
     tree = {str(p.parent.relative_to(ROOT)).replace("/", ".") for p in ROOT.glob("*/**/__init__.py")}
-    tree = {p for p in tree if not p.startswith(("tests", ".venv", "data", "reports"))}
+    tree = {p for p in tree if not p.startswith(("tests", ".venv", "data", "reports", "build"))}
     assert tree - shipped == set()
