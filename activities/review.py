@@ -30,6 +30,7 @@ from schemas.cases import (
     SupplementRequest,
 )
 from schemas.fund_items import ApprovalFlow
+from schemas.localtime import local_date
 from schemas.vocabulary import (
     STAGE_CASE_STATUS,
     CaseStatus,
@@ -145,6 +146,9 @@ class ReviewActivities(CaseActivities):
                 departments=departments,
                 due_at=due_at,
                 provisional=provisional,
+                start_day=local_date(req.now),
+                working_days=stage.deadline_working_days,
+                remind_days=stage.remind_before_working_days,
             )
             suffix = ":escalated" if req.escalated else ""
             cases.record(

@@ -424,6 +424,10 @@ class CaseTask(Base):
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN)
     due_at: Mapped[datetime | None] = mapped_column(_now())
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the deadline was counted from, so a provisional one can be recomputed once the year is imported.
+    start_day: Mapped[date | None] = mapped_column(Date)
+    working_days: Mapped[int | None] = mapped_column(Integer)
+    remind_days: Mapped[int | None] = mapped_column(Integer)
     reminded_at: Mapped[datetime | None] = mapped_column(_now())
     decision: Mapped[str | None] = mapped_column(String(16))  # approve | reject | return | uphold | dismiss
     actor: Mapped[str | None] = mapped_column(String(80))

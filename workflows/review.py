@@ -15,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.review import ReviewActivities
+    from schemas.calendar import DeadlineMove
     from schemas.cases import (
         CaseInput,
         CaseProgress,
@@ -84,6 +85,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.publicity_open = False
         self.known_objections: set[int] = set()
         self.upheld: ObjectionRuling | None = None
+        self.deadline_moves = 0  # counts move_deadline signals, so a waiting timer restarts at the new time
 
     # -- main line ---------------------------------------------------------------------------------------------
 
@@ -211,9 +213,23 @@ class ReviewCaseWorkflow(PaymentHandlers):
         return opened
 
     async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
-        if not await wait_until(decided, opened.remind_at) and opened.remind_at is not None:
+        if not await self._wait_stage(decided, "remind_at") and self._view_time("remind_at") is not None:
             await self._note(stage, "reminder", opened)
-        await wait_until(decided, opened.due_at)
+        await self._wait_stage(decided, "due_at")
+
+    def _view_time(self, which: str):
+        return getattr(self.progress.stage, which) if self.progress.stage else None
+
+    async def _wait_stage(self, decided: Callable[[], bool], which: str) -> bool:
+        """Wait for the decision or the open stage's reminder / due time; a moved deadline (move_deadline) restarts
+        the timer at the new time. Without a move this is one wait_until, as before the signal existed."""
+        while True:
+            seen, until = self.deadline_moves, self._view_time(which)
+            if until is None and seen and which == "remind_at":
+                return False  # moved to a deadline whose reminder has passed: go on to wait for the due time
+            held = await wait_until(lambda seen=seen: decided() or self.deadline_moves != seen, until)
+            if self.deadline_moves == seen or decided():
+                return held and decided()
 
     async def _note(self, stage: StagePlan, kind: str, opened: StageOpened, policy: str = "") -> None:
         pending = self.progress.stage.pending if self.progress.stage else []
@@ -227,7 +243,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
                 kind=kind,  # type: ignore[arg-type]
                 policy=policy,
                 pending=list(pending),
-                due_at=opened.due_at,
+                due_at=self._view_time("due_at") or opened.due_at,
             ),
             **DB_STEP,
         )
@@ -603,6 +619,19 @@ class ReviewCaseWorkflow(PaymentHandlers):
             raise refuse("case_id", "case_closed", "办件已办结或正在关闭")
         if not self.before_payment:
             raise refuse("case_id", "payment_started", "办件已进入拨付环节，不能撤回或撤销")
+
+    @workflow.signal
+    def move_deadline(self, move: DeadlineMove) -> None:
+        """A provisional deadline recomputed after its year's holidays were imported (computed and recorded
+        outside the workflow); applies only to the stage round it names, while that round is open."""
+        view = self.progress.stage
+        if view is None or view.key != move.stage_key or view.round != move.round or self.outcome is not None:
+            return
+        if not set(move.departments) & set(view.departments):
+            return  # a move for the departments before an escalation
+        view.due_at, view.remind_at, view.provisional = move.due_at, move.remind_at, move.provisional
+        self.progress.deadlines[move.stage_key] = move.due_at
+        self.deadline_moves += 1
 
     @workflow.query
     def status(self) -> CaseProgress:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from importlib.metadata import version
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import CalendarDay, CalendarYear
+from db.models import CalendarDay, CalendarYear, Case, CaseTask
 from rules.calendar import (
     CalendarEntry,
     WorkCalendar,
@@ -18,6 +18,7 @@ from rules.calendar import (
     replaced_range,
     validate_notice_entries,
 )
+from schemas.vocabulary import TaskStatus
 
 SOURCE_MAX_LENGTH = 200  # CalendarYear.source is String(200)
 
@@ -115,3 +116,30 @@ def year_rows(*, session: Session, years: Sequence[int] | None = None) -> list[t
     if years is not None:
         query = query.where(CalendarYear.year.in_(years))
     return [(row, counts.get((row.year, False), 0), counts.get((row.year, True), 0)) for row in session.scalars(query)]
+
+
+# -- provisional deadlines -------------------------------------------------------------------------------------
+
+
+def open_provisional_tasks(*, session: Session) -> list[tuple[CaseTask, str]]:
+    """Open department tasks whose deadline was provisional and whose count is known, with their case's
+    workflow id; oldest first, so recomputes are recorded in a stable order."""
+    rows = session.execute(
+        select(CaseTask, Case.workflow_id)
+        .join(Case, Case.id == CaseTask.case_id)
+        .where(
+            CaseTask.status == TaskStatus.OPEN,
+            CaseTask.provisional.is_(True),
+            CaseTask.start_day.is_not(None),
+            CaseTask.working_days.is_not(None),
+        )
+        .order_by(CaseTask.case_id, CaseTask.stage_key, CaseTask.round, CaseTask.id)
+    ).all()
+    return [(task, workflow_id) for task, workflow_id in rows]
+
+
+def move_tasks(*, session: Session, task_ids: Sequence[int], due_at: datetime, provisional: bool) -> None:
+    """The recomputed deadline on each task of one stage round."""
+    session.execute(
+        update(CaseTask).where(CaseTask.id.in_(list(task_ids))).values(due_at=due_at, provisional=provisional)
+    )
