@@ -22,8 +22,6 @@ few seconds it queues the payout pushes of cases paid a while ago.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +42,7 @@ from rules.sms import (
     backoff,
     next_allowed,
     parse_phone,
+    phone_hash,
     provider_params,
     quiet_until,
 )
@@ -58,7 +57,8 @@ class DispatchConfig:
     sign_name: str = sms_templates.SIGN_NAME
     template_ids: dict[str, str] = field(default_factory=dict)
     limits: RateLimits = field(default_factory=RateLimits)
-    quiet: QuietHours | None = field(default_factory=QuietHours)
+    quiet: QuietHours | None = None  # case notices: any time unless configured (urgent ones always)
+    push_quiet: QuietHours | None = field(default_factory=lambda: QuietHours.parse("21:00", "08:00"))
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
     lease_seconds: float = 300.0
@@ -73,6 +73,9 @@ class DispatchConfig:
             template_ids=dict(settings.sms_template_ids),
             limits=RateLimits(settings.sms_rate_per_minute, settings.sms_rate_per_hour, settings.sms_rate_per_day),
             quiet=QuietHours.parse(settings.sms_quiet_start, settings.sms_quiet_end, settings.sms_timezone),
+            push_quiet=QuietHours.parse(
+                settings.sms_push_quiet_start, settings.sms_push_quiet_end, settings.sms_timezone
+            ),
             max_attempts=settings.sms_max_attempts,
             retry_base_seconds=settings.sms_retry_base_seconds,
             lease_seconds=settings.sms_lease_seconds,
@@ -93,11 +96,6 @@ class DispatchReport:
     uncertain: int = 0
     cancelled: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def phone_hash(key: str, e164: str) -> str:
-    """A keyed hash of the number: rate limits count per phone without storing it in the clear."""
-    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
 class Dispatcher:
@@ -192,6 +190,10 @@ class Dispatcher:
                 session=session,
                 enterprise_ids={n.enterprise_id for n in due if n.template_key in sms_templates.MARKETING},
             )
+            # Numbers that replied R / TD / 退订 (a few rows; read once a round, pushes only).
+            replied = repo.opted_out_phones(session=session, phone_hashes=None) if any(
+                n.template_key in sms_templates.MARKETING for n in due
+            ) else set()
             for notice in due:
                 report.claimed += 1
                 if notice.status == "sending" and notice.attempts >= self.config.max_attempts:
@@ -217,6 +219,12 @@ class Dispatcher:
                     self._fail(notice, f"无法发送：{type(exc).__name__}", report)
                     continue
                 hashed = notice.phone_hash or phone_hash(self.fernet_key, phone.e164)
+                if template.marketing and hashed in replied:
+                    notice.status, notice.next_attempt_at = "cancelled", None
+                    notice.phone_hash, notice.phone_masked = hashed, phone.masked
+                    notice.fail_reason = f"{phone.masked}已回复退订，不再发送政策推送"
+                    report.cancelled += 1
+                    continue
                 fund_item_id = notice.fund_item_id
                 if fund_item_id is None and notice.case_id is not None:
                     fund_item_id = _fund_item_of(session, notice.case_id)
@@ -230,7 +238,12 @@ class Dispatcher:
                         continue
                 notice.phone_hash, notice.phone_masked, notice.fund_item_id = hashed, phone.masked, fund_item_id
                 if not bypass:
-                    later = None if template.urgent else quiet_until(now, self.config.quiet)
+                    # Pushes only in the daytime window (08:00–21:00 by default); case notices any time unless
+                    # quiet hours are configured for them; urgent ones (a returned payment) always at once.
+                    if template.marketing:
+                        later = quiet_until(now, self.config.push_quiet)
+                    else:
+                        later = None if template.urgent else quiet_until(now, self.config.quiet)
                     if later is None:
                         recent = repo.recent_sends(
                             session=session,
