@@ -227,6 +227,10 @@ class ReviewActivities(CaseActivities):
                     "times": req.times,
                     "due_at": due_at.isoformat(),
                     "provisional": provisional,
+                    # what the deadline is counted from, for the recompute once a provisional year is imported
+                    "start_day": local_date(req.now).isoformat(),
+                    "working_days": req.days,
+                    "remind_days": 1 if req.days > 1 else 0,
                 },
             )
             self._notify(

@@ -15,10 +15,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from db.repositories import calendar as repo
-from db.repositories import cases
+from db.repositories import cases, enterprises, fund_items, notices
 from logs import get_logger
 from rules.calendar import NoticeError, WorkCalendar, parse_holiday_notice, stage_deadline
-from rules.sms_templates import format_date
+from rules.sms_templates import format_date, render
 from schemas.calendar import (
     CalendarDayOut,
     CalendarYearDetail,
@@ -29,7 +29,7 @@ from schemas.calendar import (
 )
 from schemas.localtime import LOCAL_TZ, to_local
 from schemas.principal import Principal
-from schemas.vocabulary import ActorKind, EventKind, Role, actor
+from schemas.vocabulary import ActorKind, Awaiting, EventKind, Role, actor
 from services import scope
 from services.errors import Forbidden, Invalid, NotFound
 from workflows.review import ReviewCaseWorkflow
@@ -226,7 +226,101 @@ def recompute_provisional(
                 provisional=new.provisional,
             )
         )
+    moves += _recompute_supplements(session=session, cal=cal, year=year, source=source, actor=actor, now=now)
     return moves
+
+
+def _recompute_supplements(
+    *, session: Session, cal: WorkCalendar, year: int, source: str, actor: str, now: datetime
+) -> list[DeadlineMove]:
+    """The enterprise's supplement (补正) deadlines that were provisional across `year`: an event, and an SMS to
+    the enterprise with the new date (it is the party that has to act by then)."""
+    moves: list[DeadlineMove] = []
+    for case, event in repo.open_provisional_supplements(session=session):
+        data = event.data or {}
+        start = date.fromisoformat(data["start_day"])
+        days, remind_days, times = int(data["working_days"]), int(data.get("remind_days") or 0), int(data["times"])
+        old_due_at = datetime.fromisoformat(data["due_at"])
+        old_due_day = (to_local(old_due_at) - timedelta(seconds=1)).date()
+        if not start.year <= year <= old_due_day.year:
+            continue
+        new = stage_deadline(cal, start, days, remind_days, now=now, tz=LOCAL_TZ)
+        due_at = new.due_at.astimezone(UTC)
+        if due_at == old_due_at and new.provisional:
+            continue
+        reminder_key = f"enterprise_reminder:{Awaiting.SUPPLEMENT}:{times}"
+        reminded = any(e.key == reminder_key for e in cases.events(session=session, case_id=case.id))
+        remind_at = None if reminded or new.remind_at is None else new.remind_at.astimezone(UTC)
+        change = (
+            f"期限仍为{format_date(new.due_day)}，已确定"
+            if due_at == old_due_at
+            else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
+        )
+        cases.record(
+            session=session,
+            case=case,
+            key=f"deadline_moved:{Awaiting.SUPPLEMENT}:{times}:{new.due_day.isoformat()}:{int(new.provisional)}",
+            kind=EventKind.DEADLINE_MOVED,
+            actor=actor,
+            reason=f"补正材料：导入{year}年节假日安排（{source}）后重新计算期限，{change}"
+            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            data={
+                "awaiting": Awaiting.SUPPLEMENT,
+                "stage_key": data.get("stage_key"),
+                "times": times,
+                "year": year,
+                "old_due_at": old_due_at.isoformat(),
+                "due_at": due_at.isoformat(),
+                "remind_at": remind_at.isoformat() if remind_at else None,
+                "provisional": new.provisional,
+                "start_day": start.isoformat(),
+                "working_days": days,
+                "remind_days": remind_days,
+            },
+        )
+        if due_at != old_due_at:
+            _tell_enterprise(session=session, case=case, times=times, due_day=new.due_day)
+        moves.append(
+            DeadlineMove(
+                case_id=case.id,
+                workflow_id=case.workflow_id,
+                stage_key=Awaiting.SUPPLEMENT,
+                stage_name="补正材料",
+                round=times,
+                departments=[],
+                old_due_at=old_due_at,
+                due_at=due_at,
+                remind_at=remind_at,
+                provisional=new.provisional,
+            )
+        )
+    return moves
+
+
+def _tell_enterprise(*, session: Session, case, times: int, due_day: date) -> None:
+    enterprise = enterprises.get(session=session, enterprise_id=case.enterprise_id)
+    item = fund_items.get(session=session, fund_item_id=case.fund_item_id)
+    if enterprise is None or item is None:
+        return
+    params = {
+        "enterprise": enterprise.name,
+        "item": item.name,
+        "case_no": f"ZD{case.id:010d}",
+        "task": "补正材料",
+        "deadline": format_date(due_day),
+    }
+    notices.enqueue(
+        session=session,
+        dedupe_key=f"case:{case.id}:deadline_moved:{Awaiting.SUPPLEMENT}:{times}:{due_day.isoformat()}",
+        enterprise_id=enterprise.id,
+        case_id=case.id,
+        template_key="deadline_reminder",
+        params=params,
+        content=render("deadline_reminder", params),
+        phone_enc=enterprise.contact_phone_enc,
+        phone_masked=enterprise.contact_phone_masked,
+        fund_item_id=item.id,
+    )
 
 
 async def signal_moves(*, client: Client, moves: list[DeadlineMove]) -> int:

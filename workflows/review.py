@@ -10,6 +10,7 @@ calendar lives in the database) and are waited for with durable timers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -86,6 +87,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.known_objections: set[int] = set()
         self.upheld: ObjectionRuling | None = None
         self.deadline_moves = 0  # counts move_deadline signals, so a waiting timer restarts at the new time
+        self.supplement_remind_at: datetime | None = None
 
     # -- main line ---------------------------------------------------------------------------------------------
 
@@ -221,15 +223,21 @@ class ReviewCaseWorkflow(PaymentHandlers):
         return getattr(self.progress.stage, which) if self.progress.stage else None
 
     async def _wait_stage(self, decided: Callable[[], bool], which: str) -> bool:
-        """Wait for the decision or the open stage's reminder / due time; a moved deadline (move_deadline) restarts
-        the timer at the new time. Without a move this is one wait_until, as before the signal existed."""
+        """Wait for the decision or the open stage's reminder / due time (moved by move_deadline)."""
+        return await self._wait_moving(decided, lambda: self._view_time(which), reminder=which == "remind_at")
+
+    async def _wait_moving(
+        self, done: Callable[[], bool], until: Callable[[], datetime | None], *, reminder: bool
+    ) -> bool:
+        """wait_until(done, until()) whose timer restarts at the new time when a deadline is moved (move_deadline).
+        Without a move this is one wait_until, as before the signal existed (recorded histories replay)."""
         while True:
-            seen, until = self.deadline_moves, self._view_time(which)
-            if until is None and seen and which == "remind_at":
+            seen, at = self.deadline_moves, until()
+            if at is None and seen and reminder:
                 return False  # moved to a deadline whose reminder has passed: go on to wait for the due time
-            held = await wait_until(lambda seen=seen: decided() or self.deadline_moves != seen, until)
-            if self.deadline_moves == seen or decided():
-                return held and decided()
+            held = await wait_until(lambda seen=seen: done() or self.deadline_moves != seen, at)
+            if self.deadline_moves == seen or done():
+                return held and done()
 
     async def _note(self, stage: StagePlan, kind: str, opened: StageOpened, policy: str = "") -> None:
         pending = self.progress.stage.pending if self.progress.stage else []
@@ -348,18 +356,21 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.progress.awaiting = Awaiting.SUPPLEMENT
         self.progress.stage = None
         self.progress.deadlines[Awaiting.SUPPLEMENT] = opened.due_at
+        self.supplement_remind_at = opened.remind_at
         done = lambda: self.resubmitted is not None or self._stopping()  # noqa: E731
-        if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
+        due = lambda: self.progress.deadlines[Awaiting.SUPPLEMENT]  # noqa: E731
+        reminded = await self._wait_moving(done, lambda: self.supplement_remind_at, reminder=True)
+        if not reminded and self.supplement_remind_at is not None:
             note = StageNote(
                 case_id=self.case_id,
                 stage_key=Awaiting.SUPPLEMENT,
                 round=self.progress.supplements,
                 kind="enterprise_reminder",
-                due_at=opened.due_at,
+                due_at=due(),
                 task="补正材料",
             )
             await workflow.execute_activity_method(ReviewActivities.note_stage, note, **DB_STEP)
-        if not await wait_until(done, opened.due_at):
+        if not await self._wait_moving(done, due, reminder=False):
             self.closing = CloseRequest(
                 case_id=self.case_id,
                 kind=CaseStatus.WITHDRAWN,
@@ -623,7 +634,13 @@ class ReviewCaseWorkflow(PaymentHandlers):
     @workflow.signal
     def move_deadline(self, move: DeadlineMove) -> None:
         """A provisional deadline recomputed after its year's holidays were imported (computed and recorded
-        outside the workflow); applies only to the stage round it names, while that round is open."""
+        outside the workflow); applies only to the stage round (or the supplement) it names, while it is open."""
+        if move.stage_key == Awaiting.SUPPLEMENT:
+            if self.progress.awaiting == Awaiting.SUPPLEMENT and move.round == self.progress.supplements:
+                self.progress.deadlines[Awaiting.SUPPLEMENT] = move.due_at
+                self.supplement_remind_at = move.remind_at
+                self.deadline_moves += 1
+            return
         view = self.progress.stage
         if view is None or view.key != move.stage_key or view.round != move.round or self.outcome is not None:
             return

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import CalendarDay, CalendarYear, Case, CaseTask
+from db.models import CalendarDay, CalendarYear, Case, CaseEvent, CaseTask
 from rules.calendar import (
     CalendarEntry,
     WorkCalendar,
@@ -18,7 +18,7 @@ from rules.calendar import (
     replaced_range,
     validate_notice_entries,
 )
-from schemas.vocabulary import TaskStatus
+from schemas.vocabulary import Awaiting, CaseStatus, EventKind, TaskStatus
 
 SOURCE_MAX_LENGTH = 200  # CalendarYear.source is String(200)
 
@@ -143,3 +143,31 @@ def move_tasks(*, session: Session, task_ids: Sequence[int], due_at: datetime, p
     session.execute(
         update(CaseTask).where(CaseTask.id.in_(list(task_ids))).values(due_at=due_at, provisional=provisional)
     )
+
+
+def open_provisional_supplements(*, session: Session) -> list[tuple[Case, CaseEvent]]:
+    """Cases waiting for the enterprise's supplement (补正) whose current deadline is provisional: the last
+    supplement_requested event, or the last deadline_moved event for it, when that says provisional."""
+    waiting = list(session.scalars(select(Case).where(Case.status == CaseStatus.SUPPLEMENT).order_by(Case.id)))
+    if not waiting:
+        return []
+    events = session.scalars(
+        select(CaseEvent)
+        .where(
+            CaseEvent.case_id.in_([c.id for c in waiting]),
+            CaseEvent.kind.in_([EventKind.SUPPLEMENT_REQUESTED, EventKind.DEADLINE_MOVED]),
+        )
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    )
+    current: dict[int, CaseEvent] = {}
+    for event in events:
+        data = event.data or {}
+        if event.kind == EventKind.SUPPLEMENT_REQUESTED or data.get("awaiting") == Awaiting.SUPPLEMENT:
+            current[event.case_id] = event
+    out = []
+    for case in waiting:
+        event = current.get(case.id)
+        data = (event.data or {}) if event else {}
+        if event and data.get("provisional") and data.get("start_day") and data.get("working_days") is not None:
+            out.append((case, event))
+    return out

@@ -1,27 +1,32 @@
-"""A stage opened while its deadline ran into a year without holiday data (provisional) follows the year's
-notice once imported: the tasks get the recomputed date, the case a deadline_moved event, and the waiting
-workflow's timer moves (a signal carrying the date computed outside it): nothing times out at the old time."""
+"""Deadlines opened while they ran into a year without holiday data (provisional) follow the year's notice once
+imported: a department stage (its tasks get the recomputed date, the case a deadline_moved event) and an enterprise's
+supplement (补正, the enterprise gets an SMS with the new date); the waiting workflow's timer moves (a signal carrying
+the date computed outside it), so nothing times out at the old time."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, timedelta
 
+from sqlalchemy import delete
 from temporalio.api.enums.v1 import EventType
 
 from cli.demo import add_listed_item
+from db.models import CalendarDay, CalendarYear
 from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items, reviews
 from db.session import transaction
-from schemas.cases import CaseProgress
+from rules.sms_templates import format_date
+from schemas.cases import CaseProgress, DecisionIn
 from schemas.localtime import to_local
 from schemas.principal import Principal
-from schemas.vocabulary import CaseStatus, EventKind
+from schemas.vocabulary import Awaiting, CaseStatus, EventKind
 from services import calendar as calendar_service
 from tests.support import eventually
 from tests.workflows.conftest import Harness, _review, _stage
 
 ITEM = "T-RV-LONG"
+ADMIN = Principal(role="admin", subject="admin")
 # Long enough from any day of the test server's clock to run past the last year the packaged data covers.
 WORKING_DAYS = 40
 
@@ -37,6 +42,25 @@ def _long_item(h: Harness) -> None:
                 on_timeout="auto_reject",
             )
             add_listed_item(session=session, code=ITEM, department_code="YC-JXJ", config=_review(stages=[stage]))
+
+
+def _year_ahead(db_url: str, today: date) -> int:
+    """The year a 40-working-day deadline from `today` runs into, made a year without holiday data: the packaged
+    years stay; a later one an earlier test imported (a made-up notice) is forgotten again."""
+    year = max((today + timedelta(days=WORKING_DAYS * 7 // 5 + 20)).year, 2027)
+    with transaction(db_url) as session:
+        session.execute(delete(CalendarDay).where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
+        session.execute(delete(CalendarYear).where(CalendarYear.year == year))
+    return year
+
+
+def _notice(year: int, after: date, until: date) -> bytes:
+    """The year's notice: one weekday inside (after, until] becomes a holiday, so a deadline there moves a day."""
+    holiday = max(after + timedelta(days=1), date(year, 1, 1))
+    while holiday.weekday() >= 5:
+        holiday += timedelta(days=1)
+    assert holiday <= until
+    return json.dumps({"year": year, "days": [{"date": holiday.isoformat(), "kind": "holiday", "name": "测试假日"}]}).encode()
 
 
 def _task(h: Harness, case_id: int):
@@ -55,6 +79,7 @@ def _due_day(moment) -> date:
 
 
 async def test_a_provisional_stage_deadline_moves_when_its_year_is_imported(h: Harness) -> None:
+    _year_ahead(h.db_url, to_local(await h.env.get_current_time()).date())
     _long_item(h)
     case_id = h.new_case(ITEM)
     handle = await h.start(case_id)
@@ -71,17 +96,11 @@ async def test_a_provisional_stage_deadline_moves_when_its_year_is_imported(h: H
         loaded = set(calendar_repo.loaded_years(session=session))
     year = next(y for y in range(task.start_day.year, old_due.year + 1) if y not in loaded)
 
-    # The year's notice: one weekday inside the stage's span becomes a holiday, so the stage takes a day longer.
-    holiday = max(task.start_day + timedelta(days=1), date(year, 1, 1))
-    while holiday.weekday() >= 5:
-        holiday += timedelta(days=1)
-    assert holiday <= old_due
-    notice = {"year": year, "days": [{"date": holiday.isoformat(), "kind": "holiday", "name": "测试假日"}]}
-    admin = Principal(role="admin", subject="admin")
     with transaction(h.db_url) as session:
         out = calendar_service.import_year(
-            session=session, principal=admin, year=year, raw=json.dumps(notice).encode(), source="国办发明电〔测试〕1号"
-        )
+            session=session, principal=ADMIN, year=year, raw=_notice(year, task.start_day, old_due),
+            source="国办发明电〔测试〕1号",
+        )  # fmt: skip
     (move,) = [m for m in out.deadlines_moved if m.case_id == case_id]
     new_due = _due_day(move.due_at)
     assert new_due > old_due and move.old_due_at == task.due_at
@@ -117,3 +136,60 @@ async def test_a_provisional_stage_deadline_moves_when_its_year_is_imported(h: H
     assert move.remind_at is None  # the reminder was sent already, the move does not repeat it
     timeout = next(e for e in h.event_rows(case_id) if e["kind"] == EventKind.STAGE_TIMEOUT)
     assert timeout["data"]["due_at"] == move.due_at.isoformat()
+
+
+SUPPLEMENT_ITEM = "T-RV-LONG-SUPPLEMENT"
+
+
+async def test_a_provisional_supplement_deadline_moves_and_the_enterprise_is_told(h: Harness) -> None:
+    _year_ahead(h.db_url, to_local(await h.env.get_current_time()).date())
+    with transaction(h.db_url) as session:
+        if fund_items.get_by_code(session=session, code=SUPPLEMENT_ITEM) is None:
+            config = _review(
+                stages=[_stage("first_review", ["YC-JXJ"], on_timeout="auto_reject")],
+                supplement={"max_times": 1, "enterprise_deadline_working_days": WORKING_DAYS},
+            )
+            add_listed_item(session=session, code=SUPPLEMENT_ITEM, department_code="YC-JXJ", config=config)
+    case_id = h.new_case(SUPPLEMENT_ITEM)
+    handle = await h.start(case_id)
+    await h.until(handle, lambda p: p.stage is not None and p.stage.key == "first_review")
+    body = DecisionIn(stage_key="first_review", department="YC-JXJ", decision="return", actor="department:YC-JXJ",
+                      comment="请补充近三年审计报告")  # fmt: skip
+    await handle.execute_update("decide", body, result_type=CaseProgress)
+    waiting = await h.until(handle, lambda p: p.awaiting == Awaiting.SUPPLEMENT)
+    old_due_at = waiting.deadlines[Awaiting.SUPPLEMENT]
+    requested = next(e for e in h.event_rows(case_id) if e["kind"] == EventKind.SUPPLEMENT_REQUESTED)
+    assert requested["data"]["provisional"] and requested["data"]["working_days"] == WORKING_DAYS
+    start, old_due = date.fromisoformat(requested["data"]["start_day"]), _due_day(old_due_at)
+    with transaction(h.db_url) as session:
+        loaded = set(calendar_repo.loaded_years(session=session))
+    year = next(y for y in range(start.year, old_due.year + 1) if y not in loaded)
+    with transaction(h.db_url) as session:
+        out = calendar_service.import_year(
+            session=session, principal=ADMIN, year=year, raw=_notice(year, start, old_due), source="国办发明电〔测试〕2号"
+        )
+    (move,) = [m for m in out.deadlines_moved if m.case_id == case_id]
+    assert move.stage_key == Awaiting.SUPPLEMENT and move.old_due_at == old_due_at and move.due_at > old_due_at
+    new_due = _due_day(move.due_at)
+    # The enterprise is the party that has to act: it is told the new date.
+    assert h.notices(case_id)[-1] == "deadline_reminder"
+    assert f"补正材料将于{format_date(new_due)}截止" in h.notice_texts(case_id)[-1]
+    event = next(e for e in h.event_rows(case_id) if e["kind"] == EventKind.DEADLINE_MOVED)
+    assert event["reason"].startswith("补正材料：导入") and event["data"]["awaiting"] == Awaiting.SUPPLEMENT
+
+    assert await calendar_service.signal_moves(client=h.client, moves=[move]) == 1
+    await h.until(handle, lambda p: p.deadlines.get(Awaiting.SUPPLEMENT) == move.due_at)
+    await h.env.sleep(move.due_at - await h.env.get_current_time() + timedelta(hours=1))
+
+    async def status() -> CaseProgress:
+        return await handle.query("status", result_type=CaseProgress)
+
+    done = await eventually(status, lambda p: p.status == CaseStatus.WITHDRAWN, what="the moved supplement deadline")
+    assert "逾期未补正" in (done.reason or "")
+    history = await handle.fetch_history()
+    closed = [
+        e.event_time.ToDatetime(tzinfo=UTC)
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "close_case"
+    ]
+    assert closed and closed[-1] >= move.due_at  # not at the old deadline
