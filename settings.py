@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # Shared token a receipt callback must carry (?token=…); empty accepts any caller (development).
     sms_receipt_token: SecretStr | None = None
     sms_timeout_seconds: float = 10.0
-    # Per phone and template, as carriers enforce them; 0 disables a window.
+    # Sends per phone number (all templates together), as carriers enforce them; 0 disables a window.
     sms_rate_per_minute: int = 1
     sms_rate_per_hour: int = 5
     sms_rate_per_day: int = 10

@@ -245,10 +245,11 @@ class Dispatcher:
                     else:
                         later = None if template.urgent else quiet_until(now, self.config.quiet)
                     if later is None:
+                        # Caps count every send to the number (carriers cap per number, whatever the template).
                         recent = repo.recent_sends(
                             session=session,
                             phone_hash=notice.phone_hash,
-                            template_key=notice.template_key,
+                            template_key=None,
                             since=now - timedelta(days=1),
                         )
                         later = next_allowed(recent, now, self.config.limits)

@@ -107,7 +107,7 @@ def provider_params(
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Sends allowed to one phone (for one template) per window, as carriers and providers enforce them."""
+    """Sends allowed to one phone number per window (all templates together), as carriers enforce them."""
 
     per_minute: int = 1
     per_hour: int = 5

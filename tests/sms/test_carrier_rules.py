@@ -1,6 +1,7 @@
 """SMS as Chinese carriers require: the registered 【签名】 first, pushes ending in 拒收请回复R and sent only from
-08:00 to 21:00 Beijing time (case notices at any time), and replies from phones (上行短信) from Alibaba and
-Tencent processed: R / TD / 退订 opt the number out of pushes, the reply kept as the record of when and how."""
+08:00 to 21:00 Beijing time (case notices at any time), per-number caps from settings (every template counts),
+and replies from phones (上行短信) from Alibaba and Tencent processed: R / TD / 退订 opt the number out of pushes,
+the reply kept as the record of when and how."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from activities.notices import Dispatcher
 from api.app import create_app
 from db import crypto
 from db.models import Notice, SmsReply
@@ -124,3 +126,28 @@ def test_tencent_td_opts_out_too(settings, world, fake) -> None:
     push = queue_push(settings, world, phone)
     assert dispatcher(settings, aliyun(fake), Clock(NOON + timedelta(days=2))).dispatch_due().cancelled == 1
     assert notice(settings, push).status == NoticeStatus.CANCELLED
+
+
+def test_caps_count_every_send_to_a_number_whatever_the_template(settings, world, fake) -> None:
+    capped = settings.model_copy(update={"sms_rate_per_minute": 1, "sms_rate_per_hour": 2, "sms_rate_per_day": 3})
+    clock = Clock(NOON + timedelta(days=3))
+    d = Dispatcher.from_settings(capped, provider=aliyun(fake))
+    d.clock = clock
+    phone = "13100000051"
+    first = queue(settings, world, stage="approved", phone=phone)
+    assert d.dispatch_due().sent == 1
+    second = queue(settings, world, stage="paid", phone=phone)  # another template, the same number
+    report = d.dispatch_due()
+    assert (report.sent, report.deferred) == (0, 1)
+    assert notice(settings, second).next_attempt_at.replace(tzinfo=UTC) == notice(settings, first).sent_at.replace(
+        tzinfo=UTC
+    ) + timedelta(minutes=1)
+    clock.now += timedelta(minutes=1, seconds=1)
+    assert d.dispatch_due().sent == 1
+    third = queue(settings, world, stage="payment_failed", phone=phone, reason="户名不符", officer="张三 0717-1234567")
+    clock.now += timedelta(minutes=2)
+    report = d.dispatch_due()
+    assert (report.sent, report.deferred) == (0, 1)  # two in the hour already
+    assert notice(settings, third).next_attempt_at.replace(tzinfo=UTC) == notice(settings, first).sent_at.replace(
+        tzinfo=UTC
+    ) + timedelta(hours=1)
