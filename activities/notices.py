@@ -2,9 +2,11 @@
 
 A case only enqueues a notice (one per case stage by its dedupe key); this dispatcher sends it later, so a
 provider failure never blocks or fails a case. One round (`dispatch_due`):
-1. claim (one transaction): due notices are checked (phone, template parameters), deferred for quiet
-   hours (urgent stages excepted) and per-phone rate limits, else marked `sending` with attempts + 1 and a
-   lease; a notice is only ever sent by the round that holds its lease;
+1. claim (one transaction): due notices are checked (phone, template parameters); pushes to a number that
+   replied R / TD / 退订 are cancelled; pushes wait for the daytime window (08:00–21:00 by default), case
+   notices for quiet hours only when configured (urgent stages never); all wait for the per-number caps;
+   else marked `sending` with attempts + 1 and a lease; a notice is only ever sent by the round that holds
+   its lease;
 2. send each outside any transaction, with the notice id as the provider's idempotency key;
 3. record (one transaction): sent/delivered with the provider's message id, a retry with exponential
    backoff for retryable errors, failed with the reason otherwise. An ambiguous answer (a timeout after the
