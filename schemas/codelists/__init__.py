@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from types import MappingProxyType
 
-HERE = Path(__file__).parent
 LISTS = ("exp_func", "gov_eco", "dep_eco", "fund_type", "budget_level")
 
 
@@ -29,5 +28,6 @@ def code_list(key: str) -> CodeList:
     """One list by its file name (exp_func, gov_eco, dep_eco, fund_type, budget_level)."""
     if key not in LISTS:
         raise KeyError(key)
-    data = json.loads((HERE / f"{key}.json").read_text(encoding="utf-8"))
+    # Package data read once, like a constant: the lists ship with the code (pyproject package-data).
+    data = json.loads(files(__name__).joinpath(f"{key}.json").read_text(encoding="utf-8"))
     return CodeList(key=key, name=data["name"], source=data["source"], codes=MappingProxyType(dict(data["codes"])))
