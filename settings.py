@@ -96,13 +96,16 @@ class Settings(BaseSettings):
     # Shared token a receipt callback must carry (?token=…); empty accepts any caller (development).
     sms_receipt_token: SecretStr | None = None
     sms_timeout_seconds: float = 10.0
-    # Per phone and template, as carriers enforce them; 0 disables a window.
+    # Sends per phone number (all templates together), as carriers enforce them; 0 disables a window.
     sms_rate_per_minute: int = 1
     sms_rate_per_hour: int = 5
     sms_rate_per_day: int = 10
-    # Non-urgent notices wait out quiet hours (local time); equal start and end disable them.
-    sms_quiet_start: str = "22:00"
-    sms_quiet_end: str = "08:00"
+    # Case notices are sent at any time; quiet hours (local time) for them may be set, equal start and end = none.
+    sms_quiet_start: str = "00:00"
+    sms_quiet_end: str = "00:00"
+    # Policy pushes (营销类) go out only between 08:00 and 21:00 local time, as carriers require.
+    sms_push_quiet_start: str = "21:00"
+    sms_push_quiet_end: str = "08:00"
     sms_timezone: str = "Asia/Shanghai"
     sms_max_attempts: int = 6
     sms_retry_base_seconds: float = 30.0

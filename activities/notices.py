@@ -2,9 +2,11 @@
 
 A case only enqueues a notice (one per case stage by its dedupe key); this dispatcher sends it later, so a
 provider failure never blocks or fails a case. One round (`dispatch_due`):
-1. claim (one transaction): due notices are checked (phone, template parameters), deferred for quiet
-   hours (urgent stages excepted) and per-phone rate limits, else marked `sending` with attempts + 1 and a
-   lease; a notice is only ever sent by the round that holds its lease;
+1. claim (one transaction): due notices are checked (phone, template parameters); pushes to a number that
+   replied R / TD / 退订 are cancelled; pushes wait for the daytime window (08:00–21:00 by default), case
+   notices for quiet hours only when configured (urgent stages never); all wait for the per-number caps;
+   else marked `sending` with attempts + 1 and a lease; a notice is only ever sent by the round that holds
+   its lease;
 2. send each outside any transaction, with the notice id as the provider's idempotency key;
 3. record (one transaction): sent/delivered with the provider's message id, a retry with exponential
    backoff for retryable errors, failed with the reason otherwise. An ambiguous answer (a timeout after the
@@ -22,8 +24,6 @@ few seconds it queues the payout pushes of cases paid a while ago.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +45,7 @@ from rules.sms import (
     backoff,
     next_allowed,
     parse_phone,
+    phone_hash,
     provider_params,
     quiet_until,
 )
@@ -60,7 +61,8 @@ class DispatchConfig:
     sign_name: str = sms_templates.SIGN_NAME
     template_ids: dict[str, str] = field(default_factory=dict)
     limits: RateLimits = field(default_factory=RateLimits)
-    quiet: QuietHours | None = field(default_factory=QuietHours)
+    quiet: QuietHours | None = None  # case notices: any time unless configured (urgent ones always)
+    push_quiet: QuietHours | None = field(default_factory=lambda: QuietHours.parse("21:00", "08:00"))
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
     lease_seconds: float = 300.0
@@ -75,6 +77,9 @@ class DispatchConfig:
             template_ids=dict(settings.sms_template_ids),
             limits=RateLimits(settings.sms_rate_per_minute, settings.sms_rate_per_hour, settings.sms_rate_per_day),
             quiet=QuietHours.parse(settings.sms_quiet_start, settings.sms_quiet_end, settings.sms_timezone),
+            push_quiet=QuietHours.parse(
+                settings.sms_push_quiet_start, settings.sms_push_quiet_end, settings.sms_timezone
+            ),
             max_attempts=settings.sms_max_attempts,
             retry_base_seconds=settings.sms_retry_base_seconds,
             lease_seconds=settings.sms_lease_seconds,
@@ -95,11 +100,6 @@ class DispatchReport:
     uncertain: int = 0
     cancelled: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def phone_hash(key: str, e164: str) -> str:
-    """A keyed hash of the number: rate limits count per phone without storing it in the clear."""
-    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
 class Dispatcher:
@@ -194,6 +194,10 @@ class Dispatcher:
                 session=session,
                 enterprise_ids={n.enterprise_id for n in due if n.template_key in sms_templates.MARKETING},
             )
+            # Numbers that replied R / TD / 退订 (a few rows; read once a round, pushes only).
+            replied = repo.opted_out_phones(session=session, phone_hashes=None) if any(
+                n.template_key in sms_templates.MARKETING for n in due
+            ) else set()
             for notice in due:
                 report.claimed += 1
                 if notice.status == NoticeStatus.SENDING and notice.attempts >= self.config.max_attempts:
@@ -219,6 +223,12 @@ class Dispatcher:
                     self._fail(notice, f"无法发送：{type(exc).__name__}", report)
                     continue
                 hashed = notice.phone_hash or phone_hash(self.fernet_key, phone.e164)
+                if template.marketing and hashed in replied:
+                    notice.status, notice.next_attempt_at = "cancelled", None
+                    notice.phone_hash, notice.phone_masked = hashed, phone.masked
+                    notice.fail_reason = f"{phone.masked}已回复退订，不再发送政策推送"
+                    report.cancelled += 1
+                    continue
                 fund_item_id = notice.fund_item_id
                 if fund_item_id is None and notice.case_id is not None:
                     fund_item_id = cases_repo.fund_item_of(session=session, case_id=notice.case_id)
@@ -232,12 +242,18 @@ class Dispatcher:
                         continue
                 notice.phone_hash, notice.phone_masked, notice.fund_item_id = hashed, phone.masked, fund_item_id
                 if not bypass:
-                    later = None if template.urgent else quiet_until(now, self.config.quiet)
+                    # Pushes only in the daytime window (08:00–21:00 by default); case notices any time unless
+                    # quiet hours are configured for them; urgent ones (a returned payment) always at once.
+                    if template.marketing:
+                        later = quiet_until(now, self.config.push_quiet)
+                    else:
+                        later = None if template.urgent else quiet_until(now, self.config.quiet)
                     if later is None:
+                        # Caps count every send to the number (carriers cap per number, whatever the template).
                         recent = repo.recent_sends(
                             session=session,
                             phone_hash=notice.phone_hash,
-                            template_key=notice.template_key,
+                            template_key=None,
                             since=now - timedelta(days=1),
                         )
                         later = next_allowed(recent, now, self.config.limits)

@@ -30,6 +30,7 @@ from schemas.cases import (
     SupplementRequest,
 )
 from schemas.fund_items import ApprovalFlow
+from schemas.localtime import local_date
 from schemas.vocabulary import (
     STAGE_CASE_STATUS,
     CaseStatus,
@@ -145,6 +146,9 @@ class ReviewActivities(CaseActivities):
                 departments=departments,
                 due_at=due_at,
                 provisional=provisional,
+                start_day=local_date(req.now),
+                working_days=stage.deadline_working_days,
+                remind_days=stage.remind_before_working_days,
             )
             suffix = ":escalated" if req.escalated else ""
             cases.record(
@@ -223,6 +227,10 @@ class ReviewActivities(CaseActivities):
                     "times": req.times,
                     "due_at": due_at.isoformat(),
                     "provisional": provisional,
+                    # what the deadline is counted from, for the recompute once a provisional year is imported
+                    "start_day": local_date(req.now).isoformat(),
+                    "working_days": req.days,
+                    "remind_days": 1 if req.days > 1 else 0,
                 },
             )
             self._notify(

@@ -65,6 +65,8 @@ def import_command(
     from db.repositories import calendar as repo
     from db.session import transaction
     from rules.calendar import NoticeError, parse_holiday_notice
+    from schemas.vocabulary import ActorKind
+    from services.calendar import recompute_provisional
 
     try:
         text = decode_notice(file.read_bytes())
@@ -83,10 +85,35 @@ def import_command(
     with transaction(url) as session:
         repo.seed_from_chinese_calendar(session=session)
         stored = repo.load_year(session=session, year=year, days=entries, source=label[:200])
+        moves = recompute_provisional(session=session, year=year, source=label[:200], actor=ActorKind.ADMIN.value)
     holidays = sum(1 for e in entries if not e.is_workday)
     console.print(
         f"{year}年节假日安排已导入：{stored} 天（放假 {holidays} 天，调休上班 {stored - holidays} 天），来源：{label}"
     )
+    if moves:
+        console.print(f"已重新计算 {len(moves)} 个在办环节的临时办理期限", markup=False)
+        _signal(moves)
+
+
+def _signal(moves) -> None:
+    """Tell the waiting workflows (the import is committed); without Temporal the tasks still carry the new dates."""
+    import asyncio
+
+    from services.calendar import signal_moves
+    from settings import get_settings
+    from workflows.client import connect
+
+    async def run() -> int:
+        settings = get_settings()
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return await signal_moves(client=client, moves=moves)
+
+    try:
+        told = asyncio.run(run())
+    except Exception as exc:  # Temporal down: say so, the recompute itself is stored
+        console.print(f"办理期限已更新，但未能通知工作流（{exc}）：其计时仍按原期限", markup=False)
+        return
+    console.print(f"已通知 {told} 个办件工作流调整计时", markup=False)
 
 
 @app.command("show")

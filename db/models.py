@@ -424,6 +424,10 @@ class CaseTask(Base):
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN)
     due_at: Mapped[datetime | None] = mapped_column(_now())
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the deadline was counted from, so a provisional one can be recomputed once the year is imported.
+    start_day: Mapped[date | None] = mapped_column(Date)
+    working_days: Mapped[int | None] = mapped_column(Integer)
+    remind_days: Mapped[int | None] = mapped_column(Integer)
     reminded_at: Mapped[datetime | None] = mapped_column(_now())
     decision: Mapped[str | None] = mapped_column(String(16))  # approve | reject | return | uphold | dismiss
     actor: Mapped[str | None] = mapped_column(String(80))
@@ -658,3 +662,23 @@ class ListingPushDue(Base):
     actor: Mapped[str] = mapped_column(String(80), default="system")
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     done_at: Mapped[datetime | None] = mapped_column(_now(), index=True)
+
+
+# --- Replies from phones (上行短信) -----------------------------------------------------------------------------------
+
+
+class SmsReply(Base):
+    """A reply from a phone, kept as the record of an opt-out: when (the carrier's time and ours), how (provider and
+    the words written). Pushes are not sent to a number with an opt-out reply; case notices always are."""
+
+    __tablename__ = "sms_reply"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(String(500))
+    opt_out_word: Mapped[str | None] = mapped_column(String(8))  # R | TD | 退订, None for any other reply
+    sign_name: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime | None] = mapped_column(_now())
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

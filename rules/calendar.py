@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -162,6 +162,31 @@ class WorkCalendar:
         count -= sum(1 for d in self._holidays if a < d <= b and d.weekday() < 5)
         count += sum(1 for d in self._workdays if a < d <= b and d.weekday() >= 5)
         return count
+
+
+@dataclass(frozen=True)
+class StageDeadline:
+    """A stage's deadline as moments: due at the end of its last working day (local midnight after it), the
+    reminder at 09:00 local of a working day before it (None when none is configured or it has passed)."""
+
+    due_at: datetime
+    remind_at: datetime | None
+    provisional: bool
+    due_day: date
+
+
+def stage_deadline(
+    calendar: WorkCalendar, start: date, days: int, remind_days: int, *, now: datetime, tz: Any
+) -> StageDeadline:
+    """The deadline of a stage counted from `start` (not counted), as the review activities open it."""
+    deadline = calendar.add_working_days(start, days)
+    due_at = datetime.combine(deadline.due + timedelta(days=1), time(0), tz)
+    remind_at = None
+    if remind_days > 0:
+        remind_day = calendar.add_working_days(deadline.due, -remind_days).due
+        candidate = datetime.combine(remind_day, time(9), tz)
+        remind_at = candidate if candidate > now else None
+    return StageDeadline(due_at=due_at, remind_at=remind_at, provisional=deadline.provisional, due_day=deadline.due)
 
 
 def replaced_range(year: int, *, next_year_loaded: bool) -> tuple[date, date]:

@@ -3,6 +3,8 @@ schemas.phone, which the API bodies validate with; its names are part of these r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ __all__ = [
     "check_param",
     "mask",
     "next_allowed",
+    "opt_out_word",
     "parse_phone",
+    "phone_hash",
     "provider_params",
     "quiet_until",
     "shorten",
@@ -103,7 +107,7 @@ def provider_params(
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Sends allowed to one phone (for one template) per window, as carriers and providers enforce them."""
+    """Sends allowed to one phone number per window (all templates together), as carriers enforce them."""
 
     per_minute: int = 1
     per_hour: int = 5
@@ -156,6 +160,24 @@ def quiet_until(now: datetime, quiet: QuietHours | None) -> datetime | None:
         return None
     day = local.date() if t < quiet.end else local.date() + timedelta(days=1)
     return datetime.combine(day, quiet.end, tzinfo=ZoneInfo(quiet.tz))
+
+
+# -- replies (上行短信) ----------------------------------------------------------------------------------------------
+
+# Replies that refuse pushes, as carriers require them honoured: R (our pushes end with 拒收请回复R), TD and 退订.
+OPT_OUT_WORDS = frozenset({"R", "TD", "退订"})
+_REPLY_NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def opt_out_word(text: str) -> str | None:
+    """The opt-out word a reply is (case, width and punctuation ignored: "r", "ｔｄ。", " 退订 "), else None."""
+    word = _REPLY_NOISE.sub("", unicodedata.normalize("NFKC", text or "")).upper()
+    return word if word in OPT_OUT_WORDS else None
+
+
+def phone_hash(key: str, e164: str) -> str:
+    """A keyed hash of the number: rate limits and opt-outs count per phone without storing it in the clear."""
+    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
 # -- retries -----------------------------------------------------------------------------------------------------

@@ -35,9 +35,28 @@ class DeadlineOut(BaseModel):
     missing_years: list[int] = Field(description="期间内未导入节假日安排的年份")
 
 
+class DeadlineMove(BaseModel):
+    """A provisional stage deadline recomputed after a year's holidays were imported; the signal the stage's
+    workflow gets carries it whole, so the workflow only moves its timer (the calendar is read outside it)."""
+
+    case_id: int
+    workflow_id: str
+    stage_key: str
+    stage_name: str
+    round: int
+    departments: list[str]
+    old_due_at: datetime
+    due_at: datetime
+    remind_at: datetime | None = None
+    provisional: bool = Field(description="仍跨入其他未导入年份时为 true")
+
+
 class ImportOut(BaseModel):
     year: int
     source: str
     days_stored: int
     holidays: int
     workdays: int
+    deadlines_moved: list[DeadlineMove] = Field(
+        default=[], description="因本次导入重新计算的办理期限（原为临时期限的在办环节）"
+    )

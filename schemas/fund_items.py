@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from schemas.codelists import code_list
 from schemas.conditions import Condition
 from schemas.fields import FIELDS, FieldType
 from schemas.standards import Standard, is_fully_quantified
@@ -125,12 +126,67 @@ class Guide(_Model):
     notes: str = Field("", max_length=2000, title="注意事项")
 
 
+# The budget indicator (指标) fields of a funding source and the code list each is checked against.
+INDICATOR_CODE_LISTS: dict[str, str] = {
+    "budget_level": "budget_level",
+    "exp_func_code": "exp_func",
+    "gov_eco_code": "gov_eco",
+    "dep_eco_code": "dep_eco",
+    "fund_type_code": "fund_type",
+}
+
+
 class FundingSource(_Model):
-    """One funding source (资金来源) and its share, e.g. 市级财政 60% (市区分担)."""
+    """One funding source (资金来源) and its share, e.g. 市级财政 60% (市区分担), with the budget indicator (指标) it
+    draws on when one is recorded: the indicator's document number and its codes, each checked against its code list
+    (schemas/codelists, sources stated there). The indicator fields are optional, so configurations without them stay
+    valid; the voucher channel needs them."""
 
     name: str = Field(min_length=1, max_length=64, title="资金来源", examples=["市级财政"])
     share_bp: int = Field(gt=0, le=10000, strict=True, title="分担比例", description="基点，6000 即 60%")
     amount_fen: Fen | None = Field(None, title="分担金额", description="整数分；不填则按比例计算")
+    indicator_no: str | None = Field(
+        None, min_length=1, max_length=64, title="指标文号", examples=["宜财企指〔2026〕12号"]
+    )
+    budget_level: str | None = Field(None, title="预算级次", examples=["3"], description="1 中央 2 省 3 市 4 县（区） 5 乡（镇）")
+    exp_func_code: str | None = Field(
+        None, title="功能分类科目", examples=["2150806"], description="支出功能分类科目（ExpFuncCode）"
+    )
+    gov_eco_code: str | None = Field(None, title="政府经济分类", examples=["50799"], description="GovExpEcoCode")
+    dep_eco_code: str | None = Field(None, title="部门经济分类", examples=["31299"], description="DepExpEcoCode")
+    fund_type_code: str | None = Field(None, title="资金性质", examples=["1"], description="FundTypeCode")
+
+    @model_validator(mode="after")
+    def _codes(self) -> FundingSource:
+        problems: list[tuple[tuple[str | int, ...], str, str, Any]] = []
+        for field_name, key in INDICATOR_CODE_LISTS.items():
+            code = getattr(self, field_name)
+            if code is None:
+                continue
+            codes = code_list(key)
+            if codes.name_of(code) is None:
+                title = type(self).model_fields[field_name].title
+                problems.append(
+                    (
+                        (field_name,),
+                        "code_unknown",
+                        f"资金来源“{self.name}”的{title} {field_name}“{code}”不在{codes.name}代码表中（{codes.source}）",
+                        code,
+                    )
+                )
+        _raise_if("FundingSource", problems)
+        return self
+
+    def indicator_names(self) -> dict[str, str]:
+        """The indicator's codes as people read them: {title: "code name"}, for pages and vouchers."""
+        out: dict[str, str] = {}
+        if self.indicator_no:
+            out["指标文号"] = self.indicator_no
+        for field_name, key in INDICATOR_CODE_LISTS.items():
+            code = getattr(self, field_name)
+            if code is not None:
+                out[type(self).model_fields[field_name].title or field_name] = f"{code} {code_list(key).name_of(code)}"
+        return out
 
 
 class Budget(_Model):

@@ -143,6 +143,7 @@ class EventKind(Vocabulary):
     WITHDRAWN = "withdrawn", "撤回申报"
     REVOKED = "revoked", "撤销办件"
     ARCHIVE_CHANGED = "archive_changed", "企业档案变更"
+    DEADLINE_MOVED = "deadline_moved", "办理期限按节假日安排重算"
 
 
 # Events recorded before the vocabulary was unified keep their stored kind (it is part of the hash chain); they read

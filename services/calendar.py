@@ -8,17 +8,33 @@ through a year without data counts weekends only and says `provisional: true`.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from db.repositories import calendar as repo
-from rules.calendar import NoticeError, WorkCalendar, parse_holiday_notice
-from schemas.calendar import CalendarDayOut, CalendarYearDetail, CalendarYearOut, DeadlineOut, ImportOut
+from db.repositories import cases, enterprises, fund_items, notices
+from logs import get_logger
+from rules.calendar import NoticeError, WorkCalendar, parse_holiday_notice, stage_deadline
+from rules.sms_templates import format_date, render
+from schemas.calendar import (
+    CalendarDayOut,
+    CalendarYearDetail,
+    CalendarYearOut,
+    DeadlineMove,
+    DeadlineOut,
+    ImportOut,
+)
+from schemas.localtime import LOCAL_TZ, to_local
 from schemas.principal import Principal
-from schemas.vocabulary import Role
+from schemas.vocabulary import ActorKind, Awaiting, EventKind, Role, actor
 from services import scope
 from services.errors import Forbidden, Invalid, NotFound
+from workflows.review import ReviewCaseWorkflow
+
+log = get_logger(__name__)
 
 MAX_NOTICE_BYTES = 256 * 1024
 WEEKDAYS_ZH = "一二三四五六日"
@@ -122,10 +138,199 @@ def import_year(*, session: Session, principal: Principal, year: int, raw: bytes
         raise
     except ValueError as exc:  # a source too long for the column
         raise Invalid(f"source：{exc}", field="source") from exc
+    moved = recompute_provisional(
+        session=session, year=year, source=label, actor=actor(ActorKind.ADMIN, principal.subject)
+    )
     return ImportOut(
         year=year,
         source=label,
         days_stored=stored,
         holidays=sum(1 for e in entries if not e.is_workday),
         workdays=sum(1 for e in entries if e.is_workday),
+        deadlines_moved=moved,
     )
+
+
+# -- deadlines that follow the calendar ------------------------------------------------------------------------
+
+
+def recompute_provisional(
+    *, session: Session, year: int, source: str, actor: str, now: datetime | None = None
+) -> list[DeadlineMove]:
+    """Every open stage deadline that was provisional across `year`, counted again on the stored calendar.
+
+    Run in the import's transaction, after the year is stored: the tasks get the new deadline, the case a
+    deadline_moved event (the departments read it in their timeline and task list). The moves are returned for
+    the caller to signal to the waiting workflows once committed (signal_moves); the workflows never read the
+    calendar themselves.
+    """
+    now = now or datetime.now(UTC)
+    cal = repo.load_calendar(session=session)
+    stages: dict[tuple, list] = {}
+    for task, workflow_id in repo.open_provisional_tasks(session=session):
+        key = (task.case_id, task.stage_key, task.round, task.start_day, task.working_days, task.remind_days or 0)
+        stages.setdefault(key, []).append((task, workflow_id))
+    moves: list[DeadlineMove] = []
+    for (case_id, stage_key, round_, start, days, remind_days), rows in stages.items():
+        first, workflow_id = rows[0]
+        old_due_at = first.due_at
+        if old_due_at is None:
+            continue
+        old_due_day = (to_local(old_due_at) - timedelta(seconds=1)).date()
+        if not start.year <= year <= old_due_day.year:
+            continue  # the imported year is not in this deadline's span
+        new = stage_deadline(cal, start, days, remind_days, now=now, tz=LOCAL_TZ)
+        due_at = new.due_at.astimezone(UTC)
+        if due_at == old_due_at and new.provisional:
+            continue
+        reminded = any(t.reminded_at is not None for t, _ in rows)
+        remind_at = None if reminded or new.remind_at is None else new.remind_at.astimezone(UTC)
+        repo.move_tasks(session=session, task_ids=[t.id for t, _ in rows], due_at=due_at, provisional=new.provisional)
+        departments = [t.department_code for t, _ in rows]
+        case = cases.get(session=session, case_id=case_id)
+        assert case is not None
+        if due_at == old_due_at:
+            change = f"期限仍为{format_date(new.due_day)}，已确定"
+        else:
+            change = f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
+        cases.record(
+            session=session,
+            case=case,
+            key=f"deadline_moved:{stage_key}:{round_}:{new.due_day.isoformat()}:{int(new.provisional)}",
+            kind=EventKind.DEADLINE_MOVED,
+            actor=actor,
+            reason=f"{first.stage_name}：导入{year}年节假日安排（{source}）后重新计算办理期限，{change}"
+            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            data={
+                "stage_key": stage_key,
+                "round": round_,
+                "departments": departments,
+                "year": year,
+                "old_due_at": old_due_at.isoformat(),
+                "due_at": due_at.isoformat(),
+                "remind_at": remind_at.isoformat() if remind_at else None,
+                "provisional": new.provisional,
+            },
+        )
+        moves.append(
+            DeadlineMove(
+                case_id=case_id,
+                workflow_id=workflow_id,
+                stage_key=stage_key,
+                stage_name=first.stage_name,
+                round=round_,
+                departments=departments,
+                old_due_at=old_due_at,
+                due_at=due_at,
+                remind_at=remind_at,
+                provisional=new.provisional,
+            )
+        )
+    moves += _recompute_supplements(session=session, cal=cal, year=year, source=source, actor=actor, now=now)
+    return moves
+
+
+def _recompute_supplements(
+    *, session: Session, cal: WorkCalendar, year: int, source: str, actor: str, now: datetime
+) -> list[DeadlineMove]:
+    """The enterprise's supplement (补正) deadlines that were provisional across `year`: an event, and an SMS to
+    the enterprise with the new date (it is the party that has to act by then)."""
+    moves: list[DeadlineMove] = []
+    for case, event in repo.open_provisional_supplements(session=session):
+        data = event.data or {}
+        start = date.fromisoformat(data["start_day"])
+        days, remind_days, times = int(data["working_days"]), int(data.get("remind_days") or 0), int(data["times"])
+        old_due_at = datetime.fromisoformat(data["due_at"])
+        old_due_day = (to_local(old_due_at) - timedelta(seconds=1)).date()
+        if not start.year <= year <= old_due_day.year:
+            continue
+        new = stage_deadline(cal, start, days, remind_days, now=now, tz=LOCAL_TZ)
+        due_at = new.due_at.astimezone(UTC)
+        if due_at == old_due_at and new.provisional:
+            continue
+        reminder_key = f"enterprise_reminder:{Awaiting.SUPPLEMENT}:{times}"
+        reminded = any(e.key == reminder_key for e in cases.events(session=session, case_id=case.id))
+        remind_at = None if reminded or new.remind_at is None else new.remind_at.astimezone(UTC)
+        change = (
+            f"期限仍为{format_date(new.due_day)}，已确定"
+            if due_at == old_due_at
+            else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
+        )
+        cases.record(
+            session=session,
+            case=case,
+            key=f"deadline_moved:{Awaiting.SUPPLEMENT}:{times}:{new.due_day.isoformat()}:{int(new.provisional)}",
+            kind=EventKind.DEADLINE_MOVED,
+            actor=actor,
+            reason=f"补正材料：导入{year}年节假日安排（{source}）后重新计算期限，{change}"
+            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            data={
+                "awaiting": Awaiting.SUPPLEMENT,
+                "stage_key": data.get("stage_key"),
+                "times": times,
+                "year": year,
+                "old_due_at": old_due_at.isoformat(),
+                "due_at": due_at.isoformat(),
+                "remind_at": remind_at.isoformat() if remind_at else None,
+                "provisional": new.provisional,
+                "start_day": start.isoformat(),
+                "working_days": days,
+                "remind_days": remind_days,
+            },
+        )
+        if due_at != old_due_at:
+            _tell_enterprise(session=session, case=case, times=times, due_day=new.due_day)
+        moves.append(
+            DeadlineMove(
+                case_id=case.id,
+                workflow_id=case.workflow_id,
+                stage_key=Awaiting.SUPPLEMENT,
+                stage_name="补正材料",
+                round=times,
+                departments=[],
+                old_due_at=old_due_at,
+                due_at=due_at,
+                remind_at=remind_at,
+                provisional=new.provisional,
+            )
+        )
+    return moves
+
+
+def _tell_enterprise(*, session: Session, case, times: int, due_day: date) -> None:
+    enterprise = enterprises.get(session=session, enterprise_id=case.enterprise_id)
+    item = fund_items.get(session=session, fund_item_id=case.fund_item_id)
+    if enterprise is None or item is None:
+        return
+    params = {
+        "enterprise": enterprise.name,
+        "item": item.name,
+        "case_no": f"ZD{case.id:010d}",
+        "task": "补正材料",
+        "deadline": format_date(due_day),
+    }
+    notices.enqueue(
+        session=session,
+        dedupe_key=f"case:{case.id}:deadline_moved:{Awaiting.SUPPLEMENT}:{times}:{due_day.isoformat()}",
+        enterprise_id=enterprise.id,
+        case_id=case.id,
+        template_key="deadline_reminder",
+        params=params,
+        content=render("deadline_reminder", params),
+        phone_enc=enterprise.contact_phone_enc,
+        phone_masked=enterprise.contact_phone_masked,
+        fund_item_id=item.id,
+    )
+
+
+async def signal_moves(*, client: Client, moves: list[DeadlineMove]) -> int:
+    """Tell each waiting case workflow its stage's new deadline (after the import committed); returns how many
+    were told. A workflow that has ended or moved on ignores a move, so a repeated signal is harmless."""
+    told = 0
+    for move in moves:
+        try:
+            await client.get_workflow_handle(move.workflow_id).signal(ReviewCaseWorkflow.move_deadline, move)
+            told += 1
+        except RPCError as exc:  # ended, or never started: its tasks carry the new deadline all the same
+            log.warning("deadline_move_not_signalled", workflow_id=move.workflow_id, error=str(exc))
+    return told

@@ -19,8 +19,9 @@ from db.models import Enterprise, FundItem, Notice
 from db.repositories import enterprises, lookups, pushes
 from db.repositories import notices as notices_repo
 from db.repositories import sms as sms_repo
-from gateways.sms.base import Receipt
+from gateways.sms.base import Receipt, Uplink
 from rules import sms_templates
+from rules.sms import PhoneError, opt_out_word, parse_phone, phone_hash
 from schemas.localtime import format_local
 from schemas.notices import NoticeRow, PushCountsOut, PushPreferenceOut
 from schemas.vocabulary import FundItemMode, FundItemStatus, NoticeCategory, NoticeStatus, PushKind, Role
@@ -431,3 +432,50 @@ def stats_page(*, session: Session, scope: Scope) -> StatsPage:
         summary = pushes.summary(session=session, items=_stats_items(scope))
         kinds = [(k.label, summary.get(k.value, EMPTY_COUNTS)) for k in PushKind]
     return StatsPage(rows, kinds)
+
+
+# -- replies from phones (上行短信) ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplyReport:
+    received: int = 0
+    opted_out: int = 0
+    duplicate: int = 0
+    ignored: int = 0  # not a phone number we could read
+    cancelled: int = 0  # queued pushes to the numbers that opted out
+
+
+def apply_replies(*, session: Session, provider: str, replies: list[Uplink], hash_key: str) -> ReplyReport:
+    """Keep each reply; R / TD / 退订 opts the number out of pushes (the reply row is the record of when and how),
+    and the pushes already queued for it are cancelled. Case notices are never optional and are not touched."""
+    report = ReplyReport()
+    for reply in replies:
+        try:
+            phone = parse_phone(reply.phone)
+        except PhoneError:
+            report.ignored += 1
+            continue
+        hashed = phone_hash(hash_key, phone.e164)
+        word = opt_out_word(reply.content)
+        _, new = sms_repo.record_reply(
+            session=session,
+            provider=provider,
+            phone_hash=hashed,
+            phone_masked=phone.masked,
+            content=reply.content,
+            opt_out_word=word,
+            sign_name=reply.sign_name,
+            received_at=reply.received_at,
+        )
+        if not new:
+            report.duplicate += 1
+            continue
+        report.received += 1
+        if word:
+            report.opted_out += 1
+            report.cancelled += sms_repo.cancel_queued_pushes(
+                session=session, phone_hash=hashed, reason=f"{phone.masked}已回复“{word}”退订政策推送"
+            )
+            log.info("sms_opt_out provider=%s phone=%s word=%s", provider, phone.masked, word)
+    return report

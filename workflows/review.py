@@ -10,11 +10,13 @@ calendar lives in the database) and are waited for with durable timers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.review import ReviewActivities
+    from schemas.calendar import DeadlineMove
     from schemas.cases import (
         CaseInput,
         CaseProgress,
@@ -84,6 +86,8 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.publicity_open = False
         self.known_objections: set[int] = set()
         self.upheld: ObjectionRuling | None = None
+        self.deadline_moves = 0  # counts move_deadline signals, so a waiting timer restarts at the new time
+        self.supplement_remind_at: datetime | None = None
 
     # -- main line ---------------------------------------------------------------------------------------------
 
@@ -211,9 +215,29 @@ class ReviewCaseWorkflow(PaymentHandlers):
         return opened
 
     async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
-        if not await wait_until(decided, opened.remind_at) and opened.remind_at is not None:
+        if not await self._wait_stage(decided, "remind_at") and self._view_time("remind_at") is not None:
             await self._note(stage, "reminder", opened)
-        await wait_until(decided, opened.due_at)
+        await self._wait_stage(decided, "due_at")
+
+    def _view_time(self, which: str):
+        return getattr(self.progress.stage, which) if self.progress.stage else None
+
+    async def _wait_stage(self, decided: Callable[[], bool], which: str) -> bool:
+        """Wait for the decision or the open stage's reminder / due time (moved by move_deadline)."""
+        return await self._wait_moving(decided, lambda: self._view_time(which), reminder=which == "remind_at")
+
+    async def _wait_moving(
+        self, done: Callable[[], bool], until: Callable[[], datetime | None], *, reminder: bool
+    ) -> bool:
+        """wait_until(done, until()) whose timer restarts at the new time when a deadline is moved (move_deadline).
+        Without a move this is one wait_until, as before the signal existed (recorded histories replay)."""
+        while True:
+            seen, at = self.deadline_moves, until()
+            if at is None and seen and reminder:
+                return False  # moved to a deadline whose reminder has passed: go on to wait for the due time
+            held = await wait_until(lambda seen=seen: done() or self.deadline_moves != seen, at)
+            if self.deadline_moves == seen or done():
+                return held and done()
 
     async def _note(self, stage: StagePlan, kind: str, opened: StageOpened, policy: str = "") -> None:
         pending = self.progress.stage.pending if self.progress.stage else []
@@ -227,7 +251,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
                 kind=kind,  # type: ignore[arg-type]
                 policy=policy,
                 pending=list(pending),
-                due_at=opened.due_at,
+                due_at=self._view_time("due_at") or opened.due_at,
             ),
             **DB_STEP,
         )
@@ -332,18 +356,21 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.progress.awaiting = Awaiting.SUPPLEMENT
         self.progress.stage = None
         self.progress.deadlines[Awaiting.SUPPLEMENT] = opened.due_at
+        self.supplement_remind_at = opened.remind_at
         done = lambda: self.resubmitted is not None or self._stopping()  # noqa: E731
-        if not await wait_until(done, opened.remind_at) and opened.remind_at is not None:
+        due = lambda: self.progress.deadlines[Awaiting.SUPPLEMENT]  # noqa: E731
+        reminded = await self._wait_moving(done, lambda: self.supplement_remind_at, reminder=True)
+        if not reminded and self.supplement_remind_at is not None:
             note = StageNote(
                 case_id=self.case_id,
                 stage_key=Awaiting.SUPPLEMENT,
                 round=self.progress.supplements,
                 kind="enterprise_reminder",
-                due_at=opened.due_at,
+                due_at=due(),
                 task="补正材料",
             )
             await workflow.execute_activity_method(ReviewActivities.note_stage, note, **DB_STEP)
-        if not await wait_until(done, opened.due_at):
+        if not await self._wait_moving(done, due, reminder=False):
             self.closing = CloseRequest(
                 case_id=self.case_id,
                 kind=CaseStatus.WITHDRAWN,
@@ -603,6 +630,25 @@ class ReviewCaseWorkflow(PaymentHandlers):
             raise refuse("case_id", "case_closed", "办件已办结或正在关闭")
         if not self.before_payment:
             raise refuse("case_id", "payment_started", "办件已进入拨付环节，不能撤回或撤销")
+
+    @workflow.signal
+    def move_deadline(self, move: DeadlineMove) -> None:
+        """A provisional deadline recomputed after its year's holidays were imported (computed and recorded
+        outside the workflow); applies only to the stage round (or the supplement) it names, while it is open."""
+        if move.stage_key == Awaiting.SUPPLEMENT:
+            if self.progress.awaiting == Awaiting.SUPPLEMENT and move.round == self.progress.supplements:
+                self.progress.deadlines[Awaiting.SUPPLEMENT] = move.due_at
+                self.supplement_remind_at = move.remind_at
+                self.deadline_moves += 1
+            return
+        view = self.progress.stage
+        if view is None or view.key != move.stage_key or view.round != move.round or self.outcome is not None:
+            return
+        if not set(move.departments) & set(view.departments):
+            return  # a move for the departments before an escalation
+        view.due_at, view.remind_at, view.provisional = move.due_at, move.remind_at, move.provisional
+        self.progress.deadlines[move.stage_key] = move.due_at
+        self.deadline_moves += 1
 
     @workflow.query
     def status(self) -> CaseProgress:

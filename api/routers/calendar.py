@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, require
@@ -89,14 +89,23 @@ def notice_problems(exc: NoticeError) -> list[dict[str, Any]]:
     },
 )
 def import_year(
+    request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     principal: Admin,
     year: Annotated[int, Path(ge=1900, le=2200)],
     raw: Annotated[bytes, Depends(_raw_body)],
     source: Annotated[str | None, Query(max_length=200, description="来源，如通知文号；JSON 也可写在 source")] = None,
 ) -> Any:
-    """Replace one year's holidays and make-up workdays (administrators); nothing is stored if any row is wrong."""
+    """Replace one year's holidays and make-up workdays (administrators); nothing is stored if any row is wrong.
+
+    Open stage deadlines that were provisional for the year are recomputed in the same transaction; their
+    workflows are told after it committed (a background task runs after the response, so after the commit)."""
     try:
-        return service.import_year(session=session, principal=principal, year=year, raw=raw, source=source)
+        out = service.import_year(session=session, principal=principal, year=year, raw=raw, source=source)
     except NoticeError as exc:
         return JSONResponse(error_body("invalid", str(exc), notice_problems(exc)), status_code=422)
+    client = request.app.state.temporal
+    if out.deadlines_moved and client is not None:
+        background.add_task(service.signal_moves, client=client, moves=out.deadlines_moved)
+    return out

@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from api.deps import SessionDep, allow, get_uow
 from api.errors import Unauthorized
 from gateways.sms.aliyun import AliyunProvider
+from gateways.sms.aliyun import parse_uplinks as aliyun_uplinks
 from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
+from gateways.sms.tencent import parse_uplinks as tencent_uplinks
 from schemas.vocabulary import Role
 from services import notices
 from services.scope import Scope
@@ -68,6 +70,36 @@ async def tencent_receipts(request: Request) -> JSONResponse:
 @router.post("/receipts/http", summary="通用短信网关回执")
 async def http_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "http")
+
+
+# -- replies from phones (上行短信): the same receipt token; R / TD / 退订 opt the number out of pushes ---------------
+
+_UPLINK_PARSERS = {"aliyun": aliyun_uplinks, "tencent": tencent_uplinks}
+
+
+async def _uplinks(request: Request, provider: str) -> JSONResponse:
+    settings = request.app.state.settings
+    token = settings.sms_receipt_token.get_secret_value() if settings.sms_receipt_token else ""
+    if token and not hmac.compare_digest(request.query_params.get("token", ""), token):
+        raise Unauthorized("短信上行令牌不正确")
+    try:
+        replies = _UPLINK_PARSERS[provider](json.loads(await request.body()))
+    except (ValueError, ReceiptFormatError) as exc:
+        return JSONResponse(_BAD[provider](f"上行短信格式错误：{exc}"[:200]), status_code=400)
+    await get_uow(request).write(
+        notices.apply_replies, provider=provider, replies=replies, hash_key=settings.fernet_key()
+    )
+    return JSONResponse(_OK[provider])
+
+
+@router.post("/uplink/aliyun", summary="阿里云上行短信（SmsUp）推送：回复 R / TD / 退订 即退订政策推送")
+async def aliyun_uplink(request: Request) -> JSONResponse:
+    return await _uplinks(request, "aliyun")
+
+
+@router.post("/uplink/tencent", summary="腾讯云短信回复回调：回复 R / TD / 退订 即退订政策推送")
+async def tencent_uplink(request: Request) -> JSONResponse:
+    return await _uplinks(request, "tencent")
 
 
 Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]

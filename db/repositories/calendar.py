@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from importlib.metadata import version
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import CalendarDay, CalendarYear
+from db.models import CalendarDay, CalendarYear, Case, CaseEvent, CaseTask
 from rules.calendar import (
     CalendarEntry,
     WorkCalendar,
@@ -18,6 +18,7 @@ from rules.calendar import (
     replaced_range,
     validate_notice_entries,
 )
+from schemas.vocabulary import Awaiting, CaseStatus, EventKind, TaskStatus
 
 SOURCE_MAX_LENGTH = 200  # CalendarYear.source is String(200)
 
@@ -120,3 +121,58 @@ def year_rows(*, session: Session, years: Sequence[int] | None = None) -> list[t
 def year(*, session: Session, year: int) -> CalendarYear | None:
     """The imported year, or None."""
     return session.get(CalendarYear, year)
+
+
+# -- provisional deadlines -------------------------------------------------------------------------------------
+
+
+def open_provisional_tasks(*, session: Session) -> list[tuple[CaseTask, str]]:
+    """Open department tasks whose deadline was provisional and whose count is known, with their case's
+    workflow id; oldest first, so recomputes are recorded in a stable order."""
+    rows = session.execute(
+        select(CaseTask, Case.workflow_id)
+        .join(Case, Case.id == CaseTask.case_id)
+        .where(
+            CaseTask.status == TaskStatus.OPEN,
+            CaseTask.provisional.is_(True),
+            CaseTask.start_day.is_not(None),
+            CaseTask.working_days.is_not(None),
+        )
+        .order_by(CaseTask.case_id, CaseTask.stage_key, CaseTask.round, CaseTask.id)
+    ).all()
+    return [(task, workflow_id) for task, workflow_id in rows]
+
+
+def move_tasks(*, session: Session, task_ids: Sequence[int], due_at: datetime, provisional: bool) -> None:
+    """The recomputed deadline on each task of one stage round."""
+    session.execute(
+        update(CaseTask).where(CaseTask.id.in_(list(task_ids))).values(due_at=due_at, provisional=provisional)
+    )
+
+
+def open_provisional_supplements(*, session: Session) -> list[tuple[Case, CaseEvent]]:
+    """Cases waiting for the enterprise's supplement (补正) whose current deadline is provisional: the last
+    supplement_requested event, or the last deadline_moved event for it, when that says provisional."""
+    waiting = list(session.scalars(select(Case).where(Case.status == CaseStatus.SUPPLEMENT).order_by(Case.id)))
+    if not waiting:
+        return []
+    events = session.scalars(
+        select(CaseEvent)
+        .where(
+            CaseEvent.case_id.in_([c.id for c in waiting]),
+            CaseEvent.kind.in_([EventKind.SUPPLEMENT_REQUESTED, EventKind.DEADLINE_MOVED]),
+        )
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    )
+    current: dict[int, CaseEvent] = {}
+    for event in events:
+        data = event.data or {}
+        if event.kind == EventKind.SUPPLEMENT_REQUESTED or data.get("awaiting") == Awaiting.SUPPLEMENT:
+            current[event.case_id] = event
+    out = []
+    for case in waiting:
+        event = current.get(case.id)
+        data = (event.data or {}) if event else {}
+        if event and data.get("provisional") and data.get("start_day") and data.get("working_days") is not None:
+            out.append((case, event))
+    return out

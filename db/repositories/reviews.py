@@ -23,8 +23,14 @@ def open_tasks(
     departments: list[str],
     due_at: datetime | None,
     provisional: bool,
+    start_day: date | None = None,
+    working_days: int | None = None,
+    remind_days: int | None = None,
 ) -> list[CaseTask]:
-    """One open task per department for the stage round; a retry finds the rows it made."""
+    """One open task per department for the stage round; a retry finds the rows it made.
+
+    start_day / working_days / remind_days say what the deadline was counted from, for the recompute once a
+    provisional year's holidays are imported."""
     out = []
     for code in departments:
         task = task_for(session=session, case_id=case_id, stage_key=stage_key, round_=round_, department=code)
@@ -38,6 +44,9 @@ def open_tasks(
                 status=TaskStatus.OPEN,
                 due_at=due_at,
                 provisional=provisional,
+                start_day=start_day,
+                working_days=working_days,
+                remind_days=remind_days,
             )
             session.add(task)
         out.append(task)

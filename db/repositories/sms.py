@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from db.models import Case, Enterprise, FundItem, Notice
+from db.models import Case, Enterprise, FundItem, Notice, SmsReply
 from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 ACTIVE = (NoticeStatus.SENDING, NoticeStatus.SENT, NoticeStatus.DELIVERED)
@@ -198,3 +198,65 @@ def _aware(t: datetime) -> datetime:
     from datetime import UTC
 
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+# -- replies (上行短信) ------------------------------------------------------------------------------------------
+
+
+def record_reply(
+    *,
+    session: Session,
+    provider: str,
+    phone_hash: str,
+    phone_masked: str,
+    content: str,
+    opt_out_word: str | None,
+    sign_name: str | None,
+    received_at: datetime | None,
+) -> tuple[SmsReply, bool]:
+    """Keep one reply; a provider pushing the same reply again (same phone, time and words) is kept once."""
+    existing = session.scalar(
+        select(SmsReply).where(
+            SmsReply.provider == provider,
+            SmsReply.phone_hash == phone_hash,
+            SmsReply.content == content,
+            SmsReply.received_at == received_at if received_at is not None else SmsReply.received_at.is_(None),
+        )
+    )
+    if existing is not None:
+        return existing, False
+    reply = SmsReply(
+        provider=provider,
+        phone_hash=phone_hash,
+        phone_masked=phone_masked,
+        content=content[:500],
+        opt_out_word=opt_out_word,
+        sign_name=(sign_name or "")[:40] or None,
+        received_at=received_at,
+    )
+    session.add(reply)
+    session.flush()
+    return reply, True
+
+
+def opted_out_phones(*, session: Session, phone_hashes: set[str] | None) -> set[str]:
+    """Which of these numbers (all when None) replied R / TD / 退订: pushes to them are cancelled."""
+    stmt = select(SmsReply.phone_hash).where(SmsReply.opt_out_word.is_not(None)).distinct()
+    if phone_hashes is not None:
+        if not phone_hashes:
+            return set()
+        stmt = stmt.where(SmsReply.phone_hash.in_(phone_hashes))
+    return set(session.scalars(stmt))
+
+
+def cancel_queued_pushes(*, session: Session, phone_hash: str, reason: str) -> int:
+    """Queued pushes already addressed to an opted-out number (their hash is set once a round looked at them)."""
+    return session.execute(
+        update(Notice)
+        .where(
+            Notice.phone_hash == phone_hash,
+            Notice.category == NoticeCategory.PUSH,
+            Notice.status == NoticeStatus.QUEUED,
+        )
+        .values(status=NoticeStatus.CANCELLED, next_attempt_at=None, fail_reason=reason)
+    ).rowcount

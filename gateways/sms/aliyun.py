@@ -18,6 +18,7 @@ from gateways.sms.base import (
     SendResult,
     SmsMessage,
     SmsProvider,
+    Uplink,
     beijing_report_time,
     notice_id_of,
 )
@@ -165,6 +166,30 @@ class AliyunProvider(SmsProvider):
                 )
             )
         return receipts
+
+
+def parse_uplinks(body: Any) -> list[Uplink]:
+    """Alibaba's SmsUp push (上行短信消息): a JSON array of {phone_number, send_time, content, sign_name, dest_code,
+    sequence_id}; send_time is Beijing time."""
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise ReceiptFormatError("阿里云上行短信应为 JSON 数组")
+    out = []
+    for item in body:
+        if not isinstance(item, dict) or not item.get("phone_number") or "content" not in item:
+            raise ReceiptFormatError(f"阿里云上行短信缺少字段：{item!r}"[:200])
+        out.append(
+            Uplink(
+                provider="aliyun",
+                phone=str(item["phone_number"]),
+                content=str(item["content"] or ""),
+                received_at=beijing_report_time(item.get("send_time")),
+                sign_name=item.get("sign_name"),
+                raw=item,
+            )
+        )
+    return out
 
 
 def _from_exception(exc: Exception) -> SendResult:

@@ -49,6 +49,18 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class Uplink:
+    """A reply from a phone (上行短信) pushed by a provider: who wrote what, and when the carrier received it."""
+
+    provider: str
+    phone: str
+    content: str
+    received_at: datetime | None = None
+    sign_name: str | None = None
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """A delivery report (状态报告) from a provider callback or poll."""
 

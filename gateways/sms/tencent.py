@@ -18,6 +18,7 @@ from gateways.sms.base import (
     SendResult,
     SmsMessage,
     SmsProvider,
+    Uplink,
     beijing_report_time,
     notice_id_of,
 )
@@ -57,6 +58,32 @@ CODES: dict[str, tuple[bool, bool]] = {
 def classify(code: str, message: str | None) -> SendResult:
     retryable, limited = CODES.get(code, (False, False))
     return SendResult(ok=False, code=code, message=message, retryable=retryable, rate_limited=limited)
+
+
+def parse_uplinks(body: Any) -> list[Uplink]:
+    """Tencent's reply callback (短信回复): {extend, mobile, nationcode, sign, text, time} (time in Unix seconds),
+    one object or a list of them."""
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise ReceiptFormatError("腾讯云短信回复应为 JSON 对象或数组")
+    out = []
+    for item in body:
+        if not isinstance(item, dict) or not item.get("mobile") or "text" not in item:
+            raise ReceiptFormatError(f"腾讯云短信回复缺少字段：{item!r}"[:200])
+        nation = str(item.get("nationcode") or "86")
+        moment = item.get("time")
+        out.append(
+            Uplink(
+                provider="tencent",
+                phone=f"+{nation}{item['mobile']}" if nation != "86" else str(item["mobile"]),
+                content=str(item["text"] or ""),
+                received_at=datetime.fromtimestamp(int(moment), UTC) if isinstance(moment, int | str) and str(moment).isdigit() else None,
+                sign_name=item.get("sign"),
+                raw=item,
+            )
+        )
+    return out
 
 
 class TencentProvider(SmsProvider):

@@ -160,6 +160,7 @@ def test_2027_is_provisional_until_its_notice_is_imported(client: TestClient, se
         "days_stored": 9,
         "holidays": 8,
         "workdays": 1,
+        "deadlines_moved": [],  # no open stage had a provisional 2027 deadline
     }
     after = deadline(client, settings, "2026-12-30", 2)
     assert (after["due"], after["provisional"], after["missing_years"]) == ("2027-01-04", False, [])
