@@ -71,7 +71,11 @@ def _parsed(config: dict) -> tuple[Condition, Standard]:
     if hit is None or hit[0] is not config:
         if len(_parsed_rules) > 4096:
             _parsed_rules.clear()
-        hit = (config, _conditions.validate_python(config["conditions"]), _standards.validate_python(config["standard"]))
+        hit = (
+            config,
+            _conditions.validate_python(config["conditions"]),
+            _standards.validate_python(config["standard"]),
+        )
         _parsed_rules[id(config)] = hit
     return hit[1], hit[2]
 
