@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db import crypto
 from db.models import Case, Enterprise, FundItem
-from db.repositories import budget, cases, enterprises, fund_items, notices, payments, reviews
+from db.repositories import budget, case_context, cases, notices, payments, reviews
 from db.repositories import calendar as calendar_repo
 from db.session import reading, transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
@@ -62,6 +62,24 @@ _conditions = TypeAdapter(Condition)
 _standards = TypeAdapter(Standard)
 
 
+_parsed_rules: dict[int, tuple[dict, Condition, Standard]] = {}
+
+
+def _parsed(config: dict) -> tuple[Condition, Standard]:
+    """The version's conditions and standard, validated once per frozen config object (see case_context)."""
+    hit = _parsed_rules.get(id(config))
+    if hit is None or hit[0] is not config:
+        if len(_parsed_rules) > 4096:
+            _parsed_rules.clear()
+        hit = (
+            config,
+            _conditions.validate_python(config["conditions"]),
+            _standards.validate_python(config["standard"]),
+        )
+        _parsed_rules[id(config)] = hit
+    return hit[1], hit[2]
+
+
 class CaseActivities:
     """Holds its clients, as the Temporal samples do; registered as bound methods."""
 
@@ -88,14 +106,16 @@ class CaseActivities:
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _load(self, session, case_id: int) -> tuple[Case, Enterprise, FundItem, dict]:
-        case = cases.get(session=session, case_id=case_id)
-        if case is None:
+        """The case, its enterprise, its item (one query) and the item version's frozen config (cached)."""
+        loaded = case_context.load(session=session, case_id=case_id)
+        if loaded is None:
             raise ApplicationError(f"case {case_id} not found", non_retryable=True)
-        enterprise = enterprises.get(session=session, enterprise_id=case.enterprise_id)
-        item = fund_items.get(session=session, fund_item_id=case.fund_item_id)
-        version = fund_items.version(session=session, fund_item_id=case.fund_item_id, number=case.fund_item_version)
-        assert enterprise and item and version
-        return case, enterprise, item, version.config
+        case, enterprise, item = loaded
+        config = case_context.frozen_config(
+            session=session, db_url=self.db_url, fund_item_id=case.fund_item_id, number=case.fund_item_version
+        )
+        assert config is not None
+        return case, enterprise, item, config
 
     def _notify(
         self,
@@ -226,8 +246,9 @@ class CaseActivities:
     def _check(self, session, case: Case, enterprise: Enterprise, item: FundItem, config: dict) -> EligibilityResult:
         """Rules check against the archive; the values used are frozen into the case as evidence."""
         facts = facts_of(enterprise)
-        evaluation = evaluate(_conditions.validate_python(config["conditions"]), facts)
-        amount = compute_amount(_standards.validate_python(config["standard"]), facts)
+        conditions, standard = _parsed(config)
+        evaluation = evaluate(conditions, facts)
+        amount = compute_amount(standard, facts)
         eligible = evaluation.eligible and amount.amount_fen > 0
         unmet = evaluation.unmet_texts() or ([] if amount.amount_fen > 0 else [amount.explanation])
         case.evidence = {

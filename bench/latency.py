@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import random
 import statistics
 import tempfile
@@ -87,9 +88,13 @@ def _prepare(settings: Any, n: int, seed: int) -> list[str]:
     return codes
 
 
-async def _apply_all(settings: Any, codes: list[str], concurrency: int) -> dict[int, float]:
-    """`concurrency` applicants over real HTTP, each waiting for its instruction to be accepted before the next
-    application (a closed loop, as people at their screens); returns case id → time the application was sent."""
+async def _apply_all(settings: Any, codes: list[str], concurrency: int, rate: float = 0.0) -> dict[int, float]:
+    """Applicants over real HTTP; returns case id → time the application was sent.
+
+    Closed loop (rate 0): `concurrency` applicants, each waiting until its instruction is accepted before
+    applying again, as people at their screens. Open loop (rate R): one application every 1/R seconds,
+    whatever the system's state, so latency is measured at a given arrival rate rather than at saturation.
+    """
     from api.auth import mint
 
     base = f"http://{settings.api_host}:{settings.api_port}"
@@ -111,35 +116,53 @@ async def _apply_all(settings: Any, codes: list[str], concurrency: int) -> dict[
                     waiting.pop(case_id).set()
             await asyncio.sleep(0.02)
 
+    async def apply(client: httpx.AsyncClient, code: str) -> None:
+        token = mint(key, role="enterprise", subject=code, name="基准测试企业")
+        started = time.time()
+        response = await client.post(
+            f"{base}/api/v1/applications",
+            json={"fund_item_code": BENCH_ITEM, "uscc": code},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        response.raise_for_status()
+        case_id = response.json()["id"]
+        sent[case_id] = started
+        event = waiting[case_id] = asyncio.Event()
+        try:
+            await asyncio.wait_for(event.wait(), timeout=120)
+        except TimeoutError:
+            stuck.append(case_id)
+
     async def applicant(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            code = queue.get_nowait()
-            token = mint(key, role="enterprise", subject=code, name="基准测试企业")
-            started = time.time()
-            response = await client.post(
-                f"{base}/api/v1/applications",
-                json={"fund_item_code": BENCH_ITEM, "uscc": code},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            response.raise_for_status()
-            case_id = response.json()["id"]
-            sent[case_id] = started
-            event = waiting[case_id] = asyncio.Event()
-            try:
-                await asyncio.wait_for(event.wait(), timeout=120)
-            except TimeoutError:
-                stuck.append(case_id)
+            await apply(client, queue.get_nowait())
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async def arrivals(client: httpx.AsyncClient) -> None:
+        start = time.monotonic()
+        tasks = []
+        for i, code in enumerate(codes):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(apply(client, code)))
+        await asyncio.gather(*tasks)
+
+    connections = max(concurrency, 100) if rate else concurrency
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     poller = asyncio.create_task(watcher())
     try:
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            await asyncio.gather(*(applicant(client) for _ in range(concurrency)))
+            if rate:
+                await arrivals(client)
+            else:
+                await asyncio.gather(*(applicant(client) for _ in range(concurrency)))
     finally:
         done.set()
         await poller
     if stuck:
-        raise SystemExit(f"{len(stuck)} 笔申报 120 秒内未见国库受理：办件 {stuck[:10]}，日志在 {settings.data_dir}/logs")
+        raise SystemExit(
+            f"{len(stuck)} 笔申报 120 秒内未见国库受理：办件 {stuck[:10]}，日志在 {settings.data_dir}/logs"
+        )
     return sent
 
 
@@ -193,63 +216,149 @@ def _epoch(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
-def run_instant_latency(*, n: int, concurrency: int, seed: int, settle_delay: float, data_dir: Path) -> dict:
-    from cli.embedded import Supervisor, isolated_settings, start_stack
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
-    settings = isolated_settings(data_dir, treasury_sim_settle_delay_seconds=str(settle_delay))
+
+def _cpu_by_process(sup: Any) -> dict[str, float]:
+    usage = {name: _cpu_seconds(proc.pid) for name, proc in sup.children}
+    usage["bench"] = time.process_time()
+    return usage
+
+
+def run_instant_latency(
+    *,
+    n: int,
+    concurrency: int,
+    seed: int,
+    settle_delay: float,
+    data_dir: Path,
+    rate: float = 0.0,
+    baseline_n: int = 500,
+    baseline_concurrency: int = 50,
+    db_url: str = "",
+    workers: int = 1,
+) -> dict:
+    from bench.temporal import measure_baseline
+    from cli.embedded import Supervisor, isolated_settings, start_stack, zhida_command
+
+    overrides = {"treasury_sim_settle_delay_seconds": str(settle_delay)}
+    if db_url:
+        overrides["database_url"] = db_url
+    settings = isolated_settings(data_dir, **overrides)
     sup = Supervisor(data_dir / "logs")
     try:
         start_stack(settings, sup, load_demo=True, quiet=True)
+        for extra in range(1, workers):
+            sup.start(f"worker-{extra + 1}", zhida_command("worker"))
         codes = _prepare(settings, n, seed)
+        # The ceiling in the same invocation, on the same dev server, before the stack gets any load.
+        cpu_baseline = _cpu_by_process(sup)
+        baseline = (
+            asyncio.run(measure_baseline(settings.temporal_address, baseline_n, baseline_concurrency))
+            if baseline_n
+            else 0.0
+        )
+        cpu_baseline = {name: used - cpu_baseline[name] for name, used in _cpu_by_process(sup).items()}
         # One warm-up application outside the measurement: first-use costs (imports, connections) are not latency.
         asyncio.run(_apply_all(settings, codes[:1], 1))
+        cpu_before = _cpu_by_process(sup)
         started = time.time()
-        sent = asyncio.run(_apply_all(settings, codes[1:], concurrency))
+        sent = asyncio.run(_apply_all(settings, codes[1:], concurrency, rate))
         submitted = time.time()
         times = _wait_settled(settings, set(sent), timeout=600)
+        cpu_after = _cpu_by_process(sup)
         latencies = [(_epoch(times[case_id][0]) - sent[case_id]) * 1000 for case_id in sent]
         last_accepted = max(_epoch(accepted) for accepted, _ in times.values())
         to_paid = [(_epoch(times[case_id][1]) - sent[case_id]) * 1000 for case_id in sent]
     finally:
         sup.stop()
-    return {
+    per_s = len(sent) / (last_accepted - started)
+    figures: dict[str, Any] = {
         "applications": len(sent),
-        "concurrency": concurrency,
+        "concurrency": 0 if rate else concurrency,
+        "rate_per_s": rate,
+        "workers": workers,
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(max(latencies), 1),
-        "applications_per_s": round(len(sent) / (last_accepted - started), 1),
+        "applications_per_s": round(per_s, 1),
+        "baseline_workflows_per_s": round(baseline, 1),
+        "ratio_to_baseline": round(per_s / baseline, 2) if baseline else 0.0,
         "submit_seconds": round(submitted - started, 2),
         "settle_delay_seconds": settle_delay,
         "p50_to_paid_ms": round(statistics.median(to_paid), 1),
         "p99_to_paid_ms": round(percentile(to_paid, 99), 1),
     }
+    if baseline_n:
+        # What a bare workflow costs the server (and the in-process worker): the floor an instant case compares to.
+        for name in ("temporal", "bench"):
+            figures[f"baseline_cpu_ms_per_workflow_{name}"] = round(cpu_baseline[name] * 1000 / baseline_n, 1)
+    # Where the machine's CPU goes per application (the whole run, including settlement and callbacks).
+    for name in cpu_after:
+        used = cpu_after[name] - cpu_before.get(name, 0.0)
+        figures[f"cpu_ms_per_case_{name.replace('-', '_')}"] = round(used * 1000 / len(sent), 1)
+    return figures
 
 
 @app.command("instant-latency")
 def instant_latency_command(
     n: int = typer.Option(500, "--n", min=2, help="applications (one more is sent first as a warm-up)"),
-    concurrency: int = typer.Option(20, min=1, help="concurrent applicants"),
+    concurrency: int = typer.Option(20, min=1, help="concurrent applicants (closed loop)"),
+    rate: float = typer.Option(0.0, "--rate", min=0.0, help="open loop: applications per second (0 = closed loop)"),
     settle_delay: float = typer.Option(1.0, help="the stand-in's settlement delay in seconds (after acceptance)"),
+    baseline_n: int = typer.Option(500, help="temporal-baseline workflows run first in the same invocation (0 = skip)"),
+    baseline_concurrency: int = typer.Option(50, min=1, help="temporal-baseline workflows in flight at once"),
+    database_url: str = typer.Option("", help="application database (default: a fresh SQLite file)"),
+    workers: int = typer.Option(1, min=1, help="worker processes"),
     seed: int = typer.Option(2026, help="generator seed"),
     reports_dir: Path = typer.Option(Path("reports"), help="where bench-instant-latency.json and .md go"),
 ) -> None:
     """即申即享 latency: application → instruction accepted by the treasury stand-in; goal p50 < 1 s, p99 < 2 s."""
+    from bench.report import database_facts
+
     with tempfile.TemporaryDirectory(prefix="zhida-bench-") as tmp:
         figures = run_instant_latency(
-            n=n + 1, concurrency=concurrency, seed=seed, settle_delay=settle_delay, data_dir=Path(tmp)
+            n=n + 1,
+            concurrency=concurrency,
+            seed=seed,
+            settle_delay=settle_delay,
+            data_dir=Path(tmp),
+            rate=rate,
+            baseline_n=baseline_n,
+            baseline_concurrency=baseline_concurrency,
+            db_url=database_url,
+            workers=workers,
         )
-    print_figures("bench instant-latency · embedded stack (SQLite + Temporal dev server)", figures)
+    database = database_facts(database_url) if database_url else "sqlite"
+    loop = f"open loop at {rate:g}/s" if rate else f"closed loop, {concurrency} applicants"
+    print_figures(f"bench instant-latency · embedded stack ({database}, {workers} worker(s), {loop})", figures)
     notes = (
         "Private embedded stack started by the benchmark: Temporal dev server (SQLite file, WAL), treasury stand-in, "
-        "worker and API as separate processes, real HTTP between them; application database SQLite. "
-        f"{figures['applications']} enterprises that meet the item's conditions apply through POST /api/v1/applications, "
-        f"{concurrency} at a time, each applicant waiting until its instruction is accepted before applying again "
-        "(a closed loop); one warm-up application is sent first and not counted. Latency = time the "
+        f"{workers} worker process(es) and the API as separate processes, real HTTP between them; application "
+        f"database {database}. The temporal baseline (bare two-activity workflows, {baseline_concurrency} in flight, "
+        "an in-process worker) runs first on the same dev server; ratio_to_baseline = applications_per_s / "
+        f"baseline_workflows_per_s. {figures['applications']} enterprises that meet the item's conditions apply "
+        f"through POST /api/v1/applications ({loop}: "
+        + (
+            "one application every 1/rate seconds whatever the system's state"
+            if rate
+            else "each applicant waiting until its instruction is accepted before applying again"
+        )
+        + "); one warm-up application is sent first and not counted. Latency = time the "
         "stand-in's acceptance of the signed instruction was stored by our payment activity (payment_instruction."
         "accepted_at) minus the time the applicant sent the request; it covers case creation, workflow start, "
         "received/eligibility/budget activities and the signed send. applications_per_s = applications / (last "
-        "acceptance − first application). *_to_paid_ms add the stand-in's settlement delay and the signed callback."
+        "acceptance − first application). *_to_paid_ms add the stand-in's settlement delay and the signed callback. "
+        "cpu_ms_per_case_* = CPU time of each process (temporal = the dev server, bench = this process, which polls "
+        "the database) over the measured run divided by the applications."
     )
-    json_path, md_path = write_report("instant-latency", figures, notes, database="sqlite", reports_dir=reports_dir)
+    name = "instant-latency-open" if rate else "instant-latency"
+    json_path, md_path = write_report(name, figures, notes, database=database, reports_dir=reports_dir)
     console.print(f"报告 / reports: {json_path} · {md_path}")

@@ -15,6 +15,7 @@ import typer
 from bench.report import app, bench_database, console, database_facts, print_figures, write_report
 
 GOAL_NOTICES_PER_S = 5_000
+GOAL_RATIO = 15  # end to end within 15 × a bulk INSERT of the same notice rows
 BENCH_ITEM = "BENCH-NOTICES-001"
 BASELINE_N = 2_000  # notices queued one by one through notices.enqueue (the per-case path), for the ratio
 
@@ -63,6 +64,26 @@ def _clean(url: str) -> None:
     with transaction(url) as session:
         for model in (Notice, PolicyPush, BudgetLine, FundItemVersion, FundItem, Policy, Department, Enterprise):
             session.execute(delete(model))
+
+
+def _bulk_insert_same_rows(url: str) -> float:
+    """Read the push's notice rows, delete them, and time writing them back by one executemany INSERT (with its
+    commit): what the database alone needs for those rows, so the ratio says what the outbox adds to it."""
+    from sqlalchemy import delete, insert, select
+
+    from db import bulk
+    from db.models import Notice
+    from db.session import transaction
+
+    table = Notice.__table__
+    with transaction(url) as session:
+        rows = [dict(row._mapping) for row in session.execute(select(table).where(table.c.category == "push"))]
+        session.execute(delete(table).where(table.c.id.in_([row["id"] for row in rows])))
+    started = time.perf_counter()
+    with transaction(url) as session:
+        for chunk in bulk.chunks(rows):
+            session.execute(insert(table), list(chunk))
+    return time.perf_counter() - started
 
 
 def run_notices(
@@ -132,6 +153,9 @@ def run_notices(
                         phone_masked=None, fund_item_id=item_id, category=NoticeCategory.PUSH,
                     )  # fmt: skip
             baseline_seconds = time.perf_counter() - started
+
+            # The ratio's baseline: the same notice rows (as they ended, delivered) written by one bulk INSERT.
+            bulk_seconds = _bulk_insert_same_rows(url)
         finally:
             if not owned:
                 _clean(url)
@@ -148,13 +172,16 @@ def run_notices(
         "dispatch_seconds": round(dispatch_seconds, 3),
         "dispatch_notices_per_s": round(delivered / dispatch_seconds, 1) if dispatch_seconds else 0.0,
         "notices_per_s": round(delivered / total, 1) if total else 0.0,
+        "seconds": round(total, 3),
+        "baseline_bulk_insert_seconds": round(bulk_seconds, 3),
+        "ratio_to_baseline": round(total / bulk_seconds, 1) if bulk_seconds else 0.0,
         "dispatch_rounds": rounds,
         "batch_size": batch_size,
         "baseline_enqueue_one_by_one_notices_per_s": round(baseline_rate, 1),
         "ratio_queue_to_baseline": round(queue_rate / baseline_rate, 1) if baseline_rate else 0.0,
         "prepare_seconds": round(prepare_seconds, 2),
         "goal_notices_per_s": GOAL_NOTICES_PER_S,
-        "within_goal": min(queue_rate, delivered / dispatch_seconds if dispatch_seconds else 0) > GOAL_NOTICES_PER_S,
+        "within_goal": bool(total and delivered / total >= GOAL_NOTICES_PER_S and total / bulk_seconds <= GOAL_RATIO),
     }
     return figures, database
 
@@ -183,7 +210,9 @@ def notices_command(
         "phone excluded; dedupe key push:listed:{item}:{enterprise}, ON CONFLICT DO NOTHING), timed with its commit. "
         "Dispatching: the real Dispatcher with the outbox provider, rounds of batch_size notices (claim with the "
         "phone decrypted and validated and the template parameters checked, then the status update), until no "
-        "notice is due. notices_per_s = delivered / (queue_seconds + dispatch_seconds). Baseline: "
+        "notice is due. notices_per_s = delivered / (queue_seconds + dispatch_seconds) = delivered / seconds. "
+        "ratio_to_baseline = seconds / baseline_bulk_insert_seconds, the latter the same notice rows (as delivered) "
+        "deleted and written back by one executemany INSERT with its commit. Also: "
         f"{BASELINE_N} notices queued one at a time through notices.enqueue (the per-case-stage path). "
         "Enterprises: cli/generate.py, each with its own Fernet-encrypted mobile number (prepare_seconds, not timed)."
     )

@@ -30,6 +30,11 @@ class BaselineWorkflow:
         return await workflow.execute_activity(noop, first, start_to_close_timeout=timedelta(seconds=30))
 
 
+async def measure_baseline(address: str, n: int, concurrency: int) -> float:
+    """Workflows per second of `n` bare workflows, `concurrency` in flight, with an in-process worker."""
+    return n / await _measure(address, n, concurrency)
+
+
 async def _measure(address: str, n: int, concurrency: int) -> float:
     from workflows.client import connect
 
