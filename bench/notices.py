@@ -74,10 +74,11 @@ def _bulk_insert_same_rows(url: str) -> float:
     from db import bulk
     from db.models import Notice
     from db.session import transaction
+    from schemas.vocabulary import NoticeCategory
 
     table = Notice.__table__
     with transaction(url) as session:
-        rows = [dict(row._mapping) for row in session.execute(select(table).where(table.c.category == "push"))]
+        rows = [dict(row._mapping) for row in session.execute(select(table).where(table.c.category == NoticeCategory.PUSH))]
         session.execute(delete(table).where(table.c.id.in_([row["id"] for row in rows])))
     started = time.perf_counter()
     with transaction(url) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Case, Enterprise, FundItem, Notice, SmsReply
