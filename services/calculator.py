@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Enterprise, FundItem
 from db.repositories import fund_items
-from rules.amounts import AnyStandard, compute_amount, parse_standard
-from rules.conditions import evaluate, facts_of, parse_condition
+from rules.amounts import AnyStandard, amount_for_facts, parse_standard
+from rules.conditions import facts_of, parse_condition, shortfalls, truth
 from schemas.conditions import Node
 from schemas.localtime import local_date
 from schemas.portal import CalculatorOut, CalculatorRow, Shortfall
@@ -70,8 +70,10 @@ def today_local() -> date:
 
 def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
     """One item for one enterprise's facts."""
-    verdict = evaluate(parsed.conditions, facts)
-    amount = compute_amount(parsed.standard, facts) if verdict.eligible else None
+    # Most items are decided by the truth alone; only an item that is not met is explained (不足之处).
+    matched = truth(parsed.conditions, facts) is True
+    blocking = [] if matched else shortfalls(parsed.conditions, facts)
+    amount = amount_for_facts(parsed.standard, facts) if matched else None
     start, end = parsed.window if parsed.window else (None, None)
     open_now = parsed.window is None or (start <= today <= end)  # type: ignore[operator]
     mode = FundItemMode(item.mode)
@@ -81,13 +83,12 @@ def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str
         mode=mode,
         mode_label=mode.label,
         department_name=department,
-        matched=verdict.eligible,
+        matched=matched,
         amount_fen=amount.amount_fen if amount and amount.quantified else None,
         amount_text=amount.explanation if amount else "",
         shortfalls=[
             Shortfall(field=c.field, label=c.label, text=c.text, missing=c.status == "missing")
-            for c in verdict.items
-            if c.blocking
+            for c in blocking
         ],
         window_start=start,
         window_end=end,

@@ -163,6 +163,7 @@ def case_view(*, session: Session, case: Case, detail: bool = True) -> CaseOut:
         paid_fen=case.paid_fen,
         outcome_reason=case.outcome_reason,
         created_at=case.created_at,
+        consent_status=case.consent_status,
     )
     if detail:
         out.events = [

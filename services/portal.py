@@ -14,7 +14,7 @@ from rules.conditions import facts_of
 from schemas.cases import CaseOut
 from schemas.fields import FIELDS
 from schemas.portal import CalculatorOut, CalculatorRow, PayoutAccountOut
-from schemas.vocabulary import CaseStatus, FundItemMode, Role
+from schemas.vocabulary import CaseStatus, ConsentStatus, FundItemMode, Role
 from services import calculator
 from services import cases as case_service
 from services import enterprises as enterprise_service
@@ -121,7 +121,7 @@ def actions_for(case: CaseOut) -> list[Action]:
         found.append(Action("account", "更正收款账户"))
     if status == CaseStatus.SUPPLEMENT:
         found.append(Action("supplement", "提交补正"))
-    if status == CaseStatus.CONSENT_PENDING:
+    if status == CaseStatus.CONSENT_PENDING and case.consent_status in (None, ConsentStatus.PENDING):
         found.append(Action("consent", "确认领取或放弃"))
     if mode == FundItemMode.REVIEW and status in WITHDRAWABLE:
         found.append(Action("withdraw", "撤回申报"))
@@ -167,7 +167,7 @@ def home(*, session: Session, scope: Scope) -> HomePage:
         pending.append(Pending("尚未登记收款账户：申报和拨付前须填写", "/web/me/enterprise#account", "填写收款账户"))
     for c in mine:
         status = CaseStatus(c.status)
-        if status == CaseStatus.CONSENT_PENDING:
+        if status == CaseStatus.CONSENT_PENDING and c.consent_status in (None, ConsentStatus.PENDING):
             pending.append(Pending(f"“{c.fund_item_name}”待确认是否领取", f"/web/cases/{c.id}/consent", "去确认"))
         elif status == CaseStatus.AWAITING_CORRECTION:
             pending.append(Pending(f"“{c.fund_item_name}”待更正收款账户", f"/web/me/cases/{c.id}#account", "去更正"))

@@ -19,6 +19,7 @@ from db.migrate import upgrade
 from db.models import Case, Enterprise
 from db.repositories import fund_items, matching
 from db.session import engine_for, transaction
+from rules.conditions import evaluate
 from schemas.cases import ApplicationIn
 from schemas.principal import Principal
 from services import calculator
@@ -79,6 +80,10 @@ def test_the_calculator_agrees_with_the_dry_run_for_every_demo_enterprise(settin
             )
             for item, _ in listed
         }
+        configs = {
+            item.code: fund_items.version(session=session, fund_item_id=item.id, number=item.listed_version).config
+            for item, _ in listed
+        }
         everyone = list(session.scalars(select(Enterprise)))
         near_misses = 0
         for enterprise in everyone:
@@ -87,6 +92,8 @@ def test_the_calculator_agrees_with_the_dry_run_for_every_demo_enterprise(settin
             for row in out.items:
                 assert row.matched == (enterprise.id in selected[row.code]), (enterprise.uscc, row.code)
                 assert row.matched == (not row.shortfalls)
+                # The calculator's short path explains exactly what the full evaluation marks as blocking.
+                assert [s.text for s in row.shortfalls] == evaluate(configs[row.code]["conditions"], enterprise).unmet_texts()
                 near_misses += len(row.shortfalls) == 1
             assert out.expected_total_fen == sum(r.amount_fen or 0 for r in out.items if r.matched)
         assert near_misses > 0
@@ -202,3 +209,29 @@ def test_the_calculator_api_is_the_enterprise_s_own(client: TestClient, settings
     assert r.json()["matched"] >= 1 and any(i["code"] == DEMO_CONFIG_CODE and i["matched"] for i in r.json()["items"])
     other = fresh_uscc()
     assert client.get(f"/api/v1/enterprises/{other}/calculator", headers=auth(settings, uscc)).status_code in (401, 404)
+
+
+def test_withdrawing_an_instant_case_is_refused_in_chinese(client: TestClient, settings: Settings) -> None:
+    with transaction(settings.db_url) as session:
+        demo = session.scalar(select(Enterprise).where(Enterprise.uscc == demo_enterprise_uscc()))
+        uscc = clone_enterprise(session, demo).uscc  # with the demo's account: its own case, no other test's
+        case, _ = create_application(
+            session=session,
+            scope=Scope(principal=Principal(role="enterprise", subject=uscc)),
+            body=ApplicationIn(fund_item_code=DEMO_CONFIG_CODE, uscc=uscc),
+        )
+        case_id = case.id
+    r = client.post(f"/api/v1/cases/{case_id}/withdraw", json={}, headers=auth(settings, uscc))
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["message"].startswith("即申即享办件提交后由系统即时核验并拨付，不能撤回")
+    assert error["errors"][0]["rule"] == "withdraw_not_allowed" and "Update handler" not in r.text
+
+
+def test_the_no_account_notice_says_there_is_no_account() -> None:
+    from rules.sms_templates import TEMPLATES
+
+    text = TEMPLATES["payment_no_account"].render(
+        {"enterprise": "宜昌甲公司", "item": "某事项", "amount_caps": "壹万元整", "deadline": "2026年12月08日"}
+    )
+    assert "未登记收款账户" in text and "被银行退回" not in text and "不保留资金额度" in text
