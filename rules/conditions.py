@@ -9,7 +9,8 @@ WHERE clause selects. Tags are never unknown: a NULL (or JSON null) tag list cou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -287,3 +288,53 @@ def shortfalls(cond: Node, facts: Mapping[str, Any]) -> list[ConditionResult]:
     out: list[ConditionResult] = []
     _blocking(cond, facts, False, out)
     return out
+
+
+Test = Callable[[Mapping[str, Any]], Truth]
+
+
+def _leaf_test(leaf: Leaf) -> Test:
+    name, op, value = FIELDS[leaf.field].name, leaf.op, leaf.value
+    if op in ("ge", "gt", "le", "lt", "eq", "ne"):
+        compare = getattr(operator, op)
+
+        def ordered(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else compare(actual, value)
+
+        return ordered
+
+    def other(facts: Mapping[str, Any]) -> Truth:
+        actual = facts.get(name)
+        return None if actual is None else _holds(op, actual, value)
+
+    return other
+
+
+def compile_truth(cond: Node) -> Test:
+    """`truth` compiled once into nested closures (the calculator keeps one per frozen version): same Kleene logic,
+    with the short cuts it allows (`all` stops at a false item, `any` at a true one)."""
+    if isinstance(cond, NotOf):
+        inner = compile_truth(cond.item)
+
+        def negation(facts: Mapping[str, Any]) -> Truth:
+            value = inner(facts)
+            return None if value is None else not value
+
+        return negation
+    if isinstance(cond, AllOf | AnyOf):
+        tests = [compile_truth(item) for item in cond.items]
+        stop = isinstance(cond, AnyOf)  # the value that decides the group at once
+
+        def group(facts: Mapping[str, Any]) -> Truth:
+            unknown = False
+            for test in tests:
+                value = test(facts)
+                if value is stop:
+                    return stop
+                if value is None:
+                    unknown = True
+            return None if unknown else not stop
+
+        return group
+    return _leaf_test(cond)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import Enterprise, FundItem
 from db.repositories import fund_items
 from rules.amounts import AnyStandard, amount_for_facts, parse_standard
-from rules.conditions import facts_of, parse_condition, shortfalls, truth
+from rules.conditions import Test, compile_truth, facts_of, parse_condition, shortfalls
 from schemas.conditions import Node
 from schemas.localtime import local_date
 from schemas.portal import CalculatorOut, CalculatorRow, Shortfall
@@ -32,6 +32,7 @@ class ParsedItem:
     """What the calculator needs of one frozen version, parsed once."""
 
     conditions: Node
+    test: Test  # the conditions compiled once: the truth alone, fast
     standard: AnyStandard
     window: tuple[date, date] | None
     guide: dict[str, Any]
@@ -39,13 +40,16 @@ class ParsedItem:
     policy: dict[str, Any]
 
 
-_parsed: dict[tuple[int, int], ParsedItem] = {}
+# (database, fund item id, version) → the parsed frozen version; ids repeat across databases (tests, benches).
+_parsed: dict[tuple[str, int, int], ParsedItem] = {}
 
 
 def _parse(config: dict[str, Any]) -> ParsedItem:
     window = config.get("window")
+    conditions = parse_condition(config["conditions"])
     return ParsedItem(
-        conditions=parse_condition(config["conditions"]),
+        conditions=conditions,
+        test=compile_truth(conditions),
         standard=parse_standard(config["standard"]),
         window=(date.fromisoformat(window["start"]), date.fromisoformat(window["end"])) if window else None,
         guide=config.get("guide") or {},
@@ -57,10 +61,11 @@ def _parse(config: dict[str, Any]) -> ParsedItem:
 def parsed_items(*, session: Session) -> list[tuple[FundItem, str, ParsedItem]]:
     """The listed items with their department's name and parsed configuration (only new versions are read)."""
     listed = fund_items.listed_items(session=session)
-    keys = [(item.id, item.listed_version or item.current_version) for item, _ in listed]
-    missing = [key for key in keys if key not in _parsed]
-    for key, config in fund_items.configs_of(session=session, keys=missing).items():
-        _parsed[key] = _parse(config)
+    database = fund_items.database_key(session=session)
+    keys = [(database, item.id, item.listed_version or item.current_version) for item, _ in listed]
+    missing = [key[1:] for key in keys if key not in _parsed]
+    for (item_id, version), config in fund_items.configs_of(session=session, keys=missing).items():
+        _parsed[(database, item_id, version)] = _parse(config)
     return [(item, name, _parsed[key]) for (item, name), key in zip(listed, keys, strict=True) if key in _parsed]
 
 
@@ -71,7 +76,7 @@ def today_local() -> date:
 def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
     """One item for one enterprise's facts."""
     # Most items are decided by the truth alone; only an item that is not met is explained (不足之处).
-    matched = truth(parsed.conditions, facts) is True
+    matched = parsed.test(facts) is True
     blocking = [] if matched else shortfalls(parsed.conditions, facts)
     amount = amount_for_facts(parsed.standard, facts) if matched else None
     start, end = parsed.window if parsed.window else (None, None)

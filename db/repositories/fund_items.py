@@ -376,3 +376,8 @@ def configs_of(*, session: Session, keys: Iterable[tuple[int, int]]) -> dict[tup
         FundItemVersion.fund_item_id.in_(ids)
     )
     return {(i, v): c for i, v, c in session.execute(query).all() if (i, v) in wanted}
+
+
+def database_key(*, session: Session) -> str:
+    """Which database the session reads (caches of frozen versions are per database: ids repeat across databases)."""
+    return session.get_bind().url.render_as_string(hide_password=True)

@@ -115,6 +115,7 @@ async def test_an_enterprise_finds_applies_follows_and_confirms_on_a_phone_and_a
                 expect(page.locator("#portal-status")).to_have_text("已拨付", timeout=90_000)
                 expect(page.locator(".steps li.done")).to_have_count(5)
                 expect(page.locator("#withdraw")).to_have_count(0)  # instant cases cannot be withdrawn
+                page.reload()  # the status block follows the case live; the notices are as of the page's load
                 expect(page.locator("#case-notices")).to_contain_text("壹拾万元整")
                 _shot(page, "case-paid", w)
             else:
