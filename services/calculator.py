@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.models import Enterprise, FundItem
+from db.models import Enterprise
 from db.repositories import fund_items
 from rules.amounts import AnyStandard, amount_for_facts, parse_standard
 from rules.conditions import Test, compile_truth, facts_of, parse_condition, shortfalls
@@ -58,22 +58,23 @@ def _parse(config: dict[str, Any]) -> ParsedItem:
     )
 
 
-def parsed_items(*, session: Session) -> list[tuple[FundItem, str, ParsedItem]]:
-    """The listed items with their department's name and parsed configuration (only new versions are read)."""
+def parsed_items(*, session: Session) -> list[tuple[Any, str, ParsedItem]]:
+    """The listed items (light rows) with their department's name and parsed configuration (only new versions are
+    read)."""
     listed = fund_items.listed_items(session=session)
     database = fund_items.database_key(session=session)
-    keys = [(database, item.id, item.listed_version or item.current_version) for item, _ in listed]
+    keys = [(database, item.id, item.listed_version or item.current_version) for item in listed]
     missing = [key[1:] for key in keys if key not in _parsed]
     for (item_id, version), config in fund_items.configs_of(session=session, keys=missing).items():
         _parsed[(database, item_id, version)] = _parse(config)
-    return [(item, name, _parsed[key]) for (item, name), key in zip(listed, keys, strict=True) if key in _parsed]
+    return [(item, item.department_name, _parsed[key]) for item, key in zip(listed, keys, strict=True) if key in _parsed]
 
 
 def today_local() -> date:
     return local_date(datetime.now(UTC))
 
 
-def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
+def row_for(item: Any, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
     """One item for one enterprise's facts."""
     # Most items are decided by the truth alone; only an item that is not met is explained (不足之处).
     matched = parsed.test(facts) is True
@@ -82,7 +83,8 @@ def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str
     start, end = parsed.window if parsed.window else (None, None)
     open_now = parsed.window is None or (start <= today <= end)  # type: ignore[operator]
     mode = FundItemMode(item.mode)
-    return CalculatorRow(
+    # Built without re-validation: every value comes from a validated configuration or the archive (1,000 a page).
+    return CalculatorRow.model_construct(
         code=item.code,
         name=item.name,
         mode=mode,
@@ -92,7 +94,7 @@ def row_for(item: FundItem, department: str, parsed: ParsedItem, facts: dict[str
         amount_fen=amount.amount_fen if amount and amount.quantified else None,
         amount_text=amount.explanation if amount else "",
         shortfalls=[
-            Shortfall(field=c.field, label=c.label, text=c.text, missing=c.status == "missing")
+            Shortfall.model_construct(field=c.field, label=c.label, text=c.text, missing=c.status == "missing")
             for c in blocking
         ],
         window_start=start,
@@ -127,7 +129,7 @@ def calculate(*, session: Session, scope: Scope, uscc: str, today: date | None =
     return calculate_for(session=session, enterprise=enterprise, today=today)
 
 
-def item_detail(*, session: Session, code: str) -> tuple[FundItem, str, ParsedItem] | None:
+def item_detail(*, session: Session, code: str) -> tuple[Any, str, ParsedItem] | None:
     """One listed item with its guide (宜昌规则第二十三条) and service officer."""
     return next((row for row in parsed_items(session=session) if row[0].code == code), None)
 

@@ -78,11 +78,11 @@ def test_the_calculator_agrees_with_the_dry_run_for_every_demo_enterprise(settin
                     ).config["conditions"],
                 )
             )
-            for item, _ in listed
+            for item in listed
         }
         configs = {
             item.code: fund_items.version(session=session, fund_item_id=item.id, number=item.listed_version).config
-            for item, _ in listed
+            for item in listed
         }
         everyone = list(session.scalars(select(Enterprise)))
         near_misses = 0
