@@ -104,6 +104,10 @@ async def test_an_enterprise_finds_applies_follows_and_confirms_on_a_phone_and_a
             page.goto(f"/web/me/policies/{LATER}")
             expect(page.locator("#apply")).to_contain_text("当前不在申报期内")
             expect(page.locator("#apply-button")).to_have_count(0)
+            if phone:  # the form posted anyway (an old page, a crafted request): refused with the window's dates
+                answer = page.request.post(f"/web/me/policies/{LATER}/apply")
+                assert answer.ok and "/web/me/policies/" in answer.url, answer.url
+                assert "申报尚未开始：申报期为 2099年01月02日 至 2099年03月31日" in answer.text()
 
             # The instant item: guide (art. 23), service officer, one click, paid within seconds on the case page.
             page.goto(f"/web/me/policies/{DEMO_ITEM}")
