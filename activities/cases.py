@@ -513,9 +513,11 @@ class CaseActivities:
                 case,
                 enterprise,
                 item,
+                # Without an account no instruction was sent: say so, not that a bank returned the money.
                 "payment_returned",
                 {"amount_caps": to_capitals(case.amount_fen or 0), "reason": reason, "deadline": format_date(due_day)},
                 key_suffix=f":{step.attempt}",
+                template=None if instruction else "payment_no_account",
             )
             return CorrectionOpened(
                 attempt=step.attempt,

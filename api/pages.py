@@ -54,4 +54,6 @@ FILTERS = {
     "actor": lambda value, names=None: render_actor(value, names=names),
 }
 templates.env.filters.update(FILTERS)
+# Templates compare with the vocabulary, never with literals: {% if r.mode == FundItemMode.INSTANT %}.
+templates.env.globals.update(FundItemMode=FundItemMode, CaseStatus=CaseStatus)
 templates.env.tests["matched"] = lambda outcome: outcome == ReconOutcome.MATCHED  # {% if l.outcome is matched %}

@@ -163,3 +163,8 @@ def compute_amount(standard: AnyStandard | Mapping[str, Any], facts: Any) -> Amo
     """The amount an enterprise gets under `standard`, rounded to the fen half-up, with a Chinese working."""
     parsed = standard if isinstance(standard, AnyStandard) else parse_standard(standard)
     return _compute(parsed, facts_of(facts))
+
+
+def amount_for_facts(standard: AnyStandard, facts: Mapping[str, Any]) -> AmountResult:
+    """`compute_amount` for a parsed standard and facts already normalised by `facts_of` (the calculator's loop)."""
+    return _compute(standard, facts)

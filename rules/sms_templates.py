@@ -191,6 +191,18 @@ _ALL = [
         urgent=True,
     ),
     _t(
+        # No instruction was ever sent (no account on file): nothing came back from a bank. While it waits the
+        # reservation is released, so the notice says the money is paid again from what is left once it is filled in.
+        "payment_no_account",
+        "{enterprise}：“{item}”资金{amount_caps}尚未拨付，原因：贵单位未登记收款账户。请于{deadline}前登录平台填写收款账户；"
+        "等待期间不保留资金额度，填写后按剩余额度重新拨付。",
+        "enterprise",
+        "item",
+        "amount_caps",
+        "deadline",
+        urgent=True,
+    ),
+    _t(
         "policy_push_registered",
         "{enterprise}：欢迎使用惠企直达。根据贵单位信息已匹配{count}项惠企政策，如“{item}”，请登录平台查看。拒收请回复R",
         "enterprise",

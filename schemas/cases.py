@@ -77,6 +77,7 @@ class CaseOut(BaseModel):
     paid_fen: int
     outcome_reason: str | None
     created_at: datetime
+    consent_status: str | None = Field(None, description="免申即享：企业的意愿确认（待确认、已确认、已放弃……）")
     events: list[CaseEventOut] = []
     notices: list[NoticeOut] = []
     payments: list[PaymentOut] = []

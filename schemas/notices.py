@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from schemas import uscc as uscc_rules
 from schemas.phone import PhoneError, parse_phone
+from schemas.portal import PayoutAccountIn
 from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
@@ -28,6 +29,7 @@ class EnterpriseRegister(BaseModel):
     tags: list[str] = Field(default_factory=list, title="资质标签")
     contact_phone: str | None = Field(None, title="联系手机号（接收政策短信）")
     push_opt_out: bool = Field(False, title="不接收政策推送短信")
+    payout_account: PayoutAccountIn | None = Field(None, title="收款账户", description="户名须与企业名称一致")
 
     @field_validator("uscc")
     @classmethod

@@ -38,7 +38,7 @@ from schemas.campaigns import (
     ObjectionRuling,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import CaseStatus, Role
+from schemas.vocabulary import CaseStatus, ConsentStatus, Role
 from services import scope
 from services.campaign_progress import counted_progress
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -267,7 +267,10 @@ def consent_page(*, session: Session, principal: Principal, case_id: int) -> dic
     case = _campaign_case(session, caller, case_id)
     return {
         "case": case,
-        "may_answer": caller.role == Role.ENTERPRISE and case.status == CaseStatus.CONSENT_PENDING,
+        # Once answered the form and its deadline go away (the status moves only when the next wave collects it).
+        "may_answer": caller.role == Role.ENTERPRISE
+        and case.status == CaseStatus.CONSENT_PENDING
+        and not (case.consent_status and ConsentStatus(case.consent_status).is_final),
         "campaign": repo.get(session=session, campaign_id=case.campaign_id or 0),
         "item": fund_items.get(session=session, fund_item_id=case.fund_item_id),
         "enterprise": enterprises.get(session=session, enterprise_id=case.enterprise_id),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -16,6 +17,7 @@ from db.models import Case
 from db.repositories import budget, cases, enterprises, fund_items, lookups, notices, payments
 from schemas import uscc as uscc_rules
 from schemas.cases import ApplicationIn, CaseEventOut, CaseInput, CaseOut, NoticeOut, PaymentOut
+from schemas.localtime import local_date
 from schemas.vocabulary import ActorKind, FundItemMode, FundItemStatus, Role, split_actor
 from services import scope as scopes
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,8 +34,37 @@ WORKFLOW_BY_MODE = {FundItemMode.INSTANT: InstantCaseWorkflow, FundItemMode.REVI
 # -- applications ---------------------------------------------------------------------------------------------------
 
 
-def create_application(*, session: Session, scope: Scope, body: ApplicationIn) -> tuple[Case, bool]:
-    """The case for this enterprise and fund item, created once; a duplicate returns the first case."""
+NO_ACCOUNT_MESSAGE = "请先填写收款账户：企业档案未登记收款账户（户名、账号、开户行、联行号），请在“我的企业”中填写后再申报"
+
+
+def window_of(config: dict) -> tuple[date, date] | None:
+    """The application window (申报期) of a stored configuration, both days included."""
+    window = config.get("window") if isinstance(config, dict) else None
+    if not window:
+        return None
+    return date.fromisoformat(str(window["start"])), date.fromisoformat(str(window["end"]))
+
+
+def window_refusal(window: tuple[date, date] | None, today: date) -> str | None:
+    """Why an application on `today` (a local date) is outside the window, or None when it is inside."""
+    if window is None:
+        return None
+    start, end = window
+    dates = f"申报期为 {start:%Y年%m月%d日} 至 {end:%Y年%m月%d日}"
+    if today < start:
+        return f"申报尚未开始：{dates}，请于 {start:%Y年%m月%d日} 起申报"
+    if today > end:
+        return f"申报已截止：{dates}"
+    return None
+
+
+def create_application(
+    *, session: Session, scope: Scope, body: ApplicationIn, today: date | None = None
+) -> tuple[Case, bool]:
+    """The case for this enterprise and fund item, created once; a duplicate returns the first case.
+
+    Refused before anything is created or reserved: outside the pinned version's window (compared in local dates),
+    and while the enterprise has no payout account (the payment would have nowhere to go)."""
     try:
         code = uscc_rules.validate(body.uscc)
     except ValueError as exc:
@@ -50,10 +81,22 @@ def create_application(*, session: Session, scope: Scope, body: ApplicationIn) -
     enterprise = enterprises.get_by_uscc(session=session, uscc=code)
     if enterprise is None:
         raise NotFound(f"uscc：统一社会信用代码 {code} 不在企业档案中", field="uscc")
+    existing = cases.get_by_item_and_enterprise(session=session, fund_item_id=item.id, enterprise_id=enterprise.id)
+    if existing is not None:
+        return existing, False
+    number = item.listed_version or item.current_version
+    pinned = fund_items.version(session=session, fund_item_id=item.id, number=number)
+    refusal = window_refusal(
+        window_of(pinned.config if pinned else {}), today or local_date(datetime.now(UTC))
+    )
+    if refusal:
+        raise Conflict(f"fund_item_code：“{item.name}”{refusal}", field="fund_item_code", rule="window")
+    if not enterprise.bank_account_enc:
+        raise Conflict(NO_ACCOUNT_MESSAGE, field="payout_account", rule="payout_account_required")
     return cases.get_or_create(
         session=session,
         fund_item_id=item.id,
-        fund_item_version=item.listed_version or item.current_version,
+        fund_item_version=number,
         enterprise_id=enterprise.id,
         mode=item.mode,
         workflow_id=case_workflow_id(item.code, code),
@@ -120,6 +163,7 @@ def case_view(*, session: Session, case: Case, detail: bool = True) -> CaseOut:
         paid_fen=case.paid_fen,
         outcome_reason=case.outcome_reason,
         created_at=case.created_at,
+        consent_status=case.consent_status,
     )
     if detail:
         out.events = [

@@ -15,6 +15,7 @@ from db.repositories import campaigns, cases, enterprises
 from schemas.campaigns import EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
+from schemas.portal import PayoutAccountIn, PayoutAccountOut
 from schemas.vocabulary import EventKind, Role
 from services import cases as case_service
 from services import notices as notice_service
@@ -35,16 +36,21 @@ def register(*, session: Session, scope: Scope, body: EnterpriseRegister, fernet
     if enterprises.get_by_uscc(session=session, uscc=body.uscc) is not None:
         raise Conflict(f"uscc：企业 {body.uscc} 已登记", field="uscc")
     phone = body.contact_phone
+    if body.payout_account is not None:
+        check_account_name(body.payout_account, enterprise_name=body.name, field="payout_account.acct_name")
     enterprise = enterprises.add(
         session=session,
         enterprise=Enterprise(
-            **body.model_dump(exclude={"contact_phone", "push_opt_out"}),
+            **body.model_dump(exclude={"contact_phone", "push_opt_out", "payout_account"}),
             contact_phone_enc=crypto.encrypt(fernet_key, phone) if phone else None,
             contact_phone_masked=crypto.mask_phone(phone) if phone else None,
             push_opt_out=body.push_opt_out,
             push_opted_out_at=datetime.now(UTC) if body.push_opt_out else None,
         ),
     )
+    if body.payout_account is not None:
+        _keep_account(enterprise, body.payout_account, fernet_key)
+        session.flush()
     pushed = notice_service.push_on_registered(session=session, enterprise=enterprise, actor=scope.actor)
     return EnterpriseRegistered(
         id=enterprise.id,
@@ -127,3 +133,54 @@ def update_archive(
             )
     registered = campaigns.reevaluate_enterprise(session=session, enterprise_id=enterprise.id, actor=scope.actor)
     return {"uscc": uscc, "updated": sorted(wanted), "reevaluations": [c.workflow_id for c in registered]}
+
+
+# -- the payout account (收款账户) -------------------------------------------------------------------------------------
+
+
+def check_account_name(account: PayoutAccountIn, *, enterprise_name: str, field: str = "acct_name") -> None:
+    """A subsidy is paid only to the enterprise's own account: 户名 must be its registered name, character for
+    character (the treasury rejects a mismatch, and a different payee would be a diversion of funds)."""
+    if account.acct_name != enterprise_name.strip():
+        raise Invalid(
+            f"{field}：户名“{account.acct_name}”与企业登记名称“{enterprise_name}”不一致，"
+            "收款账户户名须与企业登记名称完全一致",
+            field=field,
+            rule="account_name_matches_enterprise",
+        )
+
+
+def _keep_account(enterprise: Enterprise, account: PayoutAccountIn, fernet_key: str) -> None:
+    enterprise.bank_account_enc = crypto.encrypt(fernet_key, account.acct_no)
+    enterprise.bank_account_masked = crypto.mask_account(account.acct_no)
+    enterprise.bank_account_name = account.acct_name
+    enterprise.bank_name = account.bank_name
+    enterprise.bank_code = account.bank_code
+
+
+def account_of(enterprise: Enterprise) -> PayoutAccountOut | None:
+    """The payout account as pages show it (masked), or None when there is none."""
+    if not enterprise.bank_account_enc:
+        return None
+    return PayoutAccountOut(
+        acct_name=enterprise.bank_account_name,
+        acct_no_masked=enterprise.bank_account_masked,
+        bank_name=enterprise.bank_name,
+        bank_code=enterprise.bank_code,
+    )
+
+
+def set_payout_account(
+    *, session: Session, scope: Scope, uscc: str, body: PayoutAccountIn, fernet_key: str
+) -> PayoutAccountOut:
+    """The enterprise files or changes its own payout account (cases already paying keep the instruction they have;
+    a case waiting for a corrected account is corrected on its own case page)."""
+    if scope.role not in (Role.ENTERPRISE, Role.ADMIN):
+        raise Forbidden("只有企业本身可以填写收款账户", rule="role")
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    check_account_name(body, enterprise_name=enterprise.name)
+    _keep_account(enterprise, body, fernet_key)
+    session.flush()
+    out = account_of(enterprise)
+    assert out is not None
+    return out

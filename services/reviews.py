@@ -60,6 +60,9 @@ def case_ref(*, session: Session, scope: Scope, case_id: int) -> CaseRef:
 def _refusal(exc: WorkflowUpdateFailedError) -> Exception:
     """A validator's refusal as Conflict (not allowed now) or Invalid (an invalid value), with its field and rule."""
     cause = exc.cause
+    if isinstance(cause, ApplicationError) and "expected but not found" in (cause.message or ""):
+        # The workflow has no such action (e.g. a mode without it): never show Temporal's own text.
+        return Conflict("该办件当前不支持此项操作", field="case_id", rule="action_not_available")
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         rule = str(details.get("rule") or cause.type or "refused")
@@ -146,10 +149,22 @@ async def resubmit(*, uow: UnitOfWork, client: Client, scope: Scope, case_id: in
     return await _update(client, ref.workflow_id, "resubmit", Resubmission(actor=scope.actor, comment=comment))
 
 
+INSTANT_NOT_WITHDRAWABLE = "即申即享办件提交后由系统即时核验并拨付，不能撤回；如有疑问请联系政策服务专员"
+
+
+def withdrawable_ref(*, session: Session, scope: Scope, case_id: int) -> CaseRef:
+    """The workflow of a case its enterprise may withdraw: an instant case is decided and paid at once, so its
+    workflow has no withdrawal (refused here in Chinese instead of by Temporal's unknown-update error)."""
+    case = visible_case(session=session, scope=scope, case_id=case_id)
+    if case.mode == FundItemMode.INSTANT:
+        raise Conflict(INSTANT_NOT_WITHDRAWABLE, field="case_id", rule="withdraw_not_allowed")
+    return case_ref(session=session, scope=scope, case_id=case_id)
+
+
 async def withdraw(*, uow: UnitOfWork, client: Client, scope: Scope, case_id: int, comment: str) -> CaseProgress:
-    """The enterprise withdraws its application (before payment)."""
+    """The enterprise withdraws its application (a review case, before payment)."""
     _enterprise(scope)
-    ref = await uow.read(case_ref, scope=scope, case_id=case_id)
+    ref = await uow.read(withdrawable_ref, scope=scope, case_id=case_id)
     request = WithdrawIn(actor=scope.actor, reason=comment or "企业主动撤回申报")
     return await _update(client, ref.workflow_id, "withdraw", request)
 

@@ -81,7 +81,7 @@ def home(request: Request, session: SessionDep) -> Response:
     if not isinstance(scope, Scope):
         return scope
     if scope.role == Role.ENTERPRISE:
-        return RedirectResponse(f"/web/enterprises/{scope.principal.subject}", status_code=303)
+        return RedirectResponse("/web/me", status_code=303)  # the enterprise's own pages
     home = cases.home(session=session, scope=scope)
     context = {"principal": scope.principal, "items": home.items, "cases": home.cases, "counts": home.counts}
     return templates.TemplateResponse(request, "home.html", context)

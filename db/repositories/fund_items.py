@@ -346,3 +346,43 @@ def budget_total(*, session: Session, fund_item_id: int) -> int | None:
     """The sum of the item's budget lines, None when it has none."""
     total = session.scalar(select(func.sum(BudgetLine.total_fen)).where(BudgetLine.fund_item_id == fund_item_id))
     return None if total is None else int(total)
+
+
+# -- the enterprise side: listed items and their pinned configurations -------------------------------------------
+
+
+def listed_items(*, session: Session) -> list[Any]:
+    """Every listed fund item as a light row (id, code, name, mode, listed_version, current_version,
+    department_name), in id order: policies for an enterprise (no ORM objects: a page reads a thousand)."""
+    query = (
+        select(
+            FundItem.id,
+            FundItem.code,
+            FundItem.name,
+            FundItem.mode,
+            FundItem.listed_version,
+            FundItem.current_version,
+            Department.name.label("department_name"),
+        )
+        .join(Department, Department.id == FundItem.department_id)
+        .where(FundItem.status == FundItemStatus.LISTED)
+        .order_by(FundItem.id)
+    )
+    return list(session.execute(query).all())
+
+
+def configs_of(*, session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The stored configurations of (fund item id, version) pairs, in one query."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    ids = sorted({item_id for item_id, _ in wanted})
+    query = select(FundItemVersion.fund_item_id, FundItemVersion.version, FundItemVersion.config).where(
+        FundItemVersion.fund_item_id.in_(ids)
+    )
+    return {(i, v): c for i, v, c in session.execute(query).all() if (i, v) in wanted}
+
+
+def database_key(*, session: Session) -> str:
+    """Which database the session reads (caches of frozen versions are per database: ids repeat across databases)."""
+    return session.get_bind().url.render_as_string(hide_password=True)

@@ -201,7 +201,8 @@ def world(settings: Settings) -> World:
         s.flush()
         item_a, item_b = _item(s, f"A-{tag}", a), _item(s, f"B-{tag}", b)
         apply_item = _item(s, f"I-{tag}", a, mode="instant")
-        ent_a = Enterprise(uscc=uscc_rules.generate(rng, "420502"), name="宜昌甲科技有限公司", region_code="420502")
+        ent_a = Enterprise(uscc=uscc_rules.generate(rng, "420502"), name="宜昌甲科技有限公司", region_code="420502",
+                           bank_account_enc="on-file", bank_account_masked="6222****0001")  # applies: needs an account
         ent_b = Enterprise(uscc=uscc_rules.generate(rng, "420102"), name="武汉乙科技有限公司", region_code="420102")
         s.add_all([ent_a, ent_b])
         s.flush()

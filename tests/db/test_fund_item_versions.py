@@ -224,7 +224,9 @@ def test_a_case_pinned_to_version_1_still_reads_version_1(world: Session) -> Non
         uscc = uscc_rules.generate(random.Random(seed), "420502")
         ent = enterprises.add(
             session=s,
-            enterprise=Enterprise(uscc=uscc, name=f"宜昌测试企业{seed}", region_code="420502", tags=["专精特新"]),
+            enterprise=Enterprise(
+                uscc=uscc, name=f"宜昌测试企业{seed}", region_code="420502", tags=["专精特新"], bank_account_enc="x"
+            ),
         )
         case, created = create_application(
             session=s,

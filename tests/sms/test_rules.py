@@ -62,7 +62,7 @@ def test_every_mode_has_its_stages() -> None:
     assert required <= set(sms_templates.STAGES)
     for mode in ("no_application", "instant", "review"):
         assert {"paid", "payment_returned"} <= {k for k, t in sms_templates.TEMPLATES.items() if mode in t.modes}
-    assert {"payment_failed", "payment_returned"} == sms_templates.URGENT
+    assert {"payment_failed", "payment_returned", "payment_no_account"} == sms_templates.URGENT
 
 
 def test_existing_keys_keep_their_wording() -> None:

@@ -161,7 +161,8 @@ async def test_enterprise_sees_only_its_own_page(web: Web) -> None:
         response = page.goto(f"/web/login?token={token}")
         assert response is not None and response.status == 200
         assert response.request.redirected_from is not None
-        expect(page).to_have_url(re.compile(rf"/web/enterprises/{me.uscc}$"))
+        expect(page).to_have_url(re.compile(r"/web/me$"))  # the enterprise's own home (企业端)
+        page.goto(f"/web/enterprises/{me.uscc}")
         expect(page).to_have_title(f"{me.name} · 惠企政策资金直达平台")
         expect(page.get_by_role("heading", level=2)).to_have_text(me.name)
         expect(page.locator("header")).to_contain_text("企业")  # a name, never the USCC, when the token names one
@@ -174,9 +175,9 @@ async def test_enterprise_sees_only_its_own_page(web: Web) -> None:
         assert any("壹拾万元整" in r[1] for r in notices)
         assert {r[2] for r in notices} <= {"待发送", "已发送", "已送达"}
 
-        # The home page sends an enterprise back to its own page.
+        # The home page sends an enterprise to its own home.
         page.goto("/web/")
-        expect(page).to_have_url(re.compile(rf"/web/enterprises/{me.uscc}$"))
+        expect(page).to_have_url(re.compile(r"/web/me$"))
 
         # Another enterprise's page is "not found" to it, in Chinese, with nothing of the other enterprise.
         response = page.goto(f"/web/enterprises/{other.uscc}")

@@ -1,0 +1,143 @@
+"""The policy calculator (政策计算器) and 政策找企业: for one enterprise, every listed fund item matched or not, the
+expected amount, and each unmet condition with by how much it falls short (不足之处); the application calendar (申报日历).
+
+It evaluates the same condition tree the dry run compiles to SQL (rules/conditions.py and db/sql/conditions.py share
+three-valued logic), so the two agree for the same enterprise. A listed version is frozen, so its configuration is
+parsed once per process and kept (`_parsed`); a page then costs one query for the list and pure-Python evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Enterprise
+from db.repositories import fund_items
+from rules.amounts import AnyStandard, amount_for_facts, parse_standard
+from rules.conditions import Test, compile_truth, facts_of, parse_condition, shortfalls
+from schemas.conditions import Node
+from schemas.localtime import local_date
+from schemas.portal import CalculatorOut, CalculatorRow, Shortfall
+from schemas.vocabulary import FundItemMode, Role
+from services import notices as notice_service
+from services.errors import Forbidden
+from services.scope import Scope
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """What the calculator needs of one frozen version, parsed once."""
+
+    conditions: Node
+    test: Test  # the conditions compiled once: the truth alone, fast
+    standard: AnyStandard
+    window: tuple[date, date] | None
+    guide: dict[str, Any]
+    officer: dict[str, Any]
+    policy: dict[str, Any]
+
+
+# (database, fund item id, version) → the parsed frozen version; ids repeat across databases (tests, benches).
+_parsed: dict[tuple[str, int, int], ParsedItem] = {}
+
+
+def _parse(config: dict[str, Any]) -> ParsedItem:
+    window = config.get("window")
+    conditions = parse_condition(config["conditions"])
+    return ParsedItem(
+        conditions=conditions,
+        test=compile_truth(conditions),
+        standard=parse_standard(config["standard"]),
+        window=(date.fromisoformat(window["start"]), date.fromisoformat(window["end"])) if window else None,
+        guide=config.get("guide") or {},
+        officer=config.get("service_officer") or {},
+        policy=config.get("policy") or {},
+    )
+
+
+def parsed_items(*, session: Session) -> list[tuple[Any, str, ParsedItem]]:
+    """The listed items (light rows) with their department's name and parsed configuration (only new versions are
+    read)."""
+    listed = fund_items.listed_items(session=session)
+    database = fund_items.database_key(session=session)
+    keys = [(database, item.id, item.listed_version or item.current_version) for item in listed]
+    missing = [key[1:] for key in keys if key not in _parsed]
+    for (item_id, version), config in fund_items.configs_of(session=session, keys=missing).items():
+        _parsed[(database, item_id, version)] = _parse(config)
+    return [(item, item.department_name, _parsed[key]) for item, key in zip(listed, keys, strict=True) if key in _parsed]
+
+
+def today_local() -> date:
+    return local_date(datetime.now(UTC))
+
+
+def row_for(item: Any, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
+    """One item for one enterprise's facts."""
+    # Most items are decided by the truth alone; only an item that is not met is explained (不足之处).
+    matched = parsed.test(facts) is True
+    blocking = [] if matched else shortfalls(parsed.conditions, facts)
+    amount = amount_for_facts(parsed.standard, facts) if matched else None
+    start, end = parsed.window if parsed.window else (None, None)
+    open_now = parsed.window is None or (start <= today <= end)  # type: ignore[operator]
+    mode = FundItemMode(item.mode)
+    # Built without re-validation: every value comes from a validated configuration or the archive (1,000 a page).
+    return CalculatorRow.model_construct(
+        code=item.code,
+        name=item.name,
+        mode=mode,
+        mode_label=mode.label,
+        department_name=department,
+        matched=matched,
+        amount_fen=amount.amount_fen if amount and amount.quantified else None,
+        amount_text=amount.explanation if amount else "",
+        shortfalls=[
+            Shortfall.model_construct(field=c.field, label=c.label, text=c.text, missing=c.status == "missing")
+            for c in blocking
+        ],
+        window_start=start,
+        window_end=end,
+        open_now=open_now,
+        days_left=(end - today).days + 1 if end and start <= today <= end else None,  # type: ignore[operator]
+    )
+
+
+def calculate_for(*, session: Session, enterprise: Enterprise, today: date | None = None) -> CalculatorOut:
+    """Every listed item for one enterprise: matched ones first (largest amount first), then the near misses."""
+    day = today or today_local()
+    facts = facts_of(enterprise)
+    rows = [row_for(item, name, parsed, facts, day) for item, name, parsed in parsed_items(session=session)]
+    rows.sort(key=lambda r: (not r.matched, -(r.amount_fen or 0), len(r.shortfalls), r.code))
+    matched = [r for r in rows if r.matched]
+    return CalculatorOut(
+        uscc=enterprise.uscc,
+        enterprise_name=enterprise.name,
+        today=day,
+        matched=len(matched),
+        expected_total_fen=sum(r.amount_fen or 0 for r in matched),
+        items=rows,
+    )
+
+
+def calculate(*, session: Session, scope: Scope, uscc: str, today: date | None = None) -> CalculatorOut:
+    """The calculator for an enterprise the caller may see (an enterprise: only itself)."""
+    if scope.role not in (Role.ENTERPRISE, Role.ADMIN):
+        raise Forbidden("政策计算器仅供企业本身使用", rule="role")
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    return calculate_for(session=session, enterprise=enterprise, today=today)
+
+
+def item_detail(*, session: Session, code: str) -> tuple[Any, str, ParsedItem] | None:
+    """One listed item with its guide (宜昌规则第二十三条) and service officer."""
+    return next((row for row in parsed_items(session=session) if row[0].code == code), None)
+
+
+def calendar(rows: list[CalculatorRow], today: date) -> list[CalculatorRow]:
+    """The 申报日历: items open now first, the soonest closing first; then the ones still to open, soonest first.
+    No-application items have no window and are left out (nothing to apply for)."""
+    windowed = [r for r in rows if r.window_start is not None and r.window_end is not None]
+    open_now = sorted((r for r in windowed if r.open_now), key=lambda r: (r.window_end, r.code))
+    later = sorted((r for r in windowed if r.window_start > today), key=lambda r: (r.window_start, r.code))
+    return [*open_now, *later]
