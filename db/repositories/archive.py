@@ -12,11 +12,19 @@ from sqlalchemy import and_, exists, not_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
-from db.models import Alert, ArchiveImport, ArchiveValue, Case, Enterprise, FundItem
+from db.models import Alert, ArchiveImport, ArchiveValue, Campaign, Case, Enterprise, FundItem
 from db.repositories.campaigns.registry import condition_tree, item_config, register_reevaluation
 from db.sql.conditions import compile_where
 from schemas.conditions import Leaf, NotOf
-from schemas.vocabulary import AlertKind, AlertStatus, CaseStatus, FundItemMode, FundItemStatus, ImportStatus
+from schemas.vocabulary import (
+    AlertKind,
+    AlertStatus,
+    CampaignKind,
+    CaseStatus,
+    FundItemMode,
+    FundItemStatus,
+    ImportStatus,
+)
 
 JSON_FIELDS = frozenset({"tags"})
 
@@ -161,7 +169,13 @@ def rematch(
         for chunk in bulk.chunks(list(enterprise_ids)):
             if item.mode == FundItemMode.NO_APPLICATION:
                 has_case = exists().where(Case.fund_item_id == item.id, Case.enterprise_id == Enterprise.id)
-                stmt = select(Enterprise.id).where(Enterprise.id.in_(chunk), where, not_(has_case))
+                pending = exists().where(
+                    Campaign.fund_item_id == item.id,
+                    Campaign.kind == CampaignKind.REEVALUATION,
+                    Campaign.enterprise_id == Enterprise.id,
+                    Campaign.finished_at.is_(None),
+                )
+                stmt = select(Enterprise.id).where(Enterprise.id.in_(chunk), where, not_(has_case), not_(pending))
                 for enterprise_id in session.scalars(stmt.order_by(Enterprise.id)):
                     if register_reevaluation(session=session, item=item, enterprise_id=enterprise_id, actor=actor):
                         registered += 1

@@ -113,7 +113,11 @@ def test_a_bad_row_stores_nothing_and_keeps_the_report(session: Session) -> None
     people = [new_enterprise(session, employees=1) for _ in range(3)]
     rows = [[p.uscc, 10 + i] for i, p in enumerate(people)] + [[fresh_uscc(), 5], [people[0].uscc[:-1], 1]]
     result = archive.import_file(
-        session=session, scope=ADMIN, source_name="social", file_name="s.csv", data=csv_bytes(["uscc", "employees"], rows)
+        session=session,
+        scope=ADMIN,
+        source_name="social",
+        file_name="s.csv",
+        data=csv_bytes(["uscc", "employees"], rows),
     )
     assert result.status == "failed" and result.error_count == 2
     assert [e["row"] for e in result.errors] == [5, 6]
@@ -121,7 +125,9 @@ def test_a_bad_row_stores_nothing_and_keeps_the_report(session: Session) -> None
     for p in people:
         session.refresh(p)
         assert p.employees == 1
-    assert session.scalar(select(func.count()).select_from(ArchiveValue).where(ArchiveValue.import_id == result.id)) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(ArchiveValue).where(ArchiveValue.import_id == result.id)) == 0
+    )
     report = archive.error_report(session=session, scope=ADMIN, import_id=result.id)
     assert report.startswith("\ufeff行号,列,原值,错误说明") and "企业未在企档中登记" in report
 
