@@ -12,10 +12,11 @@ from sqlalchemy import and_, exists, not_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
-from db.models import Alert, ArchiveImport, ArchiveValue, Campaign, Case, Enterprise, FundItem
-from db.repositories.campaigns.registry import condition_tree, item_config, register_reevaluation
+from db.models import Alert, ArchiveImport, ArchiveValue, Campaign, Case, Enterprise, FundItem, FundItemVersion
+from db.repositories.campaigns.registry import condition_tree, register_reevaluation
 from db.sql.conditions import compile_where
 from schemas.conditions import Leaf, NotOf
+from schemas.fund_items import FundItemConfig
 from schemas.vocabulary import (
     AlertKind,
     AlertStatus,
@@ -149,8 +150,16 @@ def listed_items_using(*, session: Session, fields: Iterable[str]) -> list[tuple
     """Listed items whose conditions use any of `fields`, with their parsed condition trees."""
     wanted = set(fields)
     out = []
-    for item in session.scalars(select(FundItem).where(FundItem.status == FundItemStatus.LISTED)):
-        tree = condition_tree(item_config(session=session, item=item))
+    stmt = (
+        select(FundItem, FundItemVersion.config)
+        .join(
+            FundItemVersion,
+            and_(FundItemVersion.fund_item_id == FundItem.id, FundItemVersion.version == FundItem.listed_version),
+        )
+        .where(FundItem.status == FundItemStatus.LISTED)
+    )
+    for item, config in session.execute(stmt):
+        tree = condition_tree(FundItemConfig.model_validate(config))
         if _fields(tree) & wanted:
             out.append((item, tree))
     return out
