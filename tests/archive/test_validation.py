@@ -138,3 +138,18 @@ def test_unknown_source_and_callers_are_refused(session: Session) -> None:
     with pytest.raises(Forbidden):
         archive.import_file(session=session, scope=ENTERPRISE, source_name="tax", file_name="a.csv", data=b"uscc\n")
     assert session.scalar(select(func.count()).select_from(ArchiveImport).where(ArchiveImport.actor == "x")) == 0
+
+
+def test_the_fast_uscc_check_agrees_with_the_standard_one() -> None:
+    import random
+
+    from schemas import uscc as uscc_rules
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        code = uscc_rules.generate(rng)
+        assert archive_rows.check_uscc(code) == code
+        broken = code[:17] + rng.choice([c for c in uscc_rules.ALPHABET if c != code[17]])
+        with pytest.raises(ValueError, match="校验码规则"):
+            archive_rows.check_uscc(broken)
+    assert archive_rows.check_uscc(f" {code[:9]} {code[9:].lower()}") == code  # normalized by the standard path
