@@ -36,6 +36,7 @@ def run_archive_import(*, n: int, database_url: str = "", seed: int = 2026) -> t
     from db.models import Alert, ArchiveImport, ArchiveValue, Enterprise
     from db.session import transaction
     from schemas.principal import Principal
+    from schemas.vocabulary import ImportStatus
     from services import archive
     from services.scope import Scope
 
@@ -84,8 +85,8 @@ def run_archive_import(*, n: int, database_url: str = "", seed: int = 2026) -> t
                 with transaction(url) as session:
                     for model in (ArchiveValue, Alert, ArchiveImport, Enterprise):
                         session.execute(delete(model))
-    assert failed.status == "failed" and failed.error_count == 1
-    assert result.status == "succeeded" and again.duplicate
+    assert failed.status == ImportStatus.FAILED and failed.error_count == 1
+    assert result.status == ImportStatus.SUCCEEDED and again.duplicate
     figures: dict[str, Any] = {
         "rows": result.rows,
         "seconds": round(seconds, 3),

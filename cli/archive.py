@@ -43,6 +43,7 @@ def import_command(
     can be written to a CSV report); the same file again changes nothing."""
     from db.session import transaction
     from schemas.principal import Principal
+    from schemas.vocabulary import ImportStatus
     from services import archive
     from services.errors import DomainError
     from services.scope import Scope
@@ -83,7 +84,7 @@ def import_command(
     if result.duplicate:
         console.print(f"该文件已于第 {result.id} 次导入时导入过（内容相同），未作任何变更")
         return
-    if result.status == "failed":
+    if result.status == ImportStatus.FAILED:
         for e in result.errors[:20]:
             console.print(f"[red]第 {e['row']} 行 {e['column']}：{e['message']}[/]")
         more = result.error_count - min(result.error_count, 20)

@@ -17,7 +17,7 @@ from db.repositories import archive as repo
 from db.repositories import cases
 from schemas import archive_rows
 from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
-from schemas.fields import FIELDS
+from schemas.fields import FIELDS, FieldType
 from schemas.localtime import LOCAL_TZ, local_date
 from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
 from services import notices as notice_service
@@ -307,7 +307,7 @@ class Fact:
 def _fact(name: str, value: Any, row: Any) -> Fact:
     spec = FIELDS[name]
     src = row.source if row is not None else owner_of(name).value
-    if spec.type.value == "date" and isinstance(value, str):
+    if spec.type is FieldType.DATE and isinstance(value, str):
         value = date.fromisoformat(value)
     return Fact(
         field=name,
