@@ -20,6 +20,7 @@ from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
 from schemas.fields import FIELDS, FieldType
 from schemas.localtime import LOCAL_TZ, local_date
 from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
+from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Forbidden, Invalid, NotFound
 from services.scope import Scope
@@ -366,3 +367,10 @@ def case_provenance(*, session: Session, case: Case) -> dict[str, dict[str, Any]
             "source_date": row.source_date.isoformat() if row else None,
         }
     return out
+
+
+def provenance(*, session: Session, scope: Scope, case_id: int) -> dict[str, dict[str, Any]]:
+    """`case_provenance` of a case the caller may see (one outside its scope is not found)."""
+    return case_provenance(
+        session=session, case=case_service.visible_case(session=session, scope=scope, case_id=case_id)
+    )

@@ -94,6 +94,13 @@ def facts(
     return [f.as_dict() for f in found]
 
 
+@router.get("/api/v1/archive/cases/{case_id}/provenance", summary="办件冻结证据中每项数据的来源导入")
+def case_provenance(case_id: int, session: SessionDep, scope: Viewer) -> dict[str, dict[str, Any]]:
+    """For each fact frozen in the case's evidence: the import (or manual change) that supplied the value the archive
+    held when the case was created, with its source and source date (all null: recorded before history began)."""
+    return archive.provenance(session=session, scope=scope, case_id=case_id)
+
+
 # --- pages -----------------------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from tests.api.test_scoping import DEPT_A, client, settings, world  # noqa: F401
 IMPORTERS = frozenset({"admin", "dept_a", "dept_b"})
 OWNER = frozenset({"admin", "dept_a"})  # the department that made the import, and the administrators
 NOT_B = EVERYONE_KNOWN - {"ent_b"}
+SEES_A = frozenset({"admin", "dept_a", "finance_yc", "ent_a"})  # case A: its item's department, region, enterprise
 JSON_ROWS = {"source": "social", "file_name": "rows.json"}
 PAGE = {"auth": "cookie", "anonymous": (303,)}
 
@@ -28,6 +29,7 @@ TABLE = [
     Row("GET", "/api/v1/archive/imports/{import_id}", OWNER, fill={"import_id": "import_a"}),
     Row("GET", "/api/v1/archive/imports/{import_id}/errors.csv", OWNER, fill={"import_id": "import_a"}),
     Row("GET", "/api/v1/archive/enterprises/{uscc}/facts", NOT_B, fill={"uscc": "uscc_a"}),
+    Row("GET", "/api/v1/archive/cases/{case_id}/provenance", SEES_A, fill={"case_id": "case_a"}),
     Row("GET", "/web/archive", IMPORTERS, **PAGE),
     Row("POST", "/web/archive/imports", IMPORTERS, form={"source": "social"}, ok=(422,), **PAGE),
     Row("GET", "/web/archive/imports/{import_id}", OWNER, fill={"import_id": "import_a"}, **PAGE),
@@ -74,3 +76,15 @@ def test_an_import_over_http_reports_rows_and_the_csv_report(client: TestClient,
     refused = client.patch(f"/api/v1/enterprises/{uscc}/archive", json={"employees": 5}, params={"source": "tax"},
                            headers=admin)  # fmt: skip
     assert refused.status_code == 403 and "人社社保参保" in refused.text
+
+
+def test_a_case_names_the_import_behind_its_evidence(client: TestClient, archive_world: World, settings: Settings) -> None:  # noqa: F811
+    from db.models import Case
+
+    with transaction(settings.db_url) as s:
+        case = s.get(Case, archive_world.ids["case_a"])
+        case.evidence = {"values": {"employees": 10}}
+    r = client.get(world_path := f"/api/v1/archive/cases/{archive_world.ids['case_a']}/provenance",
+                   headers=archive_world.headers["ent_a"])  # fmt: skip
+    assert r.status_code == 200, (world_path, r.text)
+    assert r.json() == {"employees": {"import_id": None, "archive_change_id": None, "source": None, "source_date": None}}
