@@ -129,6 +129,7 @@ class Enterprise(Base):
     tax_paid_fen: Mapped[int | None] = mapped_column(BigInteger)
     rd_ratio_bp: Mapped[int | None] = mapped_column(Integer)  # R&D/revenue in basis points
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    rule_tags: Mapped[list[str] | None] = mapped_column(JSONType)  # kept by the tag rules (services/archive.py)
     credit_status: Mapped[str] = mapped_column(String(16), default="good")  # good|warning|dishonest
     contact_phone_enc: Mapped[str | None] = mapped_column(Text)
     contact_phone_masked: Mapped[str | None] = mapped_column(String(16))
@@ -714,3 +715,17 @@ class ArchiveValue(Base):
     import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"), index=True)
     archive_change_id: Mapped[int | None] = mapped_column(ForeignKey("archive_change.id"))
     recorded_at: Mapped[datetime] = mapped_column(_now())
+
+
+class TagRule(Base):
+    """A tag (Yichang rules art. 27) that a department defines as a condition over archive fields; every enterprise
+    meeting it carries the tag in `enterprise.rule_tags`, a condition field like any other."""
+
+    __tablename__ = "tag_rule"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    condition: Mapped[dict] = mapped_column(JSON)
+    department_code: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

@@ -145,6 +145,7 @@ SOURCES: dict[ArchiveSource, Source] = {
 
 # The one owner of each archive field; fields no source declares are the administrators' (manual edits).
 OWNER: dict[str, ArchiveSource] = {c.field: s.id for s in SOURCES.values() for c in s.columns}
+OWNER["rule_tags"] = ArchiveSource.TAG_RULES  # computed from the tag rules, never imported or edited
 
 
 def owner_of(field: str) -> ArchiveSource:

@@ -451,6 +451,7 @@ class ArchiveSource(Vocabulary):
     SOCIAL = "social", "人社社保参保"
     TECH = "tech", "科技资质名单"
     CREDIT = "credit", "信用红黑名单"
+    TAG_RULES = "tag_rules", "部门标签规则"
 
 
 class ImportStatus(Vocabulary):

@@ -22,7 +22,7 @@ from schemas.localtime import LOCAL_TZ, local_date
 from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
 from services import cases as case_service
 from services import notices as notice_service
-from services.errors import Forbidden, Invalid, NotFound
+from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.scope import Scope
 
 # Called as validation and storing proceed: (stage label, done, total), for a progress bar.
@@ -186,6 +186,17 @@ def import_file(
         progress("写入", done, total)
 
     repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat)
+    retagged = _apply_tag_rules(
+        session=session,
+        enterprise_ids=[e for e, _ in updates],
+        changed_fields=changed_fields,
+        moment=moment,
+        import_id=row.id,
+        changes=changes_by_enterprise,
+        history=history,
+    )
+    if retagged:
+        changed_fields.add("rule_tags")
     repo.add_values(session=session, rows=history)
     _record_on_open_cases(session=session, scope=scope, import_row=row, changes=changes_by_enterprise)
     registered, alerts = repo.rematch(
@@ -374,3 +385,114 @@ def provenance(*, session: Session, scope: Scope, case_id: int) -> dict[str, dic
     return case_provenance(
         session=session, case=case_service.visible_case(session=session, scope=scope, case_id=case_id)
     )
+
+
+# --- tag rules (Yichang rules art. 27) ---------------------------------------------------------------------------
+
+TAG_RULE_ROLES = (Role.ADMIN, Role.DEPARTMENT)
+
+
+@dataclass(frozen=True)
+class TagRuleOut:
+    id: int
+    name: str
+    condition: dict[str, Any]
+    department_code: str | None
+    tagged: int
+
+
+def _rule_trees(session: Session) -> list[tuple[str, Any]]:
+    from schemas.conditions import parse_condition
+
+    return [(r.name, parse_condition(r.condition)) for r in repo.tag_rules(session=session)]
+
+
+def _apply_tag_rules(
+    *,
+    session: Session,
+    enterprise_ids: list[int] | None,
+    changed_fields: set[str] | None,
+    moment: datetime,
+    import_id: int | None = None,
+    changes: dict[int, dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> int:
+    """Recompute `rule_tags` of the given enterprises (None: all) from the tag rules, when a rule uses a changed field
+    (None: always); each changed tag list is stored with its history. Returns how many enterprises changed."""
+    trees = _rule_trees(session)
+    if changed_fields is not None:
+        trees = [(n, t) for n, t in trees if repo._fields(t) & changed_fields]
+    if not trees or enterprise_ids == []:
+        return 0
+    wanted = repo.rule_tags_wanted(session=session, rules=trees, enterprise_ids=enterprise_ids)
+    updates = [(e, {"rule_tags": new}) for e, (now, new) in wanted.items() if sorted(now or []) != new]
+    repo.update_enterprises(session=session, updates=updates, moment=moment)
+    rows = [
+        {
+            "enterprise_id": e,
+            "field": "rule_tags",
+            "value": v["rule_tags"],
+            "source": ArchiveSource.TAG_RULES.value,
+            "source_date": local_date(moment),
+            "import_id": import_id,
+            "recorded_at": moment,
+        }
+        for e, v in updates
+    ]
+    if history is None:
+        repo.add_values(session=session, rows=rows)
+    else:
+        history.extend(rows)
+    if changes is not None:
+        for e, v in updates:
+            changes.setdefault(e, {})["rule_tags"] = {"from": wanted[e][0] or [], "to": v["rule_tags"]}
+    return len(updates)
+
+
+def create_tag_rule(*, session: Session, scope: Scope, name: str, condition: dict[str, Any]) -> TagRuleOut:
+    """A department's tag as a condition over archive fields: every enterprise meeting it is tagged at once, and
+    re-tagged whenever an import changes a field the rule uses; `rule_tags` is then a condition field."""
+    from pydantic import ValidationError
+
+    from schemas.conditions import dump_condition, parse_condition
+
+    if scope.role not in TAG_RULE_ROLES:
+        raise Forbidden("只有管理员和主管部门可以定义标签规则", rule="role")
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 40:
+        raise Invalid("标签名称 name 应为 1–40 个字（长度规则）", field="name", rule="length")
+    try:
+        tree = parse_condition(condition)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(f"标签规则的条件 condition 不合规：{first.get('msg', '')}", field="condition") from None
+    if "rule_tags" in repo._fields(tree):
+        raise Invalid("标签规则的条件不能引用规则标签本身（rule_tags）", field="condition", rule="no_recursion")
+    if repo.tag_rule_by_name(session=session, name=name) is not None:
+        raise Conflict(f"标签 {name} 已存在", field="name", rule="unique")
+    rule = repo.add_tag_rule(
+        session=session,
+        name=name,
+        condition=dump_condition(tree),
+        department_code=scope.department_code,
+        actor=scope.actor,
+    )
+    _apply_tag_rules(session=session, enterprise_ids=None, changed_fields=None, moment=datetime.now(UTC))
+    return _rule_out(session, rule)
+
+
+def _rule_out(session: Session, rule: Any) -> TagRuleOut:
+    return TagRuleOut(
+        id=rule.id,
+        name=rule.name,
+        condition=rule.condition,
+        department_code=rule.department_code,
+        tagged=repo.count_tagged(session=session, name=rule.name),
+    )
+
+
+def tag_rules(*, session: Session, scope: Scope) -> list[TagRuleOut]:
+    """Every tag rule with how many enterprises carry its tag (staff only)."""
+    if scope.role == Role.ENTERPRISE:
+        raise Forbidden("企业不能查看标签规则", rule="role")
+    return [_rule_out(session, r) for r in repo.tag_rules(session=session)]

@@ -8,11 +8,21 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, not_, select
+from sqlalchemy import and_, exists, func, not_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
-from db.models import Alert, ArchiveImport, ArchiveValue, Campaign, Case, Enterprise, FundItem, FundItemVersion
+from db.models import (
+    Alert,
+    ArchiveImport,
+    ArchiveValue,
+    Campaign,
+    Case,
+    Enterprise,
+    FundItem,
+    FundItemVersion,
+    TagRule,
+)
 from db.repositories.campaigns.registry import condition_tree, register_reevaluation
 from db.sql.conditions import compile_where
 from schemas.conditions import Leaf, NotOf
@@ -27,7 +37,7 @@ from schemas.vocabulary import (
     ImportStatus,
 )
 
-JSON_FIELDS = frozenset({"tags"})
+JSON_FIELDS = frozenset({"tags", "rule_tags"})
 
 
 def find_succeeded(*, session: Session, source: str, content_hash: str) -> ArchiveImport | None:
@@ -243,3 +253,48 @@ def rematch(
 def alerts_of_import(*, session: Session, import_id: int) -> list[Alert]:
     stmt = select(Alert).where(Alert.kind == AlertKind.ARCHIVE_INELIGIBLE, Alert.ref.like(f"%:import:{import_id}"))
     return list(session.scalars(stmt.order_by(Alert.id)))
+
+
+# --- tag rules ---------------------------------------------------------------------------------------------------
+
+
+def tag_rules(*, session: Session) -> list[TagRule]:
+    return list(session.scalars(select(TagRule).order_by(TagRule.id)))
+
+
+def add_tag_rule(*, session: Session, name: str, condition: dict, department_code: str | None, actor: str) -> TagRule:
+    rule = TagRule(name=name, condition=condition, department_code=department_code, actor=actor)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def tag_rule_by_name(*, session: Session, name: str) -> TagRule | None:
+    return session.scalar(select(TagRule).where(TagRule.name == name))
+
+
+def rule_tags_wanted(
+    *, session: Session, rules: Sequence[tuple[str, Any]], enterprise_ids: Sequence[int] | None
+) -> dict[int, tuple[list[str] | None, list[str]]]:
+    """enterprise id → (its rule tags now, the tags its rules give it), for the given enterprises (None: all)."""
+    names = {name for name, _ in rules}
+    scopes = [None] if enterprise_ids is None else list(bulk.chunks(list(enterprise_ids)))
+    out: dict[int, tuple[list[str] | None, list[str]]] = {}
+    for chunk in scopes:
+        narrow = (lambda stmt: stmt) if chunk is None else (lambda stmt, c=chunk: stmt.where(Enterprise.id.in_(c)))
+        given: dict[int, set[str]] = {}
+        for name, tree in rules:
+            for enterprise_id in session.scalars(narrow(select(Enterprise.id).where(compile_where(tree)))):
+                given.setdefault(enterprise_id, set()).add(name)
+        for enterprise_id, now in session.execute(narrow(select(Enterprise.id, Enterprise.rule_tags))):
+            kept = [t for t in (now or []) if t not in names]  # a tag whose rule is gone stays until it is recomputed
+            out[enterprise_id] = (now, sorted({*kept, *given.get(enterprise_id, set())}))
+    return out
+
+
+def count_tagged(*, session: Session, name: str) -> int:
+    """How many enterprises carry a rule tag."""
+    from db.sql.conditions import compile_where as where
+
+    leaf = {"field": "rule_tags", "op": "has_tag", "value": name}
+    return int(session.scalar(select(func.count()).select_from(Enterprise).where(where(leaf))) or 0)

@@ -6,13 +6,14 @@ Create Date: 2026-12-01 10:01:00
 
 archive_import: one import of a data source's file (kept when it fails, for its error report); archive_value: each
 value an archive field took, with its source, source date, the import or manual change that brought it, and when it
-was recorded.
+was recorded; tag_rule: the departments' tags as conditions, kept on enterprise.rule_tags.
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "d1a5e0000001"
 down_revision: str | None = "c9a5e0000009"
@@ -20,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-SOURCES = "'manual','market','tax','social','tech','credit'"
+SOURCES = "'manual','market','tax','social','tech','credit','tag_rules'"
 
 
 def upgrade() -> None:
@@ -76,9 +77,26 @@ def upgrade() -> None:
         "ix_archive_value_enterprise_field", "archive_value", ["enterprise_id", "field", "recorded_at"]
     )
     op.create_index(op.f("ix_archive_value_import_id"), "archive_value", ["import_id"])
+    op.create_table(
+        "tag_rule",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("condition", sa.JSON(), nullable=False),
+        sa.Column("department_code", sa.String(length=32), nullable=True),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tag_rule")),
+        sa.UniqueConstraint("name", name=op.f("uq_tag_rule_name")),
+    )
+    json_type = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    with op.batch_alter_table("enterprise") as batch:
+        batch.add_column(sa.Column("rule_tags", json_type, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enterprise") as batch:
+        batch.drop_column("rule_tags")
+    op.drop_table("tag_rule")
     op.drop_index(op.f("ix_archive_value_import_id"), table_name="archive_value")
     op.drop_index("ix_archive_value_enterprise_field", table_name="archive_value")
     op.drop_table("archive_value")

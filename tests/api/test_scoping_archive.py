@@ -12,7 +12,7 @@ from schemas.principal import Principal
 from services import archive
 from services.scope import Scope
 from settings import Settings
-from tests.api.scoping import EVERYONE_KNOWN, Row, World, cases_of, check, ids_of
+from tests.api.scoping import EVERYONE_KNOWN, STAFF, Row, World, cases_of, check, ids_of
 from tests.api.test_scoping import DEPT_A, client, settings, world  # noqa: F401 (fixtures)
 
 IMPORTERS = frozenset({"admin", "dept_a", "dept_b"})
@@ -22,6 +22,12 @@ SEES_A = frozenset({"admin", "dept_a", "finance_yc", "ent_a"})  # case A: its it
 JSON_ROWS = {"source": "social", "file_name": "rows.json"}
 PAGE = {"auth": "cookie", "anonymous": (303,)}
 
+
+
+def _rule(caller: str) -> dict:
+    return {"name": f"范围测试标签{caller}", "condition": {"field": "region_code", "op": "prefix", "value": "4205"}}
+
+
 TABLE = [
     Row("GET", "/api/v1/archive/sources", EVERYONE_KNOWN),
     Row("POST", "/api/v1/archive/imports", IMPORTERS, query=JSON_ROWS, body=[], ok=(200, 201)),
@@ -30,6 +36,8 @@ TABLE = [
     Row("GET", "/api/v1/archive/imports/{import_id}/errors.csv", OWNER, fill={"import_id": "import_a"}),
     Row("GET", "/api/v1/archive/enterprises/{uscc}/facts", NOT_B, fill={"uscc": "uscc_a"}),
     Row("GET", "/api/v1/archive/cases/{case_id}/provenance", SEES_A, fill={"case_id": "case_a"}),
+    Row("GET", "/api/v1/archive/tag-rules", STAFF),
+    Row("POST", "/api/v1/archive/tag-rules", IMPORTERS, body=lambda _w, caller: _rule(caller), ok=(201,)),
     Row("GET", "/web/archive", IMPORTERS, **PAGE),
     Row("POST", "/web/archive/imports", IMPORTERS, form={"source": "social"}, ok=(422,), **PAGE),
     Row("GET", "/web/archive/imports/{import_id}", OWNER, fill={"import_id": "import_a"}, **PAGE),
