@@ -13,19 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.routers import (
-    applications,
-    archive,
-    calendar,
-    dry_run,
-    enterprises,
-    fund_items,
-    health,
-    notices,
-    sms,
-    treasury,
-    web,
-)
+from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
+from api.routers import archive as archive_router
 from api.routers import campaigns as campaigns_router
 from api.routers import reconciliation as reconciliation_router
 from api.routers import reviews as reviews_router
@@ -72,25 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_css_url="/static/vendor/swagger-ui-5.35.0.css",
             swagger_favicon_url="/static/vendor/favicon.svg",
         )
-
     app.state.settings = settings
     app.state.temporal = None
     app.state.nonces = NonceCache()
     errors.install(app)
-    for module in (
-        health,
-        applications,
-        archive,
-        enterprises,
-        fund_items,
-        dry_run,
-        calendar,
-        treasury,
-        sms,
-        notices,
-        web,
-    ):
+    for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, notices, web):
         app.include_router(module.router)
+    app.include_router(archive_router.router)
     app.include_router(reconciliation_router.router)
     app.include_router(campaigns_router.router)
     app.include_router(reviews_router.router)

@@ -10,14 +10,14 @@ codes, GB/T 4754-2017 industry sections) are data files in schemas/codes/.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 from schemas.fields import FIELDS, FieldType
 from schemas.vocabulary import ArchiveSource
 
-CODES = Path(__file__).parent / "codes"
 FORMATS = ("csv", "xlsx", "json")
 
 
@@ -186,12 +186,19 @@ _check_config()
 @cache
 def region_codes() -> dict[str, str]:
     """GB/T 2260 administrative division codes the platform serves (code → name), from schemas/codes/."""
-    with (CODES / "gb2260_hubei.csv").open(encoding="utf-8") as f:
-        return {row["code"]: row["name"] for row in csv.DictReader(f)}
+    return {row["code"]: row["name"] for row in _code_list("gb2260_hubei.csv")}
 
 
 @cache
 def industry_sections() -> dict[str, tuple[int, int, str]]:
     """GB/T 4754-2017 sections (门类): letter → (first division, last division, name)."""
-    with (CODES / "gb4754_2017_sections.csv").open(encoding="utf-8") as f:
-        return {r["section"]: (int(r["first_division"]), int(r["last_division"]), r["name"]) for r in csv.DictReader(f)}
+    return {
+        r["section"]: (int(r["first_division"]), int(r["last_division"]), r["name"])
+        for r in _code_list("gb4754_2017_sections.csv")
+    }
+
+
+def _code_list(name: str) -> list[dict[str, str]]:
+    """The rows of a code list shipped with the package (schemas/codes/NAME)."""
+    text = resources.files("schemas").joinpath("codes", name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
