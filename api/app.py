@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
+from api.routers import archive as archive_router
 from api.routers import campaigns as campaigns_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, notices, web):
         app.include_router(module.router)
+    app.include_router(archive_router.router)
     app.include_router(reconciliation_router.router)
     app.include_router(campaigns_router.router)
     app.include_router(reviews_router.router)

@@ -3,7 +3,16 @@
 Imported only by the `zhida bench` command, so no other command pays for loading them.
 """
 
-from bench import calculator, campaign, dry_run, latency, notices, temporal, treasury  # noqa: F401 (each registers on app)
+from bench import (  # noqa: F401 (each registers on app)
+    archive_import,
+    calculator,
+    campaign,
+    dry_run,
+    latency,
+    notices,
+    temporal,
+    treasury,
+)
 from bench.report import app
 
 __all__ = ["app"]

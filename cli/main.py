@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from cli import archive as archive_cli
 from cli import calendar as calendar_cli
 from cli import campaign as campaign_cli
 from cli import generate
@@ -19,6 +20,7 @@ from settings import Settings, get_settings
 app = typer.Typer(help="惠企直达 Zhida: subsidy disbursement on Temporal", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations")
 app.add_typer(db_app, name="db")
+app.add_typer(archive_cli.app, name="archive")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(campaign_cli.app, name="campaign")
 app.add_typer(reconcile_cli.app, name="reconcile")

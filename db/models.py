@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 
 from schemas.vocabulary import (
     AlertStatus,
+    ArchiveSource,
     BudgetEntryKind,
     CampaignKind,
     CaseStatus,
@@ -37,6 +38,7 @@ from schemas.vocabulary import (
     FinanceStatus,
     FundItemMode,
     FundItemStatus,
+    ImportStatus,
     NoticeCategory,
     NoticeStatus,
     ObjectionStatus,
@@ -127,6 +129,7 @@ class Enterprise(Base):
     tax_paid_fen: Mapped[int | None] = mapped_column(BigInteger)
     rd_ratio_bp: Mapped[int | None] = mapped_column(Integer)  # R&D/revenue in basis points
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    rule_tags: Mapped[list[str] | None] = mapped_column(JSONType)  # kept by the tag rules (services/archive.py)
     credit_status: Mapped[str] = mapped_column(String(16), default="good")  # good|warning|dishonest
     contact_phone_enc: Mapped[str | None] = mapped_column(Text)
     contact_phone_masked: Mapped[str | None] = mapped_column(String(16))
@@ -681,4 +684,72 @@ class SmsReply(Base):
     opt_out_word: Mapped[str | None] = mapped_column(String(8))  # R | TD | 退订, None for any other reply
     sign_name: Mapped[str | None] = mapped_column(String(40))
     received_at: Mapped[datetime | None] = mapped_column(_now())
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+# --- Archive sources, imports and value history -------------------------------------------------------------------
+
+
+class ArchiveImport(Base):
+    """One import of a data source's file: kept whether it succeeded or not, so its error report can be downloaded;
+    a failed import changed nothing. A file already imported (same source and content hash) is not imported again."""
+
+    __tablename__ = "archive_import"
+    __table_args__ = (
+        CheckConstraint(one_of("source", ArchiveSource), name="source"),
+        CheckConstraint(one_of("status", ImportStatus), name="status"),
+        Index("ix_archive_import_source_hash", "source", "content_hash"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str] = mapped_column(String(200))
+    file_format: Mapped[str] = mapped_column(String(8))
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the file's bytes
+    source_date: Mapped[date] = mapped_column(Date)  # the day the source's values hold from (unless a row says)
+    status: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    changed_enterprises: Mapped[int] = mapped_column(Integer, default=0)
+    changed_values: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # [{row, column, value, message}]
+    reevaluations: Mapped[int] = mapped_column(Integer, default=0)
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class ArchiveValue(Base):
+    """One value an archive field took: from which source, holding from which day (source date), learned when
+    (recorded_at) and through which import or manual change. The rows of a field, in recorded order, answer
+    \"what did we know about this enterprise on day D\"."""
+
+    __tablename__ = "archive_value"
+    __table_args__ = (
+        CheckConstraint(one_of("source", ArchiveSource), name="source"),
+        Index("ix_archive_value_enterprise_field", "enterprise_id", "field", "recorded_at"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
+    field: Mapped[str] = mapped_column(String(32))
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_date: Mapped[date] = mapped_column(Date)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"), index=True)
+    archive_change_id: Mapped[int | None] = mapped_column(ForeignKey("archive_change.id"))
+    recorded_at: Mapped[datetime] = mapped_column(_now())
+
+
+class TagRule(Base):
+    """A tag (Yichang rules art. 27) that a department defines as a condition over archive fields; every enterprise
+    meeting it carries the tag in `enterprise.rule_tags`, a condition field like any other."""
+
+    __tablename__ = "tag_rule"
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    condition: Mapped[dict] = mapped_column(JSON)
+    department_code: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

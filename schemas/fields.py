@@ -169,6 +169,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("rd_ratio_bp", FieldType.RATIO_BP, "研发投入占比", "rd_ratio_bp", unit="基点"),
         FieldSpec("tags", FieldType.TAGS, "资质标签", "tags"),
         FieldSpec("credit_status", FieldType.ENUM, "信用状态", "credit_status", choices=CREDIT_STATUSES),
+        FieldSpec("rule_tags", FieldType.TAGS, "规则标签", "rule_tags"),  # kept by the departments' tag rules
     )
 }
 

@@ -425,6 +425,7 @@ class AlertKind(Vocabulary):
     RECON_AMOUNT_MISMATCH = "recon_amount_mismatch", "对账金额不符"
     RECON_STATUS_MISMATCH = "recon_status_mismatch", "对账状态不符"
     RECON_MATCHED = "recon_matched", "对账一致"
+    ARCHIVE_INELIGIBLE = "archive_ineligible", "已拨付企业数据变更后不再符合条件"
 
 
 class CampaignPhase(Vocabulary):
@@ -440,3 +441,22 @@ class CampaignPhase(Vocabulary):
     PAYING = "paying", "审核拨付"
     TRANCHE = "tranche", "审核拨付"
     DONE = "done", "已完成", True
+
+
+class ArchiveSource(Vocabulary):
+    """Who owns an archive field (schemas/archive_sources.py says which): a data source, or an administrator."""
+
+    MANUAL = "manual", "管理员维护"
+    MARKET = "market", "市场监管企业登记"
+    TAX = "tax", "税务年度纳税"
+    SOCIAL = "social", "人社社保参保"
+    TECH = "tech", "科技资质名单"
+    CREDIT = "credit", "信用红黑名单"
+    TAG_RULES = "tag_rules", "部门标签规则"
+
+
+class ImportStatus(Vocabulary):
+    """How an archive import ended: everything stored, or nothing (a row failed validation)."""
+
+    SUCCEEDED = "succeeded", "已导入", True
+    FAILED = "failed", "未导入（有错误行）", True

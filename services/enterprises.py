@@ -16,14 +16,12 @@ from schemas.campaigns import EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
 from schemas.portal import PayoutAccountIn, PayoutAccountOut
-from schemas.vocabulary import EventKind, Role
+from schemas.vocabulary import ArchiveSource, EventKind, Role
+from services import archive as archive_service
 from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Conflict, Forbidden, Invalid
 from services.scope import Scope
-
-# Where an archive change comes from: an administrator's edit today; the data-sharing import will be the other owner.
-ARCHIVE_SOURCES = {"manual": "管理员维护", "data_sharing": "数据共享平台"}
 
 
 def register(*, session: Session, scope: Scope, body: EnterpriseRegister, fernet_key: str) -> EnterpriseRegistered:
@@ -99,15 +97,19 @@ def _plain(value: Any) -> Any:
 def update_archive(
     *, session: Session, scope: Scope, uscc: str, body: EnterpriseUpdate, source: str = "manual"
 ) -> dict[str, Any]:
-    """Change archive data (a new qualification, tax data): only the data's owners may (an administrator today);
-    the change is kept with actor and source, shows in the timeline of every open case of the enterprise, and open
-    no-application items are re-checked for it."""
+    """Change archive data (a new qualification, tax data): only an administrator, and only for the source that owns
+    every field changed (schemas/archive_sources.py; a manual edit of a source's field is refused); the change is kept
+    with actor and source and in the value history, shows in the timeline of every open case of the enterprise, and
+    open no-application items are re-checked for it."""
     if scope.role != Role.ADMIN:
         raise Forbidden("企业档案只能由管理员或数据共享平台维护", field="uscc", rule="archive_owner")
+    if source not in ArchiveSource.values():
+        raise Invalid(f"数据来源 {source!r} 不存在", field="source", rule="known_source")
     enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
     wanted = body.model_dump(exclude_unset=True, exclude_none=True)
     if not wanted:
         raise Invalid("没有要更新的字段", field="body")
+    archive_service.refuse_foreign(fields=tuple(wanted), by=source)
     changes = {
         name: {"from": _plain(getattr(enterprise, name)), "to": _plain(value)}
         for name, value in wanted.items()
@@ -120,7 +122,10 @@ def update_archive(
         change = enterprises.record_change(
             session=session, enterprise_id=enterprise.id, actor=scope.actor, source=source, changes=changes
         )
-        reason = f"{ARCHIVE_SOURCES.get(source, source)}：变更 {', '.join(sorted(changes))}"
+        archive_service.record_manual(
+            session=session, enterprise_id=enterprise.id, source=source, changes=changes, archive_change_id=change.id
+        )
+        reason = f"{ArchiveSource.label_of(source, source)}：变更 {', '.join(sorted(changes))}"
         for case in cases.open_for_enterprise(session=session, enterprise_id=enterprise.id):
             cases.record(
                 session=session,

@@ -1,8 +1,10 @@
 """Migrations and models agree, and upgrade → downgrade → upgrade works, on every backend."""
 
+import re
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import CheckConstraint, inspect, text
 
 from db.migrate import downgrade, upgrade
 from db.models import Base
@@ -27,3 +29,31 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     assert set(inspect(engine_for(empty_db_url)).get_table_names()) <= {"alembic_version"}
     upgrade(empty_db_url)
     assert _diff(empty_db_url) == []
+
+
+def _quoted(text: str) -> set[str]:
+    return set(re.findall(r"'([^']*)'", text))
+
+
+def _database_checks(url: str) -> dict[str, str]:
+    """Constraint name → its SQL, as the migrated database holds it."""
+    with engine_for(url).connect() as conn:
+        if url.startswith("sqlite"):
+            found = {}
+            for (table_sql,) in conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table'")):
+                for name, body in re.findall(r"CONSTRAINT (\w+) CHECK \((.*?)\)(?:,\s*\n|\s*\n\))", table_sql or ""):
+                    found[name] = body
+            return found
+        rows = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c'"))
+        return dict(rows.all())
+
+
+def test_every_check_constraint_holds_the_whole_vocabulary(db_url: str) -> None:
+    """A migration that rewrites a CHECK must list every value the models allow (a later one must not drop any)."""
+    held = _database_checks(db_url)
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, CheckConstraint) and "IN (" in str(constraint.sqltext):
+                name = f"ck_{table.name}_{constraint.name}".replace("ck_" + table.name + "_ck_", "ck_")
+                assert name in held, f"{name} missing in the database"
+                assert _quoted(str(constraint.sqltext)) <= _quoted(held[name]), name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionDep, SettingsDep, allow, registrant
 from schemas.campaigns import EnterpriseUpdate
@@ -41,6 +41,13 @@ def list_cases(uscc: str, session: SessionDep, scope: Viewer) -> list[CaseOut]:
 
 
 @router.patch("/{uscc}/archive")
-def update_archive(uscc: str, body: EnterpriseUpdate, session: SessionDep, scope: Admin) -> dict[str, Any]:
-    """Update archive data (new qualification, tax data): open no-application items are re-checked for it."""
-    return enterprises.update_archive(session=session, scope=scope, uscc=uscc, body=body)
+def update_archive(
+    uscc: str,
+    body: EnterpriseUpdate,
+    session: SessionDep,
+    scope: Admin,
+    source: Annotated[str, Query(description="the data source the edit is made for: it must own every field")] = "manual",
+) -> dict[str, Any]:
+    """Update archive data (new qualification, tax data) for the source that owns the fields; open no-application
+    items are re-checked for it."""
+    return enterprises.update_archive(session=session, scope=scope, uscc=uscc, body=body, source=source)

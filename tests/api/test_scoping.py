@@ -123,7 +123,7 @@ TABLE: list[Row] = [
     Row("GET", "/api/v1/enterprises/{uscc}/notices", NOT_B, fill={"uscc": "uscc_a"}),
     Row("GET", "/api/v1/enterprises/{uscc}/cases", NOT_B, fill={"uscc": "uscc_a"}),
     Row("PATCH", "/api/v1/enterprises/{uscc}/archive", ADMIN, fill={"uscc": "uscc_b"}, body={"employees": 120},
-        note="archive data belongs to the administrators (and later the data-sharing import)"),
+        query={"source": "social"}, note="archive data belongs to the administrators, for the field's owning source"),
     # notices and pushes
     Row("GET", "/api/v1/enterprises/{uscc}/push-preference", NOT_B, fill={"uscc": "uscc_a"}),
     Row("PUT", "/api/v1/enterprises/{uscc}/push-preference", frozenset({"admin", "ent_a"}), fill={"uscc": "uscc_a"},
@@ -310,20 +310,23 @@ def test_every_route_is_in_a_scoping_table() -> None:
 
 def test_archive_edit_is_recorded_and_shows_in_open_cases(client: TestClient, world: World, settings: Settings) -> None:
     path = world.fill("/api/v1/enterprises/{uscc_a}/archive")
-    body = {"tags": ["专精特新"], "employees": 80}
+    body = {"tags": ["专精特新"]}
     assert client.patch(path, json=body, headers=world.headers["dept_a"]).status_code == 403
-    r = client.patch(path, json=body, headers=world.headers["admin"])
-    assert r.status_code == 200 and r.json()["updated"] == ["employees", "tags"]
+    # The qualification list owns tags: a manual edit of them is refused, an edit made for the list is kept.
+    refused = client.patch(path, json=body, headers=world.headers["admin"])
+    assert refused.status_code == 403 and "数据来源归属规则" in refused.text
+    r = client.patch(path, json=body, params={"source": "tech"}, headers=world.headers["admin"])
+    assert r.status_code == 200 and r.json()["updated"] == ["tags"]
     with transaction(settings.db_url) as s:
         ent_id = s.scalar(select(Enterprise.id).where(Enterprise.uscc == world.ids["uscc_a"]))
         [change] = s.scalars(select(ArchiveChange).where(ArchiveChange.enterprise_id == ent_id)).all()
-        assert (change.actor, change.source) == ("admin:ops", "manual")
+        assert (change.actor, change.source) == ("admin:ops", "tech")
         assert change.changes["tags"] == {"from": [], "to": ["专精特新"]}
     for case_key in ("case_a", "case_joint"):  # both open cases of the enterprise
         events = _get(client, world, "admin", f"/api/v1/cases/{{{case_key}}}")["events"]
         last = events[-1]
         assert (last["kind"], last["actor"]) == (EventKind.ARCHIVE_CHANGED, "admin:ops")
-        assert last["data"]["changes"]["employees"]["to"] == 80
+        assert last["data"]["changes"]["tags"]["to"] == ["专精特新"]
     client.cookies.clear()
     page = client.get(world.fill("/web/cases/{case_a}"), headers={"Cookie": _cookie(world, "admin")})
     assert "企业档案变更" in page.text and "admin:ops" not in page.text

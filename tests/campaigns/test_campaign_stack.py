@@ -24,6 +24,7 @@ from tests.support import eventually
 from workflows.client import connect, correction_workflow_id
 
 REGION = "420581"  # 宜都市: the demo enterprises (42050x) stay out of these campaigns
+SOCIAL = {"source": "social"}  # the head count belongs to the social-security source
 
 
 def small_batches(stack: Stack) -> None:
@@ -196,14 +197,14 @@ async def test_archive_change_pays_a_newly_eligible_enterprise_once(stack: Stack
     refused = stack.http.patch(f"/api/v1/enterprises/{late}/archive", json={"employees": 50}, headers=dept)
     assert refused.status_code == 403
     admin = stack.token("admin", "ops")
-    changed = stack.http.patch(f"/api/v1/enterprises/{late}/archive", json={"employees": 50}, headers=admin)
+    changed = stack.http.patch(f"/api/v1/enterprises/{late}/archive", json={"employees": 50}, params=SOCIAL, headers=admin)
     assert changed.status_code == 200, changed.text
     ours = [w for w in changed.json()["reevaluations"] if w.startswith(f"campaign:{code}:v1:re:")]
     assert len(ours) == 1  # (the demo's 稳岗补贴 item, also no-application, is re-checked too)
     second = await wait_campaign(stack, code, lambda p: p["kind"] == "reevaluation" and p["finished"])
     assert second["matched"] == 1 and second["paid"] == 1
     # Another change: the enterprise already has its case, so nothing is re-evaluated or paid again.
-    again = stack.http.patch(f"/api/v1/enterprises/{late}/archive", json={"employees": 60}, headers=admin)
+    again = stack.http.patch(f"/api/v1/enterprises/{late}/archive", json={"employees": 60}, params=SOCIAL, headers=admin)
     assert again.json()["reevaluations"] == []
     with transaction(stack.settings.db_url) as session:
         item = fund_items.get_by_code(session=session, code=code)

@@ -33,6 +33,7 @@ BASE_FACTS: dict[str, Any] = {
     "rd_ratio_bp": 250,
     "tags": ["高新技术企业", "专精特新"],
     "credit_status": "good",
+    "rule_tags": [],
 }
 
 

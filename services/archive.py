@@ -1,0 +1,498 @@
+"""The enterprise archive (企档) fed by its data sources: imports (validated whole, stored whole or not at all,
+idempotent by content hash), the owning-source rule for every edit, value history with "as of" reads, and the
+re-matching of changed enterprises against listed items."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import ArchiveImport, Case, Enterprise
+from db.repositories import archive as repo
+from db.repositories import cases
+from schemas import archive_rows
+from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
+from schemas.fields import FIELDS, FieldType
+from schemas.localtime import LOCAL_TZ, local_date
+from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
+from services import cases as case_service
+from services import notices as notice_service
+from services.errors import Conflict, Forbidden, Invalid, NotFound
+from services.scope import Scope
+
+# Called as validation and storing proceed: (stage label, done, total), for a progress bar.
+Progress = Callable[[str, int, int], object]
+IMPORTERS = (Role.ADMIN, Role.DEPARTMENT)
+
+
+def _quiet(_stage: str, _done: int, _total: int) -> None:
+    """The default Progress: nobody is watching."""
+
+
+@dataclass
+class ImportResult:
+    id: int
+    source: str
+    source_label: str
+    file_name: str
+    status: str
+    status_label: str
+    rows: int
+    changed_enterprises: int
+    changed_values: int
+    error_count: int
+    reevaluations: int
+    alerts: int
+    duplicate: bool = False
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: ArchiveImport, *, duplicate: bool = False, errors: int = 50) -> ImportResult:
+        return cls(
+            id=row.id,
+            source=row.source,
+            source_label=ArchiveSource.label_of(row.source),
+            file_name=row.file_name,
+            status=row.status,
+            status_label=ImportStatus.label_of(row.status),
+            rows=row.rows,
+            changed_enterprises=row.changed_enterprises,
+            changed_values=row.changed_values,
+            error_count=row.error_count,
+            reevaluations=row.reevaluations,
+            alerts=row.alerts,
+            duplicate=duplicate,
+            errors=list(row.errors or [])[:errors],
+        )
+
+
+def sources() -> list[dict[str, Any]]:
+    """Every data source with the fields it owns, its file columns and formats and its refresh cadence."""
+    return [s.describe() for s in SOURCES.values()]
+
+
+def refuse_foreign(*, fields: list[str] | tuple[str, ...], by: str) -> None:
+    """A field has one owning source: an edit naming another (a manual edit of a source's field too) is refused."""
+    foreign = foreign_fields(fields, by)
+    if foreign:
+        owned = "、".join(f"{f}（{FIELDS[f].label}）由「{o.label}」维护" for f, o in foreign.items())
+        raise Forbidden(
+            f"字段 {owned}，「{ArchiveSource.label_of(by, by)}」不能修改（数据来源归属规则）",
+            field=next(iter(foreign)),
+            rule="owning_source",
+        )
+
+
+def _can_import(scope: Scope) -> None:
+    if scope.role not in IMPORTERS:
+        raise Forbidden("只有管理员和主管部门可以导入企档数据", rule="role")
+
+
+def import_file(
+    *,
+    session: Session,
+    scope: Scope,
+    source_name: str,
+    file_name: str,
+    data: bytes,
+    source_date: date | None = None,
+    progress: Progress = _quiet,
+) -> ImportResult:
+    """Import one file of a source: every row validated first; any error stores nothing but the failed import with
+    its per-row report; the same file again (same content hash) changes nothing. A success updates the archive in
+    bulk, keeps each changed value's history, records the change on open cases and re-matches listed items."""
+    _can_import(scope)
+    try:
+        src = source(source_name)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="source", rule="known_source") from None
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = repo.find_succeeded(session=session, source=src.id, content_hash=digest)
+    if earlier is not None:
+        return ImportResult.of(earlier, duplicate=True)
+    when = source_date or local_date(datetime.now(UTC))
+    base = {
+        "source": src.id.value,
+        "file_name": file_name[:200],
+        "content_hash": digest,
+        "source_date": when,
+        "actor": scope.actor,
+    }
+    try:
+        fmt = archive_rows.detect_format(file_name)
+        base["file_format"] = fmt
+        header, raw = archive_rows.read_table(data, fmt)
+        progress("校验", 0, len(raw))
+        parsed = archive_rows.validate(header, raw, src)
+    except archive_rows.FileError as exc:
+        base.setdefault("file_format", "")
+        failed = [archive_rows.RowError(1, "", "", str(exc)).as_dict()]
+        return _failed(session=session, base=base, rows=0, errors=failed)
+    progress("校验", len(raw), len(raw))
+    fields = list(src.fields)
+    found = repo.current(session=session, usccs=[r[1] for r in parsed.rows], fields=fields)
+    errors = [e.as_dict() for e in parsed.errors]
+    for n, code, _, _ in parsed.rows:
+        if code not in found:
+            errors.append(
+                archive_rows.RowError(n, "统一社会信用代码", code, "企业未在企档中登记（企业登记规则）").as_dict()
+            )
+    if errors:
+        errors.sort(key=lambda e: e["row"])
+        return _failed(session=session, base=base, rows=parsed.total, errors=errors)
+
+    row = repo.add_import(
+        session=session, **base, status=ImportStatus.SUCCEEDED, rows=parsed.total, errors=[], error_count=0
+    )
+    moment = datetime.now(UTC)
+    updates: list[tuple[int, dict[str, Any]]] = []
+    history: list[dict[str, Any]] = []
+    changes_by_enterprise: dict[int, dict[str, Any]] = {}
+    changed_fields: set[str] = set()
+    for _, code, day, values in parsed.rows:
+        enterprise_id, now = found[code]
+        changed = {f: v for f, v in values.items() if _plain(now.get(f)) != _plain(v)}
+        if not changed:
+            continue
+        updates.append((enterprise_id, changed))
+        changed_fields.update(changed)
+        changes_by_enterprise[enterprise_id] = {
+            f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed.items()
+        }
+        for f, v in changed.items():
+            history.append(
+                {
+                    "enterprise_id": enterprise_id,
+                    "field": f,
+                    "value": _json(v),
+                    "source": src.id.value,
+                    "source_date": day or when,
+                    "import_id": row.id,
+                    "recorded_at": moment,
+                }
+            )
+    total = len(updates)
+    progress("写入", 0, total)
+    done = 0
+
+    def beat() -> None:
+        nonlocal done
+        done = min(total, done + 5000)
+        progress("写入", done, total)
+
+    repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat)
+    retagged = _apply_tag_rules(
+        session=session,
+        enterprise_ids=[e for e, _ in updates],
+        changed_fields=changed_fields,
+        moment=moment,
+        import_id=row.id,
+        changes=changes_by_enterprise,
+        history=history,
+    )
+    if retagged:
+        changed_fields.add("rule_tags")
+    repo.add_values(session=session, rows=history)
+    _record_on_open_cases(session=session, scope=scope, import_row=row, changes=changes_by_enterprise)
+    registered, alerts = repo.rematch(
+        session=session,
+        enterprise_ids=[e for e, _ in updates],
+        fields=changed_fields,
+        import_id=row.id,
+        actor=scope.actor,
+    )
+    row.changed_enterprises = total
+    row.changed_values = len(history)
+    row.reevaluations = registered
+    row.alerts = alerts
+    session.flush()
+    progress("写入", total, total)
+    return ImportResult.of(row)
+
+
+def _failed(*, session: Session, base: dict[str, Any], rows: int, errors: list[dict[str, Any]]) -> ImportResult:
+    row = repo.add_import(
+        session=session, **base, status=ImportStatus.FAILED, rows=rows, errors=errors, error_count=len(errors)
+    )
+    return ImportResult.of(row)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else _plain(value)
+
+
+def _record_on_open_cases(
+    *, session: Session, scope: Scope, import_row: ArchiveImport, changes: dict[int, dict[str, Any]]
+) -> None:
+    """Every open case of a changed enterprise shows the change in its timeline, naming the import."""
+    if not changes:
+        return
+    label = ArchiveSource.label_of(import_row.source)
+    for case in repo.open_cases(session=session, enterprise_ids=list(changes)):
+        changed = changes[case.enterprise_id]
+        cases.record(
+            session=session,
+            case=case,
+            key=f"archive_import:{import_row.id}",
+            kind=EventKind.ARCHIVE_CHANGED,
+            actor=scope.actor,
+            reason=f"{label}数据导入（第 {import_row.id} 次）：变更 {', '.join(sorted(changed))}",
+            data={"archive_import_id": import_row.id, "source": import_row.source, "changes": changed},
+        )
+
+
+def record_manual(
+    *, session: Session, enterprise_id: int, source: str, changes: dict[str, Any], archive_change_id: int
+) -> None:
+    """History rows for an administrator's edit (made for the source that owns the fields)."""
+    moment = datetime.now(UTC)
+    repo.add_values(
+        session=session,
+        rows=[
+            {
+                "enterprise_id": enterprise_id,
+                "field": f,
+                "value": _json(c["to"]),
+                "source": source,
+                "source_date": local_date(moment),
+                "archive_change_id": archive_change_id,
+                "recorded_at": moment,
+            }
+            for f, c in changes.items()
+        ],
+    )
+
+
+# --- reading: imports, facts with source and date, "as of" -----------------------------------------------------
+
+
+def imports(*, session: Session, scope: Scope) -> list[ImportResult]:
+    """Recent imports: an administrator sees all, a department its own."""
+    _can_import(scope)
+    rows = repo.list_imports(session=session)
+    if scope.role != Role.ADMIN:
+        rows = [r for r in rows if r.actor == scope.actor]
+    return [ImportResult.of(r, errors=0) for r in rows]
+
+
+def get_import(*, session: Session, scope: Scope, import_id: int) -> ArchiveImport:
+    """One import (with its whole error report) if the caller may see it."""
+    _can_import(scope)
+    row = repo.get_import(session=session, import_id=import_id)
+    if row is None or (scope.role != Role.ADMIN and row.actor != scope.actor):
+        raise NotFound(f"数据导入 {import_id} 不存在", field="import_id", rule="in_scope")
+    return row
+
+
+def error_report(*, session: Session, scope: Scope, import_id: int) -> str:
+    """The per-row error report of an import as CSV (Chinese headers, opens in Excel)."""
+    return archive_rows.error_report_csv(list(get_import(session=session, scope=scope, import_id=import_id).errors))
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One archive fact as users read it: the value, and which source said it, holding from when."""
+
+    field: str
+    label: str
+    value: Any
+    text: str
+    source: str
+    source_label: str
+    source_date: date | None
+    import_id: int | None
+    recorded_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _fact(name: str, value: Any, row: Any) -> Fact:
+    spec = FIELDS[name]
+    src = row.source if row is not None else owner_of(name).value
+    if spec.type is FieldType.DATE and isinstance(value, str):
+        value = date.fromisoformat(value)
+    return Fact(
+        field=name,
+        label=spec.label,
+        value=value,
+        text=spec.format(value) if value is not None else "（空）",
+        source=src,
+        source_label=ArchiveSource.label_of(src),
+        source_date=row.source_date if row is not None else None,
+        import_id=row.import_id if row is not None else None,
+        recorded_at=row.recorded_at if row is not None else None,
+    )
+
+
+def facts_of(*, session: Session, enterprise: Enterprise) -> list[Fact]:
+    """The enterprise's current facts with the source and source date of each (no date: recorded before history)."""
+    rows = repo.latest(session=session, enterprise_id=enterprise.id)
+    return [_fact(name, getattr(enterprise, spec.column), rows.get(name)) for name, spec in FIELDS.items()]
+
+
+def facts(*, session: Session, scope: Scope, uscc: str) -> list[Fact]:
+    """Current facts with source and date, as the caller may see them (an enterprise only its own)."""
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    return facts_of(session=session, enterprise=enterprise)
+
+
+def end_of_local_day(day: date) -> datetime:
+    """The last moment of a Beijing day, in UTC: "what we knew on day D" includes everything recorded that day."""
+    return datetime.combine(day + timedelta(days=1), time(), LOCAL_TZ).astimezone(UTC) - timedelta(microseconds=1)
+
+
+def known_at(*, session: Session, enterprise_id: int, moment: datetime) -> list[Fact]:
+    """What the archive knew at `moment`: for each field with history, the value recorded last by then."""
+    rows = repo.known_at(session=session, enterprise_id=enterprise_id, moment=moment)
+    return [_fact(name, row.value, row) for name, row in rows.items()]
+
+
+def as_of(*, session: Session, scope: Scope, uscc: str, day: date) -> list[Fact]:
+    """What the archive knew about the enterprise on Beijing day `day` (fields without history are left out)."""
+    enterprise = notice_service.enterprise_in_scope(session=session, scope=scope, uscc=uscc)
+    return known_at(session=session, enterprise_id=enterprise.id, moment=end_of_local_day(day))
+
+
+def case_provenance(*, session: Session, case: Case) -> dict[str, dict[str, Any]]:
+    """For each fact frozen in the case's evidence: the import (or manual change) that supplied the value the
+    archive held when the case was created, with its source and source date."""
+    known = repo.known_at(session=session, enterprise_id=case.enterprise_id, moment=case.created_at)
+    values = (case.evidence or {}).get("values", {}) if isinstance(case.evidence, dict) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in values:
+        row = known.get(name)
+        out[name] = {
+            "import_id": row.import_id if row else None,
+            "archive_change_id": row.archive_change_id if row else None,
+            "source": row.source if row else None,
+            "source_date": row.source_date.isoformat() if row else None,
+        }
+    return out
+
+
+def provenance(*, session: Session, scope: Scope, case_id: int) -> dict[str, dict[str, Any]]:
+    """`case_provenance` of a case the caller may see (one outside its scope is not found)."""
+    return case_provenance(
+        session=session, case=case_service.visible_case(session=session, scope=scope, case_id=case_id)
+    )
+
+
+# --- tag rules (Yichang rules art. 27) ---------------------------------------------------------------------------
+
+TAG_RULE_ROLES = (Role.ADMIN, Role.DEPARTMENT)
+
+
+@dataclass(frozen=True)
+class TagRuleOut:
+    id: int
+    name: str
+    condition: dict[str, Any]
+    department_code: str | None
+    tagged: int
+
+
+def _rule_trees(session: Session) -> list[tuple[str, Any]]:
+    from schemas.conditions import parse_condition
+
+    return [(r.name, parse_condition(r.condition)) for r in repo.tag_rules(session=session)]
+
+
+def _apply_tag_rules(
+    *,
+    session: Session,
+    enterprise_ids: list[int] | None,
+    changed_fields: set[str] | None,
+    moment: datetime,
+    import_id: int | None = None,
+    changes: dict[int, dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> int:
+    """Recompute `rule_tags` of the given enterprises (None: all) from the tag rules, when a rule uses a changed field
+    (None: always); each changed tag list is stored with its history. Returns how many enterprises changed."""
+    trees = _rule_trees(session)
+    if changed_fields is not None:
+        trees = [(n, t) for n, t in trees if repo._fields(t) & changed_fields]
+    if not trees or enterprise_ids == []:
+        return 0
+    wanted = repo.rule_tags_wanted(session=session, rules=trees, enterprise_ids=enterprise_ids)
+    updates = [(e, {"rule_tags": new}) for e, (now, new) in wanted.items() if sorted(now or []) != new]
+    repo.update_enterprises(session=session, updates=updates, moment=moment)
+    rows = [
+        {
+            "enterprise_id": e,
+            "field": "rule_tags",
+            "value": v["rule_tags"],
+            "source": ArchiveSource.TAG_RULES.value,
+            "source_date": local_date(moment),
+            "import_id": import_id,
+            "recorded_at": moment,
+        }
+        for e, v in updates
+    ]
+    if history is None:
+        repo.add_values(session=session, rows=rows)
+    else:
+        history.extend(rows)
+    if changes is not None:
+        for e, v in updates:
+            changes.setdefault(e, {})["rule_tags"] = {"from": wanted[e][0] or [], "to": v["rule_tags"]}
+    return len(updates)
+
+
+def create_tag_rule(*, session: Session, scope: Scope, name: str, condition: dict[str, Any]) -> TagRuleOut:
+    """A department's tag as a condition over archive fields: every enterprise meeting it is tagged at once, and
+    re-tagged whenever an import changes a field the rule uses; `rule_tags` is then a condition field."""
+    from pydantic import ValidationError
+
+    from schemas.conditions import dump_condition, parse_condition
+
+    if scope.role not in TAG_RULE_ROLES:
+        raise Forbidden("只有管理员和主管部门可以定义标签规则", rule="role")
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 40:
+        raise Invalid("标签名称 name 应为 1–40 个字（长度规则）", field="name", rule="length")
+    try:
+        tree = parse_condition(condition)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(f"标签规则的条件 condition 不合规：{first.get('msg', '')}", field="condition") from None
+    if "rule_tags" in repo._fields(tree):
+        raise Invalid("标签规则的条件不能引用规则标签本身（rule_tags）", field="condition", rule="no_recursion")
+    if repo.tag_rule_by_name(session=session, name=name) is not None:
+        raise Conflict(f"标签 {name} 已存在", field="name", rule="unique")
+    rule = repo.add_tag_rule(
+        session=session,
+        name=name,
+        condition=dump_condition(tree),
+        department_code=scope.department_code,
+        actor=scope.actor,
+    )
+    _apply_tag_rules(session=session, enterprise_ids=None, changed_fields=None, moment=datetime.now(UTC))
+    return _rule_out(session, rule)
+
+
+def _rule_out(session: Session, rule: Any) -> TagRuleOut:
+    return TagRuleOut(
+        id=rule.id,
+        name=rule.name,
+        condition=rule.condition,
+        department_code=rule.department_code,
+        tagged=repo.count_tagged(session=session, name=rule.name),
+    )
+
+
+def tag_rules(*, session: Session, scope: Scope) -> list[TagRuleOut]:
+    """Every tag rule with how many enterprises carry its tag (staff only)."""
+    if scope.role == Role.ENTERPRISE:
+        raise Forbidden("企业不能查看标签规则", rule="role")
+    return [_rule_out(session, r) for r in repo.tag_rules(session=session)]
