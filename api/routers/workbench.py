@@ -1,0 +1,160 @@
+"""The department workbench pages (部门工作台): the work list (待办) and the case review screen with its decisions.
+
+Each page is scoped like the API (services/workbench.py and services/reviews.py); a decision is the same workflow
+update the API sends, and a refusal shows the workflow's Chinese reason on the page with the API's status.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SessionDep, UowDep
+from api.pages import templates
+from api.routers.web import error_page, signed_in
+from rules.money import parse_yuan
+from schemas.reviews import DecisionBody
+from schemas.vocabulary import DecisionKind, ObjectionStatus, TaskStatus
+from services import reviews, workbench
+from services.errors import DomainError, Invalid, Unavailable
+from services.scope import Scope
+
+router = APIRouter(prefix="/web/workbench", include_in_schema=False)
+# The workbench's own vocabularies, registered once at import like api.pages' filters (never while a page renders).
+templates.env.filters.update(
+    {
+        "task_status": TaskStatus.label_of,
+        "decision": DecisionKind.label_of,
+        "objection_status": ObjectionStatus.label_of,
+    }
+)
+PAGE_SIZE = 50
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def tasks_page(
+    request: Request,
+    session: SessionDep,
+    status: Annotated[str, Query(pattern="^(open|done|closed|timed_out)$")] = TaskStatus.OPEN,
+    fund_item: Annotated[str | None, Query(max_length=40)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    """My department's work list (待办), the earliest deadline first, overdue in red, counts in the header."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        result = workbench.task_page(
+            session=session, scope=scope, status=status, fund_item=fund_item or None,
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+        )  # fmt: skip
+    except DomainError as exc:
+        return error_page(request, exc)
+    context = {
+        "principal": scope.principal,
+        "department": scope.department_name,
+        "result": result,
+        "status": status,
+        "fund_item": fund_item or "",
+        "page": page,
+        "pages": max(1, -(-result.total // PAGE_SIZE)),
+        "statuses": list(TaskStatus),
+    }
+    return templates.TemplateResponse(request, "workbench_tasks.html", context)
+
+
+async def _review(request: Request, uow: UowDep, scope: Scope, case_id: int, **extra: object) -> Response:
+    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
+    try:
+        page = await uow.read(workbench.review_page, scope=scope, case_id=case_id)
+    except DomainError as exc:
+        return error_page(request, exc)
+    context = {
+        "principal": scope.principal,
+        "page": page,
+        "case": page.case,
+        "names": page.names,
+        "objection_open": ObjectionStatus.OPEN,
+    } | extra
+    return templates.TemplateResponse(request, "workbench_case.html", context, status_code=status_code)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(case_id: int, request: Request, uow: UowDep, done: str = "") -> Response:
+    """The review screen: conditions against the archive, the timeline, each department's progress, the decision."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    return await _review(request, uow, scope, case_id, done=done[:200])
+
+
+def _amount(text: str) -> int | None:
+    if not text.strip():
+        return None
+    try:
+        fen = parse_yuan(text)
+    except ValueError as exc:
+        message = str(exc).split(" / ")[0]
+        raise Invalid(f"amount_yuan：核定金额{message.removeprefix('金额')}", field="amount_yuan", rule="yuan") from exc
+    if fen <= 0:
+        raise Invalid("amount_yuan：核定金额须大于 0 元", field="amount_yuan", rule="positive")
+    return fen
+
+
+@router.post("/cases/{case_id}/decision", response_class=HTMLResponse)
+async def decide(
+    case_id: int,
+    request: Request,
+    uow: UowDep,
+    stage_key: Annotated[str, Form(min_length=1, max_length=32)],
+    decision: Annotated[str, Form(pattern="^(approve|reject|return)$")],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    amount_yuan: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Approve (with an amount in yuan), return for 补正 (what to supplement) or reject (with the reason)."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    client = request.app.state.temporal
+    form = {"stage_key": stage_key, "decision": decision, "comment": comment, "amount_yuan": amount_yuan}
+    try:
+        if client is None:
+            raise Unavailable("工作流服务暂不可用，请稍后重试")
+        body = DecisionBody(stage_key=stage_key, decision=decision, comment=comment, amount_fen=_amount(amount_yuan))
+        await reviews.decide(uow=uow, client=client, scope=scope, case_id=case_id, body=body)
+    except DomainError as exc:
+        return await _review(request, uow, scope, case_id, error=exc.message, form=form, status_code=exc.status_code)
+    done = f"已提交：{DecisionKind(decision).label}"
+    return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
+
+
+@router.post("/cases/{case_id}/objections/{objection_id}/ruling", response_class=HTMLResponse)
+async def rule(
+    case_id: int,
+    objection_id: int,
+    request: Request,
+    uow: UowDep,
+    uphold: Annotated[str, Form(pattern="^(uphold|dismiss)$")],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A publicity objection: uphold (the case is rejected) or dismiss (it continues), with the reason."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    client = request.app.state.temporal
+    try:
+        if client is None:
+            raise Unavailable("工作流服务暂不可用，请稍后重试")
+        if not comment.strip():
+            raise Invalid("comment：裁定异议须写明理由", field="comment", rule="required")
+        await reviews.rule_objection(
+            uow=uow, client=client, scope=scope, case_id=case_id, objection_id=objection_id,
+            uphold=uphold == "uphold", comment=comment,
+        )  # fmt: skip
+    except DomainError as exc:
+        return await _review(request, uow, scope, case_id, error=exc.message, status_code=exc.status_code)
+    done = "已裁定：异议成立" if uphold == "uphold" else "已裁定：异议不成立"
+    return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)

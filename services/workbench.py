@@ -1,0 +1,191 @@
+"""The department workbench (部门工作台): the work list (待办) and the case review screen, scoped to the caller.
+
+Working days left come from the working-day calendar (statutory holidays and make-up workdays), never from date
+arithmetic; decisions themselves go through services/reviews.py as workflow updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import CaseTask
+from db.repositories import enterprises, fund_items, reviews
+from db.repositories import workbench as repo
+from rules.amounts import compute_amount
+from rules.calendar import WorkCalendar
+from rules.conditions import evaluate
+from schemas.cases import CaseOut
+from schemas.conditions import ConditionResult
+from schemas.localtime import aware, local_date
+from schemas.vocabulary import ObjectionStatus, Role, TaskStatus
+from schemas.workbench import TaskRow
+from services import cases
+from services.errors import Forbidden, Invalid
+from services.fund_items import parse_config, working_calendar
+from services.scope import Scope
+
+MAX_PAGE = 200
+
+
+def _department(scope: Scope, department: str | None) -> str:
+    """The department whose work list is read: the caller's own; an administrator names one."""
+    if scope.role == Role.ADMIN:
+        return department or scope.principal.subject
+    if scope.role not in (Role.DEPARTMENT, Role.FINANCE):
+        raise Forbidden(f"{Role.label_of(scope.role)}无权查看待办", rule="role")
+    return scope.principal.subject
+
+
+def _row(task: CaseTask, case: Any, item: Any, enterprise: Any, cal: WorkCalendar, now: datetime) -> TaskRow:
+    left = overdue = None
+    if task.due_at is not None:
+        due = aware(task.due_at)
+        left = cal.working_days_between(local_date(now), local_date(due))
+        overdue = task.status == TaskStatus.OPEN and due < now
+    return TaskRow.model_validate(
+        {
+            **{k: getattr(task, k) for k in TaskRow.model_fields if hasattr(task, k)},
+            "fund_item_code": item.code,
+            "fund_item_name": item.name,
+            "enterprise_name": enterprise.name,
+            "uscc": enterprise.uscc,
+            "case_status": case.status,
+            "working_days_left": left,
+            "overdue": bool(overdue),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of the work list, how many tasks match in all, and the header's counts."""
+
+    items: list[TaskRow]
+    total: int
+    counts: dict[str, int]
+    overdue: int
+    items_filter: list[tuple[str, str]] = field(default_factory=list)
+
+
+def task_page(
+    *,
+    session: Session,
+    scope: Scope,
+    status: str | None = TaskStatus.OPEN,
+    department: str | None = None,
+    fund_item: str | None = None,
+    stage_key: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> TaskPage:
+    """The caller's department's tasks, the earliest deadline first, with names and working days left."""
+    code = _department(scope, department)
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit：每页条数须在 1 到 {MAX_PAGE} 之间", field="limit", rule="range")
+    if offset < 0:
+        raise Invalid("offset：起始位置不能为负数", field="offset", rule="range")
+    moment = now or datetime.now(UTC)
+    cal = working_calendar(session=session)
+    rows, total = repo.task_rows(
+        session=session, department=code, status=status, fund_item_code=fund_item, stage_key=stage_key,
+        limit=limit, offset=offset,
+    )  # fmt: skip
+    items = [_row(*row, cal=cal, now=moment) for row in rows]
+    open_rows, _ = repo.task_rows(session=session, department=code, status=TaskStatus.OPEN, limit=10_000)
+    overdue = sum(1 for t, *_ in open_rows if t.due_at is not None and aware(t.due_at) < moment)
+    return TaskPage(
+        items=items,
+        total=total,
+        counts=repo.task_counts(session=session, department=code),
+        overdue=overdue,
+        items_filter=repo.task_items(session=session, department=code),
+    )
+
+
+# -- the case review screen -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageTasks:
+    """One stage round and each department's task on it (a 联审 stage has several)."""
+
+    stage_key: str
+    stage_name: str
+    round: int
+    tasks: list[CaseTask]
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    case: CaseOut
+    names: dict[str, str]
+    conditions: list[ConditionResult]
+    eligible: bool
+    amount_text: str
+    suggested_fen: int | None
+    cap_fen: int | None
+    quantified: bool
+    stages: list[StageTasks]
+    my_task: CaseTask | None
+    objections: list[Any]
+    my_department: str | None
+
+
+def _stages(tasks: list[CaseTask]) -> list[StageTasks]:
+    grouped: dict[tuple[str, int], StageTasks] = {}
+    for t in tasks:
+        key = (t.stage_key, t.round)
+        if key not in grouped:
+            grouped[key] = StageTasks(t.stage_key, t.stage_name, t.round, [])
+        grouped[key].tasks.append(t)
+    return list(grouped.values())
+
+
+def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
+    """A case as its reviewer decides it: archive facts against each condition, the amount the standard gives and
+    its cap, the timeline, every department's progress per stage (联审), and the caller's open task."""
+    if scope.role not in (Role.DEPARTMENT, Role.FINANCE, Role.ADMIN):
+        raise Forbidden(f"{Role.label_of(scope.role)}无权办理审核", rule="role")
+    page = cases.page(session=session, scope=scope, case_id=case_id)
+    case = cases.visible_case(session=session, scope=scope, case_id=case_id)
+    version = fund_items.version(session=session, fund_item_id=case.fund_item_id, number=case.fund_item_version)
+    enterprise = enterprises.get(session=session, enterprise_id=case.enterprise_id)
+    conditions: list[ConditionResult] = []
+    eligible, amount_text, suggested, cap, quantified = False, "事项配置版本缺失，无法测算", None, None, False
+    if version is not None:
+        config = parse_config(version)
+        evaluation = evaluate(config.conditions, enterprise)
+        amount = compute_amount(config.standard, enterprise)
+        conditions, eligible, amount_text, quantified = (
+            evaluation.items,
+            evaluation.eligible,
+            amount.explanation,
+            amount.quantified,
+        )
+        suggested = amount.amount_fen if amount.quantified else None
+        cap = getattr(config.standard, "max_fen", None) or getattr(config.standard, "cap_fen", None)
+    tasks = reviews.tasks_for_case(session=session, case_id=case.id)
+    mine = scope.principal.subject if scope.role != Role.ADMIN else None
+    my_task = next((t for t in tasks if t.status == TaskStatus.OPEN and t.department_code == mine), None)
+    names = page.names | cases.actor_names(session=session, actors=[f"department:{t.department_code}" for t in tasks])
+    objections = reviews.objections_for_case(session=session, case_id=case.id)
+    return ReviewPage(
+        case=page.case,
+        names=names,
+        conditions=conditions,
+        eligible=eligible,
+        amount_text=amount_text,
+        suggested_fen=suggested,
+        cap_fen=cap,
+        quantified=quantified,
+        stages=_stages(tasks),
+        my_task=my_task,
+        objections=[o for o in objections if o.status == ObjectionStatus.OPEN]
+        + [o for o in objections if o.status != ObjectionStatus.OPEN],
+        my_department=mine,
+    )
