@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 
 from schemas.reviews import TaskOut
@@ -15,7 +17,8 @@ class TaskRow(TaskOut):
     enterprise_name: str
     uscc: str
     case_status: str
+    due_on: date | None = Field(None, description="办理期限的最后一日（北京时间）")
     working_days_left: int | None = Field(
-        None, description="距办理期限的剩余工作日（按节假日安排计算；负数为已逾期的工作日数）"
+        None, description="今天之后到期限最后一日的工作日数（按节假日安排计算；0 为今天到期，负数为已逾期）"
     )
     overdue: bool = Field(False, description="是否已过办理期限")

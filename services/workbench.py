@@ -7,7 +7,7 @@ arithmetic; decisions themselves go through services/reviews.py as workflow upda
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -40,12 +40,18 @@ def _department(scope: Scope, department: str | None) -> str:
     return scope.principal.subject
 
 
+def last_day(due_at: datetime | None) -> date | None:
+    """The last local day a task may be done on: a deadline at local midnight closes the day before."""
+    return None if due_at is None else local_date(aware(due_at) - timedelta(microseconds=1))
+
+
 def _row(task: CaseTask, case: Any, item: Any, enterprise: Any, cal: WorkCalendar, now: datetime) -> TaskRow:
     left = overdue = None
-    if task.due_at is not None:
-        due = aware(task.due_at)
-        left = cal.working_days_between(local_date(now), local_date(due))
-        overdue = task.status == TaskStatus.OPEN and due < now
+    due_on = last_day(task.due_at)
+    if task.due_at is not None and due_on is not None:
+        # working days after today up to the last day: 0 means today is the last day
+        left = cal.working_days_between(local_date(now), due_on)
+        overdue = task.status == TaskStatus.OPEN and aware(task.due_at) < now
     return TaskRow.model_validate(
         {
             **{k: getattr(task, k) for k in TaskRow.model_fields if hasattr(task, k)},
@@ -54,6 +60,7 @@ def _row(task: CaseTask, case: Any, item: Any, enterprise: Any, cal: WorkCalenda
             "enterprise_name": enterprise.name,
             "uscc": enterprise.uscc,
             "case_status": case.status,
+            "due_on": due_on,
             "working_days_left": left,
             "overdue": bool(overdue),
         }
@@ -134,6 +141,7 @@ class ReviewPage:
     my_task: CaseTask | None
     objections: list[Any]
     my_department: str | None
+    supplement_note: str = ""
 
 
 def _stages(tasks: list[CaseTask]) -> list[StageTasks]:
@@ -156,6 +164,7 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
     version = fund_items.version(session=session, fund_item_id=case.fund_item_id, number=case.fund_item_version)
     enterprise = enterprises.get(session=session, enterprise_id=case.enterprise_id)
     conditions: list[ConditionResult] = []
+    supplement_note = "本事项未配置补正"
     eligible, amount_text, suggested, cap, quantified = False, "事项配置版本缺失，无法测算", None, None, False
     if version is not None:
         config = parse_config(version)
@@ -169,6 +178,12 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         )
         suggested = amount.amount_fen if amount.quantified else None
         cap = getattr(config.standard, "max_fen", None) or getattr(config.standard, "cap_fen", None)
+        rule = config.approval.supplement
+        if rule is not None and rule.max_times:
+            supplement_note = (
+                f"退回后企业须在 {rule.enterprise_deadline_working_days} 个工作日内补正，"
+                f"本事项最多退回补正 {rule.max_times} 次"
+            )
     tasks = reviews.tasks_for_case(session=session, case_id=case.id)
     mine = scope.principal.subject if scope.role != Role.ADMIN else None
     my_task = next((t for t in tasks if t.status == TaskStatus.OPEN and t.department_code == mine), None)
@@ -188,4 +203,5 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         objections=[o for o in objections if o.status == ObjectionStatus.OPEN]
         + [o for o in objections if o.status != ObjectionStatus.OPEN],
         my_department=mine,
+        supplement_note=supplement_note,
     )

@@ -29,6 +29,7 @@ templates.env.filters.update(
         "task_status": TaskStatus.label_of,
         "decision": DecisionKind.label_of,
         "objection_status": ObjectionStatus.label_of,
+        "last_day": workbench.last_day,
     }
 )
 PAGE_SIZE = 50
@@ -62,6 +63,7 @@ def tasks_page(
         "page": page,
         "pages": max(1, -(-result.total // PAGE_SIZE)),
         "statuses": list(TaskStatus),
+        "open_status": TaskStatus.OPEN,
     }
     return templates.TemplateResponse(request, "workbench_tasks.html", context)
 

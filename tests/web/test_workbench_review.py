@@ -79,7 +79,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
             expect(table).to_contain_text(name)
         expect(table).to_contain_text("宜昌市2026年度工业企业技术改造设备投资补贴（申报审批）")
         expect(table).to_contain_text("形式审查")
-        expect(table).to_contain_text("个工作日")
+        expect(table).to_contain_text("还剩 2 个工作日")
         expect(page.locator("#task-counts")).to_contain_text("待办")
         page.screenshot(path=SHOTS / "worklist.png", full_page=True)
 
@@ -88,6 +88,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
     def return_for_supplement(page: Page) -> None:
         page.goto(f"/web/workbench/cases/{supplement}")
         expect(page.locator("#conditions")).to_contain_text("满足")
+        expect(page.locator("#supplement-note")).to_contain_text("企业须在 5 个工作日内补正")
         page.get_by_role("button", name="退回补正").click()
         # the workflow refuses a 补正 without what to supplement; the page shows its reason
         expect(page.locator("#refusal")).to_contain_text("退回补正须写明需补正的内容")
@@ -124,6 +125,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
         page.fill("#amount_yuan", "3,000,000.00")
         page.get_by_role("button", name="同意", exact=True).click()
         expect(page.locator("#refusal")).to_contain_text("超过扶持标准上限")
+        page.screenshot(path=SHOTS / "refusal.png", full_page=True)
         page.fill("#amount_yuan", "16,000.00")
         page.get_by_role("button", name="同意", exact=True).click()
         expect(page.locator("#done")).to_contain_text("已提交：同意")
