@@ -6,6 +6,7 @@ arithmetic; decisions themselves go through services/reviews.py as workflow upda
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -13,17 +14,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import CaseTask
-from db.repositories import enterprises, fund_items, reviews
+from db.repositories import budget, enterprises, fund_items, reviews
 from db.repositories import workbench as repo
 from rules.amounts import compute_amount
 from rules.calendar import WorkCalendar
 from rules.conditions import evaluate
 from schemas.cases import CaseOut
 from schemas.conditions import ConditionResult
+from schemas.fund_items import FundItemOut, FundItemSummary, ListingCheck, VersionSummary
 from schemas.localtime import aware, local_date
-from schemas.vocabulary import ObjectionStatus, Role, TaskStatus
+from schemas.vocabulary import CaseStatus, ObjectionStatus, Role, TaskStatus
 from schemas.workbench import TaskRow
 from services import cases
+from services import fund_items as fund_item_service
 from services.errors import Forbidden, Invalid
 from services.fund_items import parse_config, working_calendar
 from services.scope import Scope
@@ -154,11 +157,15 @@ def _stages(tasks: list[CaseTask]) -> list[StageTasks]:
     return list(grouped.values())
 
 
+def _staff(scope: Scope) -> None:
+    if scope.role not in (Role.DEPARTMENT, Role.FINANCE, Role.ADMIN):
+        raise Forbidden(f"{Role.label_of(scope.role)}无权使用部门工作台", rule="role")
+
+
 def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
     """A case as its reviewer decides it: archive facts against each condition, the amount the standard gives and
     its cap, the timeline, every department's progress per stage (联审), and the caller's open task."""
-    if scope.role not in (Role.DEPARTMENT, Role.FINANCE, Role.ADMIN):
-        raise Forbidden(f"{Role.label_of(scope.role)}无权办理审核", rule="role")
+    _staff(scope)
     page = cases.page(session=session, scope=scope, case_id=case_id)
     case = cases.visible_case(session=session, scope=scope, case_id=case_id)
     version = fund_items.version(session=session, fund_item_id=case.fund_item_id, number=case.fund_item_version)
@@ -205,3 +212,96 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         my_department=mine,
         supplement_note=supplement_note,
     )
+
+
+# -- fund items: the list, the lifecycle and the version history ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    item: FundItemSummary
+    budget: dict[str, int]
+    cases: int
+    open_cases: int
+
+
+def items_page(
+    *, session: Session, scope: Scope, status: str | None = None, mode: str | None = None, q: str = ""
+) -> list[ItemRow]:
+    """The caller's fund items (a department: its own) with window, budget use and case counts; `q` searches the
+    name and the code."""
+    _staff(scope)
+    items = fund_item_service.list_items(session=session, principal=scope.principal, status=status, mode=mode)
+    needle = q.strip()
+    if needle:
+        items = [i for i in items if needle in i.name or needle.upper() in i.code.upper()]
+    ids = repo.item_ids(session=session, codes=[i.code for i in items])
+    counts = repo.case_counts(session=session, fund_item_ids=list(ids.values()))
+    rows = []
+    for i in items:
+        by_status = counts.get(ids[i.code], {})
+        open_cases = sum(n for s, n in by_status.items() if not CaseStatus(s).is_final)
+        rows.append(
+            ItemRow(i, budget.totals(session=session, fund_item_id=ids[i.code]), sum(by_status.values()), open_cases)
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    version: VersionSummary
+    changes: list[tuple[str, str, str]]  # (path, before, after) against the version before it
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    item: FundItemOut
+    listing: ListingCheck
+    history: list[VersionDiff]
+    budget: dict[str, int]
+
+
+def _flat(value: Any, path: str = "") -> dict[str, str]:
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out |= _flat(v, f"{path}[{i}]")
+        return out
+    return {path: json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The configuration paths that differ between two versions, with both values (— where absent)."""
+    a, b = _flat(before), _flat(after)
+    return [(k, a.get(k, "—"), b.get(k, "—")) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+def item_page(*, session: Session, scope: Scope, code: str, today: date) -> ItemPage:
+    """A fund item with what the lifecycle buttons need: the 5-working-day listing check for today (with the earliest
+    start day it allows) and every version with what changed from the one before."""
+    _staff(scope)
+    item = fund_item_service.get_item(session=session, principal=scope.principal, code=code)
+    check = fund_item_service.listing_check(
+        calendar=working_calendar(session=session),
+        mode=item.mode,
+        window=item.version.config.window,
+        listing_date=today,
+    )
+    summaries = fund_item_service.versions(session=session, principal=scope.principal, code=code)
+    configs = {
+        s.version: fund_item_service.version(
+            session=session, principal=scope.principal, code=code, number=s.version
+        ).config.model_dump(mode="json")
+        for s in summaries
+    }
+    history = [
+        VersionDiff(s, _diff(configs[summaries[i - 1].version], configs[s.version]) if i else [])
+        for i, s in enumerate(summaries)
+    ]
+    ids = repo.item_ids(session=session, codes=[code])
+    return ItemPage(item, check, list(reversed(history)), budget.totals(session=session, fund_item_id=ids[code]))

@@ -14,10 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, UowDep
 from api.pages import templates
+from api.routers.fund_items import Today
 from api.routers.web import error_page, signed_in
 from rules.money import parse_yuan
 from schemas.reviews import DecisionBody
-from schemas.vocabulary import DecisionKind, ObjectionStatus, TaskStatus
+from schemas.vocabulary import DecisionKind, FundItemMode, FundItemStatus, ObjectionStatus, TaskStatus
+from services import fund_items as fund_item_service
 from services import reviews, workbench
 from services.errors import DomainError, Invalid, Unavailable
 from services.scope import Scope
@@ -160,3 +162,91 @@ async def rule(
         return await _review(request, uow, scope, case_id, error=exc.message, status_code=exc.status_code)
     done = "已裁定：异议成立" if uphold == "uphold" else "已裁定：异议不成立"
     return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
+
+
+# -- fund items -----------------------------------------------------------------------------------------------------
+
+
+@router.get("/items", response_class=HTMLResponse)
+def items_page(
+    request: Request,
+    session: SessionDep,
+    status: Annotated[str, Query(max_length=16)] = "",
+    mode: Annotated[str, Query(max_length=16)] = "",
+    q: Annotated[str, Query(max_length=60)] = "",
+) -> Response:
+    """My fund items (政策资金事项) with status, window, budget use and case counts; filter and search."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        status_value = FundItemStatus(status) if status else None
+        mode_value = FundItemMode(mode) if mode else None
+    except ValueError:
+        return error_page(request, Invalid("status / mode：筛选条件不是已知的事项状态或兑付方式", field="status"))
+    try:
+        rows = workbench.items_page(session=session, scope=scope, status=status_value, mode=mode_value, q=q)
+    except DomainError as exc:
+        return error_page(request, exc)
+    context = {
+        "principal": scope.principal,
+        "department": scope.department_name,
+        "rows": rows,
+        "status": status,
+        "mode": mode,
+        "q": q,
+        "statuses": list(FundItemStatus),
+        "modes": list(FundItemMode),
+    }
+    return templates.TemplateResponse(request, "workbench_items.html", context)
+
+
+def _item_response(request: Request, session: SessionDep, scope: Scope, code: str, today: Today, **extra: object):
+    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
+    try:
+        page = workbench.item_page(session=session, scope=scope, code=code, today=today)
+    except DomainError as exc:
+        return error_page(request, exc)
+    context = {"principal": scope.principal, "page": page, "item": page.item, "statuses": FundItemStatus} | extra
+    return templates.TemplateResponse(request, "workbench_item.html", context, status_code=status_code)
+
+
+@router.get("/items/{code}", response_class=HTMLResponse)
+def item_page(code: str, request: Request, session: SessionDep, today: Today) -> Response:
+    """One fund item: lifecycle buttons with the 5-working-day listing rule explained, and its version history."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    return _item_response(request, session, scope, code, today)
+
+
+@router.post("/items/{code}/lifecycle", response_class=HTMLResponse)
+def lifecycle(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    today: Today,
+    action: Annotated[str, Form(pattern="^(submit|list|close|delist)$")],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Submit, list (上架), close (结束受理) or delist (下架) the item; a refusal is shown with its Chinese reason."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        if action in ("close", "delist") and len(reason.strip()) < 2:
+            raise Invalid("reason：结束受理或下架须写明原因（至少 2 个字）", field="reason", rule="required")
+        # a savepoint: a refusal shown on the page leaves nothing half-done in the request's transaction
+        with session.begin_nested():
+            out = _LIFECYCLE[action](session=session, principal=scope.principal, code=code, today=today, reason=reason)
+    except DomainError as exc:
+        return _item_response(request, session, scope, code, today, error=exc.message, status_code=exc.status_code)
+    return _item_response(request, session, scope, code, today, notes=out.notes)
+
+
+_LIFECYCLE = {
+    "submit": lambda *, today, reason, **kw: fund_item_service.submit(today=today, **kw),
+    "list": lambda *, today, reason, **kw: fund_item_service.list_item(today=today, **kw),
+    "close": lambda *, today, reason, **kw: fund_item_service.close(reason=reason.strip(), **kw),
+    "delist": lambda *, today, reason, **kw: fund_item_service.delist(reason=reason.strip(), **kw),
+}

@@ -60,3 +60,26 @@ def task_items(*, session: Session, department: str) -> list[tuple[str, str]]:
         .order_by(FundItem.code)
     )
     return [(code, name) for code, name in session.execute(stmt)]
+
+
+def case_counts(*, session: Session, fund_item_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Cases per fund item and status."""
+    if not fund_item_ids:
+        return {}
+    stmt = (
+        select(Case.fund_item_id, Case.status, func.count())
+        .where(Case.fund_item_id.in_(fund_item_ids))
+        .group_by(Case.fund_item_id, Case.status)
+    )
+    out: dict[int, dict[str, int]] = {}
+    for item_id, status, n in session.execute(stmt):
+        out.setdefault(item_id, {})[status] = n
+    return out
+
+
+def item_ids(*, session: Session, codes: list[str]) -> dict[str, int]:
+    if not codes:
+        return {}
+    return {
+        code: id_ for code, id_ in session.execute(select(FundItem.code, FundItem.id).where(FundItem.code.in_(codes)))
+    }
