@@ -17,11 +17,21 @@ from api.pages import templates
 from api.routers.fund_items import Today
 from api.routers.web import error_page, signed_in
 from rules.money import parse_yuan
+from schemas.fields import field_catalogue
 from schemas.reviews import DecisionBody
-from schemas.vocabulary import DecisionKind, FundItemMode, FundItemStatus, ObjectionStatus, TaskStatus
+from schemas.vocabulary import (
+    DecisionKind,
+    FundItemMode,
+    FundItemStatus,
+    JointMode,
+    ObjectionStatus,
+    PolicyLevel,
+    Role,
+    TaskStatus,
+)
 from services import fund_items as fund_item_service
-from services import reviews, workbench
-from services.errors import DomainError, Invalid, Unavailable
+from services import item_editor, reviews, workbench
+from services.errors import DomainError, Forbidden, Invalid, Unavailable
 from services.scope import Scope
 
 router = APIRouter(prefix="/web/workbench", include_in_schema=False)
@@ -212,12 +222,13 @@ def _item_response(request: Request, session: SessionDep, scope: Scope, code: st
 
 
 @router.get("/items/{code}", response_class=HTMLResponse)
-def item_page(code: str, request: Request, session: SessionDep, today: Today) -> Response:
+def item_page(code: str, request: Request, session: SessionDep, today: Today, saved: str = "") -> Response:
     """One fund item: lifecycle buttons with the 5-working-day listing rule explained, and its version history."""
     scope = signed_in(request)
     if not isinstance(scope, Scope):
         return scope
-    return _item_response(request, session, scope, code, today)
+    notes = [n for n in saved[:500].split("；") if n]
+    return _item_response(request, session, scope, code, today, notes=notes)
 
 
 @router.post("/items/{code}/lifecycle", response_class=HTMLResponse)
@@ -250,3 +261,91 @@ _LIFECYCLE = {
     "close": lambda *, today, reason, **kw: fund_item_service.close(reason=reason.strip(), **kw),
     "delist": lambda *, today, reason, **kw: fund_item_service.delist(reason=reason.strip(), **kw),
 }
+
+
+# -- the fund item editor -------------------------------------------------------------------------------------------
+
+# what a new item's form starts with (the department still fills in everything that is its own)
+EDITOR_DEFAULTS = {
+    "region_code": "420500",
+    "region_name": "宜昌市",
+    "policy_level": "city",
+    "budget_year": "2026",
+    "finance_department": "YC-CZJ",
+    "finance_days": "5",
+    "finance_auto": "on",
+    "standard_kind": "fixed",
+    "cond_group": "all",
+}
+
+
+def _editor_scope(request: Request) -> Scope | Response:
+    """The editor is the policy departments' (and an administrator's): anyone else is refused before any form."""
+    scope = signed_in(request)
+    if isinstance(scope, Scope) and scope.role not in (Role.DEPARTMENT, Role.ADMIN):
+        return error_page(request, Forbidden(f"{Role.label_of(scope.role)}无权编辑资金事项", rule="role"))
+    return scope
+
+
+def _editor(request: Request, scope: Scope, values: dict, rows: dict, **extra: object) -> Response:
+    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
+    context = {
+        "principal": scope.principal,
+        "v": values,
+        "rows": rows,
+        "fields": field_catalogue(),
+        "levels": list(PolicyLevel),
+        "joint_modes": list(JointMode),
+        "errors": [],
+        "code": None,
+    } | extra
+    return templates.TemplateResponse(request, "workbench_editor.html", context, status_code=status_code)
+
+
+EMPTY_ROWS = {"source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}]}
+
+
+@router.get("/editor/new", response_class=HTMLResponse)
+def new_item(request: Request, mode: Annotated[str, Query(pattern="^(instant|review)$")] = "instant") -> Response:
+    """The editor for a new fund item: sections for policy, name, mode, window, guide, budget, standard, conditions
+    and (review) the approval stages; nothing is typed as JSON."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    return _editor(request, scope, EDITOR_DEFAULTS | {"mode": mode}, EMPTY_ROWS)
+
+
+@router.get("/editor/row", response_class=HTMLResponse)
+def editor_row(request: Request, kind: Annotated[str, Query(pattern="^(source|cond|stage|material)$")]) -> Response:
+    """One blank row of a repeated section, added by htmx."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    context = {"kind": kind, "r": {}, "fields": field_catalogue(), "joint_modes": list(JointMode)}
+    return templates.TemplateResponse(request, "workbench_editor_row.html", context)
+
+
+REPEATED = {
+    "source": ("source_name", "source_share"),
+    "cond": ("cond_field", "cond_op", "cond_value"),
+    "stage": ("stage_key", "stage_name", "stage_departments", "stage_joint", "stage_days"),
+    "material": ("material_name", "material_requirement", "material_sample"),
+}
+
+
+@router.post("/editor/new", response_class=HTMLResponse)
+async def create_item(request: Request, uow: UowDep) -> Response:
+    """Create the item as a draft from the editor; refused with the API's messages shown next to their sections."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    data = await request.form()
+    single = {k: str(v) for k, v in data.items()}
+    multi = {k: [str(x) for x in data.getlist(k)] for k in data}
+    form = item_editor.Form(single, multi)
+    saved = await uow.write(item_editor.save, principal=scope.principal, form=form)
+    if saved.errors:
+        rows = {kind: form.rows(*names) or [{}] for kind, names in REPEATED.items()}
+        return _editor(request, scope, single, rows, errors=saved.errors, status_code=422)
+    notes = quote("；".join(saved.notes))
+    return RedirectResponse(f"/web/workbench/items/{saved.code}?saved={notes}", status_code=303)

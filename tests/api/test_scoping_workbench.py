@@ -18,6 +18,7 @@ from tests.api.test_scoping import client, settings, world  # noqa: F401  (the s
 
 OWNER_A = frozenset({"admin", "dept_a", "finance_yc"})
 ITEM_A = {"code": "item_a_code"}
+EDITORS = frozenset({"admin", "dept_a", "dept_b"})
 RENAMED = "宜昌市2026年度专精特新中小企业一次性奖励（第二版）"
 
 
@@ -52,6 +53,12 @@ TABLE: list[Row] = [
     # a listed item cannot be submitted again: past the scope the owner is refused by the item's state (409)
     Row("POST", "/web/workbench/items/{code}/lifecycle", frozenset({"admin", "dept_a"}), fill=ITEM_A,
         form={"action": "submit"}, auth="cookie", ok=(409,), anonymous=(303,)),
+    # the editor is the policy departments': an empty form is refused field by field (422), never saved
+    Row("GET", "/web/workbench/editor/new", EDITORS, auth="cookie", anonymous=(303,), denied=(403,)),
+    Row("GET", "/web/workbench/editor/row", EDITORS, query={"kind": "cond"}, auth="cookie", anonymous=(303,),
+        denied=(403,)),
+    Row("POST", "/web/workbench/editor/new", EDITORS, form={"mode": "instant"}, auth="cookie", ok=(422,),
+        anonymous=(303,), denied=(403,)),
 ]
 # fmt: on
 PAIRS = cases_of(TABLE)
