@@ -24,6 +24,15 @@ from services import fund_items as fund_item_service
 from services.errors import DomainError
 
 LIST_OPS = {"in", "not_in", "has_any_tags", "has_all_tags"}
+STAGE_COLUMNS = (
+    "stage_key",
+    "stage_name",
+    "stage_departments",
+    "stage_joint",
+    "stage_days",
+    "stage_timeout",
+    "stage_escalate_to",
+)
 
 
 class Form:
@@ -196,8 +205,10 @@ def config_from_form(form: Form) -> Built:
                 "departments": [d.strip() for d in r["stage_departments"].replace("，", ",").split(",") if d.strip()],
                 "joint_mode": r["stage_joint"] or "all",
                 "deadline_working_days": _int(r["stage_days"]),
+                "on_timeout": r["stage_timeout"] or "escalate",
+                **({"escalate_to": r["stage_escalate_to"]} if r["stage_escalate_to"] else {}),
             }
-            for r in form.rows("stage_key", "stage_name", "stage_departments", "stage_joint", "stage_days")
+            for r in form.rows(*STAGE_COLUMNS)
         ]
         if form.get("supplement_times"):
             approval["supplement"] = {

@@ -28,6 +28,7 @@ from schemas.vocabulary import (
     PolicyLevel,
     Role,
     TaskStatus,
+    TimeoutPolicy,
 )
 from services import fund_items as fund_item_service
 from services import item_editor, reviews, workbench
@@ -296,12 +297,14 @@ def _editor(request: Request, scope: Scope, values: dict, rows: dict, **extra: o
         "fields": field_catalogue(),
         "levels": list(PolicyLevel),
         "joint_modes": list(JointMode),
+        "timeouts": TIMEOUTS,
         "errors": [],
         "code": None,
     } | extra
     return templates.TemplateResponse(request, "workbench_editor.html", context, status_code=status_code)
 
 
+TIMEOUTS = [TimeoutPolicy.ESCALATE, TimeoutPolicy.AUTO_APPROVE, TimeoutPolicy.AUTO_REJECT]
 EMPTY_ROWS = {"source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}]}
 
 
@@ -321,14 +324,14 @@ def editor_row(request: Request, kind: Annotated[str, Query(pattern="^(source|co
     scope = _editor_scope(request)
     if not isinstance(scope, Scope):
         return scope
-    context = {"kind": kind, "r": {}, "fields": field_catalogue(), "joint_modes": list(JointMode)}
+    context = {"kind": kind, "r": {}, "fields": field_catalogue(), "joint_modes": list(JointMode), "timeouts": TIMEOUTS}
     return templates.TemplateResponse(request, "workbench_editor_row.html", context)
 
 
 REPEATED = {
     "source": ("source_name", "source_share"),
     "cond": ("cond_field", "cond_op", "cond_value"),
-    "stage": ("stage_key", "stage_name", "stage_departments", "stage_joint", "stage_days"),
+    "stage": item_editor.STAGE_COLUMNS,
     "material": ("material_name", "material_requirement", "material_sample"),
 }
 
