@@ -130,6 +130,7 @@ def test_the_editor_refuses_what_the_api_refuses_with_the_same_words(app_client,
     api_status, api = _api_messages(client, headers, code, data)
     page_status, page = _page_messages(client, headers["cookie"], data | {"code": code})
     assert api_status in (409, 422) and api, (api_status, api)
+    assert all(re.search(r"[\u4e00-\u9fff]", m) for m in api), api  # Chinese for users, never pydantic's English
     assert page_status == 422 and page == api
 
 
