@@ -23,12 +23,14 @@ from schemas.cases import CaseOut
 from schemas.conditions import ConditionResult
 from schemas.fund_items import FundItemOut, FundItemSummary, ListingCheck, VersionSummary
 from schemas.localtime import aware, local_date
+from schemas.regions import region_name
 from schemas.vocabulary import CaseStatus, ObjectionStatus, Role, TaskStatus
 from schemas.workbench import TaskRow
-from services import cases
+from services import cases, matching
 from services import fund_items as fund_item_service
 from services.errors import Forbidden, Invalid
 from services.fund_items import parse_config, working_calendar
+from services.matching import DryRunIn, DryRunOut
 from services.scope import Scope
 
 MAX_PAGE = 200
@@ -305,3 +307,54 @@ def item_page(*, session: Session, scope: Scope, code: str, today: date) -> Item
     ]
     ids = repo.item_ids(session=session, codes=[code])
     return ItemPage(item, check, list(reversed(history)), budget.totals(session=session, fund_item_id=ids[code]))
+
+
+# -- the dry run page (政策预匹配) ------------------------------------------------------------------------------------
+
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    name: str
+    region: str
+    unmet: list[str]
+
+
+@dataclass(frozen=True)
+class DryRunPage:
+    item: FundItemSummary
+    result: DryRunOut
+    regions: list[tuple[str, int, int]]  # (name, matched, amount_fen)
+    sizes: list[tuple[str, int, int]]
+    matched: list[SampleRow]
+    near_misses: list[SampleRow]
+    sampled: int
+
+
+def dry_run_page(*, session: Session, scope: Scope, code: str) -> DryRunPage:
+    """The dry run of a fund item's latest version over the whole archive, with names for the charts, and a sample
+    of matched enterprises and of near misses (one condition short) with what they lack."""
+    _staff(scope)
+    summary = fund_item_service.get_item(session=session, principal=scope.principal, code=code)
+    result = matching.run(session=session, principal=scope.principal, body=DryRunIn(fund_item_code=code))
+    regions = [(region_name(g.key), g.matched, g.amount_fen) for g in result.by_region]
+    sizes = [(g.label or g.key, g.matched, g.amount_fen) for g in result.by_size]
+    conditions = summary.version.config.conditions
+    prefix = summary.version.config.region.code
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    sample = repo.enterprise_sample(session=session, region_prefix=prefix)
+    matched: list[SampleRow] = []
+    near: list[SampleRow] = []
+    for enterprise in sample:
+        evaluation = evaluate(conditions, enterprise)
+        unmet = evaluation.unmet_texts()
+        row = SampleRow(enterprise.name, region_name(enterprise.region_code), unmet)
+        if evaluation.eligible and len(matched) < SAMPLE_SIZE:
+            matched.append(row)
+        elif len(unmet) == 1 and len(near) < SAMPLE_SIZE:
+            near.append(row)
+        if len(matched) >= SAMPLE_SIZE and len(near) >= SAMPLE_SIZE:
+            break
+    return DryRunPage(summary, result, regions, sizes, matched, near, len(sample))

@@ -6,6 +6,7 @@ update the API sends, and a refusal shows the workflow's Chinese reason on the p
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from api.deps import SessionDep, UowDep
 from api.pages import templates
 from api.routers.fund_items import Today
 from api.routers.web import error_page, signed_in
-from rules.money import parse_yuan
+from rules.money import format_yuan, parse_yuan
 from schemas.fields import field_catalogue
 from schemas.reviews import DecisionBody
 from schemas.vocabulary import (
@@ -119,6 +120,16 @@ def _amount(text: str) -> int | None:
     return fen
 
 
+FIELD_PREFIX = re.compile(r"^[a-z_]+：")
+FEN_AMOUNT = re.compile(r"(\d+) 分")
+
+
+def page_reason(exc: DomainError) -> str:
+    """The workflow's reason as a page says it: without the API field name in front, amounts in yuan, not fen."""
+    text = FIELD_PREFIX.sub("", exc.message)
+    return FEN_AMOUNT.sub(lambda m: format_yuan(int(m.group(1))), text)
+
+
 @router.post("/cases/{case_id}/decision", response_class=HTMLResponse)
 async def decide(
     case_id: int,
@@ -141,7 +152,9 @@ async def decide(
         body = DecisionBody(stage_key=stage_key, decision=decision, comment=comment, amount_fen=_amount(amount_yuan))
         await reviews.decide(uow=uow, client=client, scope=scope, case_id=case_id, body=body)
     except DomainError as exc:
-        return await _review(request, uow, scope, case_id, error=exc.message, form=form, status_code=exc.status_code)
+        return await _review(
+            request, uow, scope, case_id, error=page_reason(exc), form=form, status_code=exc.status_code
+        )
     done = f"已提交：{DecisionKind(decision).label}"
     return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
 
@@ -170,7 +183,7 @@ async def rule(
             uphold=uphold == "uphold", comment=comment,
         )  # fmt: skip
     except DomainError as exc:
-        return await _review(request, uow, scope, case_id, error=exc.message, status_code=exc.status_code)
+        return await _review(request, uow, scope, case_id, error=page_reason(exc), status_code=exc.status_code)
     done = "已裁定：异议成立" if uphold == "uphold" else "已裁定：异议不成立"
     return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
 
@@ -352,3 +365,18 @@ async def create_item(request: Request, uow: UowDep) -> Response:
         return _editor(request, scope, single, rows, errors=saved.errors, status_code=422)
     notes = quote("；".join(saved.notes))
     return RedirectResponse(f"/web/workbench/items/{saved.code}?saved={notes}", status_code=303)
+
+
+@router.get("/items/{code}/dry-run", response_class=HTMLResponse)
+def dry_run_page(code: str, request: Request, session: SessionDep) -> Response:
+    """政策预匹配: matched count, amount, budget coverage, charts by district and size, and a sample of matched and
+    near-miss enterprises with the conditions they do not meet."""
+    scope = signed_in(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        page = workbench.dry_run_page(session=session, scope=scope, code=code)
+    except DomainError as exc:
+        return error_page(request, exc)
+    context = {"principal": scope.principal, "page": page, "r": page.result}
+    return templates.TemplateResponse(request, "workbench_dry_run.html", context)

@@ -83,3 +83,12 @@ def item_ids(*, session: Session, codes: list[str]) -> dict[str, int]:
     return {
         code: id_ for code, id_ in session.execute(select(FundItem.code, FundItem.id).where(FundItem.code.in_(codes)))
     }
+
+
+def enterprise_sample(*, session: Session, region_prefix: str = "", limit: int = 2000) -> list[Enterprise]:
+    """Enterprises of a region (all when no prefix), oldest records first, for the dry run's sample of matched and
+    near-miss enterprises."""
+    stmt = select(Enterprise).order_by(Enterprise.id).limit(limit)
+    if region_prefix:
+        stmt = stmt.where(Enterprise.region_code.startswith(region_prefix))
+    return list(session.scalars(stmt))

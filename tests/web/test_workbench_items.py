@@ -122,6 +122,12 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         page.fill("#window_end", (start + timedelta(days=60)).isoformat())
         page.click("#save")
         expect(page.locator("#notes")).to_contain_text("已创建草稿")
+        page.get_by_role("link", name="政策预匹配（上架前测算覆盖企业和预算）").click()
+        expect(page.locator("#summary")).to_contain_text("符合条件")
+        expect(page.locator("#by-region canvas")).to_have_count(1)  # ECharts drew from the vendored script
+        expect(page.locator("#near-misses")).to_contain_text("研发投入占比")
+        page.screenshot(path=SHOTS / "dry-run.png", full_page=True)
+        page.go_back()
         page.get_by_role("button", name="提交").click()
         page.get_by_role("button", name="上架").click()
         expect(page.locator("#item-status")).to_have_text("已上架")

@@ -124,7 +124,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
         expect(page.get_by_role("heading", name="本部门办理：初审")).to_be_visible()
         page.fill("#amount_yuan", "3,000,000.00")
         page.get_by_role("button", name="同意", exact=True).click()
-        expect(page.locator("#refusal")).to_contain_text("超过扶持标准上限")
+        expect(page.locator("#refusal")).to_have_text("核定金额 3,000,000.00元超过扶持标准上限 2,000,000.00元")
         page.screenshot(path=SHOTS / "refusal.png", full_page=True)
         page.fill("#amount_yuan", "16,000.00")
         page.get_by_role("button", name="同意", exact=True).click()
