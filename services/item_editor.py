@@ -271,3 +271,103 @@ def _save(*, session: Session, principal: Principal, form: Form, code: str | Non
     except DomainError as exc:
         return Saved(errors=[{"loc": [exc.field or ""], "msg": exc.message, "type": exc.rule or exc.code}])
     return Saved(code=out.code, notes=list(out.notes))
+
+
+def _yuan(fen: Any) -> str:
+    return "" if fen is None else f"{Decimal(int(fen)) / 100:,.2f}"
+
+
+def _percent(bp: Any) -> str:
+    return "" if bp is None else f"{Decimal(int(bp)) / 100:g}"
+
+
+def _shown(name: str, value: Any) -> str:
+    """A stored leaf value as the form shows it (yuan for money, percent for ratios, lists comma-separated)."""
+    spec = FIELDS.get(name)
+    values = value if isinstance(value, list) else [value]
+    if spec is not None and spec.type == FieldType.MONEY_FEN:
+        values = [_yuan(v) for v in values]
+    elif spec is not None and spec.type == FieldType.RATIO_BP:
+        values = [_percent(v) for v in values]
+    return ", ".join(str(v) for v in values)
+
+
+def form_from_config(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
+    """The editor's fields and rows for a stored configuration (the inverse of config_from_form)."""
+    policy, window, guide = config.get("policy", {}), config.get("window") or {}, config.get("guide", {})
+    budget, standard, approval = config.get("budget", {}), config.get("standard", {}), config.get("approval", {})
+    finance, officer = approval.get("finance") or {}, config.get("service_officer", {})
+    v = {
+        "mode": config.get("mode", ""),
+        "name": config.get("name", ""),
+        "policy_doc_number": policy.get("doc_number", ""),
+        "policy_title": policy.get("title", ""),
+        "policy_level": policy.get("level", ""),
+        "policy_issuer": policy.get("issuer", ""),
+        "policy_published_on": policy.get("published_on") or "",
+        "region_code": config.get("region", {}).get("code", ""),
+        "region_name": config.get("region", {}).get("name", ""),
+        "window_start": window.get("start", ""),
+        "window_end": window.get("end", ""),
+        "budget_year": str(budget.get("year", "")),
+        "budget_total_yuan": _yuan(budget.get("total_fen")),
+        "standard_kind": standard.get("kind", ""),
+        "standard_amount_yuan": _yuan(standard.get("amount_fen")),
+        "standard_base": standard.get("base", ""),
+        "standard_rate_percent": f"{Decimal(standard['rate']) * 100:g}" if standard.get("rate") else "",
+        "standard_floor_yuan": _yuan(standard.get("floor_fen")),
+        "standard_cap_yuan": _yuan(standard.get("cap_fen")),
+        "standard_max_yuan": _yuan(standard.get("max_fen")),
+        "standard_note": standard.get("note", ""),
+        "cond_group": config.get("conditions", {}).get("op", "all"),
+        "finance_department": finance.get("department", ""),
+        "finance_days": str(finance.get("deadline_working_days", "")),
+        "finance_auto": "on" if finance.get("auto_when_quantified") else "",
+        "officer_name": officer.get("name", ""),
+        "officer_phone": officer.get("phone", ""),
+        "officer_office": officer.get("office", ""),
+    }
+    v |= {
+        f"guide_{k}": guide.get(k, "") for k in ("policy_basis", "conditions_text", "standard_text", "process", "notes")
+    }
+    completeness = approval.get("completeness_check") or {}
+    supplement, publicity = approval.get("supplement") or {}, approval.get("publicity") or {}
+    v |= {
+        "completeness_department": completeness.get("department", ""),
+        "completeness_days": str(completeness.get("deadline_working_days", "")),
+        "supplement_times": str(supplement.get("max_times", "")),
+        "supplement_days": str(supplement.get("enterprise_deadline_working_days", "")),
+        "publicity_days": str(publicity.get("working_days", "")),
+        "objection_department": publicity.get("objection_department") or "",
+    }
+    leaves = [i for i in config.get("conditions", {}).get("items", []) if "field" in i]
+    rows = {
+        "source": [
+            {"source_name": s["name"], "source_share": _percent(s["share_bp"])} for s in budget.get("sources", [])
+        ],
+        "cond": [
+            {"cond_field": i["field"], "cond_op": i["op"], "cond_value": _shown(i["field"], i.get("value"))}
+            for i in leaves
+        ],
+        "stage": [
+            {
+                "stage_key": s["key"],
+                "stage_name": s["name"],
+                "stage_departments": ", ".join(s["departments"]),
+                "stage_joint": s.get("joint_mode", "all"),
+                "stage_days": str(s.get("deadline_working_days", "")),
+                "stage_timeout": s.get("on_timeout", "escalate"),
+                "stage_escalate_to": s.get("escalate_to") or "",
+            }
+            for s in approval.get("stages", [])
+        ],
+        "material": [
+            {
+                "material_name": m["name"],
+                "material_requirement": m["requirement"],
+                "material_sample": m.get("sample", ""),
+            }
+            for m in guide.get("materials", [])
+        ],
+    }
+    return v, {k: r or [{}] for k, r in rows.items()}

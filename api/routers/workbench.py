@@ -380,3 +380,38 @@ def dry_run_page(code: str, request: Request, session: SessionDep) -> Response:
         return error_page(request, exc)
     context = {"principal": scope.principal, "page": page, "r": page.result}
     return templates.TemplateResponse(request, "workbench_dry_run.html", context)
+
+
+@router.get("/items/{code}/edit", response_class=HTMLResponse)
+def edit_item(code: str, request: Request, session: SessionDep) -> Response:
+    """The editor on the item's latest version (a listed version is copied into a new draft when saved)."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        item = fund_item_service.get_item(session=session, principal=scope.principal, code=code)
+    except DomainError as exc:
+        return error_page(request, exc)
+    values, rows = item_editor.form_from_config(item.version.config.model_dump(mode="json"))
+    return _editor(request, scope, values, rows, code=code)
+
+
+@router.post("/items/{code}/edit", response_class=HTMLResponse)
+async def save_item(code: str, request: Request, uow: UowDep) -> Response:
+    """Save the draft from the editor; refused with the API's messages shown next to their sections."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:  # another department's item is not found before anything in the form is looked at
+        await uow.read(fund_item_service.get_item, principal=scope.principal, code=code)
+    except DomainError as exc:
+        return error_page(request, exc)
+    data = await request.form()
+    single = {k: str(v) for k, v in data.items()}
+    form = item_editor.Form(single, {k: [str(x) for x in data.getlist(k)] for k in data})
+    saved = await uow.write(item_editor.save, principal=scope.principal, form=form, code=code)
+    if saved.errors:
+        rows = {kind: form.rows(*names) or [{}] for kind, names in REPEATED.items()}
+        return _editor(request, scope, single, rows, errors=saved.errors, code=code, status_code=422)
+    notes = quote("；".join(saved.notes))
+    return RedirectResponse(f"/web/workbench/items/{saved.code}?saved={notes}", status_code=303)

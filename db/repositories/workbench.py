@@ -85,7 +85,7 @@ def item_ids(*, session: Session, codes: list[str]) -> dict[str, int]:
     }
 
 
-def enterprise_sample(*, session: Session, region_prefix: str = "", limit: int = 2000) -> list[Enterprise]:
+def enterprise_sample(*, session: Session, region_prefix: str = "", limit: int = 1000) -> list[Enterprise]:
     """Enterprises of a region (all when no prefix), oldest records first, for the dry run's sample of matched and
     near-miss enterprises."""
     stmt = select(Enterprise).order_by(Enterprise.id).limit(limit)

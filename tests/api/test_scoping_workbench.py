@@ -50,6 +50,10 @@ TABLE: list[Row] = [
         auth="cookie", ok=(409,), anonymous=(303,)),
     Row("GET", "/web/workbench/items", STAFF, auth="cookie", anonymous=(303,)),
     Row("GET", "/web/workbench/items/{code}", OWNER_A, fill=ITEM_A, auth="cookie", anonymous=(303,)),
+    Row("GET", "/web/workbench/items/{code}/edit", frozenset({"admin", "dept_a"}), fill=ITEM_A, auth="cookie",
+        anonymous=(303,)),
+    Row("POST", "/web/workbench/items/{code}/edit", frozenset({"admin", "dept_a"}), fill=ITEM_A,
+        form={"mode": "instant"}, auth="cookie", ok=(422,), anonymous=(303,)),
     Row("GET", "/web/workbench/items/{code}/dry-run", OWNER_A, fill=ITEM_A, auth="cookie", anonymous=(303,)),
     # a listed item cannot be submitted again: past the scope the owner is refused by the item's state (409)
     Row("POST", "/web/workbench/items/{code}/lifecycle", frozenset({"admin", "dept_a"}), fill=ITEM_A,

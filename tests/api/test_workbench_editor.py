@@ -19,7 +19,8 @@ from api.auth import mint
 from cli.demo import ensure_demo
 from db.migrate import upgrade
 from db.session import engine_for
-from services.item_editor import STAGE_COLUMNS, Form, config_from_form
+from schemas.fund_items import FundItemConfig
+from services.item_editor import STAGE_COLUMNS, Form, config_from_form, form_from_config
 from settings import Settings
 
 VALID: dict[str, Any] = {
@@ -152,3 +153,37 @@ def test_typing_errors_name_the_field(app_client) -> None:
     client, headers = app_client
     status, page = _page_messages(client, headers["cookie"], VALID | {"code": "YC-T-TYPO", "budget_total_yuan": "十万"})
     assert status == 422 and page == ["预算总额：“十万”不是元金额，应为如 100,000.00 的数字"]
+
+
+def _as_post(values: dict[str, str], rows: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    """The editor's fields and rows as the browser posts them (each row column a repeated name)."""
+    data: dict[str, Any] = {k: v for k, v in values.items() if v != ""}
+    for kind_rows in rows.values():
+        for row in kind_rows:
+            for name, value in row.items():
+                data.setdefault(name, []).append(value)
+    return data
+
+
+def test_the_editor_opens_a_saved_draft_and_saves_it_again(app_client) -> None:
+    client, headers = app_client
+    for data in (VALID, REVIEW):
+        code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+        stored = config_from_form(_form(data)).config
+        r = client.post("/api/v1/fund-items", json={"code": code, "config": stored},
+                        headers={"Authorization": headers["Authorization"]})  # fmt: skip
+        assert r.status_code == 201, r.text
+        config = r.json()["version"]["config"]
+        values, rows = form_from_config(config)
+        again = config_from_form(_form(_as_post(values, rows))).config
+        assert FundItemConfig.model_validate(again) == FundItemConfig.model_validate(config)  # the round trip holds
+
+        client.cookies.clear()
+        cookie = {"Cookie": f"zhida_token={headers['cookie']}"}
+        page = client.get(f"/web/workbench/items/{code}/edit", headers=cookie)
+        assert page.status_code == 200 and 'value="1,000,000.00"' in page.text  # yuan, never fen, on the page
+        changed = _as_post(values | {"name": "宜昌市2026年度研发投入奖励（修改后的名称）"}, rows)
+        r = client.post(f"/web/workbench/items/{code}/edit", data=changed, headers=cookie, follow_redirects=False)
+        assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
+        saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
+        assert saved["version"]["config"]["name"] == "宜昌市2026年度研发投入奖励（修改后的名称）"
