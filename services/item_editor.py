@@ -20,6 +20,7 @@ from rules.money import parse_yuan
 from schemas.fields import FIELDS, FieldType
 from schemas.fund_items import FundItemConfig, FundItemCreate, explain_errors
 from schemas.principal import Principal
+from schemas.vocabulary import FundItemMode, JointMode, TimeoutPolicy
 from services import fund_items as fund_item_service
 from services.errors import DomainError
 
@@ -192,7 +193,7 @@ def config_from_form(form: Form) -> Built:
             "deadline_working_days": _int(form.get("finance_days", "5")),
         }
     }
-    if c["mode"] == "review":
+    if c["mode"] == FundItemMode.REVIEW:
         if form.get("completeness_department"):
             approval["completeness_check"] = {
                 "department": form.get("completeness_department"),
@@ -203,9 +204,9 @@ def config_from_form(form: Form) -> Built:
                 "key": r["stage_key"],
                 "name": r["stage_name"],
                 "departments": [d.strip() for d in r["stage_departments"].replace("，", ",").split(",") if d.strip()],
-                "joint_mode": r["stage_joint"] or "all",
+                "joint_mode": r["stage_joint"] or JointMode.ALL.value,
                 "deadline_working_days": _int(r["stage_days"]),
-                "on_timeout": r["stage_timeout"] or "escalate",
+                "on_timeout": r["stage_timeout"] or TimeoutPolicy.ESCALATE.value,
                 **({"escalate_to": r["stage_escalate_to"]} if r["stage_escalate_to"] else {}),
             }
             for r in form.rows(*STAGE_COLUMNS)
@@ -354,9 +355,9 @@ def form_from_config(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
                 "stage_key": s["key"],
                 "stage_name": s["name"],
                 "stage_departments": ", ".join(s["departments"]),
-                "stage_joint": s.get("joint_mode", "all"),
+                "stage_joint": s.get("joint_mode", JointMode.ALL.value),
                 "stage_days": str(s.get("deadline_working_days", "")),
-                "stage_timeout": s.get("on_timeout", "escalate"),
+                "stage_timeout": s.get("on_timeout", TimeoutPolicy.ESCALATE.value),
                 "stage_escalate_to": s.get("escalate_to") or "",
             }
             for s in approval.get("stages", [])

@@ -358,3 +358,19 @@ def dry_run_page(*, session: Session, scope: Scope, code: str) -> DryRunPage:
         if len(matched) >= SAMPLE_SIZE and len(near) >= SAMPLE_SIZE:
             break
     return DryRunPage(summary, result, regions, sizes, matched, near, len(sample))
+
+
+def lifecycle(*, session: Session, scope: Scope, code: str, action: str, reason: str, today: date) -> FundItemOut:
+    """Submit, list (上架), close (结束受理) or delist (下架) from the page, in a savepoint: a refusal shown on the
+    page leaves nothing half-done in the request's transaction."""
+    if action in ("close", "delist") and len(reason.strip()) < 2:
+        raise Invalid("reason：结束受理或下架须写明原因（至少 2 个字）", field="reason", rule="required")
+    principal = scope.principal
+    with session.begin_nested():
+        if action == "submit":
+            return fund_item_service.submit(session=session, principal=principal, code=code, today=today)
+        if action == "list":
+            return fund_item_service.list_item(session=session, principal=principal, code=code, today=today)
+        if action == "close":
+            return fund_item_service.close(session=session, principal=principal, code=code, reason=reason.strip())
+        return fund_item_service.delist(session=session, principal=principal, code=code, reason=reason.strip())

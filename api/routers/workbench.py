@@ -259,22 +259,10 @@ def lifecycle(
     if not isinstance(scope, Scope):
         return scope
     try:
-        if action in ("close", "delist") and len(reason.strip()) < 2:
-            raise Invalid("reason：结束受理或下架须写明原因（至少 2 个字）", field="reason", rule="required")
-        # a savepoint: a refusal shown on the page leaves nothing half-done in the request's transaction
-        with session.begin_nested():
-            out = _LIFECYCLE[action](session=session, principal=scope.principal, code=code, today=today, reason=reason)
+        out = workbench.lifecycle(session=session, scope=scope, code=code, action=action, reason=reason, today=today)
     except DomainError as exc:
         return _item_response(request, session, scope, code, today, error=exc.message, status_code=exc.status_code)
     return _item_response(request, session, scope, code, today, notes=out.notes)
-
-
-_LIFECYCLE = {
-    "submit": lambda *, today, reason, **kw: fund_item_service.submit(today=today, **kw),
-    "list": lambda *, today, reason, **kw: fund_item_service.list_item(today=today, **kw),
-    "close": lambda *, today, reason, **kw: fund_item_service.close(reason=reason.strip(), **kw),
-    "delist": lambda *, today, reason, **kw: fund_item_service.delist(reason=reason.strip(), **kw),
-}
 
 
 # -- the fund item editor -------------------------------------------------------------------------------------------
