@@ -89,6 +89,13 @@ def test_work_lists_hold_only_the_departments_own_tasks(client: TestClient, wb: 
     assert isinstance(task["working_days_left"], int) and task["working_days_left"] >= 0 and not task["overdue"]
     assert client.get("/api/v1/tasks", headers=wb.headers["dept_b"]).json() == []
     assert client.get("/api/v1/tasks", params={"limit": 0}, headers=wb.headers["dept_a"]).status_code == 422
+    paged = client.get("/api/v1/tasks", params={"offset": 1}, headers=wb.headers["dept_a"])
+    assert paged.json() == [] and paged.headers["X-Total-Count"] == "1"  # the total counts every page
+    other_item = client.get("/api/v1/tasks", params={"fund_item": "A-NONE"}, headers=wb.headers["dept_a"])
+    assert other_item.json() == [] and other_item.headers["X-Total-Count"] == "0"
+    assert (
+        len(client.get("/api/v1/tasks", params={"stage_key": "joint_review"}, headers=wb.headers["dept_a"]).json()) == 1
+    )
 
     mine = client.get("/web/workbench/tasks", headers=_cookie(wb, "dept_a")).text
     assert (
