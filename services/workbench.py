@@ -149,6 +149,15 @@ class ReviewPage:
     supplement_note: str = ""
 
 
+def _named(text: str | None, names: dict[str, str]) -> str | None:
+    """A recorded text with the codes of known departments replaced by their names (longest code first)."""
+    if not text:
+        return text
+    for code in sorted(names, key=len, reverse=True):
+        text = text.replace(code, names[code])
+    return text
+
+
 def _stages(tasks: list[CaseTask]) -> list[StageTasks]:
     grouped: dict[tuple[str, int], StageTasks] = {}
     for t in tasks:
@@ -198,8 +207,10 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
     my_task = next((t for t in tasks if t.status == TaskStatus.OPEN and t.department_code == mine), None)
     names = page.names | cases.actor_names(session=session, actors=[f"department:{t.department_code}" for t in tasks])
     objections = reviews.objections_for_case(session=session, case_id=case.id)
+    # the workflow's stage texts name departments by code ("初审：YC-JXJ办理"); the page names them
+    events = [e.model_copy(update={"reason": _named(e.reason, names)}) for e in page.case.events]
     return ReviewPage(
-        case=page.case,
+        case=page.case.model_copy(update={"events": events}),
         names=names,
         conditions=conditions,
         eligible=eligible,

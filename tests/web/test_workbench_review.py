@@ -141,6 +141,8 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
         expect(stages).to_contain_text("宜昌市财政局")
         expect(stages).to_contain_text("宜昌市发展和改革委员会")
         expect(page.locator("#timeline")).to_contain_text("宜昌市经济和信息化局")
+        expect(page.locator("#timeline")).to_contain_text("联合审核：宜昌市财政局、宜昌市发展和改革委员会办理")
+        expect(page.locator("#timeline")).not_to_contain_text("YC-")  # names, never department codes
         expect(page.locator("#decision-form")).to_have_count(0)  # 经信局 has no turn in the 联审
         page.screenshot(path=SHOTS / "joint.png", full_page=True)
 
