@@ -47,9 +47,7 @@ class Order:
 
 def test_a_write_is_committed_before_its_response_is_sent(settings: Settings) -> None:
     with transaction(settings.db_url) as session:
-        fund_items.add_department(
-            session=session, code="YC-CZJ", name="宜昌市财政局", region_code="420500", kind="finance"
-        )
+        fund_items.add_department(session=session, code="YC-CZJ", name="宜昌市财政局", region_code="420500", kind="finance")
         alert_id = reconciliation.raise_alert(session=session, kind="recon_missing_ours", ref="uow:1", message="x").id
     order = Order(create_app(settings))
     finance = {"Authorization": f"Bearer {mint(settings.jwt_key(), role='finance', subject='YC-CZJ')}"}

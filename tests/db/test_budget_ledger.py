@@ -17,25 +17,14 @@ from db.session import transaction
 
 
 def _item_with_cases(session: Session, n_cases: int, total_fen: int) -> tuple[int, list[int]]:
-    dept = fund_items.add_department(
-        session=session, code=f"D{n_cases}{total_fen}", name="经信局", region_code="420500"
-    )
+    dept = fund_items.add_department(session=session, code=f"D{n_cases}{total_fen}", name="经信局", region_code="420500")
     policy = fund_items.add_policy(
-        session=session,
-        doc_number=f"宜经信发〔2026〕{n_cases}{total_fen}号",
-        title="测试政策",
-        level="city",
-        department_id=dept.id,
-        published_on=date(2026, 1, 5),
+        session=session, doc_number=f"宜经信发〔2026〕{n_cases}{total_fen}号", title="测试政策", level="city",
+        department_id=dept.id, published_on=date(2026, 1, 5),
     )
     item = fund_items.add_listed(
-        session=session,
-        code=f"T-{n_cases}-{total_fen}",
-        policy_id=policy.id,
-        department_id=dept.id,
-        name="测试事项",
-        mode="instant",
-        config={},
+        session=session, code=f"T-{n_cases}-{total_fen}", policy_id=policy.id, department_id=dept.id,
+        name="测试事项", mode="instant", config={},
     )
     budget.add_line(session=session, fund_item_id=item.id, source="市级财政", budget_year=2026, total_fen=total_fen)
     case_ids = []
@@ -43,15 +32,8 @@ def _item_with_cases(session: Session, n_cases: int, total_fen: int) -> tuple[in
         ent = Enterprise(uscc=f"91420500{total_fen % 997:03d}{i:07d}", name=f"企业{i}", region_code="420502", tags=[])
         session.add(ent)
         session.flush()
-        case = Case(
-            fund_item_id=item.id,
-            fund_item_version=1,
-            enterprise_id=ent.id,
-            mode="instant",
-            status="approved",
-            workflow_id=f"case:T-{total_fen}:{i}",
-            paid_fen=0,
-        )
+        case = Case(fund_item_id=item.id, fund_item_version=1, enterprise_id=ent.id, mode="instant",
+                    status="approved", workflow_id=f"case:T-{total_fen}:{i}", paid_fen=0)
         session.add(case)
         session.flush()
         case_ids.append(case.id)
@@ -71,10 +53,7 @@ def test_reserve_commit_release_and_exhaustion(session: Session) -> None:
     with pytest.raises(ValueError):
         budget.commit(session=session, case_id=b)  # released reservations cannot be paid
     assert budget.totals(session=session, fund_item_id=item_id) == {
-        "total_fen": 250,
-        "reserved_fen": 0,
-        "committed_fen": 100,
-        "available_fen": 150,
+        "total_fen": 250, "reserved_fen": 0, "committed_fen": 100, "available_fen": 150,
     }
     budget.reserve(session=session, fund_item_id=item_id, case_id=c, amount_fen=150)  # exactly the rest
     assert budget.totals(session=session, fund_item_id=item_id)["available_fen"] == 0

@@ -34,7 +34,9 @@ def _verify(pubs: dict[str, str], headers: dict[str, str], body: bytes = BODY, *
     return verify_headers(pubs, headers, body, window_seconds=WINDOW, **kw)  # type: ignore[arg-type]
 
 
-def _refused(code: str, pubs: dict[str, str], headers: dict[str, str], body: bytes = BODY, **kw: object) -> None:
+def _refused(
+    code: str, pubs: dict[str, str], headers: dict[str, str], body: bytes = BODY, **kw: object
+) -> None:
     with pytest.raises(SignatureError) as info:
         _verify(pubs, headers, body, **kw)
     assert info.value.code == code

@@ -261,10 +261,7 @@ def _quiet(engine) -> bool:
 
 def _submit_until_answered(gw: HttpTreasuryGateway, instr: PaymentInstruction) -> InstructionResult:
     return eventually_sync(
-        lambda: gw.submit(instr),
-        what=f"the treasury to answer {instr.VoucherNo}",
-        every=0.05,
-        ignore=(TreasuryUnavailable,),
+        lambda: gw.submit(instr), what=f"the treasury to answer {instr.VoucherNo}", every=0.05, ignore=(TreasuryUnavailable,)
     )
 
 

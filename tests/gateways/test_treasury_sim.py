@@ -166,7 +166,9 @@ def signed(method: str, url: str, body: bytes = b"", key: str = ZHIDA_KEY) -> ht
     return httpx.request(method, url, content=body, headers=sign_headers(key, ZHIDA_KID, body))
 
 
-def test_accepted_then_paid_with_a_verified_callback(gateway: HttpTreasuryGateway, receiver: Receiver) -> None:
+def test_accepted_then_paid_with_a_verified_callback(
+    gateway: HttpTreasuryGateway, receiver: Receiver
+) -> None:
     instr = instruction(receiver)
     accepted = gateway.submit(instr)
     assert (accepted.Status, accepted.PaidAmt, accepted.SettledAt) == ("accepted", 0, None)
@@ -179,7 +181,9 @@ def test_accepted_then_paid_with_a_verified_callback(gateway: HttpTreasuryGatewa
     assert gateway.query(instr.VoucherNo) == result
 
 
-def test_resend_returns_the_first_result(gateway: HttpTreasuryGateway, receiver: Receiver, treasury_url: str) -> None:
+def test_resend_returns_the_first_result(
+    gateway: HttpTreasuryGateway, receiver: Receiver, treasury_url: str
+) -> None:
     instr = instruction(receiver)
     body = instr.model_dump_json().encode()
     first = signed("POST", f"{treasury_url}/v1/instructions", body)
@@ -222,7 +226,9 @@ def test_bad_signatures_are_a_401(treasury_url: str, receiver: Receiver) -> None
     assert replay.status_code == 401 and replay.json()["code"] == "replayed_nonce"
 
 
-def test_invalid_instruction_is_a_422_naming_the_field(gateway: HttpTreasuryGateway, receiver: Receiver) -> None:
+def test_invalid_instruction_is_a_422_naming_the_field(
+    gateway: HttpTreasuryGateway, receiver: Receiver
+) -> None:
     bad = PaymentInstruction.model_construct(**(instruction(receiver).model_dump() | {"PayAmt": 0}))
     with pytest.raises(TreasuryRejected) as info:
         gateway.submit(bad)
@@ -231,7 +237,9 @@ def test_invalid_instruction_is_a_422_naming_the_field(gateway: HttpTreasuryGate
     assert gateway.query(bad.VoucherNo) is None
 
 
-def test_payee_name_marked_wrong_fails_with_nothing_paid(gateway: HttpTreasuryGateway, receiver: Receiver) -> None:
+def test_payee_name_marked_wrong_fails_with_nothing_paid(
+    gateway: HttpTreasuryGateway, receiver: Receiver
+) -> None:
     instr = instruction(receiver, PayeeAcctName="宜昌错误科技有限公司")
     gateway.submit(instr)
     [result] = wait_for(lambda: receiver.delivered(path_of(instr)))
@@ -248,7 +256,9 @@ def test_callback_is_retried_until_2xx(gateway: HttpTreasuryGateway, receiver: R
     assert receiver.attempts(path_of(instr)) == [500, 500, 200]
 
 
-def test_batch_submit_and_query_many(gateway: HttpTreasuryGateway, receiver: Receiver, treasury_url: str) -> None:
+def test_batch_submit_and_query_many(
+    gateway: HttpTreasuryGateway, receiver: Receiver, treasury_url: str
+) -> None:
     # Campaign style: no NotifyUrl, results are polled in bulk.
     batch = [instruction(receiver, NotifyUrl=None) for _ in range(50)]
     already = gateway.submit(batch[0])

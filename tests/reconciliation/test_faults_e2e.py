@@ -46,7 +46,8 @@ async def test_transient_faults_still_pay_every_case_exactly_once(stack: Stack) 
     usccs = eligible_usccs(stack, 4)
     case_ids = [apply(stack, uscc) for uscc in usccs]
     waits = [
-        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u)) for cid, u in zip(case_ids, usccs, strict=True)
+        stack.wait_status(cid, FINAL_CASE, stack.token("enterprise", u))
+        for cid, u in zip(case_ids, usccs, strict=True)
     ]
     finals = await asyncio.gather(*waits)
     assert [c["status"] for c in finals] == ["paid"] * 4

@@ -9,9 +9,7 @@ import pytest
 from schemas import vocabulary
 from schemas.vocabulary import CaseStatus, EventKind, Vocabulary, event_label, render_actor
 
-VOCABULARIES = [
-    v for v in vars(vocabulary).values() if isinstance(v, type) and issubclass(v, Vocabulary) and v is not Vocabulary
-]
+VOCABULARIES = [v for v in vars(vocabulary).values() if isinstance(v, type) and issubclass(v, Vocabulary) and v is not Vocabulary]
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 

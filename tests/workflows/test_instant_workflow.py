@@ -104,9 +104,7 @@ async def _run(env: WorkflowEnvironment, fake: FakeCase, *, signal_status: str |
         )
         if signal_status:
             # As the treasury does: the result exists (and is signalled) only after the instruction was sent.
-            await eventually(
-                lambda: "send_payment" in fake.calls, what="the payment instruction to be sent", every=0.01
-            )
+            await eventually(lambda: "send_payment" in fake.calls, what="the payment instruction to be sent", every=0.01)
             fake.payment_status = signal_status
             await handle.signal(
                 InstantCaseWorkflow.payment_result, PaymentSignal(voucher_no="V7", status=signal_status)
