@@ -19,6 +19,7 @@ from api.routers import campaigns as campaigns_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
 from api.routers import reviews as reviews_router
+from api.routers import workbench as workbench_router
 from gateways.signing import NonceCache
 from settings import Settings, get_settings
 from workflows.client import connect
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_router.router)
     app.include_router(reviews_router.router)
     app.include_router(portal_router.router)
+    app.include_router(workbench_router.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

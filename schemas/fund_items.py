@@ -869,6 +869,8 @@ _BUILTIN_MESSAGES: dict[str, str] = {
     "extra_forbidden": "不认识的字段（请检查拼写）",
     "string_type": "必须是文本",
     "string_pattern_mismatch": "格式不正确，须符合 {pattern}",
+    "string_too_short": "至少 {min_length} 个字",
+    "string_too_long": "最多 {max_length} 个字",
     "int_type": "必须是整数",
     "int_parsing": "必须是整数",
     "int_from_float": "必须是整数",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, UowDep, allow
 from schemas.cases import CaseProgress
@@ -19,10 +19,10 @@ from schemas.reviews import (
     ObjectionOut,
     ReasonBody,
     RulingBody,
-    TaskOut,
 )
 from schemas.vocabulary import Role
-from services import reviews
+from schemas.workbench import TaskRow
+from services import reviews, workbench
 from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["reviews 审核"])
@@ -31,15 +31,26 @@ Enterprise = Annotated[Scope, Depends(allow(Role.ENTERPRISE))]
 Anyone = Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))]
 
 
-@router.get("/tasks", response_model=list[TaskOut], tags=["reviews 审核"])
+@router.get("/tasks", response_model=list[TaskRow], tags=["reviews 审核"])
 def my_tasks(
     session: SessionDep,
     scope: Staff,
+    response: Response,
     status: Annotated[str | None, Query(pattern="^(open|done|closed|timed_out)$")] = "open",
     department: Annotated[str | None, Query(max_length=32)] = None,
-) -> list[TaskOut]:
-    """My department's work list (待办), the most urgent first."""
-    return reviews.tasks(session=session, scope=scope, status=status, department=department)
+    fund_item: Annotated[str | None, Query(max_length=40, description="资金事项编码")] = None,
+    stage_key: Annotated[str | None, Query(max_length=32, description="环节编码")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[TaskRow]:
+    """My department's work list (待办), the earliest deadline first, with the enterprise and fund item names and
+    the working days left; the total number of matching tasks is in the X-Total-Count header."""
+    page = workbench.task_page(
+        session=session, scope=scope, status=status, department=department, fund_item=fund_item,
+        stage_key=stage_key, limit=limit, offset=offset,
+    )  # fmt: skip
+    response.headers["X-Total-Count"] = str(page.total)
+    return page.items
 
 
 @router.get("/cases/{case_id}/progress", response_model=CaseProgress, tags=["cases 办件"])
