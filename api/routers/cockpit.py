@@ -1,0 +1,160 @@
+"""The finance cockpit (财政看板): the page, the drill-down list of cases, exports of every table, and closing a
+reconciliation alert from the page. The use cases are in services/cockpit.py and services/cockpit_export.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SessionDep, SettingsDep, allow
+from api.pages import templates
+from api.routers.web import error_page, signed_in
+from schemas.cockpit import CockpitFilter
+from schemas.regions import region_name
+from schemas.vocabulary import Role
+from services import cockpit as service
+from services import cockpit_export
+from services.errors import DomainError, Invalid
+from services.scope import Scope
+
+router = APIRouter(tags=["cockpit 财政看板"])
+FinanceScope = Annotated[Scope, Depends(allow(Role.FINANCE))]
+
+
+def _int(value: str | None, field: str) -> int | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise Invalid(f"{field}应为正整数：“{value}”", field=field, rule="integer")
+    return int(value)
+
+
+def cockpit_filter(
+    fund_item_id: Annotated[str | None, Query(description="资金事项编号")] = None,
+    department_id: Annotated[str | None, Query(description="主管部门编号")] = None,
+    region: Annotated[str | None, Query(description="企业所在地区（6 位行政区划代码）")] = None,
+    source: Annotated[str | None, Query(description="资金来源")] = None,
+    status: Annotated[str | None, Query(description="办件状态")] = None,
+    budget_line_id: Annotated[str | None, Query(description="预算额度编号")] = None,
+    paid_month: Annotated[str | None, Query(description="支付月份 YYYY-MM（北京时间）")] = None,
+    overdue_department: Annotated[str | None, Query(description="有逾期环节的部门代码")] = None,
+) -> CockpitFilter | DomainError:
+    """The cockpit's filters from the query string; a bad value is handed on so a page can show it in Chinese."""
+    try:
+        return service.make_filter(
+            fund_item_id=_int(fund_item_id, "fund_item_id"),
+            department_id=_int(department_id, "department_id"),
+            region=region,
+            source=source,
+            status=status,
+            budget_line_id=_int(budget_line_id, "budget_line_id"),
+            paid_month=paid_month,
+            overdue_department=overdue_department,
+        )
+    except DomainError as exc:
+        return exc
+
+
+FilterDep = Annotated[CockpitFilter | DomainError, Depends(cockpit_filter)]
+
+
+@router.get("/api/v1/cockpit/exports/{table}")
+def export_table(
+    table: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    scope: FinanceScope,
+    filters: FilterDep,
+    format: Annotated[str, Query(description="xlsx 或 csv")] = "xlsx",
+) -> Response:
+    """One cockpit table (or the drill-down list of cases, `cases`) as Excel or CSV, with the page's filters."""
+    if isinstance(filters, DomainError):
+        raise filters
+    name, media, data = cockpit_export.export(
+        session=session, scope=scope, name=table, fmt=format, filters=filters, treasury_division=settings.adm_div_code
+    )
+    disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
+    return Response(data, media_type=media, headers={"Content-Disposition": disposition})
+
+
+# Pages ---------------------------------------------------------------------------------------------------
+
+
+def _page_scope(request: Request) -> Scope | Response:
+    scope = signed_in(request)
+    if isinstance(scope, Scope) and scope.role not in (Role.FINANCE, Role.ADMIN):
+        return templates.TemplateResponse(request, "error.html", {"message": "财政看板仅限财政部门查看"}, status_code=403)
+    return scope
+
+
+def _context(scope: Scope, filters: CockpitFilter, **more: object) -> dict:
+    return {"principal": scope.principal, "filters": filters, "region_name": region_name, **more}
+
+
+@router.get("/web/cockpit", response_class=HTMLResponse, include_in_schema=False)
+def cockpit_page(request: Request, session: SessionDep, settings: SettingsDep, filters: FilterDep) -> Response:
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if isinstance(filters, DomainError):
+        return error_page(request, filters)
+    try:
+        view = service.cockpit(session=session, scope=scope, filters=filters, treasury_division=settings.adm_div_code)
+    except DomainError as exc:
+        return error_page(request, exc)
+    closed = request.query_params.get("closed")
+    return templates.TemplateResponse(
+        request, "cockpit_index.html", _context(scope, filters, view=view, groups=service.GROUPS, closed=closed)
+    )
+
+
+@router.get("/web/cockpit/cases", response_class=HTMLResponse, include_in_schema=False)
+def cockpit_cases_page(
+    request: Request, session: SessionDep, filters: FilterDep, page: str = "1", size: str = "50"
+) -> Response:
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if isinstance(filters, DomainError):
+        return error_page(request, filters)
+    try:
+        listing = service.cases(
+            session=session,
+            scope=scope,
+            filters=filters,
+            page=_int(page, "page") or 0,
+            size=_int(size, "size") or 0,
+        )
+        options = service.options(session=session, scope=scope)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return templates.TemplateResponse(
+        request, "cockpit_cases.html", _context(scope, filters, listing=listing, options=options)
+    )
+
+
+@router.post("/web/cockpit/alerts/{alert_id}/close", response_class=HTMLResponse, include_in_schema=False)
+def close_alert_page(
+    alert_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    note: str = Form(""),
+    back: str = Form("cockpit"),
+) -> Response:
+    """Close a reconciliation alert with the note typed on the page; back to the cockpit, which says so."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        service.close_alert(
+            session=session, scope=scope, treasury_division=settings.adm_div_code, alert_id=alert_id, note=note
+        )
+    except DomainError as exc:
+        return error_page(request, exc)
+    target = "/web/reconciliation" if back == "reconciliation" else "/web/cockpit"  # never a URL from the form
+    return RedirectResponse(f"{target}?closed={alert_id}#alerts", status_code=303)
