@@ -1,0 +1,83 @@
+"""The finance cockpit in a real browser through the real server: a finance user of 宜昌 filters by department and
+region, drills down to the cases behind a figure, downloads an export and closes a reconciliation alert with a note.
+Screenshots go to reports/screenshots/14/."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from playwright.sync_api import Page, expect
+
+from db.models import Alert
+from db.repositories import reconciliation
+from db.session import transaction
+from schemas.vocabulary import AlertStatus
+from tests.db import cockpit_dataset
+from tests.web.conftest import Web
+
+pytestmark = pytest.mark.e2e
+SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "14"
+
+
+async def test_finance_filters_drills_down_exports_and_closes_an_alert(web: Web) -> None:
+    with transaction(web.stack.settings.db_url) as s:
+        data = cockpit_dataset.build(s)
+        alert = reconciliation.raise_alert(session=s, kind="recon_amount_mismatch", ref=f"cockpit-web:{data.tag}",
+                                           message=f"2026-09-04 对账：凭证 T{data.tag} 金额不符：我方 100.00元，国库 90.00元")  # fmt: skip
+        alert_id = alert.id
+    token = web.token("finance", data.finance_yc)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def drive(page: Page) -> bytes:
+        page.goto(f"/web/login?token={token}")
+        page.goto("/web/")
+        expect(page.locator("#finance-entry")).to_contain_text("进入财政看板")
+        page.get_by_role("link", name="进入财政看板").click()
+        expect(page.get_by_role("heading", name="财政看板 · 宜昌市")).to_be_visible()
+        page.wait_for_function("document.querySelector('#chart-months canvas') !== null")
+        page.screenshot(path=SHOTS / "1-cockpit.png", full_page=True)
+
+        # Filter: 科技局's item, enterprises of 伍家岗区.
+        page.locator("select[name=department_id]").select_option(str(data.ids["dept_b"]))
+        page.locator("select[name=region]").select_option("420503")
+        page.locator("#apply-filters").click()
+        expect(page.locator("#group-fund_item")).to_contain_text("科技创新平台奖励")
+        rows = page.locator("#group-fund_item tr").all_inner_texts()
+        assert len(rows) == 2 and "1,200,000" not in rows[1] and "12,000.00元" in rows[1], rows
+        page.screenshot(path=SHOTS / "2-filtered.png", full_page=True)
+
+        # Drill down from the figure to its cases.
+        page.locator("#group-fund_item a", has_text="科技创新平台奖励").click()
+        expect(page.locator("#case-total")).to_contain_text("共 1 件")
+        expect(page.locator("#cases")).to_contain_text("财政审核中")
+        expect(page.locator("#cases")).to_contain_text("伍家岗区")
+        page.screenshot(path=SHOTS / "3-cases.png", full_page=True)
+        with page.expect_download() as download:
+            page.locator("#export-xlsx").click()
+        content = Path(download.value.path()).read_bytes()
+
+        # Close the alert from the cockpit with a note.
+        page.goto("/web/cockpit")
+        row = page.locator("#alert-list tr", has_text=f"T{data.tag}")
+        row.locator("input[name=note]").fill("已与国库核实：国库少记 10.00 元，已补记")
+        row.get_by_role("button", name="关闭告警").click()
+        expect(page.locator("#closed-note")).to_contain_text(f"告警 {alert_id} 已关闭")
+        expect(page.locator("#alert-list")).not_to_contain_text(f"T{data.tag}")
+        page.locator("#alerts").scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / "4-alert-closed.png", full_page=True)
+        return content
+
+    content = await web.run(drive)
+    sheet = load_workbook(io.BytesIO(content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "办件编号" and len(rows) == 2
+    assert rows[1][0] == data.ids["c7"] and rows[1][7] == "财政审核中" and rows[1][8] == 12_000.0
+    with transaction(web.stack.settings.db_url) as s:
+        closed = s.get(Alert, alert_id)
+        assert closed is not None and closed.status == AlertStatus.CLOSED
+        assert closed.closed_by == f"finance:{data.finance_yc}" and closed.close_note.startswith("已与国库核实")
+    assert re.match(r"^\d", str(rows[1][0]))
