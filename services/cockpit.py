@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as campaign_repo
 from db.repositories import cockpit as repo
-from db.repositories.cockpit import Bucket, CaseRow, LineExecution, Query
+from db.repositories.cockpit import Bucket, CaseRow, LineExecution, Pending, Query
 from rules.stats import median, percentile
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import local_date
@@ -141,6 +141,8 @@ class Cockpit:
     returns: list[CaseRow]
     alerts: list[Any]
     campaigns: list[Any] = field(default_factory=list)
+    stages: list[Pending] = field(default_factory=list)  # review cases at the finance stage (财政审核)
+    budget_due: list[Pending] = field(default_factory=list)  # cross-year returns waiting for a budget decision
     options: dict[str, list[tuple[Any, str]]] = field(default_factory=dict)
 
     @property
@@ -177,7 +179,9 @@ _DRILL_KEY = {"fund_item": "fund_item_id", "department": "department_id", "regio
               "status": "status"}  # fmt: skip
 
 
-def breakdown(*, session: Session, scope: Scope, filters: CockpitFilter, by: str, now: datetime | None = None) -> list[Row]:
+def breakdown(
+    *, session: Session, scope: Scope, filters: CockpitFilter, by: str, now: datetime | None = None
+) -> list[Row]:
     """One breakdown of the cases in scope: by fund item, department, region, funding source or status."""
     _finance(scope)
     if by not in GROUPS:
@@ -222,7 +226,9 @@ def months(*, session: Session, scope: Scope, filters: CockpitFilter, now: datet
     return [(m, n, fen, filters.query(paid_month=m)) for m, n, fen in rows]
 
 
-def timeliness(*, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None) -> list[Timeliness]:
+def timeliness(
+    *, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None
+) -> list[Timeliness]:
     """Working days from application (or match) to paid, per fund item: median and 90th percentile.
 
     Days are counted on the working-day calendar (holidays and make-up days included), from the local day the case
@@ -278,7 +284,13 @@ class CasePage:
 
 
 def cases(
-    *, session: Session, scope: Scope, filters: CockpitFilter, page: int = 1, size: int = 50, now: datetime | None = None
+    *,
+    session: Session,
+    scope: Scope,
+    filters: CockpitFilter,
+    page: int = 1,
+    size: int = 50,
+    now: datetime | None = None,
 ) -> CasePage:
     """One page of the cases behind a figure (newest first)."""
     _finance(scope)
@@ -305,7 +317,9 @@ def options(*, session: Session, scope: Scope) -> dict[str, list[tuple[Any, str]
     return {
         "department_id": repo.policy_departments_of(session=session, item_scope=items),
         "fund_item_id": repo.items_of(session=session, item_scope=items),
-        "region": [(code, region_name(code)) for code in repo.regions_of(session=session, scope=scopes.case_filter(scope))],
+        "region": [
+            (code, region_name(code)) for code in repo.regions_of(session=session, scope=scopes.case_filter(scope))
+        ],
         "source": [(s, s) for s in repo.sources_of(session=session, item_scope=items)],
         "status": [(s.value, s.label) for s in CaseStatus],
     }
@@ -351,8 +365,27 @@ def cockpit(
         returns=returns(session=session, scope=scope, filters=filters, now=now),
         alerts=alerts(session=session, principal=scope.principal, treasury_division=treasury_division),
         campaigns=_campaigns(session, scope, filters),
+        stages=finance_stages(session=session, scope=scope, filters=filters, now=now),
+        budget_due=budget_decisions_due(session=session, scope=scope, filters=filters, now=now),
         options=options(session=session, scope=scope),
     )
+
+
+def finance_stages(
+    *, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None
+) -> list[Pending]:
+    """Review cases waiting at the caller's finance stage (财政审核), the most urgent first."""
+    _finance(scope)
+    code = scope.principal.subject if scope.role == Role.FINANCE else None
+    return repo.finance_stages(session=session, query=_query(scope, filters, now), department_code=code)
+
+
+def budget_decisions_due(
+    *, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None
+) -> list[Pending]:
+    """Cross-year returns whose money went back to finance, each waiting for a new-budget decision."""
+    _finance(scope)
+    return repo.budget_decisions_due(session=session, query=_query(scope, filters, now))
 
 
 def _campaigns(session: Session, scope: Scope, filters: CockpitFilter, limit: int = 20) -> list[Any]:

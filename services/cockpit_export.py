@@ -45,8 +45,15 @@ class Table:
 def _group_table(by: str) -> Callable[..., Table]:
     def build(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:
         rows = cockpit.breakdown(session=session, scope=scope, filters=filters, by=by)
-        columns = [(cockpit.GROUPS[by], "text"), ("办件数", "int"), ("核定金额（元）", "yuan"), ("已拨付（元）", "yuan")]
-        return Table(by, f"按{cockpit.GROUPS[by]}", columns, [[r.name, r.cases, r.amount_fen, r.paid_fen] for r in rows])
+        columns = [
+            (cockpit.GROUPS[by], "text"),
+            ("办件数", "int"),
+            ("核定金额（元）", "yuan"),
+            ("已拨付（元）", "yuan"),
+        ]
+        return Table(
+            by, f"按{cockpit.GROUPS[by]}", columns, [[r.name, r.cases, r.amount_fen, r.paid_fen] for r in rows]
+        )
 
     return build
 
@@ -74,7 +81,9 @@ def _timeliness(*, session: Session, scope: Scope, filters: CockpitFilter, **_: 
     rows = cockpit.timeliness(session=session, scope=scope, filters=filters)
     columns = [("资金事项", "text"), ("已拨付办件", "int"), ("中位用时（工作日）", "number"),
                ("90%办件用时不超过（工作日）", "int")]  # fmt: skip
-    return Table("timeliness", "兑付时效", columns, [[r.fund_item_name, r.cases, r.median_days, r.p90_days] for r in rows])
+    return Table(
+        "timeliness", "兑付时效", columns, [[r.fund_item_name, r.cases, r.median_days, r.p90_days] for r in rows]
+    )
 
 
 def _overdue(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:

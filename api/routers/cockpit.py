@@ -9,15 +9,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import SessionDep, SettingsDep, allow
+from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
 from api.routers.web import error_page, signed_in
 from schemas.cockpit import CockpitFilter
 from schemas.regions import region_name
-from schemas.vocabulary import Role
+from schemas.reviews import DecisionBody
+from schemas.vocabulary import DecisionKind, Role
 from services import cockpit as service
-from services import cockpit_export
-from services.errors import DomainError, Invalid
+from services import cockpit_export, reviews
+from services.errors import DomainError, Invalid, Unavailable
 from services.scope import Scope
 
 router = APIRouter(tags=["cockpit 财政看板"])
@@ -87,7 +88,9 @@ def export_table(
 def _page_scope(request: Request) -> Scope | Response:
     scope = signed_in(request)
     if isinstance(scope, Scope) and scope.role not in (Role.FINANCE, Role.ADMIN):
-        return templates.TemplateResponse(request, "error.html", {"message": "财政看板仅限财政部门查看"}, status_code=403)
+        return templates.TemplateResponse(
+            request, "error.html", {"message": "财政看板仅限财政部门查看"}, status_code=403
+        )
     return scope
 
 
@@ -106,9 +109,9 @@ def cockpit_page(request: Request, session: SessionDep, settings: SettingsDep, f
         view = service.cockpit(session=session, scope=scope, filters=filters, treasury_division=settings.adm_div_code)
     except DomainError as exc:
         return error_page(request, exc)
-    closed = request.query_params.get("closed")
+    shown = {"closed": request.query_params.get("closed"), "decided": request.query_params.get("decided")}
     return templates.TemplateResponse(
-        request, "cockpit_index.html", _context(scope, filters, view=view, groups=service.GROUPS, closed=closed)
+        request, "cockpit_index.html", _context(scope, filters, view=view, groups=service.GROUPS, **shown)
     )
 
 
@@ -158,3 +161,52 @@ def close_alert_page(
         return error_page(request, exc)
     target = "/web/reconciliation" if back == "reconciliation" else "/web/cockpit"  # never a URL from the form
     return RedirectResponse(f"{target}?closed={alert_id}#alerts", status_code=303)
+
+
+def _temporal(request: Request):
+    client = request.app.state.temporal
+    if client is None:
+        raise Unavailable("工作流服务暂不可用，请稍后重试")
+    return client
+
+
+@router.post("/web/cockpit/cases/{case_id}/finance-decision", response_class=HTMLResponse, include_in_schema=False)
+async def finance_decision_page(
+    case_id: int,
+    request: Request,
+    uow: UowDep,
+    stage_key: str = Form("finance"),
+    decision: str = Form(...),
+    comment: str = Form(""),
+) -> Response:
+    """The finance stage of a review case decided on the page (同意 / 不同意), recorded in the case's timeline with
+    the officer; back to the cockpit, which says so."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        if decision not in (DecisionKind.APPROVE, DecisionKind.REJECT):
+            raise Invalid("财政审核意见应为同意或不同意", field="decision", rule="finance_decision")
+        body = DecisionBody(stage_key=stage_key, decision=decision, comment=comment.strip()[:2000])
+        if scope.role == Role.ADMIN:
+            raise Invalid("财政审核须由财政部门办理", field="department", rule="finance_only")
+        await reviews.decide(uow=uow, client=_temporal(request), scope=scope, case_id=case_id, body=body)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(f"/web/cockpit?decided={case_id}#finance-stages", status_code=303)
+
+
+@router.post("/web/cockpit/cases/{case_id}/budget-decision", response_class=HTMLResponse, include_in_schema=False)
+async def budget_decision_page(
+    case_id: int, request: Request, uow: UowDep, approve: str = Form(...), comment: str = Form("")
+) -> Response:
+    """A cross-year return: arrange new budget (the case pays again) or not (it fails finally), on the page."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        await reviews.budget_decision(uow=uow, client=_temporal(request), scope=scope, case_id=case_id,
+                                      approve=approve == "yes", comment=comment.strip()[:2000])  # fmt: skip
+    except DomainError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(f"/web/cockpit?decided={case_id}#budget-decisions", status_code=303)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, String, and_, exists, func, select
+from sqlalchemy import ColumnElement, String, and_, exists, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
@@ -28,7 +28,7 @@ from db.models import (
 )
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import LOCAL_TZ
-from schemas.vocabulary import BudgetEntryKind, CaseStatus, PaymentStatus, TaskStatus
+from schemas.vocabulary import BudgetEntryKind, CaseStatus, DepartmentKind, PaymentStatus, ReturnHandling, TaskStatus
 
 # Beijing has kept one offset since 1991; months are cut in local time by shifting the stored UTC moment.
 _OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
@@ -248,8 +248,16 @@ def budget_lines(*, session: Session, item_scope: ColumnElement[bool], query: Qu
     )
     return [
         LineExecution(
-            line.id, line.fund_item_id, line.source, line.budget_year, line.total_fen, line.reserved_fen,
-            line.committed_fen, int(p), int(r), int(n),
+            line.id,
+            line.fund_item_id,
+            line.source,
+            line.budget_year,
+            line.total_fen,
+            line.reserved_fen,
+            line.committed_fen,
+            int(p),
+            int(r),
+            int(n),
         )
         for line, p, r, n in session.execute(stmt)
     ]
@@ -320,7 +328,9 @@ def _latest_instruction():
     )
     return (
         select(PaymentInstruction)
-        .join(latest, and_(latest.c.case_id == PaymentInstruction.case_id, latest.c.attempt == PaymentInstruction.attempt))
+        .join(
+            latest, and_(latest.c.case_id == PaymentInstruction.case_id, latest.c.attempt == PaymentInstruction.attempt)
+        )
         .subquery()
     )
 
@@ -337,10 +347,24 @@ def case_list(*, session: Session, query: Query, offset: int, limit: int) -> tup
     instruction, ret = _latest_instruction(), _latest_return()
     stmt = (
         _cases(
-            Case.id, Enterprise.name, Enterprise.uscc, Enterprise.region_code, FundItem.name, Department.name,
-            Case.status, Case.amount_fen, Case.paid_fen, Case.created_at, Case.closed_at, case_source(),
-            instruction.c.voucher_no, instruction.c.status, instruction.c.pay_amt_fen, instruction.c.settled_at,
-            ret.c.reason, ret.c.returned_on,
+            Case.id,
+            Enterprise.name,
+            Enterprise.uscc,
+            Enterprise.region_code,
+            FundItem.name,
+            Department.name,
+            Case.status,
+            Case.amount_fen,
+            Case.paid_fen,
+            Case.created_at,
+            Case.closed_at,
+            case_source(),
+            instruction.c.voucher_no,
+            instruction.c.status,
+            instruction.c.pay_amt_fen,
+            instruction.c.settled_at,
+            ret.c.reason,
+            ret.c.returned_on,
         )
         .join(Department, Department.id == FundItem.department_id)
         .outerjoin(instruction, instruction.c.case_id == Case.id)
@@ -391,7 +415,9 @@ def policy_departments_of(*, session: Session, item_scope: ColumnElement[bool]) 
 
 
 def items_of(*, session: Session, item_scope: ColumnElement[bool]) -> list[tuple[int, str]]:
-    return [(i, n) for i, n in session.execute(select(FundItem.id, FundItem.name).where(item_scope).order_by(FundItem.id))]
+    return [
+        (i, n) for i, n in session.execute(select(FundItem.id, FundItem.name).where(item_scope).order_by(FundItem.id))
+    ]
 
 
 def sources_of(*, session: Session, item_scope: ColumnElement[bool]) -> list[str]:
@@ -413,3 +439,69 @@ def regions_of(*, session: Session, scope: ColumnElement[bool]) -> list[str]:
 
 def item_ids_of_department(*, session: Session, department_id: int) -> list[int]:
     return list(session.scalars(select(FundItem.id).where(FundItem.department_id == department_id)))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A decision waiting for the finance bureau: a review case's finance stage, or a cross-year return's budget."""
+
+    case_id: int
+    enterprise_name: str
+    fund_item_name: str
+    amount_fen: int | None
+    stage_key: str | None
+    since: datetime | None
+    due_at: datetime | None
+    reason: str | None
+
+
+def finance_stages(*, session: Session, query: Query, department_code: str | None) -> list[Pending]:
+    """Open stages assigned to the finance bureau (财政审核) on the cases in scope, the most urgent first; an
+    administrator (no department) sees every finance bureau's."""
+    finance_codes = select(Department.code).where(Department.kind == DepartmentKind.FINANCE)
+    holder = (
+        CaseTask.department_code == department_code if department_code else CaseTask.department_code.in_(finance_codes)
+    )
+    stmt = (
+        _cases(
+            Case.id,
+            Enterprise.name,
+            FundItem.name,
+            Case.amount_fen,
+            CaseTask.stage_key,
+            CaseTask.created_at,
+            CaseTask.due_at,
+            CaseTask.stage_name,
+        )
+        .join(CaseTask, CaseTask.case_id == Case.id)
+        .where(*query.where(), holder, CaseTask.status == TaskStatus.OPEN)
+        .order_by(CaseTask.due_at.is_(None), CaseTask.due_at, Case.id)
+    )
+    return [Pending(*row) for row in session.execute(stmt)]
+
+
+def budget_decisions_due(*, session: Session, query: Query) -> list[Pending]:
+    """Cross-year returns (跨年度退票) whose money went back to finance, on cases not yet final: each waits for a
+    decision to arrange new budget or end the case."""
+    finals = [s.value for s in CaseStatus.finals()]
+    stmt = (
+        _cases(
+            Case.id,
+            Enterprise.name,
+            FundItem.name,
+            PaymentReturn.amount_fen,
+            literal(None),
+            PaymentReturn.created_at,
+            literal(None),
+            PaymentReturn.reason,
+        )
+        .join(PaymentReturn, PaymentReturn.case_id == Case.id)
+        .where(
+            *query.where(),
+            PaymentReturn.cross_year.is_(True),
+            PaymentReturn.handling == ReturnHandling.BACK_TO_FINANCE,
+            Case.status.not_in(finals),
+        )
+        .order_by(PaymentReturn.created_at, Case.id)
+    )
+    return [Pending(*row) for row in session.execute(stmt)]

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from db.models import Case, Enterprise
 from db.repositories import budget, cases, fund_items, payments, reviews
 from schemas.localtime import LOCAL_TZ
-from schemas.vocabulary import CaseStatus, DepartmentKind, PaymentStatus, ReturnHandling, ReturnKind, TaskStatus
+from schemas.vocabulary import (
+    CaseStatus,
+    DepartmentKind,
+    FundItemStatus,
+    PaymentStatus,
+    ReturnHandling,
+    ReturnKind,
+    TaskStatus,
+)
 from tests.factories import new_enterprise
 
 NOW = datetime(2026, 9, 20, 12, 0, tzinfo=LOCAL_TZ)  # "now" for the overdue stages
@@ -58,6 +66,8 @@ def build(session: Session) -> Dataset:
         for source, total in lines.items():
             line = budget.add_line(session=session, fund_item_id=row.id, source=source, budget_year=2026, total_fen=total)
             data.lines[f"{code}:{source}"] = line.id
+        # Ended items: in a shared stack the SMS dispatcher's pushes look only at listed items, so these stay out of it.
+        fund_items.set_status(session=session, item=row, status=FundItemStatus.CLOSED)
         data.ids[f"item_{code}"] = row.id
         return row
 

@@ -208,3 +208,29 @@ def test_refusals(s: Session, ctx: Ctx) -> None:
         assert caught.value.field == next(iter(bad))
     with pytest.raises(Invalid):
         cockpit.cases(session=s, scope=finance(s, ctx.data.finance_yc), filters=cockpit.make_filter(), size=7)
+
+
+def test_decisions_waiting_for_finance(s: Session, ctx: Ctx) -> None:
+    """The finance stage of a review case and a cross-year return's budget decision are listed for the page."""
+    from datetime import date
+
+    from db.repositories import payments, reviews
+    from schemas.vocabulary import ReturnHandling, ReturnKind
+
+    yc, wh = finance(s, ctx.data.finance_yc), finance(s, ctx.data.finance_wh)
+    c7, c4 = ctx.data.ids["c7"], ctx.data.ids["c4"]
+    reviews.open_tasks(session=s, case_id=c7, stage_key="finance", stage_name="财政审核", round_=1,
+                       departments=[ctx.data.finance_yc], due_at=cockpit_dataset.bj(2026, 9, 25, 17),
+                       provisional=False)  # fmt: skip
+    voucher = payments.voucher_no(case_id=c4, attempt=1)
+    reviews.record_return(session=s, voucher_no=voucher, case_id=c4, attempt=1, kind=ReturnKind.ACTIVE,
+                          reason="企业跨年度主动退回", amount_fen=2_000_000, returned_on=date(2027, 1, 6),
+                          budget_year=2026, handling=ReturnHandling.BACK_TO_FINANCE)  # fmt: skip
+    s.flush()
+    empty = cockpit.make_filter()
+    stages = cockpit.finance_stages(session=s, scope=yc, filters=empty, now=NOW)
+    assert [(p.case_id, p.stage_key, p.amount_fen) for p in stages] == [(c7, "finance", 1_200_000)]
+    due = cockpit.budget_decisions_due(session=s, scope=yc, filters=empty, now=NOW)
+    assert [(p.case_id, p.amount_fen, p.reason) for p in due] == [(c4, 2_000_000, "企业跨年度主动退回")]
+    assert cockpit.finance_stages(session=s, scope=wh, filters=empty) == []
+    assert cockpit.budget_decisions_due(session=s, scope=wh, filters=empty) == []

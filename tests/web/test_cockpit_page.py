@@ -4,19 +4,22 @@ Screenshots go to reports/screenshots/14/."""
 
 from __future__ import annotations
 
+import copy
 import io
-import re
+import uuid
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
+from cli.demo import REVIEW_CONFIG, add_listed_item, demo_enterprise_uscc
 from db.models import Alert
 from db.repositories import reconciliation
 from db.session import transaction
-from schemas.vocabulary import AlertStatus
+from schemas.vocabulary import AlertStatus, EventKind
 from tests.db import cockpit_dataset
+from tests.support import eventually
 from tests.web.conftest import Web
 
 pytestmark = pytest.mark.e2e
@@ -80,4 +83,53 @@ async def test_finance_filters_drills_down_exports_and_closes_an_alert(web: Web)
         closed = s.get(Alert, alert_id)
         assert closed is not None and closed.status == AlertStatus.CLOSED
         assert closed.closed_by == f"finance:{data.finance_yc}" and closed.close_note.startswith("已与国库核实")
-    assert re.match(r"^\d", str(rows[1][0]))
+
+
+async def test_finance_approves_a_review_case_on_the_cockpit(web: Web) -> None:
+    """A review case reaches the finance stage; 宜昌市财政局 approves it on the cockpit and it is paid, the decision
+    in the case's timeline with the finance bureau as its actor."""
+    stack = web.stack
+    config = copy.deepcopy(REVIEW_CONFIG)
+    config["approval"].pop("publicity")
+    config["approval"].pop("completeness_check")
+    config["approval"]["stages"] = config["approval"]["stages"][:1]
+    code = f"YC-T-CK-{uuid.uuid4().hex[:6].upper()}"
+    with transaction(stack.settings.db_url) as session:
+        add_listed_item(session=session, code=code, department_code="YC-JXJ", config=config)
+    uscc = demo_enterprise_uscc()
+    ent = stack.token("enterprise", uscc)
+    # Generous timeouts: on a busy machine one workflow task has taken 30 s.
+    r = stack.http.post("/api/v1/applications", json={"fund_item_code": code, "uscc": uscc}, headers=ent, timeout=120)
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+
+    async def stage(key: str) -> None:
+        await eventually(
+            lambda: stack.http.get(f"/api/v1/cases/{case_id}/progress", headers=ent),
+            lambda r: r.status_code == 200 and (r.json().get("stage") or {}).get("key") == key,
+            what=f"stage {key} of case {case_id} to open",
+            timeout=180,
+        )
+
+    await stage("first_review")
+    decision = {"stage_key": "first_review", "decision": "approve", "amount_fen": 660_000}
+    jxj = stack.token("department", "YC-JXJ")
+    r = stack.http.post(f"/api/v1/cases/{case_id}/decisions", json=decision, headers=jxj, timeout=120)
+    assert r.status_code == 200, r.text
+    await stage("finance")
+    token = web.token("finance", "YC-CZJ")
+
+    def approve(page: Page) -> None:
+        page.goto(f"/web/login?token={token}")
+        page.goto("/web/cockpit#finance-stages")
+        row = page.locator("#stage-list tr", has_text=str(case_id)).filter(has_text="6,600.00元")
+        row.locator("input[name=comment]").fill("资金来源已落实，同意拨付")
+        page.locator("#finance-stages").screenshot(path=SHOTS / "5-finance-stage.png")
+        row.get_by_role("button", name="同意拨付").click()
+        expect(page.locator("#decided-note")).to_contain_text(f"办件 {case_id} 的财政意见已提交", timeout=120_000)
+
+    await web.run(approve)
+    case = await stack.wait_status(case_id, {"paid", "payment_failed"}, ent, timeout=180)
+    assert case["status"] == "paid" and case["paid_fen"] == 660_000
+    finance_events = [e for e in case["events"] if e["kind"] == EventKind.DECISION and "财政" in (e.get("actor") or "")]
+    assert finance_events or any(e["kind"] == EventKind.FINANCE_APPROVED for e in case["events"]), case["events"]
