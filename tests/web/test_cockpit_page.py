@@ -4,6 +4,7 @@ Screenshots go to reports/screenshots/14/."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 import uuid
@@ -36,6 +37,7 @@ async def test_finance_filters_drills_down_exports_and_closes_an_alert(web: Web)
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def drive(page: Page) -> bytes:
+        page.set_default_timeout(60_000)  # pages wait on a busy machine's database
         page.goto(f"/web/login?token={token}")
         page.goto("/web/")
         expect(page.locator("#finance-entry")).to_contain_text("进入财政看板")
@@ -98,8 +100,10 @@ async def test_finance_approves_a_review_case_on_the_cockpit(web: Web) -> None:
         add_listed_item(session=session, code=code, department_code="YC-JXJ", config=config)
     uscc = demo_enterprise_uscc()
     ent = stack.token("enterprise", uscc)
-    # Generous timeouts: on a busy machine one workflow task has taken 30 s.
-    r = stack.http.post("/api/v1/applications", json={"fund_item_code": code, "uscc": uscc}, headers=ent, timeout=120)
+    # Off the event loop (the stack's worker runs on it); generous timeouts for a busy machine.
+    post = stack.http.post
+    body = {"fund_item_code": code, "uscc": uscc}
+    r = await asyncio.to_thread(post, "/api/v1/applications", json=body, headers=ent, timeout=120)
     assert r.status_code == 201, r.text
     case_id = r.json()["id"]
 
@@ -114,12 +118,13 @@ async def test_finance_approves_a_review_case_on_the_cockpit(web: Web) -> None:
     await stage("first_review")
     decision = {"stage_key": "first_review", "decision": "approve", "amount_fen": 660_000}
     jxj = stack.token("department", "YC-JXJ")
-    r = stack.http.post(f"/api/v1/cases/{case_id}/decisions", json=decision, headers=jxj, timeout=120)
+    r = await asyncio.to_thread(post, f"/api/v1/cases/{case_id}/decisions", json=decision, headers=jxj, timeout=120)
     assert r.status_code == 200, r.text
     await stage("finance")
     token = web.token("finance", "YC-CZJ")
 
     def approve(page: Page) -> None:
+        page.set_default_timeout(60_000)
         page.goto(f"/web/login?token={token}")
         page.goto("/web/cockpit#finance-stages")
         row = page.locator("#stage-list tr", has_text=str(case_id)).filter(has_text="6,600.00元")
