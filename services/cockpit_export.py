@@ -22,7 +22,7 @@ from schemas.cockpit import CockpitFilter
 from schemas.localtime import format_local
 from schemas.regions import region_name
 from schemas.vocabulary import CaseStatus, PaymentStatus
-from services import cockpit
+from services import cockpit, payouts
 from services.errors import Invalid, NotFound
 from services.scope import Scope
 
@@ -127,6 +127,26 @@ def _alerts(*, session: Session, scope: Scope, treasury_division: str, **_: Any)
     return Table("alerts", "对账告警", columns, [[a.id, a.message, a.created_at] for a in rows])
 
 
+def _external(*, session: Session, scope: Scope, **_: Any) -> Table:
+    _, rows = payouts.external(session=session, scope=scope, limit=EXPORT_LIMIT)
+    columns = [(h, "text") for h in payouts.HEADERS]
+    columns[4], columns[5] = ("金额（元）", "yuan"), ("拨付日期", "date")
+    out = [[r.uscc, r.enterprise_name, r.item_name, r.purpose, r.amount_fen, r.paid_on, r.department_name,
+            r.source_document] for r in rows]  # fmt: skip
+    return Table("external", "外部兑付", columns, out)
+
+
+def _duplicates(*, session: Session, scope: Scope, **_: Any) -> Table:
+    columns = [("统一社会信用代码", "text"), ("企业名称", "text"), ("资金用途", "text"), ("资金事项", "text"),
+               ("金额（元）", "yuan"), ("拨付日期", "date"), ("来源", "text"), ("办件编号", "int")]  # fmt: skip
+    out = [
+        [d.uscc, d.enterprise_name, d.purpose, p.item_name, p.amount_fen, p.paid_on, p.origin, p.case_id]
+        for d in payouts.duplicates(session=session, scope=scope)
+        for p in d.payouts
+    ]
+    return Table("duplicates", "重复享受", columns, out)
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     **{by: _group_table(by) for by in cockpit.GROUPS},
     "budget": _budget,
@@ -136,6 +156,8 @@ TABLES: dict[str, Callable[..., Table]] = {
     "returns": _returns,
     "alerts": _alerts,
     "cases": _cases,
+    "external": _external,
+    "duplicates": _duplicates,
 }
 
 

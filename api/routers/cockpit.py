@@ -3,10 +3,11 @@ reconciliation alert from the page. The use cases are in services/cockpit.py and
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, SettingsDep, UowDep, allow
@@ -17,7 +18,7 @@ from schemas.regions import region_name
 from schemas.reviews import DecisionBody
 from schemas.vocabulary import DecisionKind, Role
 from services import cockpit as service
-from services import cockpit_export, reviews
+from services import cockpit_export, payouts, reviews
 from services.errors import DomainError, Invalid, Unavailable
 from services.scope import Scope
 
@@ -210,3 +211,54 @@ async def budget_decision_page(
     except DomainError as exc:
         return error_page(request, exc)
     return RedirectResponse(f"/web/cockpit?decided={case_id}#budget-decisions", status_code=303)
+
+
+# Payout aggregation (奖补汇聚) and the duplicate-benefit check --------------------------------------------------
+
+
+def _payouts_page(request: Request, session, scope: Scope, **more: object) -> Response:
+    (count, fen), rows = payouts.external(session=session, scope=scope, limit=200)
+    context = {
+        "principal": scope.principal,
+        "external_count": count,
+        "external_fen": fen,
+        "external": rows,
+        "duplicates": payouts.duplicates(session=session, scope=scope),
+        "headers": payouts.HEADERS,
+        "result": None,
+        "refused": None,
+        **more,
+    }
+    status = 422 if more.get("refused") else 200
+    return templates.TemplateResponse(request, "cockpit_payouts.html", context, status_code=status)
+
+
+@router.get("/web/cockpit/payouts", response_class=HTMLResponse, include_in_schema=False)
+def payouts_page(request: Request, session: SessionDep) -> Response:
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    try:
+        return _payouts_page(request, session, scope)
+    except DomainError as exc:
+        return error_page(request, exc)
+
+
+@router.post("/web/cockpit/payouts", response_class=HTMLResponse, include_in_schema=False)
+async def payouts_upload(request: Request, session: SessionDep, file: UploadFile | None = File(None)) -> Response:
+    """Import one file of external payouts; a refused file shows every bad row and stores nothing."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if file is None:
+        return error_page(request, Invalid("请选择要导入的文件", field="file", rule="required"))
+    raw = await file.read(payouts.MAX_BYTES + 1)
+    try:
+        result = payouts.import_file(
+            session=session, scope=scope, raw=raw, filename=file.filename or "", now=datetime.now(UTC)
+        )
+    except payouts.ImportRefused as exc:  # refused before anything was written
+        return _payouts_page(request, session, scope, refused=exc)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return _payouts_page(request, session, scope, result=result)

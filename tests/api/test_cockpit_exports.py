@@ -100,5 +100,33 @@ def test_the_pages_show_figures_by_name(client: TestClient, built) -> None:
         assert code not in visible, code
     cases = client.get("/web/cockpit/cases?region=420502&size=20", headers={"Cookie": f"zhida_token={token}"}).text
     assert "共 3 件" in cases and "西陵区" in cases
+    payouts_page = client.get("/web/cockpit/payouts", headers={"Cookie": f"zhida_token={token}"}).text
+    assert "重复享受核查（1 家企业）" in payouts_page and "宜经信〔2026〕12号" in payouts_page
     refused = client.get("/web/cockpit/cases?region=42", headers={"Cookie": f"zhida_token={token}"})
     assert refused.status_code == 422 and "行政区划代码" in refused.text
+
+
+def test_payouts_are_imported_on_the_page(client: TestClient, built) -> None:
+    """A refused file lists every bad row and stores nothing; a good one is imported once, however often sent."""
+    world = built[1]
+    from services.payouts import HEADERS
+
+    token = world.headers["finance_yc"]["Authorization"].removeprefix("Bearer ")
+    cookie = {"Cookie": f"zhida_token={token}"}
+    good = [world.ids["uscc_b"], "武汉乙公司", "外部事项", "外部用途", "1,000.00", "2026-05-01", "某局", "文号P1"]
+    bad = ["123", "某公司", "外部事项", "外部用途", "abc", "2026-05-01", "某局", "文号P2"]
+
+    def upload(*rows: list[str]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([HEADERS, *rows])
+        files = {"file": ("外部兑付.csv", buffer.getvalue().encode("utf-8-sig"), "text/csv")}
+        client.cookies.clear()
+        r = client.post("/web/cockpit/payouts", files=files, headers=cookie)
+        assert r.status_code in (200, 422), r.text
+        return r.text
+
+    refused = upload(good, bad)
+    assert "未导入任何数据" in refused and "统一社会信用代码应为18位" in refused and "金额格式不正确" in refused
+    assert "文号P1" not in refused.split('id="external-list"')[1]
+    assert "已导入 1 行" in upload(good)
+    assert "已导入 0 行" in upload(good) and "1 行此前已导入" in upload(good)

@@ -25,6 +25,9 @@ TABLE: list[Row] = [
         denied=(403,)),
     Row("POST", "/web/cockpit/alerts/{alert_id}/close", frozenset({"admin", "finance_yc"}), fill={"alert_id": "alert"},
         form={"note": "已与国库核实，系国库重复记账"}, ok=(303,), auth="cookie", anonymous=(303,)),
+    Row("GET", "/web/cockpit/payouts", FINANCE, **PAGE),
+    # No file: the caller in scope is told to choose one (422); the others never get that far.
+    Row("POST", "/web/cockpit/payouts", FINANCE, ok=(422,), form={"x": "1"}, **PAGE),
     # Decisions reach the case's workflow, which the stand-in Temporal does not know: in scope answers 409.
     Row("POST", "/web/cockpit/cases/{case_id}/finance-decision", frozenset({"admin", "finance_yc"}),
         fill={"case_id": "c7"}, form={"stage_key": "finance", "decision": "approve", "comment": "同意"},
