@@ -3,7 +3,7 @@
 Imported only by the `zhida bench` command, so no other command pays for loading them.
 """
 
-from bench import campaign, dry_run, latency, notices, temporal, treasury  # noqa: F401 (each registers on app)
+from bench import campaign, dashboard, dry_run, latency, notices, temporal, treasury  # noqa: F401 (each registers on app)
 from bench.report import app
 
 __all__ = ["app"]

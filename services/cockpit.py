@@ -237,8 +237,12 @@ def timeliness(
     calendar_repo.seed_from_chinese_calendar(session=session)
     calendar = calendar_repo.load_calendar(session=session)
     days: dict[int, list[int]] = defaultdict(list)
+    counted: dict[tuple, int] = {}  # many cases share a pair of days; the calendar walk is the expensive part
     for item_id, began, paid in repo.paid_spans(session=session, query=_query(scope, filters, now)):
-        days[item_id].append(max(0, calendar.working_days_between(local_date(began), local_date(paid))))
+        span = (local_date(began), local_date(paid))
+        if span not in counted:
+            counted[span] = max(0, calendar.working_days_between(*span))
+        days[item_id].append(counted[span])
     names = repo.item_names(session=session, ids=list(days))
     return [
         Timeliness(

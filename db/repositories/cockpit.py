@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, String, and_, exists, func, literal, select
+from sqlalchemy import ColumnElement, String, exists, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
@@ -320,62 +320,54 @@ class CaseRow:
     returned_on: date | None
 
 
-def _latest_instruction():
-    latest = (
-        select(PaymentInstruction.case_id, func.max(PaymentInstruction.attempt).label("attempt"))
-        .group_by(PaymentInstruction.case_id)
-        .subquery()
-    )
-    return (
-        select(PaymentInstruction)
-        .join(
-            latest, and_(latest.c.case_id == PaymentInstruction.case_id, latest.c.attempt == PaymentInstruction.attempt)
-        )
-        .subquery()
-    )
+def _details(session: Session, ids: list[int]) -> list[CaseRow]:
+    """The rows of the given cases, in the order given: names, the latest instruction, the latest return, the source.
 
-
-def _latest_return():
-    latest = select(PaymentReturn.case_id, func.max(PaymentReturn.id).label("id")).group_by(PaymentReturn.case_id)
-    latest = latest.subquery()
-    return select(PaymentReturn).join(latest, latest.c.id == PaymentReturn.id).subquery()
+    Read per thousand ids with plain IN lists: joining per-case "latest" subqueries made SQLite re-scan them for
+    every row of a million-case table."""
+    out: dict[int, CaseRow] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        instructions: dict[int, PaymentInstruction] = {}
+        for row in session.scalars(
+            select(PaymentInstruction).where(PaymentInstruction.case_id.in_(chunk)).order_by(PaymentInstruction.attempt)
+        ):
+            instructions[row.case_id] = row
+        returns: dict[int, PaymentReturn] = {}
+        for row in session.scalars(select(PaymentReturn).where(PaymentReturn.case_id.in_(chunk)).order_by(PaymentReturn.id)):
+            returns[row.case_id] = row
+        sources: dict[int, str] = {}
+        for case_id, source in session.execute(
+            select(BudgetEntry.case_id, BudgetLine.source)
+            .join(BudgetLine, BudgetLine.id == BudgetEntry.budget_line_id)
+            .where(BudgetEntry.case_id.in_(chunk), BudgetEntry.kind == BudgetEntryKind.RESERVE)
+            .order_by(BudgetEntry.id.desc())
+        ):
+            sources[case_id] = source  # the first reservation wins (read last)
+        stmt = _cases(
+            Case.id, Enterprise.name, Enterprise.uscc, Enterprise.region_code, FundItem.name, Department.name,
+            Case.status, Case.amount_fen, Case.paid_fen, Case.created_at, Case.closed_at,
+        ).join(Department, Department.id == FundItem.department_id).where(Case.id.in_(chunk))  # fmt: skip
+        for row in session.execute(stmt):
+            pay, ret = instructions.get(row[0]), returns.get(row[0])
+            out[row[0]] = CaseRow(
+                *row,
+                sources.get(row[0]),
+                pay.voucher_no if pay else None,
+                pay.status if pay else None,
+                pay.pay_amt_fen if pay else None,
+                pay.settled_at if pay else None,
+                ret.reason if ret else None,
+                ret.returned_on if ret else None,
+            )
+    return [out[i] for i in ids if i in out]
 
 
 def case_list(*, session: Session, query: Query, offset: int, limit: int) -> tuple[int, list[CaseRow]]:
     """(total, one page of cases) behind a figure, newest first."""
     total = session.scalar(_cases(func.count(Case.id)).where(*query.where())) or 0
-    instruction, ret = _latest_instruction(), _latest_return()
-    stmt = (
-        _cases(
-            Case.id,
-            Enterprise.name,
-            Enterprise.uscc,
-            Enterprise.region_code,
-            FundItem.name,
-            Department.name,
-            Case.status,
-            Case.amount_fen,
-            Case.paid_fen,
-            Case.created_at,
-            Case.closed_at,
-            case_source(),
-            instruction.c.voucher_no,
-            instruction.c.status,
-            instruction.c.pay_amt_fen,
-            instruction.c.settled_at,
-            ret.c.reason,
-            ret.c.returned_on,
-        )
-        .join(Department, Department.id == FundItem.department_id)
-        .outerjoin(instruction, instruction.c.case_id == Case.id)
-        .outerjoin(ret, ret.c.case_id == Case.id)
-        .where(*query.where())
-        .order_by(Case.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    rows = [CaseRow(*row) for row in session.execute(stmt)]
-    return int(total), rows
+    page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).offset(offset).limit(limit)
+    return int(total), _details(session, list(session.scalars(page)))
 
 
 def awaiting_correction(*, session: Session, query: Query, limit: int = 200) -> list[CaseRow]:
