@@ -26,7 +26,7 @@ from schemas.localtime import local_date
 from schemas.principal import Principal
 from schemas.regions import region_name
 from schemas.vocabulary import CaseStatus, Role
-from services import campaigns, reconciliation
+from services import campaigns, payouts, reconciliation
 from services import scope as scopes
 from services.errors import Forbidden, Invalid
 from services.scope import Scope
@@ -356,6 +356,8 @@ def cockpit(
     totals["budget_total_fen"] = sum(b.line.total_fen for b in lines)
     totals["budget_paid_fen"] = sum(b.line.paid_fen for b in lines)
     totals["rate_bp"] = rate_bp(totals["budget_paid_fen"], totals["budget_total_fen"])
+    # Payouts made outside Zhida (奖补汇聚) stand beside its own; they have no fund item, so no filter narrows them.
+    (totals["external_count"], totals["external_fen"]), _ = payouts.external(session=session, scope=scope, limit=0)
     own = scope.principal.subject if scope.role == Role.FINANCE else ""
     return Cockpit(
         filters=filters,

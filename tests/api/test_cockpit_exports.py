@@ -94,7 +94,7 @@ def test_the_pages_show_figures_by_name(client: TestClient, built) -> None:
     page = client.get("/web/cockpit", headers={"Cookie": f"zhida_token={token}"}).text
     visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", " ", page, flags=re.S))
     for text in ("财政看板 · 宜昌市", "宜昌市经济和信息化局", "西陵区", "江岸区", "市级财政", "22.70%", "86.66%",
-                 "4 个工作日", "0.5 个工作日", "收款人户名与账号不符", "关闭告警", "2026-11"):  # fmt: skip
+                 "4 个工作日", "0.5 个工作日", "50,000.00元", "收款人户名与账号不符", "关闭告警", "2026-11"):  # fmt: skip
         assert text in visible, text
     for code in (data.dept_a, "420502", "awaiting_correction", "元 元", "POST /api"):
         assert code not in visible, code

@@ -143,6 +143,8 @@ def test_totals_and_rate(s: Session, ctx: Ctx) -> None:
         "budget_total_fen": 85_000_000,
         "budget_paid_fen": 19_300_000,
         "rate_bp": 2270,  # 19,300,000 ÷ 85,000,000 = 22.705…%, rounded down to 22.70%
+        "external_count": 0,
+        "external_fen": 0,
     }
     assert view.region_name == "宜昌市"
 
