@@ -16,7 +16,8 @@ from bench.report import app, bench_database, console, database_facts, print_fig
 
 GOAL_P95_MS = 300.0
 GOAL_EXPORT_SECONDS = 10.0
-STATUSES = [("paid", 60), ("reviewing", 10), ("finance_review", 10), ("awaiting_correction", 5), ("rejected", 15)]
+# Share of each case status in the generated cases (percent).
+STATUS_WEIGHTS = [60, 10, 10, 5, 15]  # paid, reviewing, finance review, awaiting correction, rejected
 REGIONS = ["420502", "420503", "420504", "420505", "420506", "420581", "420582", "420583"]
 
 
@@ -27,25 +28,34 @@ def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
     from db.models import BudgetLine, Case, CaseTask, Department, Enterprise, FundItem, PaymentInstruction, Policy
     from db.session import transaction
     from schemas import uscc as uscc_rules
-    from schemas.vocabulary import CaseStatus, PaymentStatus, TaskStatus
+    from schemas.vocabulary import (
+        CaseStatus,
+        DepartmentKind,
+        FundItemMode,
+        FundItemStatus,
+        PaymentStatus,
+        PolicyLevel,
+        TaskStatus,
+    )
 
     rng = random.Random(seed)
     enterprises = max(1, math.ceil(cases / items))
     start = datetime(2026, 1, 5, 1, tzinfo=UTC)
-    weights = [w for _, w in STATUSES]
-    kinds = [CaseStatus(s) for s, _ in STATUSES]
+    weights = STATUS_WEIGHTS
+    kinds = [CaseStatus.PAID, CaseStatus.REVIEWING, CaseStatus.FINANCE_REVIEW, CaseStatus.AWAITING_CORRECTION,
+             CaseStatus.REJECTED]  # fmt: skip
     with transaction(url) as s:
         bulk.insert_rows(s, Department.__table__, [{"id": 1, "code": "BENCH-CZ", "name": "宜昌市财政局",
-                                                    "region_code": "420500", "kind": "finance"}])  # fmt: skip
+                                                    "region_code": "420500", "kind": DepartmentKind.FINANCE}])  # fmt: skip
         bulk.insert_rows(s, Department.__table__, [
             {"id": 2 + d, "code": f"BENCH-D{d:02d}", "name": f"宜昌市第{d + 1}政策部门", "region_code": "420500",
-             "kind": "policy"} for d in range(20)])  # fmt: skip
+             "kind": DepartmentKind.POLICY} for d in range(20)])  # fmt: skip
         bulk.insert_rows(s, Policy.__table__, [
-            {"id": 1 + i, "doc_number": f"宜政发〔2026〕{i + 1}号", "title": f"政策{i + 1}", "level": "city",
+            {"id": 1 + i, "doc_number": f"宜政发〔2026〕{i + 1}号", "title": f"政策{i + 1}", "level": PolicyLevel.CITY,
              "department_id": 2 + i % 20} for i in range(items)])  # fmt: skip
         bulk.insert_rows(s, FundItem.__table__, [
             {"id": 1 + i, "code": f"BENCH-{i:04d}", "policy_id": 1 + i, "department_id": 2 + i % 20,
-             "name": f"资金事项{i + 1:04d}", "mode": "instant", "status": "closed", "current_version": 1,
+             "name": f"资金事项{i + 1:04d}", "mode": FundItemMode.INSTANT, "status": FundItemStatus.CLOSED, "current_version": 1,
              "listed_version": 1} for i in range(items)])  # fmt: skip
         bulk.insert_rows(s, Enterprise.__table__, [
             {"id": 1 + e, "uscc": uscc_rules.generate(rng, REGIONS[e % len(REGIONS)]), "name": f"基准企业{e + 1}",
@@ -68,7 +78,7 @@ def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
         amount = rng.randrange(1_000_00, 200_000_00, 100)
         began = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 280))
         row: dict[str, Any] = {"id": i + 1, "fund_item_id": item, "fund_item_version": 1, "enterprise_id": ent,
-                               "mode": "instant", "status": status, "amount_fen": amount, "paid_fen": 0,
+                               "mode": FundItemMode.INSTANT, "status": status, "amount_fen": amount, "paid_fen": 0,
                                "workflow_id": f"bench:{i}", "created_at": began, "updated_at": began}  # fmt: skip
         if status in (CaseStatus.PAID, CaseStatus.AWAITING_CORRECTION):
             paid_at = began + timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 8))
@@ -97,7 +107,7 @@ def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
         bulk.insert_rows(s, BudgetLine.__table__, [
             {"fund_item_id": 1 + i, "source": "市级财政", "budget_year": 2026, "total_fen": 10**12,
              "reserved_fen": 0, "committed_fen": committed.get(1 + i, 0)} for i in range(items)])  # fmt: skip
-    return {"enterprises": enterprises, "paid": len(paid_total)}
+    return {"enterprises": enterprises, "items_paid": len(paid_total)}
 
 
 def run_dashboard(*, cases: int, items: int, database_url: str = "", repeats: int = 3, export_rows: int = 100_000,
@@ -106,6 +116,7 @@ def run_dashboard(*, cases: int, items: int, database_url: str = "", repeats: in
     from db.migrate import upgrade
     from db.session import transaction
     from schemas.principal import Principal
+    from schemas.vocabulary import Role
     from services import cockpit, cockpit_export
     from services import scope as scopes
 
@@ -117,7 +128,7 @@ def run_dashboard(*, cases: int, items: int, database_url: str = "", repeats: in
         _generate(url, cases=cases, items=items, seed=seed)
         generate_seconds = time.perf_counter() - began
         with transaction(url) as s:
-            scope = scopes.resolve(session=s, principal=Principal(role="finance", subject="BENCH-CZ"))
+            scope = scopes.resolve(session=s, principal=Principal(role=Role.FINANCE, subject="BENCH-CZ"))
         empty = cockpit.make_filter()
         by_department = cockpit.make_filter(department_id=3)
         queries = {

@@ -16,7 +16,7 @@ from api.routers.web import error_page, signed_in
 from schemas.cockpit import CockpitFilter
 from schemas.regions import region_name
 from schemas.reviews import DecisionBody
-from schemas.vocabulary import DecisionKind, Role
+from schemas.vocabulary import DecisionKind, Role, StageKind
 from services import cockpit as service
 from services import cockpit_export, payouts, reviews
 from services.errors import DomainError, Invalid, Unavailable
@@ -176,7 +176,7 @@ async def finance_decision_page(
     case_id: int,
     request: Request,
     uow: UowDep,
-    stage_key: str = Form("finance"),
+    stage_key: str = Form(StageKind.FINANCE.value),
     decision: str = Form(...),
     comment: str = Form(""),
 ) -> Response:
