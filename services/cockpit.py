@@ -268,6 +268,13 @@ def overdue(*, session: Session, scope: Scope, filters: CockpitFilter, now: date
     ]
 
 
+def ledger(*, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None) -> list[tuple]:
+    """The real-name ledger of direct funds (直达资金实名台账, 财预〔2020〕56号): per recipient, fund item, funding
+    source and month (Beijing time) — filter by `paid_month` for one month's ledger."""
+    _finance(scope)
+    return repo.ledger(session=session, query=_query(scope, filters, now))
+
+
 def returns(*, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None) -> list[CaseRow]:
     """Returned payments (退票) waiting for the enterprise to correct its account."""
     _finance(scope)

@@ -147,6 +147,13 @@ def _duplicates(*, session: Session, scope: Scope, **_: Any) -> Table:
     return Table("duplicates", "重复享受", columns, out)
 
 
+def _ledger(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:
+    columns = [("统一社会信用代码", "text"), ("受益企业", "text"), ("资金事项", "text"), ("资金来源", "text"),
+               ("月份", "text"), ("支付笔数", "int"), ("已拨付（元）", "yuan")]  # fmt: skip
+    rows = cockpit.ledger(session=session, scope=scope, filters=filters)
+    return Table("ledger", "实名台账", columns, [[u, n, i, s or "未预留额度", m, c, f] for u, n, i, s, m, c, f in rows])
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     **{by: _group_table(by) for by in cockpit.GROUPS},
     "budget": _budget,
@@ -157,6 +164,7 @@ TABLES: dict[str, Callable[..., Table]] = {
     "alerts": _alerts,
     "cases": _cases,
     "external": _external,
+    "ledger": _ledger,
     "duplicates": _duplicates,
 }
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, String, exists, func, literal, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
 
 from db.models import (
@@ -74,10 +74,10 @@ def case_source():
     )
 
 
-def overdue_task(now: datetime) -> ColumnElement[bool]:
+def overdue_task(now: datetime, task=CaseTask) -> ColumnElement[bool]:
     """A stage past its working-day deadline: timed out, or still open after its due moment."""
-    return (CaseTask.status == TaskStatus.TIMED_OUT) | (
-        (CaseTask.status == TaskStatus.OPEN) & (CaseTask.due_at.is_not(None)) & (CaseTask.due_at < now)
+    return (task.status == TaskStatus.TIMED_OUT) | (
+        (task.status == TaskStatus.OPEN) & (task.due_at.is_not(None)) & (task.due_at < now)
     )
 
 
@@ -103,18 +103,20 @@ def _conditions(scope: ColumnElement[bool], f: CockpitFilter, region_prefix: str
         )
     if f.paid_month:
         start, end = _month_bounds(f.paid_month)
+        paid = aliased(PaymentInstruction)  # an alias: the queries that filter may join the instructions themselves
         where.append(
             exists().where(
-                PaymentInstruction.case_id == Case.id,
-                PaymentInstruction.status == PaymentStatus.PAID,
-                PaymentInstruction.settled_at >= start,
-                PaymentInstruction.settled_at < end,
+                paid.case_id == Case.id,
+                paid.status == PaymentStatus.PAID,
+                paid.settled_at >= start,
+                paid.settled_at < end,
             )
         )
     if f.overdue_department:
+        task = aliased(CaseTask)  # an alias: the overdue figure joins the stages itself
         where.append(
             exists().where(
-                CaseTask.case_id == Case.id, CaseTask.department_code == f.overdue_department, overdue_task(now)
+                task.case_id == Case.id, task.department_code == f.overdue_department, overdue_task(now, task)
             )
         )
     return where
@@ -334,7 +336,9 @@ def _details(session: Session, ids: list[int]) -> list[CaseRow]:
         ):
             instructions[row.case_id] = row
         returns: dict[int, PaymentReturn] = {}
-        for row in session.scalars(select(PaymentReturn).where(PaymentReturn.case_id.in_(chunk)).order_by(PaymentReturn.id)):
+        for row in session.scalars(
+            select(PaymentReturn).where(PaymentReturn.case_id.in_(chunk)).order_by(PaymentReturn.id)
+        ):
             returns[row.case_id] = row
         sources: dict[int, str] = {}
         for case_id, source in session.execute(
@@ -497,3 +501,25 @@ def budget_decisions_due(*, session: Session, query: Query) -> list[Pending]:
         .order_by(PaymentReturn.created_at, Case.id)
     )
     return [Pending(*row) for row in session.execute(stmt)]
+
+
+def ledger(*, session: Session, query: Query) -> list[tuple]:
+    """The real-name ledger (实名台账): paid fen per recipient, fund item, funding source and local month."""
+    month = local_month(PaymentInstruction.settled_at).label("month")
+    source = case_source().label("source")
+    stmt = (
+        _cases(
+            Enterprise.uscc,
+            Enterprise.name,
+            FundItem.name,
+            source,
+            month,
+            func.count(PaymentInstruction.id),
+            func.sum(PaymentInstruction.paid_amt_fen),
+        )
+        .join(PaymentInstruction, PaymentInstruction.case_id == Case.id)
+        .where(*query.where(), PaymentInstruction.status == PaymentStatus.PAID)
+        .group_by(Enterprise.uscc, Enterprise.name, FundItem.name, source, month)
+        .order_by(month, Enterprise.uscc, FundItem.name)
+    )
+    return [tuple(row) for row in session.execute(stmt)]

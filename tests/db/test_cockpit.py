@@ -236,3 +236,30 @@ def test_decisions_waiting_for_finance(s: Session, ctx: Ctx) -> None:
     assert [(p.case_id, p.amount_fen, p.reason) for p in due] == [(c4, 2_000_000, "企业跨年度主动退回")]
     assert cockpit.finance_stages(session=s, scope=wh, filters=empty) == []
     assert cockpit.budget_decisions_due(session=s, scope=wh, filters=empty) == []
+
+
+def test_real_name_ledger_per_recipient_item_source_and_month(s: Session, ctx: Ctx) -> None:
+    yc = finance(s, ctx.data.finance_yc)
+    rows = cockpit.ledger(session=s, scope=yc, filters=cockpit.make_filter(), now=NOW)
+    assert {(item, source, month, n, fen) for _, _, item, source, month, n, fen in rows} == {
+        ("工业企业技术改造奖补", "市级财政", "2026-09", 1, 10_000_000),  # c1 (c4's payment came back)
+        ("工业企业技术改造奖补", "区级财政", "2026-09", 1, 5_000_000),  # c2
+        ("科技创新平台奖励", "市级财政", "2026-09", 1, 800_000),  # c6
+        ("工业企业技术改造奖补", "市级财政", "2026-10", 1, 3_000_000),  # c3
+        ("科技创新平台奖励", "市级财政", "2026-11", 1, 500_000),  # c8
+    }
+    assert [r[4] for r in rows] == sorted(r[4] for r in rows) and len(rows) == 5
+    one_month = cockpit.ledger(session=s, scope=yc, filters=cockpit.make_filter(paid_month="2026-11"), now=NOW)
+    assert [(r[2], r[6]) for r in one_month] == [("科技创新平台奖励", 500_000)]
+    assert sum(r[6] for r in rows) == 19_300_000
+
+
+def test_drill_down_keys_narrow_the_figures_that_join_the_same_tables(s: Session, ctx: Ctx) -> None:
+    """The month filter on the paid-by-month figure, the overdue filter on the overdue figure."""
+    yc = finance(s, ctx.data.finance_yc)
+    months = cockpit.months(session=s, scope=yc, filters=cockpit.make_filter(paid_month="2026-10"), now=NOW)
+    assert [(m, n, fen) for m, n, fen, _ in months] == [("2026-10", 1, 3_000_000)]
+    only_a = cockpit.make_filter(overdue_department=ctx.data.dept_a)
+    overdue = cockpit.overdue(session=s, scope=yc, filters=only_a, now=NOW)
+    # The cases with an overdue stage of 经信局 (c1, c5) hold no overdue stage of 科技局.
+    assert {r.department_name: (r.stages, r.cases) for r in overdue} == {"宜昌市经济和信息化局": (2, 2)}
