@@ -330,16 +330,22 @@ def _details(session: Session, ids: list[int]) -> list[CaseRow]:
     out: dict[int, CaseRow] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        instructions: dict[int, PaymentInstruction] = {}
-        for row in session.scalars(
-            select(PaymentInstruction).where(PaymentInstruction.case_id.in_(chunk)).order_by(PaymentInstruction.attempt)
+        # Only the columns shown: whole rows would carry the encrypted account fields for nothing.
+        instructions: dict[int, tuple] = {}
+        for case_id, *fields in session.execute(
+            select(PaymentInstruction.case_id, PaymentInstruction.voucher_no, PaymentInstruction.status,
+                   PaymentInstruction.pay_amt_fen, PaymentInstruction.settled_at)
+            .where(PaymentInstruction.case_id.in_(chunk))
+            .order_by(PaymentInstruction.attempt)
+        ):  # fmt: skip
+            instructions[case_id] = tuple(fields)
+        returns: dict[int, tuple] = {}
+        for case_id, *fields in session.execute(
+            select(PaymentReturn.case_id, PaymentReturn.reason, PaymentReturn.returned_on)
+            .where(PaymentReturn.case_id.in_(chunk))
+            .order_by(PaymentReturn.id)
         ):
-            instructions[row.case_id] = row
-        returns: dict[int, PaymentReturn] = {}
-        for row in session.scalars(
-            select(PaymentReturn).where(PaymentReturn.case_id.in_(chunk)).order_by(PaymentReturn.id)
-        ):
-            returns[row.case_id] = row
+            returns[case_id] = tuple(fields)
         sources: dict[int, str] = {}
         for case_id, source in session.execute(
             select(BudgetEntry.case_id, BudgetLine.source)
@@ -353,17 +359,9 @@ def _details(session: Session, ids: list[int]) -> list[CaseRow]:
             Case.status, Case.amount_fen, Case.paid_fen, Case.created_at, Case.closed_at,
         ).join(Department, Department.id == FundItem.department_id).where(Case.id.in_(chunk))  # fmt: skip
         for row in session.execute(stmt):
-            pay, ret = instructions.get(row[0]), returns.get(row[0])
-            out[row[0]] = CaseRow(
-                *row,
-                sources.get(row[0]),
-                pay.voucher_no if pay else None,
-                pay.status if pay else None,
-                pay.pay_amt_fen if pay else None,
-                pay.settled_at if pay else None,
-                ret.reason if ret else None,
-                ret.returned_on if ret else None,
-            )
+            pay = instructions.get(row[0], (None, None, None, None))
+            ret = returns.get(row[0], (None, None))
+            out[row[0]] = CaseRow(*row, sources.get(row[0]), *pay, *ret)
     return [out[i] for i in ids if i in out]
 
 
