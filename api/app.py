@@ -16,6 +16,7 @@ from api import errors
 from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
 from api.routers import archive as archive_router
 from api.routers import campaigns as campaigns_router
+from api.routers import cockpit as cockpit_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
 from api.routers import reviews as reviews_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_router.router)
     app.include_router(portal_router.router)
     app.include_router(workbench_router.router)
+    app.include_router(cockpit_router.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -50,6 +50,9 @@ FILTERS = {
     "recon_trigger": ReconTrigger.label_of,
     "alert_kind": AlertKind.label_of,
     "role": Role.label_of,
+    # Basis points as a percent with two decimals (1234 → 12.34%); working days (None → —).
+    "percent": lambda bp: "—" if bp is None else f"{bp // 100}.{bp % 100:02d}%",
+    "days": lambda d: "—" if d is None else f"{d:g} 个工作日",
     # {{ e.actor|actor(names) }}: names maps department codes and USCCs to names, looked up by the page's service.
     "actor": lambda value, names=None: render_actor(value, names=names),
 }

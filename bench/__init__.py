@@ -7,6 +7,7 @@ from bench import (  # noqa: F401 (each registers on app)
     archive_import,
     calculator,
     campaign,
+    dashboard,
     dry_run,
     latency,
     notices,

@@ -753,3 +753,32 @@ class TagRule(Base):
     department_code: Mapped[str | None] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+# --- Finance cockpit: payouts made outside Zhida (奖补汇聚) ---------------------------------------------------------
+
+
+class ExternalPayout(Base):
+    """A subsidy paid outside Zhida (another system, a paper process), imported to stand beside Zhida's own payouts and
+    to count in the duplicate-benefit check; `row_key` (a hash of the row's facts) keeps a re-import from doubling it."""
+
+    __tablename__ = "external_payout"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="positive_amount"),
+        Index("ix_external_payout_uscc_purpose", "uscc", "purpose"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    row_key: Mapped[str] = mapped_column(String(64), unique=True)
+    uscc: Mapped[str] = mapped_column(String(18))
+    enterprise_name: Mapped[str] = mapped_column(String(200))
+    item_name: Mapped[str] = mapped_column(String(300))
+    purpose: Mapped[str] = mapped_column(String(100))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_on: Mapped[date] = mapped_column(Date)
+    department_name: Mapped[str] = mapped_column(String(128))
+    region_code: Mapped[str] = mapped_column(String(12))  # the region of the finance bureau that imported it
+    source_document: Mapped[str] = mapped_column(String(200))  # 拨付文件或凭证号
+    batch: Mapped[str] = mapped_column(String(64), index=True)
+    imported_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

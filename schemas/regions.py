@@ -1,48 +1,23 @@
-"""Names of the administrative divisions (GB/T 2260) the platform serves, so pages show 西陵区, never 420502."""
+"""Names of the administrative divisions (行政区划, GB/T 2260) the platform serves, so pages show 西陵区, never 420502.
+
+The names come from the one code list kept as data (schemas/codes/gb2260_hubei.csv), which archive imports also
+validate region codes against.
+"""
 
 from __future__ import annotations
 
-REGION_NAMES: dict[str, str] = {
-    "420000": "湖北省",
-    "420100": "武汉市",
-    "420102": "江岸区",
-    "420103": "江汉区",
-    "420104": "硚口区",
-    "420105": "汉阳区",
-    "420106": "武昌区",
-    "420107": "青山区",
-    "420111": "洪山区",
-    "420112": "东西湖区",
-    "420113": "汉南区",
-    "420114": "蔡甸区",
-    "420115": "江夏区",
-    "420116": "黄陂区",
-    "420117": "新洲区",
-    "420500": "宜昌市",
-    "420502": "西陵区",
-    "420503": "伍家岗区",
-    "420504": "点军区",
-    "420505": "猇亭区",
-    "420506": "夷陵区",
-    "420525": "远安县",
-    "420526": "兴山县",
-    "420527": "秭归县",
-    "420528": "长阳土家族自治县",
-    "420529": "五峰土家族自治县",
-    "420581": "宜都市",
-    "420582": "当阳市",
-    "420583": "枝江市",
-}
+from schemas.archive_sources import region_codes
 
 
 def region_name(code: str | None) -> str:
     """The division's name; an unlisted code is named by the nearest listed division above it."""
     if not code:
-        return "未登记区划"
+        return "未登记地区"
+    names = region_codes()
     code = code[:6]
-    if code in REGION_NAMES:
-        return REGION_NAMES[code]
+    if code in names:
+        return names[code]
     for parent in (code[:4] + "00", code[:2] + "0000"):
-        if parent in REGION_NAMES:
-            return f"{REGION_NAMES[parent]}其他地区"
+        if parent in names:
+            return f"{names[parent]}其他地区"
     return "其他地区"

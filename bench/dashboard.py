@@ -1,0 +1,193 @@
+"""`zhida bench dashboard`: the finance cockpit's queries and one export over generated cases (default 1,000,000
+cases over 1,000 fund items), on a fresh SQLite file or the database given."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import typer
+
+from bench.report import app, bench_database, console, database_facts, print_figures, write_report
+
+GOAL_P95_MS = 300.0
+GOAL_EXPORT_SECONDS = 10.0
+# Share of each case status in the generated cases (percent).
+STATUS_WEIGHTS = [60, 10, 10, 5, 15]  # paid, reviewing, finance review, awaiting correction, rejected
+REGIONS = ["420502", "420503", "420504", "420505", "420506", "420581", "420582", "420583"]
+
+
+def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
+    """Departments, policies, fund items with one budget line each, enterprises, cases, their payment instructions
+    and overdue stages, inserted in bulk (executemany through db/bulk.py)."""
+    from db import bulk
+    from db.models import BudgetLine, Case, CaseTask, Department, Enterprise, FundItem, PaymentInstruction, Policy
+    from db.session import transaction
+    from schemas import uscc as uscc_rules
+    from schemas.vocabulary import (
+        CaseStatus,
+        DepartmentKind,
+        FundItemMode,
+        FundItemStatus,
+        PaymentStatus,
+        PolicyLevel,
+        TaskStatus,
+    )
+
+    rng = random.Random(seed)
+    enterprises = max(1, math.ceil(cases / items))
+    start = datetime(2026, 1, 5, 1, tzinfo=UTC)
+    weights = STATUS_WEIGHTS
+    kinds = [CaseStatus.PAID, CaseStatus.REVIEWING, CaseStatus.FINANCE_REVIEW, CaseStatus.AWAITING_CORRECTION,
+             CaseStatus.REJECTED]  # fmt: skip
+    with transaction(url) as s:
+        bulk.insert_rows(s, Department.__table__, [{"id": 1, "code": "BENCH-CZ", "name": "宜昌市财政局",
+                                                    "region_code": "420500", "kind": DepartmentKind.FINANCE}])  # fmt: skip
+        bulk.insert_rows(s, Department.__table__, [
+            {"id": 2 + d, "code": f"BENCH-D{d:02d}", "name": f"宜昌市第{d + 1}政策部门", "region_code": "420500",
+             "kind": DepartmentKind.POLICY} for d in range(20)])  # fmt: skip
+        bulk.insert_rows(s, Policy.__table__, [
+            {"id": 1 + i, "doc_number": f"宜政发〔2026〕{i + 1}号", "title": f"政策{i + 1}", "level": PolicyLevel.CITY,
+             "department_id": 2 + i % 20} for i in range(items)])  # fmt: skip
+        bulk.insert_rows(s, FundItem.__table__, [
+            {"id": 1 + i, "code": f"BENCH-{i:04d}", "policy_id": 1 + i, "department_id": 2 + i % 20,
+             "name": f"资金事项{i + 1:04d}", "mode": FundItemMode.INSTANT, "status": FundItemStatus.CLOSED, "current_version": 1,
+             "listed_version": 1} for i in range(items)])  # fmt: skip
+        bulk.insert_rows(s, Enterprise.__table__, [
+            {"id": 1 + e, "uscc": uscc_rules.generate(rng, REGIONS[e % len(REGIONS)]), "name": f"基准企业{e + 1}",
+             "region_code": REGIONS[e % len(REGIONS)], "tags": [], "industry_code": "C",
+             "size_class": "small", "credit_status": "good"} for e in range(enterprises)])  # fmt: skip
+    paid_total: dict[int, int] = {}
+    committed: dict[int, int] = {}
+    rows, instructions, tasks = [], [], []
+
+    def flush() -> None:
+        with transaction(url) as s:
+            bulk.insert_rows(s, Case.__table__, rows)
+            bulk.insert_rows(s, PaymentInstruction.__table__, instructions)
+            bulk.insert_rows(s, CaseTask.__table__, tasks)
+        rows.clear(), instructions.clear(), tasks.clear()
+
+    for i in range(cases):
+        item, ent = 1 + i % items, 1 + i // items
+        status = rng.choices(kinds, weights)[0]
+        amount = rng.randrange(1_000_00, 200_000_00, 100)
+        began = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 280))
+        row: dict[str, Any] = {"id": i + 1, "fund_item_id": item, "fund_item_version": 1, "enterprise_id": ent,
+                               "mode": FundItemMode.INSTANT, "status": status, "amount_fen": amount, "paid_fen": 0,
+                               "workflow_id": f"bench:{i}", "created_at": began, "updated_at": began}  # fmt: skip
+        if status in (CaseStatus.PAID, CaseStatus.AWAITING_CORRECTION):
+            paid_at = began + timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 8))
+            paid = status == CaseStatus.PAID
+            if paid:
+                row |= {"paid_fen": amount, "closed_at": paid_at}
+                paid_total[item] = paid_total.get(item, 0) + amount
+            committed[item] = committed.get(item, 0) + amount
+            instructions.append({"voucher_no": f"B{i:012d}A01", "case_id": i + 1, "attempt": 1, "adm_div_code": "420500",
+                                 "st_year": 2026, "pay_acct_no": "P", "payee_acct_no_enc": "x",
+                                 "payee_acct_no_masked": "6222****", "payee_acct_name": "企业", "payee_acct_bank_name": "银行",
+                                 "payee_acct_bank_no": "102", "pay_amt_fen": amount, "pay_summary_code": "30299",
+                                 "fund_source": "市级财政",
+                                 "status": PaymentStatus.PAID if paid else PaymentStatus.RETURNED,
+                                 "paid_amt_fen": amount, "created_at": began, "settled_at": paid_at})  # fmt: skip
+        elif status == CaseStatus.REVIEWING:
+            tasks.append({"case_id": i + 1, "stage_key": "review", "stage_name": "部门审核", "round": 1,
+                          "department_code": f"BENCH-D{(item - 1) % 20:02d}", "status": TaskStatus.OPEN,
+                          "due_at": began + timedelta(days=5), "provisional": False, "created_at": began})  # fmt: skip
+        rows.append(row)
+        if len(rows) >= 50_000:
+            flush()
+            console.print(f"生成办件 {i + 1:,} / {cases:,}")
+    flush()
+    with transaction(url) as s:
+        bulk.insert_rows(s, BudgetLine.__table__, [
+            {"fund_item_id": 1 + i, "source": "市级财政", "budget_year": 2026, "total_fen": 10**12,
+             "reserved_fen": 0, "committed_fen": committed.get(1 + i, 0)} for i in range(items)])  # fmt: skip
+    return {"enterprises": enterprises, "items_paid": len(paid_total)}
+
+
+def run_dashboard(*, cases: int, items: int, database_url: str = "", repeats: int = 3, export_rows: int = 100_000,
+                  seed: int = 2026) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """Generate the cases, then time every cockpit query `repeats` times and one export of `export_rows` cases."""
+    from db.migrate import upgrade
+    from db.session import transaction
+    from schemas.principal import Principal
+    from schemas.vocabulary import Role
+    from services import cockpit, cockpit_export
+    from services import scope as scopes
+
+    with bench_database(database_url) as (url, owned):
+        if not owned:
+            raise typer.BadParameter("基准测试只在它自己生成的空数据库上运行", param_hint="--database-url")
+        upgrade(url)
+        began = time.perf_counter()
+        _generate(url, cases=cases, items=items, seed=seed)
+        generate_seconds = time.perf_counter() - began
+        with transaction(url) as s:
+            scope = scopes.resolve(session=s, principal=Principal(role=Role.FINANCE, subject="BENCH-CZ"))
+        empty = cockpit.make_filter()
+        by_department = cockpit.make_filter(department_id=3)
+        queries = {
+            **{f"breakdown_{by}": (lambda s, by=by: cockpit.breakdown(session=s, scope=scope, filters=empty, by=by))
+               for by in cockpit.GROUPS},
+            "budget": lambda s: cockpit.budget(session=s, scope=scope, filters=empty),
+            "months": lambda s: cockpit.months(session=s, scope=scope, filters=empty),
+            "timeliness": lambda s: cockpit.timeliness(session=s, scope=scope, filters=empty),
+            "overdue": lambda s: cockpit.overdue(session=s, scope=scope, filters=empty),
+            "returns": lambda s: cockpit.returns(session=s, scope=scope, filters=empty),
+            "cases_page": lambda s: cockpit.cases(session=s, scope=scope, filters=empty),
+            "cases_page_department": lambda s: cockpit.cases(session=s, scope=scope, filters=by_department),
+        }  # fmt: skip
+        timings: dict[str, list[float]] = {name: [] for name in queries}
+        for _ in range(max(1, repeats)):
+            for name, query in queries.items():
+                with transaction(url) as s:
+                    t0 = time.perf_counter()
+                    query(s)
+                    timings[name].append((time.perf_counter() - t0) * 1000)
+        with transaction(url) as s:
+            t0 = time.perf_counter()
+            rows = cockpit.all_cases(session=s, scope=scope, filters=empty, limit=export_rows)
+            data = cockpit_export.to_xlsx(cockpit_export.Table("cases", "办件清单", cockpit_export.CASE_COLUMNS,
+                                                               [cockpit_export.case_cells(r) for r in rows]))  # fmt: skip
+            export_seconds = time.perf_counter() - t0
+        database = database_facts(url)
+    every = sorted(ms for values in timings.values() for ms in values)
+    p95 = every[max(0, math.ceil(0.95 * len(every)) - 1)]
+    figures: dict[str, Any] = {
+        "cases": cases,
+        "items": items,
+        "p95_ms": round(p95, 1),
+        "p50_ms": round(statistics.median(every), 1),
+        **{f"{name}_ms": round(statistics.median(values), 1) for name, values in timings.items()},
+        "export_rows": len(rows),
+        "export_bytes": len(data),
+        "export_seconds": round(export_seconds, 2),
+        "generate_seconds": round(generate_seconds, 1),
+        "goal_p95_ms": GOAL_P95_MS,
+        "goal_export_seconds": GOAL_EXPORT_SECONDS,
+        "within_goal": p95 < GOAL_P95_MS and export_seconds < GOAL_EXPORT_SECONDS,
+    }
+    return figures, database
+
+
+@app.command("dashboard")
+def dashboard_command(
+    cases: int = typer.Option(1_000_000, "--cases", min=1, help="cases to generate"),
+    items: int = typer.Option(1_000, "--items", min=1, help="fund items the cases spread over"),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="timed runs of each query"),
+    export_rows: int = typer.Option(100_000, "--export-rows", min=1, help="cases in the timed export"),
+) -> None:
+    """Finance cockpit queries (p95 over every query and run) and one xlsx export of the drill-down list."""
+    figures, database = run_dashboard(cases=cases, items=items, repeats=repeats, export_rows=export_rows)
+    print_figures("财政看板 dashboard", figures)
+    notes = (
+        f"{cases:,} generated cases over {items:,} fund items in one region, seen by its finance bureau; p95_ms over "
+        f"every cockpit query × {repeats} runs; export_seconds: query and xlsx of {export_rows:,} cases."
+    )
+    for path in write_report("dashboard", figures, notes, database=database):
+        console.print(f"写入 {path}")

@@ -1,0 +1,523 @@
+"""The finance cockpit's queries (财政看板): disbursement breakdowns, budget execution, paid amounts over time, the
+dates timeliness is measured on, overdue stages, returns waiting for correction, and the drill-down list of cases.
+
+Every query takes the caller's scope as a condition on Case (services/scope.py builds it) and the cockpit's filters;
+names are looked up here too, so pages never show codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, String, exists, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import FunctionElement
+
+from db.models import (
+    BudgetEntry,
+    BudgetLine,
+    Case,
+    CaseTask,
+    Department,
+    Enterprise,
+    FundItem,
+    PaymentInstruction,
+    PaymentReturn,
+)
+from schemas.cockpit import CockpitFilter
+from schemas.localtime import LOCAL_TZ
+from schemas.vocabulary import BudgetEntryKind, CaseStatus, DepartmentKind, PaymentStatus, ReturnHandling, TaskStatus
+
+# Beijing has kept one offset since 1991; months are cut in local time by shifting the stored UTC moment.
+_OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
+
+
+class local_month(FunctionElement):
+    """The local calendar month (YYYY-MM) of a stored UTC moment."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(local_month, "sqlite")
+def _local_month_sqlite(element, compiler, **kw) -> str:
+    (moment,) = list(element.clauses)
+    return f"strftime('%Y-%m', {compiler.process(moment, **kw)}, '{_OFFSET_HOURS:+d} hours')"
+
+
+@compiles(local_month, "postgresql")
+def _local_month_postgresql(element, compiler, **kw) -> str:
+    (moment,) = list(element.clauses)
+    return f"to_char({compiler.process(moment, **kw)} + interval '{_OFFSET_HOURS} hours', 'YYYY-MM')"
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The UTC moments that bound a local month (an index on settled_at serves the range)."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=LOCAL_TZ)
+    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=LOCAL_TZ)
+    return start, end
+
+
+def case_source():
+    """The funding source (资金来源, the budget line) a case's first reservation drew on."""
+    return (
+        select(BudgetLine.source)
+        .join(BudgetEntry, BudgetEntry.budget_line_id == BudgetLine.id)
+        .where(BudgetEntry.case_id == Case.id, BudgetEntry.kind == BudgetEntryKind.RESERVE)
+        .order_by(BudgetEntry.id)
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+def overdue_task(now: datetime, task=CaseTask) -> ColumnElement[bool]:
+    """A stage past its working-day deadline: timed out, or still open after its due moment."""
+    return (task.status == TaskStatus.TIMED_OUT) | (
+        (task.status == TaskStatus.OPEN) & (task.due_at.is_not(None)) & (task.due_at < now)
+    )
+
+
+def _conditions(scope: ColumnElement[bool], f: CockpitFilter, region_prefix: str | None, now: datetime) -> list:
+    where: list = [scope]
+    if f.fund_item_id is not None:
+        where.append(Case.fund_item_id == f.fund_item_id)
+    if f.department_id is not None:
+        where.append(FundItem.department_id == f.department_id)
+    if region_prefix:
+        where.append(Enterprise.region_code.startswith(region_prefix))
+    if f.status is not None:
+        where.append(Case.status == f.status)
+    if f.source:
+        where.append(case_source() == f.source)
+    if f.budget_line_id is not None:
+        where.append(
+            exists().where(
+                BudgetEntry.case_id == Case.id,
+                BudgetEntry.budget_line_id == f.budget_line_id,
+                BudgetEntry.kind == BudgetEntryKind.RESERVE,
+            )
+        )
+    if f.paid_month:
+        start, end = _month_bounds(f.paid_month)
+        paid = aliased(PaymentInstruction)  # an alias: the queries that filter may join the instructions themselves
+        where.append(
+            exists().where(
+                paid.case_id == Case.id,
+                paid.status == PaymentStatus.PAID,
+                paid.settled_at >= start,
+                paid.settled_at < end,
+            )
+        )
+    if f.overdue_department:
+        task = aliased(CaseTask)  # an alias: the overdue figure joins the stages itself
+        where.append(
+            exists().where(
+                task.case_id == Case.id, task.department_code == f.overdue_department, overdue_task(now, task)
+            )
+        )
+    return where
+
+
+@dataclass(frozen=True)
+class Query:
+    """The caller's scope and the cockpit's filters, ready to narrow any query on cases."""
+
+    scope: ColumnElement[bool]
+    filters: CockpitFilter
+    region_prefix: str | None
+    now: datetime
+
+    def where(self) -> list:
+        return _conditions(self.scope, self.filters, self.region_prefix, self.now)
+
+
+def _cases(*columns):
+    return (
+        select(*columns)
+        .select_from(Case)
+        .join(FundItem, FundItem.id == Case.fund_item_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+    )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One row of a breakdown: the key it groups by, the cases, the approved amount and what was paid."""
+
+    key: str | int | None
+    cases: int
+    amount_fen: int
+    paid_fen: int
+
+
+BREAKDOWNS = ("fund_item", "department", "region", "source", "status")
+
+
+def breakdown(*, session: Session, query: Query, by: str) -> list[Bucket]:
+    """Cases, approved amount and paid amount grouped by fund item, department, region, funding source or status."""
+    key = {
+        "fund_item": Case.fund_item_id,
+        "department": FundItem.department_id,
+        "region": Enterprise.region_code,
+        "source": case_source(),
+        "status": Case.status,
+    }[by].label("key")
+    stmt = (
+        _cases(
+            key,
+            func.count(Case.id),
+            func.coalesce(func.sum(Case.amount_fen), 0),
+            func.coalesce(func.sum(Case.paid_fen), 0),
+        )
+        .where(*query.where())
+        .group_by(key)
+        .order_by(func.coalesce(func.sum(Case.paid_fen), 0).desc(), key)
+    )
+    return [Bucket(k, int(n), int(a), int(p)) for k, n, a, p in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class LineExecution:
+    """A budget line's execution: the ledger's totals, and what was paid and returned on the cases behind it."""
+
+    line_id: int
+    fund_item_id: int
+    source: str
+    budget_year: int
+    total_fen: int
+    reserved_fen: int
+    committed_fen: int
+    paid_fen: int
+    returned_fen: int
+    cases: int
+
+
+def budget_lines(*, session: Session, item_scope: ColumnElement[bool], query: Query) -> list[LineExecution]:
+    """Every budget line of the fund items in scope (narrowed by the item and department filters), with the paid and
+    returned amounts of the cases (narrowed by every filter) whose reservation is on the line."""
+    f = query.filters
+    item_where = [item_scope]
+    if f.fund_item_id is not None:
+        item_where.append(FundItem.id == f.fund_item_id)
+    if f.department_id is not None:
+        item_where.append(FundItem.department_id == f.department_id)
+    if f.source:
+        item_where.append(BudgetLine.source == f.source)
+    reserved_on = (
+        select(BudgetEntry.budget_line_id.label("line_id"), BudgetEntry.case_id.label("case_id"))
+        .where(BudgetEntry.kind == BudgetEntryKind.RESERVE)
+        .distinct()
+        .subquery()
+    )
+    in_filter = _cases(Case.id).where(*query.where())
+    paid = (
+        select(reserved_on.c.line_id, func.sum(PaymentInstruction.paid_amt_fen).label("fen"))
+        .join(PaymentInstruction, PaymentInstruction.case_id == reserved_on.c.case_id)
+        .where(PaymentInstruction.status == PaymentStatus.PAID, reserved_on.c.case_id.in_(in_filter))
+        .group_by(reserved_on.c.line_id)
+        .subquery()
+    )
+    returned = (
+        select(reserved_on.c.line_id, func.sum(PaymentReturn.amount_fen).label("fen"))
+        .join(PaymentReturn, PaymentReturn.case_id == reserved_on.c.case_id)
+        .where(reserved_on.c.case_id.in_(in_filter))
+        .group_by(reserved_on.c.line_id)
+        .subquery()
+    )
+    counted = (
+        select(reserved_on.c.line_id, func.count(reserved_on.c.case_id).label("n"))
+        .where(reserved_on.c.case_id.in_(in_filter))
+        .group_by(reserved_on.c.line_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            BudgetLine,
+            func.coalesce(paid.c.fen, 0),
+            func.coalesce(returned.c.fen, 0),
+            func.coalesce(counted.c.n, 0),
+        )
+        .join(FundItem, FundItem.id == BudgetLine.fund_item_id)
+        .outerjoin(paid, paid.c.line_id == BudgetLine.id)
+        .outerjoin(returned, returned.c.line_id == BudgetLine.id)
+        .outerjoin(counted, counted.c.line_id == BudgetLine.id)
+        .where(*item_where)
+        .order_by(BudgetLine.fund_item_id, BudgetLine.id)
+    )
+    return [
+        LineExecution(
+            line.id,
+            line.fund_item_id,
+            line.source,
+            line.budget_year,
+            line.total_fen,
+            line.reserved_fen,
+            line.committed_fen,
+            int(p),
+            int(r),
+            int(n),
+        )
+        for line, p, r, n in session.execute(stmt)
+    ]
+
+
+def paid_by_month(*, session: Session, query: Query) -> list[tuple[str, int, int]]:
+    """(local month, payments, paid fen) of the payments settled as paid, oldest month first."""
+    month = local_month(PaymentInstruction.settled_at).label("month")
+    stmt = (
+        _cases(month, func.count(PaymentInstruction.id), func.sum(PaymentInstruction.paid_amt_fen))
+        .join(PaymentInstruction, PaymentInstruction.case_id == Case.id)
+        .where(*query.where(), PaymentInstruction.status == PaymentStatus.PAID)
+        .group_by(month)
+        .order_by(month)
+    )
+    return [(m, int(n), int(fen)) for m, n, fen in session.execute(stmt)]
+
+
+def paid_spans(*, session: Session, query: Query) -> list[tuple[int, datetime, datetime]]:
+    """(fund item, application or match moment, paid moment) of every paid case, for the timeliness figures."""
+    stmt = _cases(Case.fund_item_id, Case.created_at, Case.closed_at).where(
+        *query.where(), Case.status == CaseStatus.PAID, Case.closed_at.is_not(None)
+    )
+    return [(i, a, b) for i, a, b in session.execute(stmt)]
+
+
+def overdue_by_department(*, session: Session, query: Query) -> list[tuple[str, int, int]]:
+    """(department code, overdue stages, cases) of the stages past their deadline on the cases in scope."""
+    stmt = (
+        _cases(CaseTask.department_code, func.count(CaseTask.id), func.count(func.distinct(CaseTask.case_id)))
+        .join(CaseTask, CaseTask.case_id == Case.id)
+        .where(*query.where(), overdue_task(query.now))
+        .group_by(CaseTask.department_code)
+        .order_by(func.count(CaseTask.id).desc(), CaseTask.department_code)
+    )
+    return [(code, int(n), int(c)) for code, n, c in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case of a drill-down list, with its latest payment instruction (凭证) when there is one."""
+
+    id: int
+    enterprise_name: str
+    uscc: str
+    region_code: str
+    fund_item_name: str
+    department_name: str
+    status: str
+    amount_fen: int | None
+    paid_fen: int
+    created_at: datetime
+    closed_at: datetime | None
+    source: str | None
+    voucher_no: str | None
+    voucher_status: str | None
+    voucher_amount_fen: int | None
+    settled_at: datetime | None
+    return_reason: str | None
+    returned_on: date | None
+
+
+def _details(session: Session, ids: list[int]) -> list[CaseRow]:
+    """The rows of the given cases, in the order given: names, the latest instruction, the latest return, the source.
+
+    Read per thousand ids with plain IN lists: joining per-case "latest" subqueries made SQLite re-scan them for
+    every row of a million-case table."""
+    out: dict[int, CaseRow] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        # Only the columns shown: whole rows would carry the encrypted account fields for nothing.
+        instructions: dict[int, tuple] = {}
+        for case_id, *fields in session.execute(
+            select(PaymentInstruction.case_id, PaymentInstruction.voucher_no, PaymentInstruction.status,
+                   PaymentInstruction.pay_amt_fen, PaymentInstruction.settled_at)
+            .where(PaymentInstruction.case_id.in_(chunk))
+            .order_by(PaymentInstruction.attempt)
+        ):  # fmt: skip
+            instructions[case_id] = tuple(fields)
+        returns: dict[int, tuple] = {}
+        for case_id, *fields in session.execute(
+            select(PaymentReturn.case_id, PaymentReturn.reason, PaymentReturn.returned_on)
+            .where(PaymentReturn.case_id.in_(chunk))
+            .order_by(PaymentReturn.id)
+        ):
+            returns[case_id] = tuple(fields)
+        sources: dict[int, str] = {}
+        for case_id, source in session.execute(
+            select(BudgetEntry.case_id, BudgetLine.source)
+            .join(BudgetLine, BudgetLine.id == BudgetEntry.budget_line_id)
+            .where(BudgetEntry.case_id.in_(chunk), BudgetEntry.kind == BudgetEntryKind.RESERVE)
+            .order_by(BudgetEntry.id.desc())
+        ):
+            sources[case_id] = source  # the first reservation wins (read last)
+        stmt = _cases(
+            Case.id, Enterprise.name, Enterprise.uscc, Enterprise.region_code, FundItem.name, Department.name,
+            Case.status, Case.amount_fen, Case.paid_fen, Case.created_at, Case.closed_at,
+        ).join(Department, Department.id == FundItem.department_id).where(Case.id.in_(chunk))  # fmt: skip
+        for row in session.execute(stmt):
+            pay = instructions.get(row[0], (None, None, None, None))
+            ret = returns.get(row[0], (None, None))
+            out[row[0]] = CaseRow(*row, sources.get(row[0]), *pay, *ret)
+    return [out[i] for i in ids if i in out]
+
+
+def case_list(*, session: Session, query: Query, offset: int, limit: int) -> tuple[int, list[CaseRow]]:
+    """(total, one page of cases) behind a figure, newest first."""
+    total = session.scalar(_cases(func.count(Case.id)).where(*query.where())) or 0
+    page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).offset(offset).limit(limit)
+    return int(total), _details(session, list(session.scalars(page)))
+
+
+def awaiting_correction(*, session: Session, query: Query, limit: int = 200) -> list[CaseRow]:
+    """Returned payments waiting for the enterprise to correct its account (待更正收款账户)."""
+    q = Query(query.scope, query.filters.with_(status=CaseStatus.AWAITING_CORRECTION), query.region_prefix, query.now)
+    return case_list(session=session, query=q, offset=0, limit=limit)[1]
+
+
+# ------------------------------------------------------------------------------------------------------ names
+
+
+def item_names(*, session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(FundItem.id, FundItem.name).where(FundItem.id.in_(sorted(set(ids))))).all())
+
+
+def departments(*, session: Session, ids: list[int] | None = None, codes: list[str] | None = None) -> list[Department]:
+    stmt = select(Department).order_by(Department.id)
+    if ids is not None:
+        stmt = stmt.where(Department.id.in_(sorted(set(ids))))
+    if codes is not None:
+        stmt = stmt.where(Department.code.in_(sorted(set(codes))))
+    return list(session.scalars(stmt))
+
+
+def policy_departments_of(*, session: Session, item_scope: ColumnElement[bool]) -> list[tuple[int, str]]:
+    """(id, name) of the departments owning fund items in scope, for the filter form."""
+    stmt = (
+        select(Department.id, Department.name)
+        .join(FundItem, FundItem.department_id == Department.id)
+        .where(item_scope)
+        .distinct()
+        .order_by(Department.id)
+    )
+    return [(i, n) for i, n in session.execute(stmt)]
+
+
+def items_of(*, session: Session, item_scope: ColumnElement[bool]) -> list[tuple[int, str]]:
+    return [
+        (i, n) for i, n in session.execute(select(FundItem.id, FundItem.name).where(item_scope).order_by(FundItem.id))
+    ]
+
+
+def sources_of(*, session: Session, item_scope: ColumnElement[bool]) -> list[str]:
+    stmt = (
+        select(BudgetLine.source)
+        .join(FundItem, FundItem.id == BudgetLine.fund_item_id)
+        .where(item_scope)
+        .distinct()
+        .order_by(BudgetLine.source)
+    )
+    return list(session.scalars(stmt))
+
+
+def regions_of(*, session: Session, scope: ColumnElement[bool]) -> list[str]:
+    """The division codes of the enterprises with cases in scope, for the filter form."""
+    stmt = _cases(Enterprise.region_code).where(scope).distinct().order_by(Enterprise.region_code)
+    return list(session.scalars(stmt))
+
+
+def item_ids_of_department(*, session: Session, department_id: int) -> list[int]:
+    return list(session.scalars(select(FundItem.id).where(FundItem.department_id == department_id)))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A decision waiting for the finance bureau: a review case's finance stage, or a cross-year return's budget."""
+
+    case_id: int
+    enterprise_name: str
+    fund_item_name: str
+    amount_fen: int | None
+    stage_key: str | None
+    since: datetime | None
+    due_at: datetime | None
+    reason: str | None
+
+
+def finance_stages(*, session: Session, query: Query, department_code: str | None) -> list[Pending]:
+    """Open stages assigned to the finance bureau (财政审核) on the cases in scope, the most urgent first; an
+    administrator (no department) sees every finance bureau's."""
+    finance_codes = select(Department.code).where(Department.kind == DepartmentKind.FINANCE)
+    holder = (
+        CaseTask.department_code == department_code if department_code else CaseTask.department_code.in_(finance_codes)
+    )
+    stmt = (
+        _cases(
+            Case.id,
+            Enterprise.name,
+            FundItem.name,
+            Case.amount_fen,
+            CaseTask.stage_key,
+            CaseTask.created_at,
+            CaseTask.due_at,
+            CaseTask.stage_name,
+        )
+        .join(CaseTask, CaseTask.case_id == Case.id)
+        .where(*query.where(), holder, CaseTask.status == TaskStatus.OPEN)
+        .order_by(CaseTask.due_at.is_(None), CaseTask.due_at, Case.id)
+    )
+    return [Pending(*row) for row in session.execute(stmt)]
+
+
+def budget_decisions_due(*, session: Session, query: Query) -> list[Pending]:
+    """Cross-year returns (跨年度退票) whose money went back to finance, on cases not yet final: each waits for a
+    decision to arrange new budget or end the case."""
+    finals = [s.value for s in CaseStatus.finals()]
+    stmt = (
+        _cases(
+            Case.id,
+            Enterprise.name,
+            FundItem.name,
+            PaymentReturn.amount_fen,
+            literal(None),
+            PaymentReturn.created_at,
+            literal(None),
+            PaymentReturn.reason,
+        )
+        .join(PaymentReturn, PaymentReturn.case_id == Case.id)
+        .where(
+            *query.where(),
+            PaymentReturn.cross_year.is_(True),
+            PaymentReturn.handling == ReturnHandling.BACK_TO_FINANCE,
+            Case.status.not_in(finals),
+        )
+        .order_by(PaymentReturn.created_at, Case.id)
+    )
+    return [Pending(*row) for row in session.execute(stmt)]
+
+
+def ledger(*, session: Session, query: Query) -> list[tuple]:
+    """The real-name ledger (实名台账): paid fen per recipient, fund item, funding source and local month."""
+    month = local_month(PaymentInstruction.settled_at).label("month")
+    source = case_source().label("source")
+    stmt = (
+        _cases(
+            Enterprise.uscc,
+            Enterprise.name,
+            FundItem.name,
+            source,
+            month,
+            func.count(PaymentInstruction.id),
+            func.sum(PaymentInstruction.paid_amt_fen),
+        )
+        .join(PaymentInstruction, PaymentInstruction.case_id == Case.id)
+        .where(*query.where(), PaymentInstruction.status == PaymentStatus.PAID)
+        .group_by(Enterprise.uscc, Enterprise.name, FundItem.name, source, month)
+        .order_by(month, Enterprise.uscc, FundItem.name)
+    )
+    return [tuple(row) for row in session.execute(stmt)]
