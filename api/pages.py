@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
+from api.security import csrf_field, request_csrf_token
 from rules.money import format_yuan
 from schemas.localtime import format_local
 from schemas.vocabulary import (
@@ -54,3 +56,7 @@ FILTERS = {
     "actor": lambda value, names=None: render_actor(value, names=names),
 }
 templates.env.filters.update(FILTERS)
+# {{ csrf_field() }} inside every form that posts: the token api/security.py checks.
+templates.env.globals["csrf_field"] = pass_context(csrf_field)
+# {{ csrf_token() }}: the same token for htmx, sent as X-CSRF-Token from <body hx-headers> in base.html.
+templates.env.globals["csrf_token"] = pass_context(lambda context: request_csrf_token(context["request"]))

@@ -30,14 +30,22 @@ def temporal_binary() -> str:
     return found
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def temporal_command(settings: Settings) -> list[str]:
-    host, port = settings.temporal_address.rsplit(":", 1)
+    """The dev server's command line. It has no authentication: it listens on loopback only, whatever address the
+    settings name, so nobody else on the host's network can reach its frontend or Web UI (a cluster reached over
+    the network is a real deployment, docs/deploy.md)."""
+    port = settings.temporal_address.rsplit(":", 1)[1]
     return [
         temporal_binary(),
         "server",
         "start-dev",
         "--ip",
-        host,
+        LOOPBACK,
+        "--ui-ip",
+        LOOPBACK,
         "--port",
         port,
         "--ui-port",
@@ -150,8 +158,10 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
 
     from cli.demo import submit_demo_application
 
-    # The development stack: its children log readable lines (unless the environment chose a format).
+    # The development stack: its children log readable lines (unless the environment chose a format), and the
+    # sign-in page offers a list of identities instead of a token printed here (tokens never go into URLs).
     os.environ.setdefault("ZHIDA_LOG_FORMAT", "console")
+    os.environ.setdefault("ZHIDA_DEV_SIGN_IN", "true")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(settings.data_dir / "logs")
     stopping = False
@@ -173,7 +183,7 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
         host = settings.temporal_address.rsplit(":", 1)[0]
         console.print(f"[green]惠企直达已就绪（{time.monotonic() - started:.1f} 秒）[/]")
         console.print(f"  API 文档        {base}/docs")
-        console.print(f"  网页            {base}/web/login?token={_web_token(settings)}")
+        console.print(f"  网页            {base}/web/login（开发登录：从列表选择身份）")
         if settings.temporal_embedded:
             console.print(f"  Temporal Web UI http://{host}:{settings.temporal_ui_port}")
         console.print(f"  国库模拟        {settings.treasury_url}/docs")
@@ -194,12 +204,6 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
     finally:
         console.print("正在停止…")
         sup.stop()
-
-
-def _web_token(settings: Settings) -> str:
-    from api.auth import mint
-
-    return mint(settings.jwt_key(), role="admin", subject="admin", name="平台管理员")
 
 
 def free_port() -> int:

@@ -377,7 +377,9 @@ class Notice(Base):
     receipt_code: Mapped[str | None] = mapped_column(String(64))
     # Issue 6: case notice or marketing-type policy push (statistics split them); receipt polls so far
     # (a `sent` notice's next_attempt_at is when its receipt is polled next).
-    category: Mapped[str] = mapped_column(String(8), default=NoticeCategory.CASE, server_default=NoticeCategory.CASE.value)
+    category: Mapped[str] = mapped_column(
+        String(8), default=NoticeCategory.CASE, server_default=NoticeCategory.CASE.value
+    )
     receipt_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
@@ -658,3 +660,16 @@ class ListingPushDue(Base):
     actor: Mapped[str] = mapped_column(String(80), default="system")
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
     done_at: Mapped[datetime | None] = mapped_column(_now(), index=True)
+
+
+# --- Trust: revoked tokens and the audit chain's anchors --------------------------------------------------------
+
+
+class RevokedToken(Base):
+    """A token signed out before its expiry (logout, or an administrator's revocation): refused until it expires."""
+
+    __tablename__ = "revoked_token"
+    # Columns
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(_now(), index=True)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
