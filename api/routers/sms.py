@@ -19,6 +19,7 @@ from gateways.sms.aliyun import AliyunProvider
 from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
 from services.scope import Scope
@@ -88,5 +89,5 @@ def stats(session: SessionDep, scope: Staff, category: Literal["case", "push"] |
 
 
 @router.get("/stats/{fund_item_id}/failures", summary="资金事项的短信失败清单（待跟进）")
-def failures(fund_item_id: int, session: SessionDep, scope: Staff) -> dict:
+def failures(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.failures_out(notices.sms_failures(session=session, scope=scope, fund_item_id=fund_item_id))

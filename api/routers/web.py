@@ -15,6 +15,7 @@ from api.auth import Principal, mint
 from api.deps import COOKIE, SessionDep, page_principal, page_scope, resolve_scope, verify
 from api.pages import templates
 from db.session import reading, transaction
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import cases, enterprises, sessions
 from services.errors import DomainError, Forbidden, Unauthorized
@@ -129,7 +130,7 @@ def home(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(case_id: int, request: Request, session: SessionDep) -> Response:
+def case_page(case_id: Id, request: Request, session: SessionDep) -> Response:
     scope = signed_in(request)
     if not isinstance(scope, Scope):
         return scope
