@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(default=None, description="Fernet key for personal data at rest")
     signing_key: SecretStr | None = Field(default=None, description="Zhida's Ed25519 private key, PEM")
     signing_key_id: str = "zhida-1"
+    # Key of the audit chain's HMAC (never stored in the database); generated under data_dir/keys for development.
+    audit_key: SecretStr | None = Field(default=None, description="HMAC key of the case event chain, base64")
     treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
     treasury_signing_key: SecretStr | None = Field(default=None, description="stand-in's Ed25519 private key, PEM")
     treasury_signing_key_id: str = "treasury-1"
@@ -167,6 +169,12 @@ class Settings(BaseSettings):
         if self.encryption_key:
             return self.encryption_key.get_secret_value()
         return self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+
+    def audit_chain_key(self) -> bytes:
+        text = self.audit_key.get_secret_value() if self.audit_key else ""
+        if not text:
+            text = self._dev_secret("audit.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
 
     def zhida_private_pem(self) -> str:
         if self.signing_key:

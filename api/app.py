@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors, security
 from api.routers import (
     applications,
+    audit,
     calendar,
     dry_run,
     enterprises,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (
         health,
+        audit,
         applications,
         enterprises,
         fund_items,

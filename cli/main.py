@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from cli import audit as audit_cli
 from cli import calendar as calendar_cli
 from cli import campaign as campaign_cli
 from cli import generate
@@ -20,6 +21,7 @@ app = typer.Typer(help="惠企直达 Zhida: subsidy disbursement on Temporal", n
 db_app = typer.Typer(help="Database migrations")
 app.add_typer(db_app, name="db")
 app.add_typer(calendar_cli.app, name="calendar")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(campaign_cli.app, name="campaign")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(generate.app, name="generate")

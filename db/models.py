@@ -673,3 +673,16 @@ class RevokedToken(Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(_now(), index=True)
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class CaseChainHead(Base):
+    """The anchor of a case's event chain, kept apart from the events: the last sequence number and hash, and a MAC
+    over both. Deleting the last event (or any) leaves the head pointing past the chain; rewriting the head needs
+    the audit key, which the database never holds."""
+
+    __tablename__ = "case_chain_head"
+    # Columns
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

@@ -4,7 +4,8 @@ Revision ID: d5a5e0000005
 Revises: d4a5e0000004
 Create Date: 2026-12-01 10:05:00
 
-The denylist of signed-out tokens (by jti, kept until each would have expired).
+The denylist of signed-out tokens (by jti, kept until each would have expired), and the anchors of the keyed case
+event chains (each case's last seq and hash with a MAC over both).
 """
 
 from collections.abc import Sequence
@@ -26,8 +27,16 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
     op.create_index("ix_revoked_token_expires_at", "revoked_token", ["expires_at"])
+    op.create_table(
+        "case_chain_head",
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("case.id"), primary_key=True),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("mac", sa.String(64), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("case_chain_head")
     op.drop_index("ix_revoked_token_expires_at", table_name="revoked_token")
     op.drop_table("revoked_token")

@@ -1,5 +1,5 @@
-"""Who may sign out and use the development sign-in: the rows for the session routes (api/routers/sessions.py and
-the sign-in pages). Signing out revokes the caller's token, so every call gets freshly minted tokens."""
+"""Who may sign out, use the development sign-in and check the audit chain: the rows for api/routers/sessions.py,
+api/routers/audit.py and the sign-in pages. Signing out revokes the caller's token, so every call gets freshly minted tokens."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.api.scoping import CALLERS, EVERYONE_KNOWN, Row, World, cases_of, che
 from tests.factories import new_enterprise
 
 TABLE = [
+    Row("GET", "/api/v1/audit/verify", frozenset({"admin"}), denied=(403,)),
     Row("POST", "/api/v1/sessions/logout", EVERYONE_KNOWN, ok=(204,)),
     # Signing out needs no valid session (it only ends one); the CSRF token and Origin check still apply.
     Row("POST", "/web/logout", frozenset(CALLERS), auth="cookie", ok=(303,)),
