@@ -435,14 +435,15 @@ class CaseTask(Base):
 
 
 class CaseObjection(Base):
-    """A real-name objection (实名异议) filed during publicity; the ID number is encrypted at rest."""
+    """A real-name objection (实名异议) filed during publicity; name, ID number and phone are encrypted at rest."""
 
     __tablename__ = "case_objection"
     __table_args__ = (CheckConstraint(one_of("status", ObjectionStatus), name="status"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
-    objector_name: Mapped[str] = mapped_column(String(60))
+    objector_name: Mapped[str] = mapped_column(String(60))  # masked (张*), as pages show it
+    objector_name_enc: Mapped[str | None] = mapped_column(Text)  # the full name, encrypted
     id_number_enc: Mapped[str] = mapped_column(Text)
     id_number_masked: Mapped[str] = mapped_column(String(24))
     phone_enc: Mapped[str | None] = mapped_column(Text)
