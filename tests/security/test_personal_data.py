@@ -35,3 +35,13 @@ def test_objector_names_are_encrypted_at_rest(session: Session) -> None:
     assert row["objector_name"] == "欧***"
     stored = session.get(CaseObjection, objection_id)
     assert crypto.decrypt(KEY, stored.objector_name_enc) == "欧阳娜娜"
+
+
+def test_database_files_are_private(tmp_path) -> None:
+    from db.migrate import upgrade
+    from db.session import engine_for
+
+    url = f"sqlite:///{tmp_path / 'private.db'}"
+    upgrade(url)
+    engine_for(url).dispose()
+    assert (tmp_path / "private.db").stat().st_mode & 0o777 == 0o600
