@@ -62,9 +62,25 @@ class Settings(BaseSettings):
     # Secrets: from the environment in production; generated under data_dir/keys for development.
     jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = 8 * 3600
+    # No token lives longer than this, ours or the identity service's (refused even when correctly signed).
+    jwt_max_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=24 * 3600)
+    # The province's unified identity service (统一身份认证): OIDC issuer whose discovery document names its JWKS,
+    # the audience our tokens from it must carry, and the claim that holds the role. Empty issuer: not used.
+    oidc_issuer: str = ""
+    oidc_audience: str = "zhida"
+    oidc_role_claim: str = "role"
+    oidc_jwks_url: str = ""  # set to skip discovery
+    # The development sign-in (pick a role and subject from a list); `zhida run` turns it on for its stack.
+    dev_sign_in: bool = False
+    # Behind HTTPS the sign-in cookie is marked Secure (and only sent over HTTPS).
+    cookie_secure: bool = False
+    # Origins besides public_base_url that may send state-changing requests (a reverse proxy's public name).
+    web_origins: list[str] = Field(default_factory=list)
     encryption_key: SecretStr | None = Field(default=None, description="Fernet key for personal data at rest")
     signing_key: SecretStr | None = Field(default=None, description="Zhida's Ed25519 private key, PEM")
     signing_key_id: str = "zhida-1"
+    # Key of the audit chain's HMAC (never stored in the database); generated under data_dir/keys for development.
+    audit_key: SecretStr | None = Field(default=None, description="HMAC key of the case event chain, base64")
     treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
     treasury_signing_key: SecretStr | None = Field(default=None, description="stand-in's Ed25519 private key, PEM")
     treasury_signing_key_id: str = "treasury-1"
@@ -93,7 +109,8 @@ class Settings(BaseSettings):
     sms_tencent_protocol: str = "https"
     sms_http_url: str = ""
     sms_http_token: SecretStr | None = None
-    # Shared token a receipt callback must carry (?token=…); empty accepts any caller (development).
+    # Shared secret a receipt callback must carry (?token=… in the URL configured at the provider, or the
+    # X-Zhida-Receipt-Token header); without one every receipt is refused.
     sms_receipt_token: SecretStr | None = None
     sms_timeout_seconds: float = 10.0
     # Sends per phone number (all templates together), as carriers enforce them; 0 disables a window.
@@ -155,6 +172,12 @@ class Settings(BaseSettings):
         if self.encryption_key:
             return self.encryption_key.get_secret_value()
         return self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+
+    def audit_chain_key(self) -> bytes:
+        text = self.audit_key.get_secret_value() if self.audit_key else ""
+        if not text:
+            text = self._dev_secret("audit.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
 
     def zhida_private_pem(self) -> str:
         if self.signing_key:

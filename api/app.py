@@ -12,8 +12,21 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
-from api.routers import applications, calendar, dry_run, enterprises, fund_items, health, notices, sms, treasury, web
+from api import errors, security
+from api.routers import (
+    applications,
+    audit,
+    calendar,
+    dry_run,
+    enterprises,
+    fund_items,
+    health,
+    notices,
+    sessions,
+    sms,
+    treasury,
+    web,
+)
 from api.routers import archive as archive_router
 from api.routers import campaigns as campaigns_router
 from api.routers import cockpit as cockpit_router
@@ -64,11 +77,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_css_url="/static/vendor/swagger-ui-5.35.0.css",
             swagger_favicon_url="/static/vendor/favicon.svg",
         )
+
     app.state.settings = settings
     app.state.temporal = None
     app.state.nonces = NonceCache()
     errors.install(app)
-    for module in (health, applications, enterprises, fund_items, dry_run, calendar, treasury, sms, notices, web):
+    # Outermost: oversized bodies, foreign origins and missing CSRF tokens are refused before any route runs.
+    app.add_middleware(
+        security.Guard,
+        secret=settings.jwt_key,
+        allowed_origins=(security.origin_of(settings.public_base_url), *settings.web_origins),
+        secure=settings.cookie_secure,
+    )
+    for module in (
+        health,
+        audit,
+        applications,
+        enterprises,
+        fund_items,
+        dry_run,
+        calendar,
+        treasury,
+        sms,
+        notices,
+        sessions,
+        web,
+    ):
         app.include_router(module.router)
     app.include_router(archive_router.router)
     app.include_router(reconciliation_router.router)

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from api.auth import Principal, decode
+from api.auth import AuthError, Oidc, Principal, decode
 from api.errors import Forbidden, Unauthorized, Unavailable
 from db.session import reading, transaction
 from schemas.vocabulary import Role
 from services import scope as scopes
+from services import sessions
 from services.scope import Scope
 from services.uow import UnitOfWork
 from settings import Settings
@@ -39,25 +39,41 @@ def get_uow(request: Request) -> UnitOfWork:
     return UnitOfWork(request.app.state.settings.db_url)
 
 
-def token_of(request: Request) -> str:
-    """The bearer token, or the web pages' sign-in cookie."""
+COOKIE = "zhida_token"
+
+
+def bearer_of(request: Request) -> str:
+    """The bearer token. The JSON API reads only the Authorization header, never the pages' cookie: a request a
+    foreign site makes the browser send carries the cookie, never the header."""
     header = request.headers.get("authorization", "")
-    return header[7:] if header.lower().startswith("bearer ") else request.cookies.get("zhida_token", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def verify(settings: Settings, token: str) -> Principal:
+    """Our token or (when configured) the identity service's; raises Unauthorized with a Chinese message."""
+    oidc = (
+        Oidc(settings.oidc_issuer, settings.oidc_audience, settings.oidc_role_claim, settings.oidc_jwks_url)
+        if settings.oidc_issuer
+        else None
+    )
+    try:
+        return decode(settings.jwt_key(), token, ceiling=settings.jwt_max_ttl_seconds, oidc=oidc)
+    except AuthError as exc:
+        raise Unauthorized(exc.message, rule="token") from exc
 
 
 def get_principal(request: Request) -> Principal:
-    token = token_of(request)
+    token = bearer_of(request)
     if not token:
-        raise Unauthorized("缺少访问令牌（Authorization: Bearer …）")
-    try:
-        return decode(request.app.state.settings.jwt_key(), token)
-    except jwt.InvalidTokenError as exc:
-        raise Unauthorized(f"访问令牌无效：{exc}") from exc
+        raise Unauthorized("缺少访问令牌（Authorization: Bearer …）", rule="token")
+    return verify(request.app.state.settings, token)
 
 
 def resolve_scope(db_url: str, principal: Principal) -> Scope:
-    """The caller's scope, read in its own short transaction (the request's writer is not held open by it)."""
+    """The caller's scope, read in its own short transaction (the request's writer is not held open by it); a
+    signed-out token is refused here too."""
     with reading(db_url) as session:
+        sessions.check_active(session=session, principal=principal)
         return scopes.resolve(session=session, principal=principal)
 
 
@@ -105,18 +121,23 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
-def page_scope(request: Request) -> Scope | None:
-    """The signed-in caller of a web page (the cookie), or None when nobody is signed in or the token is not valid.
-
-    Raises Unauthorized for a valid token whose department or enterprise does not exist."""
-    token = request.cookies.get("zhida_token")
+def page_principal(request: Request) -> Principal | None:
+    """The principal of the pages' sign-in cookie, or None when there is none or it is not valid."""
+    token = request.cookies.get(COOKIE)
     if not token:
         return None
     try:
-        principal = decode(request.app.state.settings.jwt_key(), token)
-    except jwt.InvalidTokenError:
+        return verify(request.app.state.settings, token)
+    except Unauthorized:
         return None
-    return resolve_scope(request.app.state.settings.db_url, principal)
+
+
+def page_scope(request: Request) -> Scope | None:
+    """The signed-in caller of a web page (the cookie), or None when nobody is signed in or the token is not valid.
+
+    Raises Unauthorized for a valid token whose department or enterprise does not exist, or that was signed out."""
+    principal = page_principal(request)
+    return None if principal is None else resolve_scope(request.app.state.settings.db_url, principal)
 
 
 # scope="function": commit before the response is sent, so a client that reads right after a write sees it

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
+from api.security import csrf_field, request_csrf_token
 from rules.money import format_yuan
 from schemas.localtime import format_local
 from schemas.vocabulary import (
@@ -60,3 +62,7 @@ templates.env.filters.update(FILTERS)
 # Templates compare with the vocabulary, never with literals: {% if r.mode == FundItemMode.INSTANT %}.
 templates.env.globals.update(FundItemMode=FundItemMode, CaseStatus=CaseStatus)
 templates.env.tests["matched"] = lambda outcome: outcome == ReconOutcome.MATCHED  # {% if l.outcome is matched %}
+# {{ csrf_field() }} inside every form that posts: the token api/security.py checks.
+templates.env.globals["csrf_field"] = pass_context(csrf_field)
+# {{ csrf_token() }}: the same token for htmx, sent as X-CSRF-Token from <body hx-headers> in base.html.
+templates.env.globals["csrf_token"] = pass_context(lambda context: request_csrf_token(context["request"]))

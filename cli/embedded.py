@@ -30,14 +30,22 @@ def temporal_binary() -> str:
     return found
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def temporal_command(settings: Settings) -> list[str]:
-    host, port = settings.temporal_address.rsplit(":", 1)
+    """The dev server's command line. It has no authentication: it listens on loopback only, whatever address the
+    settings name, so nobody else on the host's network can reach its frontend or Web UI (a cluster reached over
+    the network is a real deployment, docs/deploy.md)."""
+    port = settings.temporal_address.rsplit(":", 1)[1]
     return [
         temporal_binary(),
         "server",
         "start-dev",
         "--ip",
-        host,
+        LOOPBACK,
+        "--ui-ip",
+        LOOPBACK,
         "--port",
         port,
         "--ui-port",
@@ -80,22 +88,59 @@ def wait_ready(url: str, timeout: float) -> bool:
 
 
 class Supervisor:
-    """Starts child processes in their own sessions and stops them in reverse order."""
+    """Starts child processes in their own sessions, restarts one that dies (with backoff), and stops them in reverse
+    order."""
+
+    MAX_BACKOFF = 30.0
+    # A child that ran this long before dying starts its backoff afresh.
+    STABLE_SECONDS = 60.0
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self._argv: dict[str, list[str]] = {}
+        self._started: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._due: dict[str, float] = {}
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
         # Own session: Ctrl-C reaches only us, and we stop the children in order.
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.children.append((name, proc))
+        names = [n for n, _ in self.children]
+        if name in names:  # a restart keeps its place, so the stack still stops in reverse start order
+            self.children[names.index(name)] = (name, proc)
+        else:
+            self.children.append((name, proc))
+        self._argv[name] = argv
+        self._started[name] = time.monotonic()
         return proc
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.children if proc.poll() is not None]
+
+    def tend(self, now: float | None = None) -> list[str]:
+        """Schedule a restart for each child that died (1 s, 2 s, 4 s … at most MAX_BACKOFF) and restart those
+        whose time has come; returns what it did, in Chinese, for the console."""
+        now = time.monotonic() if now is None else now
+        said = []
+        for name, proc in list(self.children):
+            code = proc.poll()
+            if code is None:
+                continue
+            if name not in self._due:
+                if now - self._started.get(name, now) >= self.STABLE_SECONDS:
+                    self._failures[name] = 0
+                self._failures[name] = self._failures.get(name, 0) + 1
+                delay = min(self.MAX_BACKOFF, 2.0 ** (self._failures[name] - 1))
+                self._due[name] = now + delay
+                said.append(f"{name} 意外退出（退出码 {code}），{delay:.0f} 秒后重启（第 {self._failures[name]} 次）")
+            elif now >= self._due[name]:
+                del self._due[name]
+                self.start(name, self._argv[name])
+                said.append(f"{name} 已重启")
+        return said
 
     def stop(self) -> None:
         for _name, proc in reversed(self.children):
@@ -145,13 +190,15 @@ def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, 
 
 
 def run(settings: Settings, *, load_demo: bool = True) -> int:
-    """`zhida run`: start the stack, print where everything is, stop it all on Ctrl-C."""
+    """`zhida run`: start the stack, print where everything is, restart a child that dies, stop it all on Ctrl-C."""
     import os
 
     from cli.demo import submit_demo_application
 
-    # The development stack: its children log readable lines (unless the environment chose a format).
+    # The development stack: its children log readable lines (unless the environment chose a format), and the
+    # sign-in page offers a list of identities instead of a token printed here (tokens never go into URLs).
     os.environ.setdefault("ZHIDA_LOG_FORMAT", "console")
+    os.environ.setdefault("ZHIDA_DEV_SIGN_IN", "true")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(settings.data_dir / "logs")
     stopping = False
@@ -173,7 +220,7 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
         host = settings.temporal_address.rsplit(":", 1)[0]
         console.print(f"[green]惠企直达已就绪（{time.monotonic() - started:.1f} 秒）[/]")
         console.print(f"  API 文档        {base}/docs")
-        console.print(f"  网页            {base}/web/login?token={_web_token(settings)}")
+        console.print(f"  网页            {base}/web/login（开发登录：从列表选择身份）")
         if settings.temporal_embedded:
             console.print(f"  Temporal Web UI http://{host}:{settings.temporal_ui_port}")
         console.print(f"  国库模拟        {settings.treasury_url}/docs")
@@ -184,22 +231,15 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
                 f"  演示申报已提交：办件 {case['id']}，状态 {case['status']}（{base}/web/cases/{case['id']}）"
             )
         console.print("按 Ctrl-C 停止全部进程。")
+        # A child that dies is restarted with backoff; only Ctrl-C stops the stack.
         while not stopping:
-            dead = sup.dead()
-            if dead:
-                console.print(f"[red]进程意外退出：{', '.join(dead)}；日志在 {sup.log_dir}[/]")
-                return 1
+            for line in sup.tend():
+                console.print(f"[yellow]{line}；日志在 {sup.log_dir}[/]")
             time.sleep(0.5)
         return 0
     finally:
         console.print("正在停止…")
         sup.stop()
-
-
-def _web_token(settings: Settings) -> str:
-    from api.auth import mint
-
-    return mint(settings.jwt_key(), role="admin", subject="admin", name="平台管理员")
 
 
 def free_port() -> int:

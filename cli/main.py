@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from cli import archive as archive_cli
+from cli import audit as audit_cli
 from cli import calendar as calendar_cli
 from cli import campaign as campaign_cli
 from cli import generate
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database migrations")
 app.add_typer(db_app, name="db")
 app.add_typer(archive_cli.app, name="archive")
 app.add_typer(calendar_cli.app, name="calendar")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(campaign_cli.app, name="campaign")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(generate.app, name="generate")

@@ -1,4 +1,4 @@
-"""Encryption at rest for personal data (phones, bank accounts) and masking for display."""
+"""Encryption at rest for personal data (names, phones, ID numbers, bank accounts) and masking for display."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def mask_phone(phone: str) -> str:
     """138****1234, as pages and logs show it."""
     digits = phone[-11:]
     return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 7 else "****"
+
+
+def mask_name(name: str) -> str:
+    """张*, 欧阳** : the first character only."""
+    return name[:1] + "*" * max(len(name) - 1, 1)
 
 
 def mask_account(acct: str) -> str:

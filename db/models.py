@@ -380,7 +380,9 @@ class Notice(Base):
     receipt_code: Mapped[str | None] = mapped_column(String(64))
     # Issue 6: case notice or marketing-type policy push (statistics split them); receipt polls so far
     # (a `sent` notice's next_attempt_at is when its receipt is polled next).
-    category: Mapped[str] = mapped_column(String(8), default=NoticeCategory.CASE, server_default=NoticeCategory.CASE.value)
+    category: Mapped[str] = mapped_column(
+        String(8), default=NoticeCategory.CASE, server_default=NoticeCategory.CASE.value
+    )
     receipt_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
@@ -440,14 +442,15 @@ class CaseTask(Base):
 
 
 class CaseObjection(Base):
-    """A real-name objection (实名异议) filed during publicity; the ID number is encrypted at rest."""
+    """A real-name objection (实名异议) filed during publicity; name, ID number and phone are encrypted at rest."""
 
     __tablename__ = "case_objection"
     __table_args__ = (CheckConstraint(one_of("status", ObjectionStatus), name="status"),)
     # Columns
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
-    objector_name: Mapped[str] = mapped_column(String(60))
+    objector_name: Mapped[str] = mapped_column(String(60))  # masked (张*), as pages show it
+    objector_name_enc: Mapped[str | None] = mapped_column(Text)  # the full name, encrypted
     id_number_enc: Mapped[str] = mapped_column(Text)
     id_number_masked: Mapped[str] = mapped_column(String(24))
     phone_enc: Mapped[str | None] = mapped_column(Text)
@@ -782,3 +785,29 @@ class ExternalPayout(Base):
     batch: Mapped[str] = mapped_column(String(64), index=True)
     imported_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+# --- Trust: revoked tokens and the audit chain's anchors --------------------------------------------------------
+
+
+class RevokedToken(Base):
+    """A token signed out before its expiry (logout, or an administrator's revocation): refused until it expires."""
+
+    __tablename__ = "revoked_token"
+    # Columns
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(_now(), index=True)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class CaseChainHead(Base):
+    """The anchor of a case's event chain, kept apart from the events: the last sequence number and hash, and a MAC
+    over both. Deleting the last event (or any) leaves the head pointing past the chain; rewriting the head needs
+    the audit key, which the database never holds."""
+
+    __tablename__ = "case_chain_head"
+    # Columns
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

@@ -22,6 +22,8 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Personal data lives here: readable by our user only (SQLite gives its -wal and -shm files the same mode).
+            Path(path).touch(mode=0o600, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

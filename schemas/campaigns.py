@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.text import BasisPoints, Fen, Headcount, LongText, Name
+
 Phase = Literal["match", "reserve", "consent", "wave", "tranche", "done"]
 TrancheStep = Literal["open", "publicity", "finance", "approve", "pay", "results"]
 
@@ -205,18 +207,18 @@ class ConsentOut(BaseModel):
 class ObjectionIn(BaseModel):
     """A real-name objection (实名异议) against one case on the publicity list."""
 
-    objector_name: str = Field(min_length=2, max_length=60, title="异议人姓名")
-    reason: str = Field(min_length=2, max_length=1000, title="异议内容及证据")
+    objector_name: Name = Field(min_length=2, max_length=60, title="异议人姓名")
+    reason: LongText = Field(min_length=2, max_length=1000, title="异议内容及证据")
 
 
 class EnterpriseUpdate(BaseModel):
     """Archive fields a data update (new qualification, tax data) changes; each one is optional."""
 
-    employees: int | None = Field(None, ge=0, title="从业人数")
-    revenue_fen: int | None = Field(None, ge=0, title="营业收入（分）")
-    tax_paid_fen: int | None = Field(None, ge=0, title="纳税额（分）")
-    rd_ratio_bp: int | None = Field(None, ge=0, title="研发投入占比（基点）")
-    tags: list[str] | None = Field(None, title="资质标签")
+    employees: Headcount | None = Field(None, title="从业人数")
+    revenue_fen: Fen | None = Field(None, title="营业收入（分）")
+    tax_paid_fen: Fen | None = Field(None, title="纳税额（分）")
+    rd_ratio_bp: BasisPoints | None = Field(None, title="研发投入占比（基点）")
+    tags: list[Name] | None = Field(None, max_length=50, title="资质标签")
     credit_status: Literal["good", "warning", "dishonest"] | None = Field(None, title="信用状态")
     size_class: Literal["large", "medium", "small", "micro"] | None = Field(None, title="企业规模")
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -226,7 +227,45 @@ Node = Annotated[
 ]
 """A node inside a tree (no examples, so the OpenAPI document does not repeat them at every level)."""
 
-Condition = Annotated[Node, Field(examples=[EXAMPLE_CONDITION])]
+# Limits of a tree, checked on the raw data before anything else is parsed: a policy's conditions fit in a few
+# levels and a few dozen leaves; deeper or larger trees are mistakes or attacks (and cost time in every match).
+MAX_DEPTH = 8
+MAX_LEAVES = 200
+MAX_LIST_VALUES = 500  # values of one `in` leaf
+
+
+def within_limits(data: Any) -> Any:
+    """Refuse a tree deeper than MAX_DEPTH levels or with more than MAX_LEAVES leaves, walking it without
+    recursion so a 10,000-deep tree costs no more than its size."""
+    leaves, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"条件树层级超过上限：最多 {MAX_DEPTH} 层")
+        if not isinstance(node, dict):
+            continue
+        if node.get("op") in ("all", "any") and isinstance(node.get("items"), list):
+            stack.extend((child, depth + 1) for child in node["items"])
+        elif node.get("op") == "not":
+            stack.append((node.get("item"), depth + 1))
+        else:
+            leaves += 1
+            if leaves > MAX_LEAVES:
+                raise ValueError(f"条件数量超过上限：最多 {MAX_LEAVES} 个条件")
+            value = node.get("value")
+            if isinstance(value, list) and len(value) > MAX_LIST_VALUES:
+                raise ValueError(f"条件取值过多：一个条件最多 {MAX_LIST_VALUES} 个取值")
+    return data
+
+
+Condition = Annotated[
+    Node,
+    BeforeValidator(within_limits),
+    Field(
+        examples=[EXAMPLE_CONDITION],
+        description=f"条件树：最多 {MAX_DEPTH} 层、{MAX_LEAVES} 个条件，每个条件最多 {MAX_LIST_VALUES} 个取值",
+    ),
+]
 """The condition tree type: use it as a pydantic field type or a FastAPI body."""
 
 AllOf.model_rebuild()

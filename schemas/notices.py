@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from schemas import uscc as uscc_rules
 from schemas.phone import PhoneError, parse_phone
 from schemas.portal import PayoutAccountIn
+from schemas.text import BasisPoints, Day, Fen, Headcount, Name
 from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
@@ -17,16 +18,16 @@ class EnterpriseRegister(BaseModel):
     """A newly registered enterprise (企业注册登记); the platform pushes the listed policies it matches."""
 
     uscc: str = Field(title="统一社会信用代码", examples=["91420500MA4F0XXXX0"])
-    name: str = Field(min_length=2, max_length=200, title="企业名称")
+    name: Name = Field(min_length=2, max_length=200, title="企业名称")
     region_code: str = Field(pattern=r"^\d{6,12}$", title="注册地行政区划代码")
     industry_code: str = Field("", max_length=8, title="国民经济行业代码（GB/T 4754）")
     size_class: Literal["large", "medium", "small", "micro"] = Field("small", title="企业规模")
-    registered_on: date | None = Field(None, title="成立日期")
-    employees: int | None = Field(None, ge=0, title="从业人数")
-    revenue_fen: int | None = Field(None, ge=0, title="营业收入（分）")
-    tax_paid_fen: int | None = Field(None, ge=0, title="纳税额（分）")
-    rd_ratio_bp: int | None = Field(None, ge=0, le=10_000, title="研发投入占比（基点）")
-    tags: list[str] = Field(default_factory=list, title="资质标签")
+    registered_on: Day | None = Field(None, title="成立日期")
+    employees: Headcount | None = Field(None, title="从业人数")
+    revenue_fen: Fen | None = Field(None, title="营业收入（分）")
+    tax_paid_fen: Fen | None = Field(None, title="纳税额（分）")
+    rd_ratio_bp: BasisPoints | None = Field(None, title="研发投入占比（基点）")
+    tags: list[Name] = Field(default_factory=list, max_length=50, title="资质标签")
     contact_phone: str | None = Field(None, title="联系手机号（接收政策短信）")
     push_opt_out: bool = Field(False, title="不接收政策推送短信")
     payout_account: PayoutAccountIn | None = Field(None, title="收款账户", description="户名须与企业名称一致")

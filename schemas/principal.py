@@ -11,6 +11,9 @@ class Principal(BaseModel):
     role: Role
     subject: str
     name: str = ""
+    # The token's `jti` and expiry (seconds since the epoch): what logout puts on the denylist.
+    token_id: str = ""
+    expires_at: int = 0
 
     @property
     def actor(self) -> str:

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from schemas.text import Fen, LongText, Name
+
 
 class TaskOut(BaseModel):
     id: int
@@ -27,26 +29,26 @@ class DecisionBody(BaseModel):
 
     stage_key: str = Field(min_length=1, max_length=32, examples=["first_review"])
     decision: str = Field(pattern="^(approve|reject|return)$", examples=["approve"])
-    comment: str = Field("", max_length=2000)
-    amount_fen: int | None = Field(None, ge=1, description="核定金额（分），同意时可填")
+    comment: LongText = Field("", max_length=2000)
+    amount_fen: Fen | None = Field(None, ge=1, description="核定金额（分），同意时可填")
     department: str | None = Field(None, description="仅管理员代部门办理时填写")
 
 
 class CommentBody(BaseModel):
-    comment: str = Field("", max_length=2000)
+    comment: LongText = Field("", max_length=2000)
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(min_length=2, max_length=500)
+    reason: LongText = Field(min_length=2, max_length=500)
 
 
 class ObjectionBody(BaseModel):
     """A real-name objection during publicity (实名异议): name, resident ID number, evidence."""
 
-    name: str = Field(min_length=2, max_length=60)
+    name: Name = Field(min_length=2, max_length=60)
     id_number: str = Field(min_length=18, max_length=18, description="居民身份证号码")
     phone: str | None = Field(None, max_length=20)
-    evidence: str = Field(min_length=5, max_length=4000, description="异议事实和证据")
+    evidence: LongText = Field(min_length=5, max_length=4000, description="异议事实和证据")
 
 
 class ObjectionOut(BaseModel):
@@ -66,8 +68,8 @@ class AccountBody(BaseModel):
     """The corrected payout account (收款账户); stored encrypted."""
 
     acct_no: str = Field(pattern=r"^\d{6,32}$")
-    acct_name: str = Field(min_length=1, max_length=200)
-    bank_name: str = Field(min_length=1, max_length=200)
+    acct_name: Name = Field(min_length=1, max_length=200)
+    bank_name: Name = Field(min_length=1, max_length=200)
     bank_code: str = Field(pattern=r"^\d{12}$", description="开户行联行号")
 
 

@@ -35,6 +35,9 @@ def _base_spec(kind: str, name: str, *, money_only: bool) -> FieldSpec:
     return spec
 
 
+MAX_RATE = Decimal(10**17)
+
+
 def _parse_rate(where: str, value: Any) -> Decimal | None:
     """A rate from a decimal string; floats are refused because 0.1 is not exact in binary."""
     if value is None or isinstance(value, Decimal):
@@ -50,6 +53,10 @@ def _parse_rate(where: str, value: Any) -> Decimal | None:
         raise ValueError(f'{where} 的比例 rate 必须写成字符串小数，如 "0.05"（即 5%），不接受 {value!r}')
     if rate is not None and (not rate.is_finite() or rate < 0):
         raise ValueError(f"{where} 的比例 rate={value!r} 必须是不小于 0 的有限小数")
+    # A rate with thousands of digits (or an exponent of a million) only costs time in every calculation; the SQL
+    # compiler (db/sql) is exact within these bounds.
+    if rate is not None and (rate > MAX_RATE or rate.as_tuple().exponent < -40 or len(rate.as_tuple().digits) > 40):
+        raise ValueError(f"{where} 的比例 rate={value!r} 超出范围：不大于 {MAX_RATE:,}，最多 40 位小数、40 位有效数字")
     return rate
 
 
@@ -57,7 +64,7 @@ class _Rated(BaseModel):
     """Mixin: exactly one of `rate` (decimal string) and `rate_bp` (basis points)."""
 
     rate: RateText | None = Field(None, description='比例，字符串小数，"0.05" 即 5%', examples=["0.05"])
-    rate_bp: int | None = Field(None, ge=0, strict=True, description="比例，基点，500 即 5%")
+    rate_bp: int | None = Field(None, ge=0, le=10**9, strict=True, description="比例，基点，500 即 5%")
 
     RATE_WHERE: ClassVar[str] = "扶持标准"
 

@@ -195,7 +195,8 @@ def store_objection(*, session: Session, case_id: int, body: ObjectionBody, fern
     objection = reviews.add_objection(
         session=session,
         case=case,
-        objector_name=body.name,
+        objector_name=crypto.mask_name(body.name),
+        objector_name_enc=crypto.encrypt(fernet_key, body.name),
         id_number_enc=crypto.encrypt(fernet_key, number),
         id_number_masked=f"{number[:6]}********{number[-4:]}",
         phone_enc=crypto.encrypt(fernet_key, body.phone) if body.phone else None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, UowDep, allow
 from schemas.cases import ApplicationIn, CaseOut
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import cases
 from services.scope import Scope
@@ -38,7 +39,7 @@ async def apply(
 
 @router.get("/cases/{case_id}", response_model=CaseOut, tags=["cases 办件"])
 def get_case(
-    case_id: int,
+    case_id: Id,
     session: SessionDep,
     scope: Annotated[Scope, Depends(allow(Role.ENTERPRISE, Role.DEPARTMENT, Role.FINANCE))],
 ) -> CaseOut:

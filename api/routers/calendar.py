@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
@@ -13,6 +12,7 @@ from api.errors import error_body
 from rules.calendar import NoticeError
 from schemas.calendar import CalendarYearDetail, CalendarYearOut, DeadlineOut, ImportOut
 from schemas.principal import Principal
+from schemas.text import Day
 from schemas.vocabulary import Role
 from services import calendar as service
 
@@ -52,7 +52,7 @@ def get_year(
 def deadline(
     session: SessionDep,
     principal: Reader,
-    start: Annotated[date, Query(description="起算日 YYYY-MM-DD（不计入）", examples=["2026-09-30"])],
+    start: Annotated[Day, Query(description="起算日 YYYY-MM-DD（不计入），1900–2200 年", examples=["2026-09-30"])],
     days: Annotated[int, Query(ge=-MAX_DEADLINE_DAYS, le=MAX_DEADLINE_DAYS, description="工作日数")],
 ) -> DeadlineOut:
     """The date `days` working days after `start` (e.g. 2026-09-30 + 5 → 2026-10-13 across National Day)."""

@@ -30,6 +30,7 @@ from db.session import transaction
 from logs import get_logger
 from schemas.campaigns import CampaignProgress, ConsentIn, ConsentOut, ObjectionIn, ObjectionRuling
 from schemas.principal import Principal
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import campaigns as service
 from settings import Settings
@@ -97,7 +98,7 @@ def list_campaigns(
 
 @router.get("/api/v1/campaigns/{campaign_id}", response_model=CampaignProgress)
 async def campaign_progress(
-    campaign_id: int,
+    campaign_id: Id,
     request: Request,
     settings: SettingsDep,
     principal: Staff,
@@ -124,7 +125,7 @@ class FinanceDecisionIn(BaseModel):
 
 
 async def _decide(
-    client: Client, settings: Settings, principal: Principal, campaign_id: int, body: FinanceDecisionIn
+    client: Client, settings: Settings, principal: Principal, campaign_id: Id, body: FinanceDecisionIn
 ) -> None:
     workflow_id = await in_session(
         settings, lambda s: service.finance_target(session=s, principal=principal, campaign_id=campaign_id)
@@ -141,7 +142,7 @@ async def _decide(
 
 @router.post("/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202)
 async def decide(
-    campaign_id: int, body: FinanceDecisionIn, principal: Finance, client: TemporalDep, settings: SettingsDep
+    campaign_id: Id, body: FinanceDecisionIn, principal: Finance, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """One finance decision on a whole wave: approve (the wave is paid) or refuse (budget released)."""
     await _decide(client, settings, principal, campaign_id, body)
@@ -150,7 +151,7 @@ async def decide(
 
 @router.post("/api/v1/campaigns/{campaign_id}/collect", status_code=202)
 async def collect_now(
-    campaign_id: int, principal: Department, client: TemporalDep, settings: SettingsDep
+    campaign_id: Id, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Collect the consent answers received so far now, without waiting for the next hourly wave."""
     workflow_id = await in_session(
@@ -165,21 +166,21 @@ async def collect_now(
 
 @router.post("/api/v1/cases/{case_id}/consent", response_model=ConsentOut)
 def post_consent(
-    case_id: int, body: ConsentIn, session: SessionDep, settings: SettingsDep, principal: Enterprise
+    case_id: Id, body: ConsentIn, session: SessionDep, settings: SettingsDep, principal: Enterprise
 ) -> ConsentOut:
     """意愿确认: accept the payout (to the account on file, or to the account given) or decline it."""
     return service.consent(session=session, settings=settings, principal=principal, case_id=case_id, body=body)
 
 
 @router.post("/api/v1/cases/{case_id}/objections", status_code=201)
-def post_objection(case_id: int, body: ObjectionIn, session: SessionDep, principal: Anyone) -> dict[str, Any]:
+def post_objection(case_id: Id, body: ObjectionIn, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """A real-name objection during publicity: the case leaves its wave until the department rules."""
     return service.file_objection(session=session, principal=principal, case_id=case_id, body=body)
 
 
 @router.post("/api/v1/cases/{case_id}/objection-ruling", status_code=202)
 async def rule_objection(
-    case_id: int, body: ObjectionRuling, principal: Department, client: TemporalDep, settings: SettingsDep
+    case_id: Id, body: ObjectionRuling, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """The department rules on an objection: upheld (not paid) or dismissed (paid with its wave)."""
     await in_session(settings, lambda s: service.ruling_target(session=s, principal=principal, case_id=case_id))
@@ -188,7 +189,7 @@ async def rule_objection(
 
 
 @router.get("/api/v1/cases/{case_id}/evidence")
-def case_evidence(case_id: int, session: SessionDep, principal: Anyone) -> dict[str, Any]:
+def case_evidence(case_id: Id, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """The frozen evidence of a campaign case and its condition-by-condition explanation on those values."""
     return service.evidence(session=session, principal=principal, case_id=case_id)
 
@@ -220,7 +221,7 @@ def campaigns_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/web/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
-def campaign_page(campaign_id: int, request: Request, session: SessionDep) -> Response:
+def campaign_page(campaign_id: Id, request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: the campaign's progress, its waves and the decision form."""
     principal = _page_principal(request)
     if isinstance(principal, Response):
@@ -234,7 +235,7 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep) -> Re
 
 @router.post("/web/campaigns/{campaign_id}/decision", include_in_schema=False)
 async def campaign_decision_form(
-    campaign_id: int,
+    campaign_id: Id,
     request: Request,
     tranche: int = Form(...),
     approve: str = Form(...),
@@ -252,7 +253,7 @@ async def campaign_decision_form(
 
 
 @router.get("/web/cases/{case_id}/consent", response_class=HTMLResponse, include_in_schema=False)
-def consent_page(case_id: int, request: Request, session: SessionDep) -> Response:
+def consent_page(case_id: Id, request: Request, session: SessionDep) -> Response:
     """企业: confirm the payout and the account."""
     principal = _page_principal(request)
     if isinstance(principal, Response):
@@ -270,7 +271,7 @@ def consent_page(case_id: int, request: Request, session: SessionDep) -> Respons
 
 @router.post("/web/cases/{case_id}/consent", include_in_schema=False)
 def consent_form(
-    case_id: int,
+    case_id: Id,
     request: Request,
     session: SessionDep,
     accept: str = Form("yes"),

@@ -31,6 +31,7 @@ from schemas.fund_items import (
     explain_errors,
 )
 from schemas.principal import Principal
+from schemas.text import Id
 from schemas.vocabulary import FundItemMode, FundItemStatus, Role
 from services import fund_items as service
 
@@ -156,7 +157,7 @@ def list_fund_item_versions(code: str, session: SessionDep, principal: Reader) -
 
 
 @router.get("/fund-items/{code}/versions/{number}", response_model=FundItemVersionOut, responses=ERRORS)
-def get_fund_item_version(code: str, number: int, session: SessionDep, principal: Reader) -> FundItemVersionOut:
+def get_fund_item_version(code: str, number: Id, session: SessionDep, principal: Reader) -> FundItemVersionOut:
     """One version's full configuration (cases pin a version)."""
     return service.version(session=session, principal=principal, code=code, number=number)
 

@@ -13,6 +13,7 @@ from api.deps import SessionDep, allow
 from api.pages import templates
 from api.routers.web import error_page, signed_in
 from schemas.notices import NoticeRow, PushPreferenceIn, PushPreferenceOut
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
 from services.errors import DomainError, Forbidden
@@ -47,13 +48,13 @@ def notice_list(uscc: str, session: SessionDep, scope: Viewer) -> list[NoticeRow
 
 
 @router.get("/api/v1/pushes", summary="政策推送汇总（注册后、上架后、兑付时三次推送）")
-def push_summary(session: SessionDep, scope: Staff, fund_item_id: int | None = None) -> dict:
+def push_summary(session: SessionDep, scope: Staff, fund_item_id: Id | None = None) -> dict:
     return notices.push_summary(session=session, scope=scope, fund_item_id=fund_item_id)
 
 
 @router.post("/api/v1/pushes/listed/{fund_item_id}", status_code=202,
              summary="重新推送上架事项（只推送尚未推送过的匹配企业；短信发送程序在后台推送）")  # fmt: skip
-def push_listed_again(fund_item_id: int, session: SessionDep, scope: Staff) -> dict:
+def push_listed_again(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.push_listed_again(session=session, scope=scope, fund_item_id=fund_item_id)
 
 
@@ -112,7 +113,7 @@ def stats_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/web/sms/{fund_item_id}/failures", response_class=HTMLResponse, include_in_schema=False)
-def failures_page(fund_item_id: int, request: Request, session: SessionDep) -> Response:
+def failures_page(fund_item_id: Id, request: Request, session: SessionDep) -> Response:
     scope = _staff(request)
     if not isinstance(scope, Scope):
         return scope

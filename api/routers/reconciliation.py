@@ -16,6 +16,7 @@ from api.routers.web import signed_in
 from db.session import transaction
 from schemas.principal import Principal
 from schemas.reconciliation import AlertCloseIn, AlertOut, ReconRunDetail, ReconRunOut, ReconStarted, ReconStartIn
+from schemas.text import Id
 from schemas.vocabulary import AlertStatus, Role
 from services import reconciliation as service
 
@@ -48,7 +49,7 @@ async def start_run(
 
 @router.get("/api/v1/reconciliation/runs/{run_id}", response_model=ReconRunDetail)
 def get_run(
-    run_id: int, session: SessionDep, settings: SettingsDep, principal: FinanceDep, mismatches_only: bool = False
+    run_id: Id, session: SessionDep, settings: SettingsDep, principal: FinanceDep, mismatches_only: bool = False
 ) -> ReconRunDetail:
     """One run with its lines."""
     return service.get_run(
@@ -61,7 +62,7 @@ def get_run(
 
 
 @router.get("/api/v1/reconciliation/runs/{run_id}/export.xlsx")
-def export_run(run_id: int, session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> Response:
+def export_run(run_id: Id, session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> Response:
     """The run as an Excel workbook: a summary sheet and every line, Chinese headers, amounts in yuan."""
     name, data = service.export_run(
         session=session, principal=principal, treasury_division=settings.adm_div_code, run_id=run_id
@@ -87,7 +88,7 @@ def list_alerts(
 
 @router.post("/api/v1/alerts/{alert_id}/close", response_model=AlertOut)
 def close_alert(
-    alert_id: int, body: AlertCloseIn, session: SessionDep, settings: SettingsDep, principal: FinanceDep
+    alert_id: Id, body: AlertCloseIn, session: SessionDep, settings: SettingsDep, principal: FinanceDep
 ) -> AlertOut:
     """Close an alert with a note saying how it was resolved; who closed it is recorded."""
     return service.close_alert(
@@ -126,7 +127,7 @@ def reconciliation_page(request: Request, session: SessionDep, settings: Setting
 
 
 @router.get("/web/reconciliation/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-def reconciliation_run_page(run_id: int, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def reconciliation_run_page(run_id: Id, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     principal = _page_principal(request)
     if isinstance(principal, Response):
         return principal

@@ -20,6 +20,7 @@ from schemas.reviews import (
     ReasonBody,
     RulingBody,
 )
+from schemas.text import Id
 from schemas.vocabulary import Role
 from schemas.workbench import TaskRow
 from services import reviews, workbench
@@ -54,20 +55,20 @@ def my_tasks(
 
 
 @router.get("/cases/{case_id}/progress", response_model=CaseProgress, tags=["cases 办件"])
-async def progress(case_id: int, uow: UowDep, client: TemporalDep, scope: Anyone) -> CaseProgress:
+async def progress(case_id: Id, uow: UowDep, client: TemporalDep, scope: Anyone) -> CaseProgress:
     """The live state from the workflow (stage, deadlines, decisions, amount, payment status)."""
     return await reviews.progress(uow=uow, client=client, scope=scope, case_id=case_id)
 
 
 @router.post("/cases/{case_id}/decisions", response_model=CaseProgress)
-async def decide(case_id: int, body: DecisionBody, uow: UowDep, client: TemporalDep, scope: Staff) -> CaseProgress:
+async def decide(case_id: Id, body: DecisionBody, uow: UowDep, client: TemporalDep, scope: Staff) -> CaseProgress:
     """A department's decision on the current stage; only its own turn, once, while the stage is open."""
     return await reviews.decide(uow=uow, client=client, scope=scope, case_id=case_id, body=body)
 
 
 @router.post("/cases/{case_id}/supplement", response_model=CaseProgress)
 async def resubmit(
-    case_id: int, body: CommentBody, uow: UowDep, client: TemporalDep, scope: Enterprise
+    case_id: Id, body: CommentBody, uow: UowDep, client: TemporalDep, scope: Enterprise
 ) -> CaseProgress:
     """The enterprise resubmits after 补正: the returned stage resumes."""
     return await reviews.resubmit(uow=uow, client=client, scope=scope, case_id=case_id, comment=body.comment)
@@ -75,21 +76,21 @@ async def resubmit(
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseProgress)
 async def withdraw(
-    case_id: int, body: CommentBody, uow: UowDep, client: TemporalDep, scope: Enterprise
+    case_id: Id, body: CommentBody, uow: UowDep, client: TemporalDep, scope: Enterprise
 ) -> CaseProgress:
     """The enterprise withdraws its application (before payment)."""
     return await reviews.withdraw(uow=uow, client=client, scope=scope, case_id=case_id, comment=body.comment)
 
 
 @router.post("/cases/{case_id}/revoke", response_model=CaseProgress)
-async def revoke(case_id: int, body: ReasonBody, uow: UowDep, client: TemporalDep, scope: Staff) -> CaseProgress:
+async def revoke(case_id: Id, body: ReasonBody, uow: UowDep, client: TemporalDep, scope: Staff) -> CaseProgress:
     """A department revokes the case with a reason (before payment; a reserved budget is released)."""
     return await reviews.revoke(uow=uow, client=client, scope=scope, case_id=case_id, reason=body.reason)
 
 
 @router.post("/cases/{case_id}/review-objections", response_model=ObjectionOut, status_code=201)
 async def file_objection(
-    case_id: int, body: ObjectionBody, settings: SettingsDep, uow: UowDep, client: TemporalDep, scope: Anyone
+    case_id: Id, body: ObjectionBody, settings: SettingsDep, uow: UowDep, client: TemporalDep, scope: Anyone
 ) -> ObjectionOut:
     """A real-name objection during publicity (anyone signed in); the case is suspended until the objection
     department rules."""
@@ -100,7 +101,7 @@ async def file_objection(
 
 @router.post("/cases/{case_id}/review-objections/{objection_id}/ruling", response_model=CaseProgress)
 async def rule_objection(
-    case_id: int, objection_id: int, body: RulingBody, uow: UowDep, client: TemporalDep, scope: Staff
+    case_id: Id, objection_id: Id, body: RulingBody, uow: UowDep, client: TemporalDep, scope: Staff
 ) -> CaseProgress:
     """The objection department rules: uphold → the case is rejected; dismiss → it continues."""
     return await reviews.rule_objection(
@@ -116,7 +117,7 @@ async def rule_objection(
 
 @router.post("/cases/{case_id}/account", response_model=CaseProgress)
 async def correct_account(
-    case_id: int, body: AccountBody, settings: SettingsDep, uow: UowDep, client: TemporalDep, scope: Enterprise
+    case_id: Id, body: AccountBody, settings: SettingsDep, uow: UowDep, client: TemporalDep, scope: Enterprise
 ) -> CaseProgress:
     """The enterprise corrects its payout account after a failed or returned payment; the case pays again."""
     return await reviews.correct_account(
@@ -126,7 +127,7 @@ async def correct_account(
 
 @router.post("/cases/{case_id}/budget-decision", response_model=CaseProgress)
 async def budget_decision(
-    case_id: int,
+    case_id: Id,
     body: BudgetBody,
     uow: UowDep,
     client: TemporalDep,

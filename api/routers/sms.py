@@ -1,5 +1,8 @@
-"""SMS delivery receipts (each provider's push format, checked by the receipt token) and notice statistics per fund
-item in the caller's scope (services/notices.py)."""
+"""SMS delivery receipts and notice statistics per fund item in the caller's scope (services/notices.py).
+
+Receipts come in each provider's push format and must carry the configured receipt secret: `?token=…` in the
+callback URL given to the provider, or the `X-Zhida-Receipt-Token` header. With no secret configured every receipt
+is refused (anyone could otherwise forge a delivery)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
 from gateways.sms.tencent import parse_uplinks as tencent_uplinks
+from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
 from services.scope import Scope
@@ -43,9 +47,15 @@ _BAD = {
 
 async def _receipts(request: Request, provider: str) -> JSONResponse:
     settings = request.app.state.settings
-    token = settings.sms_receipt_token.get_secret_value() if settings.sms_receipt_token else ""
-    if token and not hmac.compare_digest(request.query_params.get("token", ""), token):
-        raise Unauthorized("短信回执令牌不正确")
+    secret = settings.sms_receipt_token.get_secret_value() if settings.sms_receipt_token else ""
+    if not secret:
+        # Without a configured secret anyone could forge a delivery: refuse rather than trust.
+        raise Unauthorized(
+            "未配置短信回执令牌（ZHIDA_SMS_RECEIPT_TOKEN），回执一律拒收", field="token", rule="configured"
+        )
+    given = request.headers.get("x-zhida-receipt-token") or request.query_params.get("token", "")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise Unauthorized("短信回执令牌不正确", field="token", rule="receipt_token")
     try:
         receipts = _PARSERS[provider](json.loads(await request.body()))
     except (ValueError, ReceiptFormatError) as exc:
@@ -111,5 +121,5 @@ def stats(session: SessionDep, scope: Staff, category: Literal["case", "push"] |
 
 
 @router.get("/stats/{fund_item_id}/failures", summary="资金事项的短信失败清单（待跟进）")
-def failures(fund_item_id: int, session: SessionDep, scope: Staff) -> dict:
+def failures(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.failures_out(notices.sms_failures(session=session, scope=scope, fund_item_id=fund_item_id))

@@ -6,16 +6,19 @@ shows only what the API would return, and a token for a department or enterprise
 
 from __future__ import annotations
 
-import jwt
+import time
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import decode
-from api.deps import SessionDep, page_scope, resolve_scope
+from api.auth import Principal, mint
+from api.deps import COOKIE, SessionDep, page_principal, page_scope, resolve_scope, verify
 from api.pages import templates
+from db.session import reading, transaction
+from schemas.text import Id
 from schemas.vocabulary import Role
-from services import cases, enterprises
-from services.errors import DomainError, Unauthorized
+from services import cases, enterprises, sessions
+from services.errors import DomainError, Forbidden, Unauthorized
 from services.scope import Scope
 
 # Pages not yet on api.pages import these from here; new code imports api.pages and schemas.localtime.
@@ -38,41 +41,80 @@ def signed_in(request: Request) -> Scope | Response:
     return RedirectResponse("/web/login", status_code=303) if scope is None else scope
 
 
-def token_error_zh(exc: jwt.InvalidTokenError) -> str:
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "令牌无效：已过期，请重新生成"
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "令牌无效：签名不符（不是本平台签发的令牌）"
-    return "令牌无效：格式错误"
-
-
-def _sign_in(request: Request, token: str) -> Response:
+def _login_page(request: Request, error: str | None, status_code: int = 200) -> Response:
     settings = request.app.state.settings
-    try:
-        principal = decode(settings.jwt_key(), token.strip())
-    except jwt.InvalidTokenError as exc:
-        return templates.TemplateResponse(request, "login.html", {"error": token_error_zh(exc)}, status_code=401)
+    choices = None
+    if settings.dev_sign_in:
+        with reading(settings.db_url) as session:
+            choices = sessions.sign_in_choices(session=session)
+    context = {"error": error, "choices": choices}
+    return templates.TemplateResponse(request, "login.html", context, status_code=status_code)
+
+
+def _start_session(request: Request, token: str, principal: Principal) -> Response:
+    """Check the caller exists, then hand out our own session token (with a jti, so logout can revoke it)."""
+    settings = request.app.state.settings
     try:
         resolve_scope(settings.db_url, principal)
     except Unauthorized as exc:
-        return templates.TemplateResponse(request, "login.html", {"error": exc.message}, status_code=401)
+        return _login_page(request, exc.message, 401)
+    if principal.token_id == "" or principal.expires_at - int(time.time()) > settings.jwt_ttl_seconds:
+        # An identity-service token: exchange it for ours, which logout can revoke.
+        token = mint(settings.jwt_key(), role=principal.role, subject=principal.subject, name=principal.name,
+                     ttl_seconds=settings.jwt_ttl_seconds, ceiling=settings.jwt_max_ttl_seconds)  # fmt: skip
     response = RedirectResponse("/web/", status_code=303)
-    response.set_cookie("zhida_token", token.strip(), httponly=True, samesite="lax")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
+                        max_age=settings.jwt_max_ttl_seconds)  # fmt: skip
     return response
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login(request: Request, token: str = "") -> Response:
-    """The sign-in form; `?token=` is the one-click link `zhida run` prints for development."""
-    if token:
-        return _sign_in(request, token)
-    return templates.TemplateResponse(request, "login.html", {"error": None})
+def login(request: Request) -> Response:
+    """The sign-in form. A token is never taken from the URL (links would log people in as someone else, and
+    URLs end up in logs and histories)."""
+    return _login_page(request, None)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login_form(request: Request, token: str = Form("")) -> Response:
-    """Sign in with a token typed into the form (POST keeps it out of URLs and logs)."""
-    return _sign_in(request, token)
+    """Sign in with a token (ours, or the unified identity service's) typed or posted into the form."""
+    try:
+        principal = verify(request.app.state.settings, token.strip())
+    except Unauthorized as exc:
+        return _login_page(request, exc.message.replace("访问令牌无效", "令牌无效"), 401)
+    return _start_session(request, token.strip(), principal)
+
+
+@router.post("/dev-login", response_class=HTMLResponse)
+def dev_login(request: Request, identity: str = Form("", max_length=200)) -> Response:
+    """The development sign-in (`zhida run`): pick a role and subject from the list; refused unless enabled."""
+    settings = request.app.state.settings
+    if not settings.dev_sign_in:
+        return error_page(request, Forbidden("开发登录未启用（ZHIDA_DEV_SIGN_IN）", rule="dev_sign_in"))
+    role, _, subject = identity.partition("|")
+    with reading(settings.db_url) as session:
+        choice = next(
+            (c for c in sessions.sign_in_choices(session=session) if (c["role"], c["subject"]) == (role, subject)),
+            None,
+        )
+    if choice is None:
+        return _login_page(request, "请从列表中选择身份", 422)
+    token = mint(settings.jwt_key(), role=role, subject=subject, name=choice["name"],
+                 ttl_seconds=settings.jwt_ttl_seconds, ceiling=settings.jwt_max_ttl_seconds)  # fmt: skip
+    return _start_session(request, token, verify(settings, token))
+
+
+@router.post("/logout", response_class=HTMLResponse)
+def logout(request: Request) -> Response:
+    """Sign out: the session token goes on the denylist and the cookie is cleared."""
+    settings = request.app.state.settings
+    principal = page_principal(request)
+    if principal is not None:
+        with transaction(settings.db_url) as session:
+            sessions.sign_out(session=session, principal=principal)
+    response = RedirectResponse("/web/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=settings.cookie_secure)
+    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -88,7 +130,7 @@ def home(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(case_id: int, request: Request, session: SessionDep) -> Response:
+def case_page(case_id: Id, request: Request, session: SessionDep) -> Response:
     scope = signed_in(request)
     if not isinstance(scope, Scope):
         return scope

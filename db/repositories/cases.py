@@ -1,9 +1,7 @@
-"""Cases and their hash-chained audit timeline."""
+"""Cases and their hash-chained audit timeline (keyed and anchored: db/repositories/audit.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,11 +14,9 @@ from sqlalchemy.orm import Session
 
 from db import bulk
 from db.models import Case, CaseEvent
+from db.repositories import audit
+from db.repositories.audit import GENESIS
 from schemas.vocabulary import CaseStatus
-
-GENESIS = "0" * 64
-# The canonical JSON of a hash body; one encoder instance, since building one per event is most of json.dumps' cost.
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def get(*, session: Session, case_id: int) -> Case | None:
@@ -90,24 +86,11 @@ def events(*, session: Session, case_id: int) -> list[CaseEvent]:
 
 
 def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the canonical JSON: editing a past event breaks the chain."""
-    canonical = _CANONICAL.encode(body)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    """The chain's one hash (db/repositories/audit.py): keyed, so editing an event and recomputing is detected."""
+    return audit.chain_hash(prev_hash, body)
 
 
-def _hash_body(e: CaseEvent) -> dict[str, Any]:
-    return {
-        "case_id": e.case_id,
-        "seq": e.seq,
-        "key": e.key,
-        "kind": e.kind,
-        "from_status": e.from_status,
-        "to_status": e.to_status,
-        "actor": e.actor,
-        "reason": e.reason,
-        "data": e.data,
-        "created_at": e.created_at.isoformat(),
-    }
+_hash_body = audit.hash_body
 
 
 def record(
@@ -143,6 +126,7 @@ def record(
     )
     event.hash = event_hash(event.prev_hash, _hash_body(event))
     session.add(event)
+    audit.anchor(session=session, heads={case.id: (event.seq, event.hash)})
     if to_status:
         case.status = to_status
         if to_status in CaseStatus.finals():
@@ -230,6 +214,8 @@ def record_many(
             moves[e.case_id] = e.to_status
     beat()
     bulk.insert_rows(session, CaseEvent.__table__, rows, beat=beat)
+    audit.anchor(session=session, heads=last)
+    beat()
     by_status: dict[str, list[int]] = defaultdict(list)
     for case_id, status in moves.items():
         by_status[status].append(case_id)
@@ -248,15 +234,8 @@ def record_many(
 
 
 def verify_chain(*, session: Session, case_id: int) -> bool:
-    """Recompute every hash of the case's timeline."""
-    prev = GENESIS
-    for e in events(session=session, case_id=case_id):
-        created = e.created_at if e.created_at.tzinfo else e.created_at.replace(tzinfo=UTC)
-        body = _hash_body(e) | {"created_at": created.isoformat()}
-        if e.prev_hash != prev or e.hash != event_hash(prev, body):
-            return False
-        prev = e.hash
-    return True
+    """Recompute every keyed hash of the case's timeline and check it against the case's anchored head."""
+    return audit.verify_case(session=session, case_id=case_id) is None
 
 
 def open_for_enterprise(*, session: Session, enterprise_id: int) -> list[Case]:

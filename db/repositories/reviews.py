@@ -138,10 +138,13 @@ def add_objection(
     id_number_masked: str,
     phone_enc: str | None,
     evidence: str,
+    objector_name_enc: str | None = None,
 ) -> CaseObjection:
+    """`objector_name` is what pages show (masked when `objector_name_enc` holds the full name)."""
     objection = CaseObjection(
         case_id=case.id,
         objector_name=objector_name,
+        objector_name_enc=objector_name_enc,
         id_number_enc=id_number_enc,
         id_number_masked=id_number_masked,
         phone_enc=phone_enc,

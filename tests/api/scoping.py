@@ -47,6 +47,8 @@ class World:
 
     headers: dict[str, dict[str, str]]
     ids: dict[str, Any] = field(default_factory=dict)
+    # The app's signing key: page rows that change something send the CSRF token computed from it.
+    secret: str = ""
 
     def fill(self, text: str) -> str:
         return text.format(**self.ids)
@@ -102,6 +104,8 @@ class Row:
         headers = dict(world.headers.get(caller, {}))
         if self.auth == "cookie" and "Authorization" in headers:
             headers = {"Cookie": f"zhida_token={headers.pop('Authorization').removeprefix('Bearer ')}"}
+        if self.auth == "cookie" and self.method.upper() in {"POST", "PUT", "PATCH", "DELETE"} and world.secret:
+            headers |= csrf_headers(world.secret, headers.get("Cookie", "").removeprefix("zhida_token="))
         kwargs: dict[str, Any] = {"headers": headers}
         if self.query:
             kwargs["params"] = self.query
@@ -113,6 +117,17 @@ class Row:
 
     def label(self, caller: str) -> str:
         return f"{self.method.upper()} {self.path} as {caller}"
+
+
+def csrf_headers(secret: str, session_token: str = "") -> dict[str, str]:
+    """What a page form carries: the CSRF token of the signed-in session, or (before sign-in) of an anonymous seed
+    cookie sent along."""
+    from api.security import ANON_COOKIE, csrf_token
+
+    if session_token:
+        return {"X-CSRF-Token": csrf_token(secret, session_token)}
+    seed = "anonymous-seed-for-tests"
+    return {"X-CSRF-Token": csrf_token(secret, seed), "Cookie": f"{ANON_COOKIE}={seed}"}
 
 
 def cases_of(rows: Iterable[Row], callers: Iterable[str] = CALLERS) -> list[tuple[Row, str]]:

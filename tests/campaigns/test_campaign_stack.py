@@ -18,6 +18,7 @@ from db.repositories import budget, fund_items
 from db.repositories import campaigns as repo
 from db.session import transaction
 from settings import get_settings
+from tests.api.scoping import csrf_headers
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.stack import Stack
 from tests.support import eventually
@@ -151,7 +152,10 @@ async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(st
     assert "同意拨付（12 家，120,000.00元）" in page.text
     form = {"tranche": "1", "approve": "yes", "note": "同意"}
     ok = await asyncio.to_thread(
-        stack.http.post, f"/web/campaigns/{waiting['campaign_id']}/decision", data=form, headers=cookie
+        stack.http.post,
+        f"/web/campaigns/{waiting['campaign_id']}/decision",
+        data=form,
+        headers=cookie | csrf_headers(stack.settings.jwt_key(), finance["Authorization"][7:]),
     )
     assert ok.status_code == 303, ok.text
     done = await wait_campaign(stack, code, lambda p: p["finished"])

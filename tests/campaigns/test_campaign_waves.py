@@ -30,6 +30,7 @@ from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn, Object
 from services.campaigns import consent
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
+from tests.api.scoping import csrf_headers
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.replay.recording import record
 from tests.support import ServerThread, eventually
@@ -109,10 +110,12 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
         with transaction(settings.db_url) as session:
             case_id = session.scalar(select(Case.id).where(Case.enterprise_id == eid, Case.fund_item_id == item.id))
         web = TestClient(create_app(settings))  # no lifespan: pages and the database only
-        web.cookies.set("zhida_token", mint(settings.jwt_key(), role="enterprise", subject=uscc))
+        token = mint(settings.jwt_key(), role="enterprise", subject=uscc)
+        web.cookies.set("zhida_token", token)
         page = web.get(f"/web/cases/{case_id}/consent")
         assert page.status_code == 200 and "确认兑付" in page.text and "待企业确认" in page.text
-        done = web.post(f"/web/cases/{case_id}/consent", data={"accept": "yes"}, follow_redirects=True)
+        done = web.post(f"/web/cases/{case_id}/consent", data={"accept": "yes"}, follow_redirects=True,
+                        headers=csrf_headers(settings.jwt_key(), token))  # fmt: skip
         assert "已提交" in done.text and "已确认" in done.text
 
     def count(status: str) -> int:

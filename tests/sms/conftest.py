@@ -26,9 +26,14 @@ def fake(module_db_url: str) -> Iterator[FakeSmsServer]:
         yield server
 
 
+# The secret receipt callbacks carry (the endpoints refuse every receipt without a configured one).
+RECEIPT_TOKEN = "receipt-secret-for-tests"
+RECEIPT_HEADERS = {"X-Zhida-Receipt-Token": RECEIPT_TOKEN}
+
+
 @pytest.fixture
 def settings(module_db_url: str, tmp_path) -> Settings:
-    return Settings(database_url=module_db_url, data_dir=tmp_path)
+    return Settings(database_url=module_db_url, data_dir=tmp_path, sms_receipt_token=RECEIPT_TOKEN)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from api.auth import mint
 from gateways.sms import SendResult, SmsProvider
 from gateways.sms.http import HttpProvider
 from rules.sms import QuietHours
+from tests.sms.conftest import RECEIPT_HEADERS
 from tests.sms.support import KEY, NOON, Clock, aliyun, dispatcher, notice, queue, tencent
 
 # -- providers through the official SDKs ----------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_receipts_idempotent_and_stats(settings, world, fake) -> None:
          "biz_id": bad_n.provider_msg_id, "out_id": str(bad_id)},
     ]  # fmt: skip
     app = create_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, headers=RECEIPT_HEADERS) as client:
         for _ in range(2):  # Alibaba resends
             r = client.post("/api/v1/sms/receipts/aliyun", json=ali)
             assert r.status_code == 200 and r.json() == {"code": 0, "msg": "成功"}

@@ -14,6 +14,7 @@ from api.app import create_app
 from gateways.sms import SendResult, SmsProvider
 from gateways.sms.base import ReceiptQuery
 from standins.sms.servers import FakeSmsServer
+from tests.sms.conftest import RECEIPT_HEADERS
 from tests.sms.support import NOON, Clock, aliyun, dispatcher, notice, queue, tencent
 
 WAIT = 600.0
@@ -67,7 +68,7 @@ def test_aliyun_polls_reports_without_callbacks(settings, world, fake, clock) ->
     late = [{"phone_number": "18600000001", "send_time": "2026-05-06 12:00:00", "report_time": "2026-05-06 12:20:00",
              "success": False, "err_code": "MK:0005", "err_msg": "关机", "biz_id": ok.provider_msg_id,
              "out_id": str(delivered)}]  # fmt: skip
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=RECEIPT_HEADERS) as client:
         assert client.post("/api/v1/sms/receipts/aliyun", json=late).json() == {"code": 0, "msg": "成功"}
     assert notice(settings, delivered).status == "delivered"
 

@@ -15,7 +15,7 @@ from db import crypto
 from db.models import Enterprise, Notice
 from db.session import transaction
 from tests.support import eventually
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ async def test_enterprise_reads_its_notices_and_refuses_pushes(web: Web) -> None
                .strftime("%Y-%m-%d %H:%M:%S") for n in rows}  # fmt: skip
 
     def browse(page: Page) -> None:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto(f"/web/enterprises/{me.uscc}")
         page.get_by_role("link", name="全部短信与政策推送设置").click()
         page.wait_for_url(re.compile(rf"/web/enterprises/{me.uscc}/notices$"))
@@ -97,7 +97,7 @@ async def test_enterprise_reads_its_notices_and_refuses_pushes(web: Web) -> None
         assert e.push_opt_out is True and e.push_opted_out_at is not None
 
     def opt_in(page: Page) -> None:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto(f"/web/enterprises/{me.uscc}/notices")
         page.get_by_role("button", name="恢复接收政策推送").click()
         page.wait_for_url(re.compile(r"/notices\?saved=in$"))

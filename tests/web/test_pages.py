@@ -16,7 +16,7 @@ from db import crypto
 from db.models import Enterprise
 from db.session import transaction
 from schemas.vocabulary import CaseStatus, render_actor
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -157,11 +157,9 @@ async def test_enterprise_sees_only_its_own_page(web: Web) -> None:
     token = web.token("enterprise", me.uscc)
 
     def browse(page: Page) -> None:
-        # The link form of sign-in (as `zhida token` prints it) lands an enterprise on its own page.
-        response = page.goto(f"/web/login?token={token}")
-        assert response is not None and response.status == 200
-        assert response.request.redirected_from is not None
-        expect(page).to_have_url(re.compile(r"/web/me$"))  # the enterprise's own home (企业端)
+        # Signing in lands an enterprise on its own home (企业端).
+        sign_in(page, token)
+        expect(page).to_have_url(re.compile(r"/web/me$"))
         page.goto(f"/web/enterprises/{me.uscc}")
         expect(page).to_have_title(f"{me.name} · 惠企政策资金直达平台")
         expect(page.get_by_role("heading", level=2)).to_have_text(me.name)

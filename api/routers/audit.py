@@ -1,0 +1,20 @@
+"""The audit chain check for administrators (services/audit.py); `zhida audit verify` runs the same check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from api.deps import SessionDep, allow
+from schemas.vocabulary import Role
+from services import audit
+from services.scope import Scope
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"])
+
+
+@router.get("/verify", summary="校验全部办件的审计链（带密钥的哈希链与链头锚点）")
+def verify(session: SessionDep, scope: Annotated[Scope, Depends(allow(Role.ADMIN))]) -> dict:
+    report = audit.verify(session=session, scope=scope)
+    return {"ok": report.ok, "cases": report.cases, "broken": report.broken}
