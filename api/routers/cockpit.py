@@ -76,8 +76,12 @@ def export_table(
     """One cockpit table (or the drill-down list of cases, `cases`) as Excel or CSV, with the page's filters."""
     if isinstance(filters, DomainError):
         raise filters
+    return _export(session, settings, scope, table, format, filters)
+
+
+def _export(session, settings, scope: Scope, table: str, fmt: str, filters: CockpitFilter) -> Response:
     name, media, data = cockpit_export.export(
-        session=session, scope=scope, name=table, fmt=format, filters=filters, treasury_division=settings.adm_div_code
+        session=session, scope=scope, name=table, fmt=fmt, filters=filters, treasury_division=settings.adm_div_code
     )
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=media, headers={"Content-Disposition": disposition})
@@ -114,6 +118,22 @@ def cockpit_page(request: Request, session: SessionDep, settings: SettingsDep, f
     return templates.TemplateResponse(
         request, "cockpit_index.html", _context(scope, filters, view=view, groups=service.GROUPS, **shown)
     )
+
+
+@router.get("/web/cockpit/exports/{table}", include_in_schema=False)
+def export_table_page(
+    table: str, request: Request, session: SessionDep, settings: SettingsDep, filters: FilterDep, format: str = "xlsx"
+) -> Response:
+    """The export link on the pages: the signed-in cookie, where the JSON API takes only a bearer token."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if isinstance(filters, DomainError):
+        return error_page(request, filters)
+    try:
+        return _export(session, settings, scope, table, format, filters)
+    except DomainError as exc:
+        return error_page(request, exc)
 
 
 @router.get("/web/cockpit/cases", response_class=HTMLResponse, include_in_schema=False)

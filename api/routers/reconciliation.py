@@ -140,3 +140,18 @@ def reconciliation_run_page(run_id: Id, request: Request, session: SessionDep, s
     return templates.TemplateResponse(
         request, "reconciliation_run.html", {"principal": principal, "run": run, "lines": run.lines}
     )
+
+
+@router.get("/web/reconciliation/{run_id}/export.xlsx", include_in_schema=False)
+def export_run_page(run_id: Id, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """The export link on the pages: the signed-in cookie, where the JSON API takes only a bearer token."""
+    principal = _page_principal(request)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        name, data = service.export_run(
+            session=session, principal=principal, treasury_division=settings.adm_div_code, run_id=run_id
+        )
+    except DomainError as exc:
+        return _error(request, exc)
+    return Response(data, media_type=service.XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})

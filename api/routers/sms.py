@@ -45,17 +45,22 @@ _BAD = {
 }
 
 
-async def _receipts(request: Request, provider: str) -> JSONResponse:
+def _require_provider_secret(request: Request) -> None:
+    """Receipts and replies carry the configured secret (`?token=` in the callback URL or a header); without one
+    configured anyone could forge a delivery or an opt-out, so everything is refused."""
     settings = request.app.state.settings
     secret = settings.sms_receipt_token.get_secret_value() if settings.sms_receipt_token else ""
     if not secret:
-        # Without a configured secret anyone could forge a delivery: refuse rather than trust.
         raise Unauthorized(
             "未配置短信回执令牌（ZHIDA_SMS_RECEIPT_TOKEN），回执一律拒收", field="token", rule="configured"
         )
     given = request.headers.get("x-zhida-receipt-token") or request.query_params.get("token", "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise Unauthorized("短信回执令牌不正确", field="token", rule="receipt_token")
+
+
+async def _receipts(request: Request, provider: str) -> JSONResponse:
+    _require_provider_secret(request)
     try:
         receipts = _PARSERS[provider](json.loads(await request.body()))
     except (ValueError, ReceiptFormatError) as exc:
@@ -88,10 +93,8 @@ _UPLINK_PARSERS = {"aliyun": aliyun_uplinks, "tencent": tencent_uplinks}
 
 
 async def _uplinks(request: Request, provider: str) -> JSONResponse:
+    _require_provider_secret(request)
     settings = request.app.state.settings
-    token = settings.sms_receipt_token.get_secret_value() if settings.sms_receipt_token else ""
-    if token and not hmac.compare_digest(request.query_params.get("token", ""), token):
-        raise Unauthorized("短信上行令牌不正确")
     try:
         replies = _UPLINK_PARSERS[provider](json.loads(await request.body()))
     except (ValueError, ReceiptFormatError) as exc:

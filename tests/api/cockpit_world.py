@@ -45,7 +45,7 @@ def build(db_url: str, folder: Path) -> Iterator[tuple[Settings, World, cockpit_
                 "ent_a": ("enterprise", usccs["e1"]), "ent_b": ("enterprise", usccs["e5"]),
                 "unknown": ("department", "NOPE")}  # fmt: skip
     headers = {c: {"Authorization": f"Bearer {mint(key, role=r, subject=sub)}"} for c, (r, sub) in subjects.items()}
-    yield settings, World(headers=headers, ids=ids), data
+    yield settings, World(headers=headers, ids=ids, secret=settings.jwt_key()), data
     engine_for(url).dispose()
     if name:
         _drop_postgres_database(name)

@@ -201,3 +201,9 @@ def route_of(routes: Iterable[tuple[str, str]], method: str, path: str) -> tuple
         if m == method and re.fullmatch(re.sub(r"\{[^}]+\}", r"[^/]+", template), path.split("?")[0]):
             return m, template
     return None
+
+
+def page_headers(world: World, caller: str) -> dict[str, str]:
+    """What a signed-in page form sends: the sign-in cookie and its CSRF token."""
+    token = world.headers[caller]["Authorization"].removeprefix("Bearer ")
+    return {"Cookie": f"zhida_token={token}"} | csrf_headers(world.secret, token)

@@ -36,3 +36,19 @@ def test_vendored_scripts_are_served(tmp_path: Path) -> None:
 def test_no_template_loads_anything_from_another_host() -> None:
     found = [f"{t.name}: {m.group(0)}" for t in TEMPLATES.rglob("*.html") for m in EXTERNAL.finditer(t.read_text())]
     assert found == []
+
+
+def test_every_form_that_posts_carries_the_csrf_token() -> None:
+    """The CSRF check refuses a page POST without its token, so every form must render one."""
+    missing = []
+    for template in TEMPLATES.rglob("*.html"):
+        for form in re.findall(r"<form\b[^>]*>.{0,40}", template.read_text(), re.I | re.S):
+            if re.search(r'method="post"', form, re.I) and "csrf_field()" not in form:
+                missing.append(f"{template.name}: {form[:80]}")
+    assert missing == []
+
+
+def test_pages_link_no_json_api_the_cookie_cannot_open() -> None:
+    """The JSON API takes only a bearer token, so a link on a page to /api/v1/… would answer 401 to the signed-in user."""
+    links = [f"{t.name}: {m}" for t in TEMPLATES.rglob("*.html") for m in re.findall(r'href="(/api/v1[^"]*)"', t.read_text())]
+    assert links == []

@@ -16,7 +16,7 @@ from api.app import create_app
 from services.cockpit_export import CASE_COLUMNS, TABLES
 from settings import Settings
 from tests.api import cockpit_world
-from tests.api.scoping import World
+from tests.api.scoping import World, page_headers
 from tests.db.cockpit_dataset import Dataset
 
 
@@ -111,8 +111,7 @@ def test_payouts_are_imported_on_the_page(client: TestClient, built) -> None:
     world = built[1]
     from services.payouts import HEADERS
 
-    token = world.headers["finance_yc"]["Authorization"].removeprefix("Bearer ")
-    cookie = {"Cookie": f"zhida_token={token}"}
+    cookie = page_headers(world, "finance_yc")
     good = [world.ids["uscc_b"], "武汉乙公司", "外部事项", "外部用途", "1,000.00", "2026-05-01", "某局", "文号P1"]
     bad = ["123", "某公司", "外部事项", "外部用途", "abc", "2026-05-01", "某局", "文号P2"]
 

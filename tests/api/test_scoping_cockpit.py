@@ -23,6 +23,7 @@ TABLE: list[Row] = [
     Row("GET", "/web/cockpit/cases", FINANCE, query={"status": "paid"}, **PAGE),
     Row("GET", "/api/v1/cockpit/exports/{table}", FINANCE, fill={"table": "table"}, query={"format": "csv"},
         denied=(403,)),
+    Row("GET", "/web/cockpit/exports/{table}", FINANCE, fill={"table": "table"}, query={"format": "csv"}, **PAGE),
     Row("POST", "/web/cockpit/alerts/{alert_id}/close", frozenset({"admin", "finance_yc"}), fill={"alert_id": "alert"},
         form={"note": "已与国库核实，系国库重复记账"}, ok=(303,), auth="cookie", anonymous=(303,)),
     Row("GET", "/web/cockpit/payouts", FINANCE, **PAGE),

@@ -292,6 +292,8 @@ def page_rows(ids: dict[str, Any]) -> list[dict[str, Any]]:
          "expect": expect(403, czj=OK, whf=OK, unknown=401, admin=OK)},
         {"method": "GET", "path": f"/web/reconciliation/{run}", "page": True,
          "expect": expect(403, czj=OK, whf=404, unknown=401, admin=OK)},
+        {"method": "GET", "path": f"/web/reconciliation/{run}/export.xlsx", "page": True,
+         "expect": expect(403, czj=OK, whf=404, unknown=401, admin=OK)},
     ]  # fmt: skip
 
 

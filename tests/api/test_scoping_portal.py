@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.scoping import ENTERPRISES, Row, World, cases_of, check, ids_of
+from tests.api.scoping import ENTERPRISES, Row, World, cases_of, check, ids_of, page_headers
 from tests.api.test_scoping import client, settings, world  # noqa: F401  (the shared world and client fixtures)
 
 OWN_A = frozenset({"admin", "ent_a"})
@@ -54,6 +54,5 @@ def test_who_gets_through(client: TestClient, world: World, row: Row, caller: st
 def test_another_enterprise_s_account_is_refused_by_name(client: TestClient, world: World) -> None:  # noqa: F811
     """ent_b filing ent_a's name as its own account holder: the name rule, in Chinese, on the page."""
     client.cookies.clear()
-    token = world.headers["ent_b"]["Authorization"].removeprefix("Bearer ")
-    r = client.post("/web/me/enterprise/account", data=ACCOUNT_A, headers={"Cookie": f"zhida_token={token}"})
+    r = client.post("/web/me/enterprise/account", data=ACCOUNT_A, headers=page_headers(world, "ent_b"))
     assert r.status_code == 303 and "%E4%B8%8D%E4%B8%80%E8%87%B4" in r.headers["location"]  # 不一致

@@ -22,12 +22,17 @@ TABLE: list[Row] = [
 ]
 
 
+RECEIPT = "uplink-receipt-secret"
+
+
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     folder: Path = tmp_path_factory.mktemp("scoping-uplink")
     url = f"sqlite:///{folder / 'uplink.db'}"
     upgrade(url)
-    yield Settings(data_dir=folder, database_url=url, jwt_secret="scoping-test-secret-" + "x" * 24)
+    yield Settings(
+        data_dir=folder, database_url=url, jwt_secret="scoping-test-secret-" + "x" * 24, sms_receipt_token=RECEIPT
+    )
     engine_for(url).dispose()
 
 
@@ -43,7 +48,8 @@ def world(settings: Settings) -> World:
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings), follow_redirects=False)
+    # A carrier's callback carries the configured secret, whoever else's token rides along.
+    return TestClient(create_app(settings), follow_redirects=False, headers={"X-Zhida-Receipt-Token": RECEIPT})
 
 
 PAIRS = cases_of(TABLE)

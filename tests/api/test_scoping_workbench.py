@@ -13,7 +13,7 @@ from cli.demo import DEMO_CONFIG
 from db.models import FundItem, FundItemVersion
 from db.session import transaction
 from settings import Settings
-from tests.api.scoping import STAFF, Row, World, cases_of, check, ids_of
+from tests.api.scoping import STAFF, Row, World, cases_of, check, ids_of, page_headers
 from tests.api.test_scoping import client, settings, world  # noqa: F401  (the shared app and world)
 
 OWNER_A = frozenset({"admin", "dept_a", "finance_yc"})
@@ -75,7 +75,7 @@ def test_who_gets_through(client: TestClient, wb: World, row: Row, caller: str) 
 
 
 def _cookie(w: World, caller: str) -> dict[str, str]:
-    return {"Cookie": f"zhida_token={w.headers[caller]['Authorization'].removeprefix('Bearer ')}"}
+    return page_headers(w, caller)
 
 
 def test_work_lists_hold_only_the_departments_own_tasks(client: TestClient, wb: World) -> None:  # noqa: F811

@@ -22,6 +22,7 @@ from db.session import engine_for
 from schemas.fund_items import FundItemConfig
 from services.item_editor import STAGE_COLUMNS, Form, config_from_form, form_from_config
 from settings import Settings
+from tests.api.scoping import csrf_headers
 
 VALID: dict[str, Any] = {
     "mode": "instant",
@@ -98,7 +99,8 @@ def app_client(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     settings = Settings(data_dir=folder, database_url=url, jwt_secret="editor-test-secret-" + "x" * 24)
     ensure_demo(settings)
     token = mint(settings.jwt_key(), role="department", subject="YC-JXJ")
-    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token}
+    page = {"Cookie": f"zhida_token={token}"} | csrf_headers(settings.jwt_key(), token)  # a signed-in page form
+    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token, "page": page}
     engine_for(url).dispose()
 
 
@@ -108,9 +110,9 @@ def _form(data: dict[str, Any]) -> Form:
     return Form(single, multi)
 
 
-def _page_messages(client: TestClient, token: str, data: dict[str, Any]) -> tuple[int, list[str]]:
+def _page_messages(client: TestClient, page: dict[str, str], data: dict[str, Any]) -> tuple[int, list[str]]:
     client.cookies.clear()
-    r = client.post("/web/workbench/editor/new", data=data, headers={"Cookie": f"zhida_token={token}"},
+    r = client.post("/web/workbench/editor/new", data=data, headers=page,
                     follow_redirects=False)  # fmt: skip
     return r.status_code, [html.unescape(m) for m in re.findall(r'<li class="error-item">(.*?)</li>', r.text, re.S)]
 
@@ -129,7 +131,7 @@ def test_the_editor_refuses_what_the_api_refuses_with_the_same_words(app_client,
     data = (VALID if INVALID[case].get("mode") is None else {}) | INVALID[case]
     code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
     api_status, api = _api_messages(client, headers, code, data)
-    page_status, page = _page_messages(client, headers["cookie"], data | {"code": code})
+    page_status, page = _page_messages(client, headers["page"], data | {"code": code})
     assert api_status in (409, 422) and api, (api_status, api)
     assert all(re.search(r"[\u4e00-\u9fff]", m) for m in api), api  # Chinese for users, never pydantic's English
     assert page_status == 422 and page == api
@@ -141,7 +143,7 @@ def test_a_valid_form_is_saved_as_the_api_would_save_it(app_client) -> None:
         code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
         client.cookies.clear()
         r = client.post("/web/workbench/editor/new", data=data | {"code": code},
-                        headers={"Cookie": f"zhida_token={headers['cookie']}"}, follow_redirects=False)  # fmt: skip
+                        headers=headers["page"], follow_redirects=False)  # fmt: skip
         assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
         saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
         assert saved["status"] == "draft" and saved["budget_total_fen"] == 100_000_000
@@ -151,7 +153,7 @@ def test_a_valid_form_is_saved_as_the_api_would_save_it(app_client) -> None:
 
 def test_typing_errors_name_the_field(app_client) -> None:
     client, headers = app_client
-    status, page = _page_messages(client, headers["cookie"], VALID | {"code": "YC-T-TYPO", "budget_total_yuan": "十万"})
+    status, page = _page_messages(client, headers["page"], VALID | {"code": "YC-T-TYPO", "budget_total_yuan": "十万"})
     assert status == 422 and page == ["预算总额：“十万”不是元金额，应为如 100,000.00 的数字"]
 
 
@@ -179,7 +181,7 @@ def test_the_editor_opens_a_saved_draft_and_saves_it_again(app_client) -> None:
         assert FundItemConfig.model_validate(again) == FundItemConfig.model_validate(config)  # the round trip holds
 
         client.cookies.clear()
-        cookie = {"Cookie": f"zhida_token={headers['cookie']}"}
+        cookie = headers["page"]
         page = client.get(f"/web/workbench/items/{code}/edit", headers=cookie)
         assert page.status_code == 200 and 'value="1,000,000.00"' in page.text  # yuan, never fen, on the page
         changed = _as_post(values | {"name": "宜昌市2026年度研发投入奖励（修改后的名称）"}, rows)

@@ -19,6 +19,7 @@ from db.session import transaction
 from rules import sms_templates
 from rules.sms import opt_out_word
 from schemas.vocabulary import NoticeCategory, NoticeStatus
+from tests.sms.conftest import RECEIPT_HEADERS
 from tests.sms.support import NOON, Clock, aliyun, dispatcher, notice, queue
 
 
@@ -80,7 +81,7 @@ def test_a_push_at_2230_waits_until_0800_while_a_case_notice_goes_at_once(settin
 
 def test_a_reply_r_stops_the_next_push_to_that_number_only(settings, world, fake) -> None:
     phone, other = "13100000031", "13100000032"
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=RECEIPT_HEADERS) as client:  # the configured receipt secret
         r = client.post(
             "/api/v1/sms/uplink/aliyun",
             json=[{"phone_number": phone, "send_time": "2026-05-06 11:58:07", "content": "R", "sign_name": "惠企直达",
@@ -119,7 +120,7 @@ def test_a_reply_r_stops_the_next_push_to_that_number_only(settings, world, fake
 
 def test_tencent_td_opts_out_too(settings, world, fake) -> None:
     phone = "13100000041"
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=RECEIPT_HEADERS) as client:  # the configured receipt secret
         r = client.post("/api/v1/sms/uplink/tencent", json=[{"mobile": phone, "nationcode": "86", "text": "TD",
                                                              "sign": "惠企直达", "time": 1778040000}])  # fmt: skip
         assert r.status_code == 200

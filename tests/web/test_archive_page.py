@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from db.models import Enterprise
 from db.session import transaction
 from tests.factories import new_enterprise
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path("reports/screenshots/18")
@@ -30,7 +30,7 @@ async def test_admin_imports_a_file_sees_its_errors_and_downloads_the_report(web
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def browse(page: Page) -> None:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto("/web/archive")
         expect(page).to_have_title(re.compile("^企档数据导入"))
         expect(page.locator("#source-table")).to_contain_text("宜昌市人力资源和社会保障局")

@@ -21,7 +21,7 @@ from db.session import transaction
 from schemas.vocabulary import AlertStatus, EventKind
 from tests.db import cockpit_dataset
 from tests.support import eventually
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "14"
@@ -38,7 +38,7 @@ async def test_finance_filters_drills_down_exports_and_closes_an_alert(web: Web)
 
     def drive(page: Page) -> bytes:
         page.set_default_timeout(60_000)  # pages wait on a busy machine's database
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto("/web/")
         expect(page.locator("#finance-entry")).to_contain_text("进入财政看板")
         page.get_by_role("link", name="进入财政看板").click()
@@ -125,7 +125,7 @@ async def test_finance_approves_a_review_case_on_the_cockpit(web: Web) -> None:
 
     def approve(page: Page) -> None:
         page.set_default_timeout(60_000)
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto("/web/cockpit#finance-stages")
         row = page.locator("#stage-list tr", has_text=str(case_id)).filter(has_text="6,600.00元")
         row.locator("input[name=comment]").fill("资金来源已落实，同意拨付")

@@ -6,6 +6,7 @@ and at 1440 px, without horizontal overflow; screenshots under reports/screensho
 from __future__ import annotations
 
 import copy
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from cli.demo import DEMO_CONFIG, DEMO_ITEM, NO_APPLICATION_ITEM, add_listed_ite
 from db.models import Campaign, Case, Enterprise, FundItem
 from db.session import transaction
 from schemas.vocabulary import CaseStatus, ConsentStatus, FundItemMode
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +79,7 @@ async def test_an_enterprise_finds_applies_follows_and_confirms_on_a_phone_and_a
             page.set_viewport_size(size)
             w = size["width"]
             phone = w == PHONE["width"]
-            page.goto(f"/web/login?token={token}")
+            sign_in(page, token)
             expect(page).to_have_url(re.compile(r"/web/me$"))
             expect(page).to_have_title("我的首页 · 惠企政策资金直达平台")
             expect(page.locator("#my-policies")).to_contain_text("宜昌市2026年度专精特新中小企业一次性奖励")
@@ -105,7 +106,9 @@ async def test_an_enterprise_finds_applies_follows_and_confirms_on_a_phone_and_a
             expect(page.locator("#apply")).to_contain_text("当前不在申报期内")
             expect(page.locator("#apply-button")).to_have_count(0)
             if phone:  # the form posted anyway (an old page, a crafted request): refused with the window's dates
-                answer = page.request.post(f"/web/me/policies/{LATER}/apply")
+                # the page's own CSRF token rides along, as it would from a stale copy of the page
+                csrf = json.loads(page.locator("body").get_attribute("hx-headers") or "{}")["X-CSRF-Token"]
+                answer = page.request.post(f"/web/me/policies/{LATER}/apply", headers={"X-CSRF-Token": csrf})
                 assert answer.ok and "/web/me/policies/" in answer.url, answer.url
                 assert "申报尚未开始：申报期为 2099年01月02日 至 2099年03月31日" in answer.text()
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from cli.demo import DEMO_CONFIG
 from services.fund_items import today_local
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "12"
@@ -40,7 +40,7 @@ async def test_an_officer_submits_lists_and_closes_an_item_on_the_page(web: Web)
     token = web.token("department", "YC-JXJ")
 
     def browse(page: Page) -> None:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto("/web/workbench/items?q=工作台测试")
         rows = page.locator("#items")
         expect(rows).to_contain_text(name)
@@ -62,7 +62,7 @@ async def test_an_officer_submits_lists_and_closes_an_item_on_the_page(web: Web)
         expect(page.locator("#item-status")).to_have_text("已结束")
         page.screenshot(path=SHOTS / "item.png", full_page=True)
         # another department's officer does not find it
-        page.goto(f"/web/login?token={web.token('department', 'YC-RSJ')}")
+        sign_in(page, web.token('department', 'YC-RSJ'))
         page.goto("/web/workbench/items?q=工作台测试")
         expect(page.locator("#items")).not_to_contain_text(name)
         assert page.goto(f"/web/workbench/items/{code}").status == 404
@@ -96,7 +96,7 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
     }
 
     def edit(page: Page) -> None:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         page.goto("/web/workbench/items")
         page.get_by_role("link", name="即申即享", exact=True).click()
         expect(page.get_by_role("heading", name="新建资金事项（即申即享）")).to_be_visible()

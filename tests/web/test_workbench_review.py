@@ -18,7 +18,7 @@ from db.session import transaction
 from schemas.vocabulary import CaseStatus
 from tests.factories import clone_enterprise
 from tests.support import eventually
-from tests.web.conftest import Web
+from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "12"
@@ -48,7 +48,7 @@ def _signed_in(web: Web, fn: Callable[[Page], object]) -> Callable[[Page], objec
     token = web.token(*REVIEWER)
 
     def run(page: Page) -> object:
-        page.goto(f"/web/login?token={token}")
+        sign_in(page, token)
         return fn(page)
 
     return run
