@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
+from db.migrate import upgrade
 from db.models import Enterprise
 from db.repositories import budget, cases, enterprises
 from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items as repo
+from db.session import transaction
 from rules.amounts import compute_amount
 from rules.calendar import WorkCalendar
 from schemas import uscc as uscc_rules
@@ -389,11 +391,12 @@ def test_no_application_items_list_without_the_rule(world: Session) -> None:
     assert [(b.source, b.total_fen) for b in out.budget_lines] == [("市级财政", 500_000_000)]
 
 
-def test_calendar_is_seeded_when_empty(session: Session) -> None:
-    if calendar_repo.loaded_years(session=session):
-        pytest.skip("the shared database already holds holiday data")
-    cal = service.working_calendar(session=session)
-    assert cal.is_loaded(2026) and not cal.is_workday(date(2026, 10, 1))
+def test_calendar_is_seeded_when_empty(empty_db_url: str) -> None:
+    upgrade(empty_db_url)  # a database of its own: the shared one may already hold holiday data
+    with transaction(empty_db_url) as session:
+        assert calendar_repo.loaded_years(session=session) == []
+        cal = service.working_calendar(session=session)
+        assert cal.is_loaded(2026) and not cal.is_workday(date(2026, 10, 1))
 
 
 def test_a_code_taken_concurrently_is_a_clear_error(world: Session) -> None:
