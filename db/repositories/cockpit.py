@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, String, exists, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, String, cast, exists, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -32,6 +32,11 @@ from schemas.vocabulary import BudgetEntryKind, CaseStatus, DepartmentKind, Paym
 
 # Beijing has kept one offset since 1991; months are cut in local time by shifting the stored UTC moment.
 _OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
+
+
+def fen_sum(column: ColumnElement[int]) -> ColumnElement[int]:
+    """A sum of fen as an integer: PostgreSQL sums BIGINT to NUMERIC, which would reach Python as a Decimal."""
+    return cast(func.sum(column), BigInteger)
 
 
 class local_month(FunctionElement):
@@ -170,12 +175,12 @@ def breakdown(*, session: Session, query: Query, by: str) -> list[Bucket]:
         _cases(
             key,
             func.count(Case.id),
-            func.coalesce(func.sum(Case.amount_fen), 0),
-            func.coalesce(func.sum(Case.paid_fen), 0),
+            func.coalesce(fen_sum(Case.amount_fen), 0),
+            func.coalesce(fen_sum(Case.paid_fen), 0),
         )
         .where(*query.where())
         .group_by(key)
-        .order_by(func.coalesce(func.sum(Case.paid_fen), 0).desc(), key)
+        .order_by(func.coalesce(fen_sum(Case.paid_fen), 0).desc(), key)
     )
     return [Bucket(k, int(n), int(a), int(p)) for k, n, a, p in session.execute(stmt)]
 
@@ -215,14 +220,14 @@ def budget_lines(*, session: Session, item_scope: ColumnElement[bool], query: Qu
     )
     in_filter = _cases(Case.id).where(*query.where())
     paid = (
-        select(reserved_on.c.line_id, func.sum(PaymentInstruction.paid_amt_fen).label("fen"))
+        select(reserved_on.c.line_id, fen_sum(PaymentInstruction.paid_amt_fen).label("fen"))
         .join(PaymentInstruction, PaymentInstruction.case_id == reserved_on.c.case_id)
         .where(PaymentInstruction.status == PaymentStatus.PAID, reserved_on.c.case_id.in_(in_filter))
         .group_by(reserved_on.c.line_id)
         .subquery()
     )
     returned = (
-        select(reserved_on.c.line_id, func.sum(PaymentReturn.amount_fen).label("fen"))
+        select(reserved_on.c.line_id, fen_sum(PaymentReturn.amount_fen).label("fen"))
         .join(PaymentReturn, PaymentReturn.case_id == reserved_on.c.case_id)
         .where(reserved_on.c.case_id.in_(in_filter))
         .group_by(reserved_on.c.line_id)
@@ -269,7 +274,7 @@ def paid_by_month(*, session: Session, query: Query) -> list[tuple[str, int, int
     """(local month, payments, paid fen) of the payments settled as paid, oldest month first."""
     month = local_month(PaymentInstruction.settled_at).label("month")
     stmt = (
-        _cases(month, func.count(PaymentInstruction.id), func.sum(PaymentInstruction.paid_amt_fen))
+        _cases(month, func.count(PaymentInstruction.id), fen_sum(PaymentInstruction.paid_amt_fen))
         .join(PaymentInstruction, PaymentInstruction.case_id == Case.id)
         .where(*query.where(), PaymentInstruction.status == PaymentStatus.PAID)
         .group_by(month)
@@ -513,7 +518,7 @@ def ledger(*, session: Session, query: Query) -> list[tuple]:
             source,
             month,
             func.count(PaymentInstruction.id),
-            func.sum(PaymentInstruction.paid_amt_fen),
+            fen_sum(PaymentInstruction.paid_amt_fen),
         )
         .join(PaymentInstruction, PaymentInstruction.case_id == Case.id)
         .where(*query.where(), PaymentInstruction.status == PaymentStatus.PAID)
