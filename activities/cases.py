@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time as _time
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pydantic import TypeAdapter
 from temporalio import activity
@@ -19,7 +19,7 @@ from db.repositories import calendar as calendar_repo
 from db.session import reading, transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from rules.amounts import compute_amount
-from rules.calendar import WorkCalendar
+from rules.calendar import WorkCalendar, stage_deadline
 from rules.conditions import evaluate, facts_of
 from rules.money import format_yuan, to_capitals
 from rules.sms_templates import format_date, render
@@ -187,16 +187,9 @@ class CaseActivities:
     ) -> tuple[datetime, datetime | None, bool, date]:
         """Due at the end of the n-th working day (local time) after `now`; the reminder at 9:00 of a working
         day `remind_days` before it. Provisional when a year without holiday data was crossed."""
-        calendar = self._calendar(session)
-        start = local_date(now)
-        deadline = calendar.add_working_days(start, days)
-        due_at = datetime.combine(deadline.due + timedelta(days=1), time(0), LOCAL_TZ).astimezone(UTC)
-        remind_at = None
-        if remind_days > 0:
-            remind_day = calendar.add_working_days(deadline.due, -remind_days).due
-            candidate = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
-            remind_at = candidate if candidate > now else None
-        return due_at, remind_at, deadline.provisional, deadline.due
+        d = stage_deadline(self._calendar(session), local_date(now), days, remind_days, now=now, tz=LOCAL_TZ)
+        remind_at = d.remind_at.astimezone(UTC) if d.remind_at else None
+        return d.due_at.astimezone(UTC), remind_at, d.provisional, d.due_day
 
     @staticmethod
     def _money(amount_fen: int) -> dict[str, str]:
