@@ -1,6 +1,11 @@
 # The README commands: `make run` (embedded Zhida), `make test` (the whole suite), `make test-fast` (the inner loop).
 PY ?= python3
 VENV := .venv
+# The suite runs in two processes (one per core): most tests wait on a Temporal server, a browser or a socket, so
+# two halves overlap well. Files stay whole on one process (module-scoped stacks are built once). TEST_WORKERS=0
+# runs everything in this process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -21,13 +26,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	bash scripts/ensure-browser.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The inner loop: no Temporal server, browser or loopback server (marks set in tests/conftest.py).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -m "not e2e and not browser and not servers" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not browser and not servers" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

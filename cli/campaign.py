@@ -39,37 +39,24 @@ def _progress(db_url: str, code: str, campaign_id: int | None):
 def _table(p) -> Table:
     from rules.money import format_yuan
 
+    # One figure per row: a wide row of ten columns is cut to "50,0…" in a narrow terminal, and a figure the
+    # operator cannot read is worse than a longer table.
     table = Table(title=f"{p.fund_item_code} {p.fund_item_name} · 第 {p.campaign_id} 号批量兑付 · {p.phase_label}")
-    for label in (
-        "匹配",
-        "预留",
-        "预算不足",
-        "待确认",
-        "待财政审核",
-        "已发指令",
-        "已拨付",
-        "失败",
-        "已拨付金额",
-        "预算余额",
+    table.add_column("项目", no_wrap=True)
+    table.add_column("数值", justify="right", no_wrap=True)
+    for label, value in (
+        ("匹配", str(p.matched)),
+        ("预留", str(p.reserved)),
+        ("预算不足", str(p.exhausted)),
+        ("待确认", str(p.consent_pending)),
+        ("待财政审核", str(p.awaiting_finance)),
+        ("已发指令", str(p.instructed)),
+        ("已拨付", str(p.paid)),
+        ("失败", str(p.failed)),
+        ("已拨付金额", format_yuan(p.paid_fen)),
+        ("预算余额", format_yuan(p.budget_left_fen)),
     ):
-        table.add_column(label, justify="right")
-    table.add_row(
-        *(
-            str(v)
-            for v in (
-                p.matched,
-                p.reserved,
-                p.exhausted,
-                p.consent_pending,
-                p.awaiting_finance,
-                p.instructed,
-                p.paid,
-                p.failed,
-            )
-        ),
-        format_yuan(p.paid_fen),
-        format_yuan(p.budget_left_fen),
-    )
+        table.add_row(label, value)
     return table
 
 

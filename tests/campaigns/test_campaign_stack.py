@@ -177,11 +177,13 @@ def test_campaign_progress_command_shows_the_figures(stack: Stack, monkeypatch: 
     monkeypatch.setenv("ZHIDA_DATABASE_URL", stack.settings.db_url)
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["campaign", "progress", "T7-CLI-001"], env={"COLUMNS": "200"})
+        result = CliRunner().invoke(app, ["campaign", "progress", "T7-CLI-001"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "T7-CLI-001" in result.output and "已拨付" in result.output and "预算余额" in result.output
+    assert "…" not in result.output  # no figure cut short, whatever the terminal's width
+    assert "50,000.00" in result.output
     missing = CliRunner().invoke(app, ["campaign", "progress", "NO-SUCH-ITEM"])
     assert missing.exit_code != 0 and "不存在" in missing.output
 
