@@ -93,6 +93,21 @@ def _can_import(scope: Scope) -> None:
         raise Forbidden("只有管理员和主管部门可以导入企档数据", rule="role")
 
 
+def can_import_source(*, scope: Scope, src: Any) -> None:
+    """Who may import (or pull) a source: an administrator any; a department only the sources it sends by
+    configuration (`Source.department_code`); nobody else (docs/archive.md, "Who may import")."""
+    _can_import(scope)
+    if scope.role == Role.ADMIN:
+        return
+    mine = scope.department_code or scope.principal.subject
+    if src.department_code != mine:
+        raise Forbidden(
+            f"数据来源「{src.label}」由{src.provider}报送，只有该部门和管理员可以导入（数据来源归属规则）",
+            field="source",
+            rule="source_owner",
+        )
+
+
 def import_file(
     *,
     session: Session,

@@ -15,6 +15,7 @@ from db import bulk
 from db.models import (
     Alert,
     ArchiveImport,
+    ArchivePull,
     ArchiveValue,
     Campaign,
     Case,
@@ -35,6 +36,7 @@ from schemas.vocabulary import (
     FundItemMode,
     FundItemStatus,
     ImportStatus,
+    PullStatus,
 )
 
 JSON_FIELDS = frozenset({"tags", "rule_tags"})
@@ -298,3 +300,31 @@ def count_tagged(*, session: Session, name: str) -> int:
 
     leaf = {"field": "rule_tags", "op": "has_tag", "value": name}
     return int(session.scalar(select(func.count()).select_from(Enterprise).where(where(leaf))) or 0)
+
+
+# --- pulls from the data-sharing platform ------------------------------------------------------------------------
+
+
+def add_pull(*, session: Session, **values: Any) -> ArchivePull:
+    row = ArchivePull(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def last_watermark(*, session: Session, source: str) -> str:
+    """The watermark of the source's last successful pull ("" before the first: pull everything)."""
+    stmt = (
+        select(ArchivePull.watermark)
+        .where(ArchivePull.source == source, ArchivePull.status == PullStatus.SUCCEEDED)
+        .order_by(ArchivePull.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt) or ""
+
+
+def list_pulls(*, session: Session, source: str | None = None, limit: int = 50) -> list[ArchivePull]:
+    stmt = select(ArchivePull).order_by(ArchivePull.id.desc()).limit(limit)
+    if source is not None:
+        stmt = stmt.where(ArchivePull.source == source)
+    return list(session.scalars(stmt))
