@@ -166,6 +166,8 @@ def import_file(
     )
     moment = datetime.now(UTC)
     updates: list[tuple[int, dict[str, Any]]] = []
+    patches: list[str] = []  # per update: field → {source, source_date, import_id}, merged into enterprise.provenance
+    patch_of: dict[tuple[tuple[str, ...], date], str] = {}
     history: list[dict[str, Any]] = []
     changes_by_enterprise: dict[int, dict[str, Any]] = {}
     changed_fields: set[str] = set()
@@ -175,6 +177,12 @@ def import_file(
         if not changed:
             continue
         updates.append((enterprise_id, changed))
+        held = day or when
+        key = (tuple(changed), held)
+        if key not in patch_of:
+            origin = {"source": src.id.value, "source_date": held.isoformat(), "import_id": row.id}
+            patch_of[key] = repo.provenance_patch(changed, origin)
+        patches.append(patch_of[key])
         changed_fields.update(changed)
         changes_by_enterprise[enterprise_id] = {
             f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed.items()
@@ -200,7 +208,7 @@ def import_file(
         done = min(total, done + 5000)
         progress("写入", done, total)
 
-    repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat)
+    repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat, provenance=patches)
     retagged = _apply_tag_rules(
         session=session,
         enterprise_ids=[e for e, _ in updates],
@@ -268,8 +276,11 @@ def _record_on_open_cases(
 def record_manual(
     *, session: Session, enterprise_id: int, source: str, changes: dict[str, Any], archive_change_id: int
 ) -> None:
-    """History rows for an administrator's edit (made for the source that owns the fields)."""
+    """History rows for an administrator's edit (made for the source that owns the fields), and the fields'
+    provenance naming the change."""
     moment = datetime.now(UTC)
+    origin = {"source": source, "source_date": local_date(moment).isoformat(), "archive_change_id": archive_change_id}
+    repo.merge_provenance(session=session, enterprise_id=enterprise_id, patch=repo.provenance_patch(changes, origin))
     repo.add_values(
         session=session,
         rows=[
@@ -378,19 +389,48 @@ def as_of(*, session: Session, scope: Scope, uscc: str, day: date) -> list[Fact]
     return known_at(session=session, enterprise_id=enterprise.id, moment=end_of_local_day(day))
 
 
+def _evidence_fields(evidence: dict[str, Any]) -> list[str]:
+    """The archive fields a case's frozen evidence holds: its values (campaigns) or its conditions' fields."""
+    names = list(evidence.get("values") or {})
+    for c in evidence.get("conditions") or []:
+        if isinstance(c, dict) and c.get("field") in FIELDS and c["field"] not in names:
+            names.append(c["field"])
+    return names or list(evidence.get("provenance") or {})
+
+
 def case_provenance(*, session: Session, case: Case) -> dict[str, dict[str, Any]]:
-    """For each fact frozen in the case's evidence: the import (or manual change) that supplied the value the
-    archive held when the case was created, with its source and source date."""
-    known = repo.known_at(session=session, enterprise_id=case.enterprise_id, moment=case.created_at)
-    values = (case.evidence or {}).get("values", {}) if isinstance(case.evidence, dict) else {}
+    """For each fact in the case's frozen evidence: the source, source date and import (or manual change) that
+    supplied it. Cases frozen since issue 18 carry it in the evidence (`frozen`: true); for older cases it is looked
+    up in the history as it stood when the case was created (`frozen`: false; all null before history began)."""
+    evidence = case.evidence if isinstance(case.evidence, dict) else {}
+    frozen = evidence.get("provenance") or {}
+    known: dict[str, Any] | None = None
     out: dict[str, dict[str, Any]] = {}
-    for name in values:
+    for name in _evidence_fields(evidence):
+        origin = frozen.get(name)
+        if origin:
+            src = origin.get("source")
+            out[name] = {
+                "label": FIELDS[name].label if name in FIELDS else name,
+                "import_id": origin.get("import_id"),
+                "archive_change_id": origin.get("archive_change_id"),
+                "source": src,
+                "source_label": ArchiveSource.label_of(src),
+                "source_date": origin.get("source_date"),
+                "frozen": True,
+            }
+            continue
+        if known is None:
+            known = repo.known_at(session=session, enterprise_id=case.enterprise_id, moment=case.created_at)
         row = known.get(name)
         out[name] = {
+            "label": FIELDS[name].label if name in FIELDS else name,
             "import_id": row.import_id if row else None,
             "archive_change_id": row.archive_change_id if row else None,
             "source": row.source if row else None,
+            "source_label": ArchiveSource.label_of(row.source if row else None),
             "source_date": row.source_date.isoformat() if row else None,
+            "frozen": False,
         }
     return out
 
@@ -441,7 +481,9 @@ def _apply_tag_rules(
         return 0
     wanted = repo.rule_tags_wanted(session=session, rules=trees, enterprise_ids=enterprise_ids)
     updates = [(e, {"rule_tags": new}) for e, (now, new) in wanted.items() if sorted(now or []) != new]
-    repo.update_enterprises(session=session, updates=updates, moment=moment)
+    origin = {"source": ArchiveSource.TAG_RULES.value, "source_date": local_date(moment).isoformat(), "import_id": import_id}
+    patch = repo.provenance_patch(["rule_tags"], origin)
+    repo.update_enterprises(session=session, updates=updates, moment=moment, provenance=[patch] * len(updates))
     rows = [
         {
             "enterprise_id": e,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, select
@@ -87,24 +87,52 @@ def _stored(session: Session, field: str, value: Any) -> Any:
     return value
 
 
+def provenance_patch(field_names: Iterable[str], origin: dict[str, Any]) -> str:
+    """The JSON merged into `enterprise.provenance` for values of `field_names` from one origin
+    ({source, source_date, import_id | archive_change_id}): field → origin."""
+    one = json.dumps(origin, ensure_ascii=False, default=str)
+    return "{" + ",".join(f'"{n}":{one}' for n in field_names) + "}"
+
+
 def update_enterprises(
-    *, session: Session, updates: Sequence[tuple[int, dict[str, Any]]], moment: datetime, beat: bulk.Beat = bulk.no_beat
+    *,
+    session: Session,
+    updates: Sequence[tuple[int, dict[str, Any]]],
+    moment: datetime,
+    beat: bulk.Beat = bulk.no_beat,
+    provenance: Sequence[str] | None = None,
 ) -> None:
-    """Set the new values on the enterprise rows: one executemany UPDATE per set of changed fields."""
+    """Set the new values on the enterprise rows: one executemany UPDATE per set of changed fields. `provenance`
+    (one JSON patch per update, see provenance_patch) is merged into each row's `provenance` in the same UPDATE."""
     pg = bulk.is_postgres(session)
     mark = "%s" if pg else "?"
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     stamp = moment if pg else bulk.sqlite_moment(moment)
-    for enterprise_id, values in updates:
+    for i, (enterprise_id, values) in enumerate(updates):
         names = tuple(sorted(values))
-        groups.setdefault(names, []).append((*(_stored(session, n, values[n]) for n in names), stamp, enterprise_id))
+        params = (*(_stored(session, n, values[n]) for n in names), stamp, enterprise_id)
+        if provenance is not None:
+            params = (provenance[i], *params)
+        groups.setdefault(names, []).append(params)
     connection = session.connection()
+    merge = []
+    if provenance is not None:
+        merge = [
+            f"\"provenance\" = coalesce(\"provenance\", '{{}}'::jsonb) || {mark}::jsonb"
+            if pg
+            else f"\"provenance\" = json_patch(coalesce(\"provenance\", '{{}}'), {mark})"
+        ]
     for names, params in groups.items():
-        sets = ", ".join(f'"{n}" = {mark}::jsonb' if (pg and n in JSON_FIELDS) else f'"{n}" = {mark}' for n in names)
-        sql = f'UPDATE "enterprise" SET {sets}, "updated_at" = {mark} WHERE "id" = {mark}'
+        sets = [f'"{n}" = {mark}::jsonb' if (pg and n in JSON_FIELDS) else f'"{n}" = {mark}' for n in names]
+        sql = f'UPDATE "enterprise" SET {", ".join([*merge, *sets])}, "updated_at" = {mark} WHERE "id" = {mark}'
         for chunk in bulk.chunks(params):
             connection.exec_driver_sql(sql, list(chunk))
             beat()
+
+
+def merge_provenance(*, session: Session, enterprise_id: int, patch: str) -> None:
+    """Merge one provenance patch into an enterprise row (an administrator's edit)."""
+    update_enterprises(session=session, updates=[(enterprise_id, {})], moment=datetime.now(UTC), provenance=[patch])
 
 
 VALUE_COLUMNS = ("enterprise_id", "field", "value", "source", "source_date", "import_id", "archive_change_id",

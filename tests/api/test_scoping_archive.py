@@ -95,4 +95,5 @@ def test_a_case_names_the_import_behind_its_evidence(client: TestClient, archive
     r = client.get(world_path := f"/api/v1/archive/cases/{archive_world.ids['case_a']}/provenance",
                    headers=archive_world.headers["ent_a"])  # fmt: skip
     assert r.status_code == 200, (world_path, r.text)
-    assert r.json() == {"employees": {"import_id": None, "archive_change_id": None, "source": None, "source_date": None}}
+    assert r.json() == {"employees": {"label": "从业人数", "import_id": None, "archive_change_id": None, "source": None,
+                                      "source_label": "—", "source_date": None, "frozen": False}}  # fmt: skip
