@@ -19,7 +19,7 @@ from schemas import archive_rows
 from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
 from schemas.fields import FIELDS, FieldType
 from schemas.localtime import LOCAL_TZ, local_date
-from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
+from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role, TagRuleKind
 from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -445,21 +445,34 @@ def provenance(*, session: Session, scope: Scope, case_id: int) -> dict[str, dic
 # --- tag rules (Yichang rules art. 27) ---------------------------------------------------------------------------
 
 TAG_RULE_ROLES = (Role.ADMIN, Role.DEPARTMENT)
+TAG_READERS = (Role.ADMIN, Role.DEPARTMENT, Role.FINANCE)
+MAX_LIST_MEMBERS = 100_000
 
 
 @dataclass(frozen=True)
 class TagRuleOut:
     id: int
     name: str
-    condition: dict[str, Any]
+    kind: str
+    kind_label: str
+    condition: dict[str, Any] | None
+    members: int
     department_code: str | None
     tagged: int
 
 
 def _rule_trees(session: Session) -> list[tuple[str, Any]]:
+    """(name, condition tree) of every rule, (name, list of USCCs) of every imported list."""
     from schemas.conditions import parse_condition
 
-    return [(r.name, parse_condition(r.condition)) for r in repo.tag_rules(session=session)]
+    return [
+        (r.name, list(r.members or []) if r.kind == TagRuleKind.LIST else parse_condition(r.condition))
+        for r in repo.tag_rules(session=session)
+    ]
+
+
+def _rule_fields(tree: Any) -> set[str]:
+    return set() if isinstance(tree, list) else repo._fields(tree)
 
 
 def _apply_tag_rules(
@@ -476,7 +489,7 @@ def _apply_tag_rules(
     (None: always); each changed tag list is stored with its history. Returns how many enterprises changed."""
     trees = _rule_trees(session)
     if changed_fields is not None:
-        trees = [(n, t) for n, t in trees if repo._fields(t) & changed_fields]
+        trees = [(n, t) for n, t in trees if _rule_fields(t) & changed_fields]
     if not trees or enterprise_ids == []:
         return 0
     wanted = repo.rule_tags_wanted(session=session, rules=trees, enterprise_ids=enterprise_ids)
@@ -506,33 +519,154 @@ def _apply_tag_rules(
     return len(updates)
 
 
-def create_tag_rule(*, session: Session, scope: Scope, name: str, condition: dict[str, Any]) -> TagRuleOut:
-    """A department's tag as a condition over archive fields: every enterprise meeting it is tagged at once, and
-    re-tagged whenever an import changes a field the rule uses; `rule_tags` is then a condition field."""
-    from pydantic import ValidationError
+@dataclass
+class TagDraft:
+    """A tag rule as checked before it is stored: its condition tree or its members, and the errors found (each
+    naming the field: name, condition, file or a row of the list)."""
 
-    from schemas.conditions import dump_condition, parse_condition
+    name: str
+    kind: str
+    tree: Any = None
+    members: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
+    def error(self, field_name: str, message: str, rule: str = "") -> None:
+        self.errors.append({"field": field_name, "message": message, "rule": rule})
+
+
+def _can_tag(scope: Scope) -> None:
     if scope.role not in TAG_RULE_ROLES:
         raise Forbidden("只有管理员和主管部门可以定义标签规则", rule="role")
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 40:
-        raise Invalid("标签名称 name 应为 1–40 个字（长度规则）", field="name", rule="length")
+
+
+def check_tag_rule(
+    *,
+    session: Session,
+    scope: Scope,
+    name: str,
+    kind: str = TagRuleKind.RULE,
+    condition: dict[str, Any] | None = None,
+    list_file: tuple[str, bytes] | None = None,
+) -> TagDraft:
+    """Every rule a tag must meet, all errors collected: a name of 1–40 characters not yet used; for a rule, a valid
+    condition (the same model and Chinese messages as fund item conditions) not using rule_tags itself; for a list,
+    a file (CSV, Excel or JSON with a 统一社会信用代码 column) of valid, registered, distinct USCCs."""
+    from pydantic import BaseModel, ValidationError
+
+    from schemas.conditions import Condition
+    from schemas.fund_items import explain_errors
+
+    _can_tag(scope)
+    draft = TagDraft(name=(name or "").strip(), kind=kind)
+    if not 1 <= len(draft.name) <= 40:
+        draft.error("name", "标签名称应为 1–40 个字（长度规则）", "length")
+    elif repo.tag_rule_by_name(session=session, name=draft.name) is not None:
+        draft.error("name", f"标签“{draft.name}”已存在，请换一个名称（唯一规则）", "unique")
+    if kind not in TagRuleKind.values():
+        draft.error("kind", "标签类型应为“按档案字段条件”或“导入名单”（枚举规则）", "enum")
+        return draft
+    if kind == TagRuleKind.RULE:
+
+        class _Tag(BaseModel):
+            conditions: Condition
+
+        try:
+            draft.tree = _Tag.model_validate({"conditions": condition}).conditions
+        except ValidationError as exc:
+            for e in explain_errors(exc.errors(include_url=False), root=_Tag):
+                draft.error("condition", e["msg"], e.get("type", ""))
+            return draft
+        if "rule_tags" in repo._fields(draft.tree):
+            draft.error("condition", "标签规则的条件不能引用规则标签本身（rule_tags，防止循环）", "no_recursion")
+        return draft
+    if list_file is None or not list_file[1]:
+        draft.error("file", "请选择名单文件（CSV、Excel 或 JSON，含“统一社会信用代码”列）（必填规则）", "required")
+        return draft
+    _read_members(session, draft, *list_file)
+    return draft
+
+
+def _read_members(session: Session, draft: TagDraft, file_name: str, data: bytes) -> None:
     try:
-        tree = parse_condition(condition)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise Invalid(f"标签规则的条件 condition 不合规：{first.get('msg', '')}", field="condition") from None
-    if "rule_tags" in repo._fields(tree):
-        raise Invalid("标签规则的条件不能引用规则标签本身（rule_tags）", field="condition", rule="no_recursion")
-    if repo.tag_rule_by_name(session=session, name=name) is not None:
-        raise Conflict(f"标签 {name} 已存在", field="name", rule="unique")
+        header, raw = archive_rows.read_table(data, archive_rows.detect_format(file_name))
+    except archive_rows.FileError as exc:
+        draft.error("file", str(exc), "file")
+        return
+    names = [h.strip() for h in header]
+    at = next((i for i, h in enumerate(names) if h in ("统一社会信用代码", "uscc")), None)
+    if at is None:
+        draft.error("file", "名单文件缺少“统一社会信用代码”（uscc）列（表头规则）", "header")
+        return
+    seen: dict[str, int] = {}
+    for n, row in enumerate(raw, start=2):
+        cell = archive_rows._text(row[at]) if at < len(row) else ""
+        if not cell:
+            continue
+        try:
+            code = archive_rows.check_uscc(cell)
+        except ValueError as exc:
+            draft.error(f"第{n}行", f"统一社会信用代码 {cell}：{str(exc).split(' / ')[0]}", "uscc")
+            continue
+        if code in seen:
+            draft.error(f"第{n}行", f"统一社会信用代码 {cell} 与第{seen[code]}行重复", "unique")
+            continue
+        seen[code] = n
+    if not seen and not draft.errors:
+        draft.error("file", "名单为空：至少需要一家企业（必填规则）", "required")
+    if len(seen) > MAX_LIST_MEMBERS:
+        draft.error("file", f"名单超过 {MAX_LIST_MEMBERS} 家企业（数量规则）", "max_size")
+    known = repo.current(session=session, usccs=list(seen), fields=[])
+    for code, n in seen.items():
+        if code not in known:
+            draft.error(f"第{n}行", f"统一社会信用代码 {code} 的企业未在企档中登记（企业登记规则）", "registered")
+    draft.members = sorted(seen)
+
+
+def _refuse_draft(draft: TagDraft) -> None:
+    if draft.errors:
+        first = draft.errors[0]
+        more = f"（另有 {len(draft.errors) - 1} 处错误）" if len(draft.errors) > 1 else ""
+        error = Conflict if first["rule"] == "unique" and first["field"] == "name" else Invalid
+        raise error(f"{first['field']}：{first['message']}{more}", field=first["field"], rule=first["rule"] or None)
+
+
+def preview_tag_rule(*, session: Session, scope: Scope, draft: TagDraft) -> int:
+    """How many enterprises the checked tag would carry now (nothing stored)."""
+    _can_tag(scope)
+    return repo.count_matching(session=session, rule=draft.members if draft.kind == TagRuleKind.LIST else draft.tree)
+
+
+def create_tag_rule(
+    *,
+    session: Session,
+    scope: Scope,
+    name: str,
+    condition: dict[str, Any] | None = None,
+    kind: str = TagRuleKind.RULE,
+    list_file: tuple[str, bytes] | None = None,
+) -> TagRuleOut:
+    """A department's tag, as a condition over archive fields or as an imported list of enterprises: every enterprise
+    meeting it is tagged at once, and (for a rule) re-tagged whenever an import changes a field the rule uses;
+    `rule_tags` is then a condition field. Any error refuses the whole tag (Invalid names the first)."""
+    draft = check_tag_rule(session=session, scope=scope, name=name, kind=kind, condition=condition,
+                           list_file=list_file)  # fmt: skip
+    return store_tag_rule(session=session, scope=scope, draft=draft)
+
+
+def store_tag_rule(*, session: Session, scope: Scope, draft: TagDraft) -> TagRuleOut:
+    """Store a checked draft (no errors) and tag every enterprise it selects."""
+    from schemas.conditions import dump_condition
+
+    _refuse_draft(draft)
+    is_list = draft.kind == TagRuleKind.LIST
     rule = repo.add_tag_rule(
         session=session,
-        name=name,
-        condition=dump_condition(tree),
+        name=draft.name,
+        condition={} if is_list else dump_condition(draft.tree),
         department_code=scope.department_code,
         actor=scope.actor,
+        kind=draft.kind,
+        members=draft.members if is_list else None,
     )
     _apply_tag_rules(session=session, enterprise_ids=None, changed_fields=None, moment=datetime.now(UTC))
     return _rule_out(session, rule)
@@ -542,14 +676,21 @@ def _rule_out(session: Session, rule: Any) -> TagRuleOut:
     return TagRuleOut(
         id=rule.id,
         name=rule.name,
-        condition=rule.condition,
+        kind=rule.kind,
+        kind_label=TagRuleKind.label_of(rule.kind),
+        condition=None if rule.kind == TagRuleKind.LIST else rule.condition,
+        members=len(rule.members or []),
         department_code=rule.department_code,
         tagged=repo.count_tagged(session=session, name=rule.name),
     )
 
 
 def tag_rules(*, session: Session, scope: Scope) -> list[TagRuleOut]:
-    """Every tag rule with how many enterprises carry its tag (staff only)."""
-    if scope.role == Role.ENTERPRISE:
+    """The tag rules the caller may see, with how many enterprises carry each tag: a department its own, finance
+    and administrators all; enterprises none."""
+    if scope.role not in TAG_READERS:
         raise Forbidden("企业不能查看标签规则", rule="role")
-    return [_rule_out(session, r) for r in repo.tag_rules(session=session)]
+    rows = repo.tag_rules(session=session)
+    if scope.role == Role.DEPARTMENT:
+        rows = [r for r in rows if r.department_code == scope.department_code]
+    return [_rule_out(session, r) for r in rows]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
@@ -37,6 +37,7 @@ from schemas.vocabulary import (
     FundItemStatus,
     ImportStatus,
     PullStatus,
+    TagRuleKind,
 )
 
 JSON_FIELDS = frozenset({"tags", "rule_tags"})
@@ -292,8 +293,18 @@ def tag_rules(*, session: Session) -> list[TagRule]:
     return list(session.scalars(select(TagRule).order_by(TagRule.id)))
 
 
-def add_tag_rule(*, session: Session, name: str, condition: dict, department_code: str | None, actor: str) -> TagRule:
-    rule = TagRule(name=name, condition=condition, department_code=department_code, actor=actor)
+def add_tag_rule(
+    *,
+    session: Session,
+    name: str,
+    condition: dict,
+    department_code: str | None,
+    actor: str,
+    kind: str = TagRuleKind.RULE,
+    members: list[str] | None = None,
+) -> TagRule:
+    rule = TagRule(name=name, condition=condition, department_code=department_code, actor=actor, kind=kind,
+                   members=members)  # fmt: skip
     session.add(rule)
     session.flush()
     return rule
@@ -314,12 +325,24 @@ def rule_tags_wanted(
         narrow = (lambda stmt: stmt) if chunk is None else (lambda stmt, c=chunk: stmt.where(Enterprise.id.in_(c)))
         given: dict[int, set[str]] = {}
         for name, tree in rules:
-            for enterprise_id in session.scalars(narrow(select(Enterprise.id).where(compile_where(tree)))):
+            for enterprise_id in session.scalars(narrow(select(Enterprise.id).where(_selects(tree)))):
                 given.setdefault(enterprise_id, set()).add(name)
         for enterprise_id, now in session.execute(narrow(select(Enterprise.id, Enterprise.rule_tags))):
             kept = [t for t in (now or []) if t not in names]  # a tag whose rule is gone stays until it is recomputed
             out[enterprise_id] = (now, sorted({*kept, *given.get(enterprise_id, set())}))
     return out
+
+
+def _selects(rule: Any) -> Any:
+    """The WHERE clause of a tag: its condition tree compiled, or membership of its list of USCCs."""
+    if isinstance(rule, list):
+        return or_(false(), *(Enterprise.uscc.in_(chunk) for chunk in bulk.chunks(rule)))
+    return compile_where(rule)
+
+
+def count_matching(*, session: Session, rule: Any) -> int:
+    """How many enterprises a tag (condition tree or list of USCCs) would select now."""
+    return int(session.scalar(select(func.count()).select_from(Enterprise).where(_selects(rule))) or 0)
 
 
 def count_tagged(*, session: Session, name: str) -> int:

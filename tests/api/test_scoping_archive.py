@@ -16,6 +16,7 @@ from tests.api.scoping import EVERYONE_KNOWN, STAFF, Row, World, cases_of, check
 from tests.api.test_scoping import DEPT_A, client, settings, world  # noqa: F401 (fixtures)
 
 IMPORTERS = frozenset({"admin", "dept_a", "dept_b"})
+TAGGERS = frozenset({"admin", "dept_a", "dept_b"})  # define tags; finance only reads them
 OWNER = frozenset({"admin", "dept_a"})  # the department that made the import, and the administrators
 NOT_B = EVERYONE_KNOWN - {"ent_b"}
 SEES_A = frozenset({"admin", "dept_a", "finance_yc", "ent_a"})  # case A: its item's department, region, enterprise
@@ -38,6 +39,10 @@ TABLE = [
     Row("GET", "/api/v1/archive/cases/{case_id}/provenance", SEES_A, fill={"case_id": "case_a"}),
     Row("GET", "/api/v1/archive/tag-rules", STAFF),
     Row("POST", "/api/v1/archive/tag-rules", IMPORTERS, body=lambda _w, caller: _rule(caller), ok=(201,)),
+    Row("POST", "/api/v1/archive/tag-rules/preview", TAGGERS, body=lambda _w, caller: _rule(caller), ok=(200,)),
+    Row("GET", "/web/archive/tags", STAFF, **PAGE),
+    Row("POST", "/web/archive/tags/preview", TAGGERS, form={"name": "预览", "kind": "rule"}, ok=(200,), **PAGE),
+    Row("POST", "/web/archive/tags", TAGGERS, form={"name": "", "kind": "rule"}, ok=(422,), **PAGE),
     Row("GET", "/web/archive", IMPORTERS, **PAGE),
     Row("POST", "/web/archive/imports", IMPORTERS, form={"source": "social"}, ok=(422,), **PAGE),
     Row("GET", "/web/archive/imports/{import_id}", OWNER, fill={"import_id": "import_a"}, **PAGE),
