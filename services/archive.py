@@ -76,6 +76,14 @@ def sources() -> list[dict[str, Any]]:
     return [s.describe() for s in SOURCES.values()]
 
 
+def importable(*, scope: Scope) -> list[Any]:
+    """The sources the caller may import: all for an administrator, the ones it sends for a department."""
+    if scope.role == Role.ADMIN:
+        return list(SOURCES.values())
+    mine = scope.department_code or scope.principal.subject
+    return [s for s in SOURCES.values() if scope.role == Role.DEPARTMENT and s.department_code == mine]
+
+
 def refuse_foreign(*, fields: list[str] | tuple[str, ...], by: str) -> None:
     """A field has one owning source: an edit naming another (a manual edit of a source's field too) is refused."""
     foreign = foreign_fields(fields, by)
@@ -126,6 +134,7 @@ def import_file(
         src = source(source_name)
     except ValueError as exc:
         raise Invalid(str(exc), field="source", rule="known_source") from None
+    can_import_source(scope=scope, src=src)
     digest = hashlib.sha256(data).hexdigest()
     earlier = repo.find_succeeded(session=session, source=src.id, content_hash=digest)
     if earlier is not None:

@@ -120,6 +120,7 @@ def archive_page(request: Request, session: SessionDep) -> Response:
     context = {
         "principal": scope.principal,
         "sources": list(SOURCES.values()),
+        "importable": archive.importable(scope=scope),
         "imports": archive.imports(session=session, scope=scope),
     }
     return templates.TemplateResponse(request, "archive_imports.html", context)
