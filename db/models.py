@@ -745,7 +745,8 @@ class ArchiveValue(Base):
     value: Mapped[object] = mapped_column(JSON, nullable=True)
     source: Mapped[str] = mapped_column(String(16))
     source_date: Mapped[date] = mapped_column(Date)
-    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"), index=True)
+    # Not indexed: nothing looks values up by import, and every import writes hundreds of thousands of them (#18).
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"))
     archive_change_id: Mapped[int | None] = mapped_column(ForeignKey("archive_change.id"))
     recorded_at: Mapped[datetime] = mapped_column(_now())
 

@@ -159,6 +159,7 @@ def import_file(
         return _failed(session=session, base=base, rows=0, errors=failed)
     progress("校验", len(raw), len(raw))
     fields = list(src.fields)
+    repo.prepare_import(session=session)
     found = repo.current(session=session, usccs=[r[1] for r in parsed.rows], fields=fields)
     errors = [e.as_dict() for e in parsed.errors]
     for n, code, _, _ in parsed.rows:
@@ -177,12 +178,14 @@ def import_file(
     updates: list[tuple[int, dict[str, Any]]] = []
     patches: list[str] = []  # per update: field → {source, source_date, import_id}, merged into enterprise.provenance
     patch_of: dict[tuple[tuple[str, ...], date], str] = {}
-    history: list[dict[str, Any]] = []
-    changes_by_enterprise: dict[int, dict[str, Any]] = {}
+    history: list[dict[str, Any]] = []  # the tag rules' rows
+    values_out: list[tuple[int, str, Any, date]] = []  # (enterprise, field, value, source date): one history row each
+    before: dict[int, dict[str, Any]] = {}  # enterprise → its values before the import (the timeline of open cases)
     changed_fields: set[str] = set()
     for _, code, day, values in parsed.rows:
         enterprise_id, now = found[code]
-        changed = {f: v for f, v in values.items() if _plain(now.get(f)) != _plain(v)}
+        # Values come parsed (ints, dates, sorted tag lists) and the database gives the same types back: plain !=.
+        changed = {f: v for f, v in values.items() if now.get(f) != v}
         if not changed:
             continue
         updates.append((enterprise_id, changed))
@@ -191,23 +194,10 @@ def import_file(
         if key not in patch_of:
             origin = {"source": src.id.value, "source_date": held.isoformat(), "import_id": row.id}
             patch_of[key] = repo.provenance_patch(changed, origin)
+            changed_fields.update(changed)
         patches.append(patch_of[key])
-        changed_fields.update(changed)
-        changes_by_enterprise[enterprise_id] = {
-            f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed.items()
-        }
-        for f, v in changed.items():
-            history.append(
-                {
-                    "enterprise_id": enterprise_id,
-                    "field": f,
-                    "value": _json(v),
-                    "source": src.id.value,
-                    "source_date": day or when,
-                    "import_id": row.id,
-                    "recorded_at": moment,
-                }
-            )
+        before[enterprise_id] = now
+        values_out.extend((enterprise_id, f, v, held) for f, v in changed.items())
     total = len(updates)
     progress("写入", 0, total)
     done = 0
@@ -218,19 +208,22 @@ def import_file(
         progress("写入", done, total)
 
     repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat, provenance=patches)
+    tag_changes: dict[int, dict[str, Any]] = {}
     retagged = _apply_tag_rules(
         session=session,
         enterprise_ids=[e for e, _ in updates],
         changed_fields=changed_fields,
         moment=moment,
         import_id=row.id,
-        changes=changes_by_enterprise,
+        changes=tag_changes,
         history=history,
     )
     if retagged:
         changed_fields.add("rule_tags")
+    repo.add_value_rows(session=session, rows=values_out, source=src.id.value, import_id=row.id, moment=moment)
     repo.add_values(session=session, rows=history)
-    _record_on_open_cases(session=session, scope=scope, import_row=row, changes=changes_by_enterprise)
+    _record_on_open_cases(session=session, scope=scope, import_row=row, updates=updates, before=before,
+                          tag_changes=tag_changes)  # fmt: skip
     registered, alerts = repo.rematch(
         session=session,
         enterprise_ids=[e for e, _ in updates],
@@ -239,7 +232,7 @@ def import_file(
         actor=scope.actor,
     )
     row.changed_enterprises = total
-    row.changed_values = len(history)
+    row.changed_values = len(values_out) + len(history)
     row.reevaluations = registered
     row.alerts = alerts
     session.flush()
@@ -263,14 +256,25 @@ def _json(value: Any) -> Any:
 
 
 def _record_on_open_cases(
-    *, session: Session, scope: Scope, import_row: ArchiveImport, changes: dict[int, dict[str, Any]]
+    *,
+    session: Session,
+    scope: Scope,
+    import_row: ArchiveImport,
+    updates: list[tuple[int, dict[str, Any]]],
+    before: dict[int, dict[str, Any]],
+    tag_changes: dict[int, dict[str, Any]],
 ) -> None:
     """Every open case of a changed enterprise shows the change in its timeline, naming the import."""
-    if not changes:
+    if not updates and not tag_changes:
         return
     label = ArchiveSource.label_of(import_row.source)
-    for case in repo.open_cases(session=session, enterprise_ids=list(changes)):
-        changed = changes[case.enterprise_id]
+    changed_now = dict(updates)
+    wanted = set(changed_now) | set(tag_changes)
+    for case in repo.open_cases_among(session=session, enterprise_ids=wanted):
+        e = case.enterprise_id
+        now = before.get(e, {})
+        changed = {f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed_now.get(e, {}).items()}
+        changed.update(tag_changes.get(e, {}))
         cases.record(
             session=session,
             case=case,

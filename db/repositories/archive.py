@@ -68,19 +68,37 @@ def list_imports(*, session: Session, limit: int = 50) -> list[ArchiveImport]:
     return list(session.scalars(select(ArchiveImport).order_by(ArchiveImport.id.desc()).limit(limit)))
 
 
+FULL_SCAN_AT = 20_000
+
+
+def prepare_import(*, session: Session) -> None:
+    """Before a large import: on SQLite, a page cache of up to 128 MB for this connection, so the changed pages of
+    a 100,000-row import stay in memory until the commit instead of spilling to the WAL mid-transaction."""
+    if not bulk.is_postgres(session):
+        session.connection().exec_driver_sql("PRAGMA cache_size=-131072")
+
+
 def current(*, session: Session, usccs: Sequence[str], fields: Sequence[str]) -> dict[str, tuple[int, dict[str, Any]]]:
     """uscc → (enterprise id, {field: current value}) for the registered ones among `usccs`."""
     cols = [getattr(Enterprise, f) for f in fields]
     out: dict[str, tuple[int, dict[str, Any]]] = {}
+    if len(usccs) >= FULL_SCAN_AT:
+        # A file about a large part of the archive: one scan costs less than many IN lists of bound USCCs.
+        wanted = set(usccs)
+        for row in session.execute(select(Enterprise.uscc, Enterprise.id, *cols)):
+            if row[0] in wanted:
+                out[row[0]] = (row[1], dict(zip(fields, row[2:], strict=True)))
+        return out
     for chunk in bulk.chunks(list(usccs)):
         for row in session.execute(select(Enterprise.uscc, Enterprise.id, *cols).where(Enterprise.uscc.in_(chunk))):
             out[row[0]] = (row[1], dict(zip(fields, row[2:], strict=True)))
     return out
 
 
-def _stored(session: Session, field: str, value: Any) -> Any:
+def _stored(pg: bool, field: str, value: Any) -> Any:
     """A value as the DBAPI stores it in the enterprise column (JSON as text, dates as ISO text on SQLite)."""
-    pg = bulk.is_postgres(session)
+    if type(value) is int:
+        return value
     if field in JSON_FIELDS:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, date) and not pg:
@@ -111,7 +129,7 @@ def update_enterprises(
     stamp = moment if pg else bulk.sqlite_moment(moment)
     for i, (enterprise_id, values) in enumerate(updates):
         names = tuple(sorted(values))
-        params = (*(_stored(session, n, values[n]) for n in names), stamp, enterprise_id)
+        params = (*[_stored(pg, n, values[n]) for n in names], stamp, enterprise_id)
         if provenance is not None:
             params = (provenance[i], *params)
         groups.setdefault(names, []).append(params)
@@ -169,6 +187,31 @@ def add_values(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.B
         beat()
 
 
+def add_value_rows(
+    *, session: Session, rows: Sequence[tuple[int, str, Any, date]], source: str, import_id: int, moment: datetime
+) -> None:
+    """The history rows of one import, given as (enterprise id, field, value, source date): one executemany, the
+    parameter tuples built in one pass (an import of 100,000 rows writes a few hundred thousand of them)."""
+    if not rows:
+        return
+    pg = bulk.is_postgres(session)
+    marks = ", ".join(("%s::jsonb" if c == "value" else "%s") if pg else "?" for c in VALUE_COLUMNS)
+    sql = f'INSERT INTO "archive_value" ({", ".join(VALUE_COLUMNS)}) VALUES ({marks})'
+    at = moment if pg else bulk.sqlite_moment(moment)
+    days: dict[date, Any] = {}
+    text = _json_text
+    params = []
+    for enterprise_id, name, value, day in rows:
+        held = days.get(day)
+        if held is None:
+            held = days[day] = day if pg else day.isoformat()
+        value_text = str(value) if type(value) is int else text(value.isoformat() if isinstance(value, date) else value)
+        params.append((enterprise_id, name, value_text, source, held, import_id, None, at))
+    connection = session.connection()
+    for chunk in bulk.chunks(params, 50_000):
+        connection.exec_driver_sql(sql, list(chunk))
+
+
 def history(*, session: Session, enterprise_id: int, field: str | None = None) -> list[ArchiveValue]:
     """Every recorded value of the enterprise (of one field), oldest first."""
     stmt = select(ArchiveValue).where(ArchiveValue.enterprise_id == enterprise_id)
@@ -198,12 +241,16 @@ def latest(*, session: Session, enterprise_id: int) -> dict[str, ArchiveValue]:
     return out
 
 
-def open_cases(*, session: Session, enterprise_ids: Sequence[int]) -> list[Case]:
-    """The not-closed cases of the given enterprises (an archive change concerns them)."""
+def open_cases_among(*, session: Session, enterprise_ids: set[int]) -> list[Case]:
+    """The not-closed cases of any of the given enterprises: the open cases (far fewer than a city's enterprises)
+    are listed first and only theirs loaded."""
+    if not enterprise_ids:
+        return []
+    rows = session.execute(select(Case.id, Case.enterprise_id).where(Case.closed_at.is_(None)))
+    ids = [case_id for case_id, enterprise_id in rows if enterprise_id in enterprise_ids]
     out: list[Case] = []
-    for chunk in bulk.chunks(list(enterprise_ids)):
-        stmt = select(Case).where(Case.enterprise_id.in_(chunk), Case.closed_at.is_(None)).order_by(Case.id)
-        out.extend(session.scalars(stmt))
+    for chunk in bulk.chunks(ids):
+        out.extend(session.scalars(select(Case).where(Case.id.in_(chunk)).order_by(Case.id)))
     return out
 
 
