@@ -179,7 +179,7 @@ def import_file(
     patches: list[str] = []  # per update: field → {source, source_date, import_id}, merged into enterprise.provenance
     patch_of: dict[tuple[tuple[str, ...], date], str] = {}
     history: list[dict[str, Any]] = []  # the tag rules' rows
-    values_out: list[tuple[int, str, Any, date]] = []  # (enterprise, field, value, source date): one history row each
+    values_out: list[tuple[int, dict[str, Any], date]] = []  # (enterprise, changed values, source date)
     before: dict[int, dict[str, Any]] = {}  # enterprise → its values before the import (the timeline of open cases)
     changed_fields: set[str] = set()
     for _, code, day, values in parsed.rows:
@@ -197,7 +197,7 @@ def import_file(
             changed_fields.update(changed)
         patches.append(patch_of[key])
         before[enterprise_id] = now
-        values_out.extend((enterprise_id, f, v, held) for f, v in changed.items())
+        values_out.append((enterprise_id, changed, held))
     total = len(updates)
     progress("写入", 0, total)
     done = 0
@@ -232,7 +232,7 @@ def import_file(
         actor=scope.actor,
     )
     row.changed_enterprises = total
-    row.changed_values = len(values_out) + len(history)
+    row.changed_values = sum(len(c) for _, c, _ in values_out) + len(history)
     row.reevaluations = registered
     row.alerts = alerts
     session.flush()

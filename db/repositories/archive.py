@@ -188,10 +188,10 @@ def add_values(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.B
 
 
 def add_value_rows(
-    *, session: Session, rows: Sequence[tuple[int, str, Any, date]], source: str, import_id: int, moment: datetime
+    *, session: Session, rows: Sequence[tuple[int, dict[str, Any], date]], source: str, import_id: int, moment: datetime
 ) -> None:
-    """The history rows of one import, given as (enterprise id, field, value, source date): one executemany, the
-    parameter tuples built in one pass (an import of 100,000 rows writes a few hundred thousand of them)."""
+    """The history rows of one import, given per enterprise as (enterprise id, {field: new value}, source date): one
+    executemany, the parameter tuples built in one pass (100,000 rows of a file write a few hundred thousand)."""
     if not rows:
         return
     pg = bulk.is_postgres(session)
@@ -201,12 +201,14 @@ def add_value_rows(
     days: dict[date, Any] = {}
     text = _json_text
     params = []
-    for enterprise_id, name, value, day in rows:
+    append = params.append
+    for enterprise_id, changed, day in rows:
         held = days.get(day)
         if held is None:
             held = days[day] = day if pg else day.isoformat()
-        value_text = str(value) if type(value) is int else text(value.isoformat() if isinstance(value, date) else value)
-        params.append((enterprise_id, name, value_text, source, held, import_id, None, at))
+        for name, value in changed.items():
+            shown = str(value) if type(value) is int else text(value.isoformat() if isinstance(value, date) else value)
+            append((enterprise_id, name, shown, source, held, import_id, None, at))
     connection = session.connection()
     for chunk in bulk.chunks(params, 50_000):
         connection.exec_driver_sql(sql, list(chunk))
