@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     reconciliation_timezone: str = "Asia/Shanghai"
     reconciliation_schedule_enabled: bool = True
 
+    # The data-sharing platform (政务数据共享交换平台, issue 18; docs/datashare-protocol.md). With a URL set, the worker
+    # creates one Temporal Schedule per pullable archive source at the source's cadence; `zhida archive pull SOURCE`
+    # pulls one by hand. The app key and secret are what the platform issued us (HMAC-SHA256 signatures).
+    datashare_url: str = ""
+    datashare_app_key: str = "zhida-yichang"
+    datashare_app_secret: SecretStr | None = None
+    datashare_page_size: int = Field(default=1000, ge=1, le=2000)
+    datashare_timeout_seconds: float = 10.0
+    archive_pull_schedules_enabled: bool = True
+
     # Payer (零余额账户) and voucher defaults for instructions.
     pay_acct_no: str = "420500000000000001"
     pay_acct_name: str = "宜昌市财政局零余额账户"
@@ -199,6 +209,11 @@ class Settings(BaseSettings):
         from gateways.signing import public_pem
 
         return public_pem(self.treasury_private_pem())
+
+    def datashare_secret(self) -> str:
+        if self.datashare_app_secret:
+            return self.datashare_app_secret.get_secret_value()
+        return self._dev_secret("datashare.secret", lambda: secrets.token_urlsafe(32))
 
     def zhida_public_pem(self) -> str:
         from gateways.signing import public_pem

@@ -248,6 +248,7 @@ class CaseActivities:
             "checked_at": datetime.now(UTC).isoformat(),
             "conditions": [r.model_dump(mode="json") for r in evaluation.items],
             "amount": amount.explanation,
+            "provenance": enterprise.provenance or {},  # each fact's source, source date and import (issue 18)
         }
         if eligible:
             case.amount_fen = amount.amount_fen

@@ -68,6 +68,7 @@ class ReviewActivities(CaseActivities):
                 "conditions": [r.model_dump(mode="json") for r in evaluation.items],
                 "eligible_by_rules": evaluation.eligible,
                 "amount": amount.explanation,
+                "provenance": enterprise.provenance or {},  # each fact's source, source date and import (issue 18)
             }
             if quantified and amount.amount_fen > 0:
                 case.amount_fen = amount.amount_fen

@@ -28,6 +28,7 @@ from api.routers import (
     web,
 )
 from api.routers import archive as archive_router
+from api.routers import archive_tags as archive_tags_router
 from api.routers import campaigns as campaigns_router
 from api.routers import cockpit as cockpit_router
 from api.routers import portal as portal_router
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(archive_router.router)
+    app.include_router(archive_tags_router.router)
     app.include_router(reconciliation_router.router)
     app.include_router(campaigns_router.router)
     app.include_router(reviews_router.router)

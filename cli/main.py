@@ -78,6 +78,7 @@ def worker() -> None:
     import contextlib
     import signal
 
+    from cli.archive import ensure_archive_pull_schedules
     from cli.reconcile import ensure_reconciliation_schedule
     from cli.worker import build_worker, dispatch_notices_forever
     from gateways.factory import build_gateways
@@ -91,6 +92,7 @@ def worker() -> None:
         gateways = build_gateways(settings)
         worker = build_worker(client, settings, gateways=gateways)
         await ensure_reconciliation_schedule(client, settings)
+        await ensure_archive_pull_schedules(client, settings)
         # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,6 +115,26 @@ def treasury_sim() -> None:
     settings = get_settings()
     configure_logging(settings)
     serve(settings)
+
+
+@app.command("datashare-sim")
+def datashare_sim(
+    port: int = typer.Option(0, help="port (0: a free one, printed at start)"),
+    host: str = typer.Option("127.0.0.1"),
+    from_archive: bool = typer.Option(True, help="serve records for the enterprises of the application database"),
+) -> None:
+    """Run the data-sharing platform stand-in (政务数据共享交换平台模拟), protocol in docs/datashare-protocol.md."""
+    from standins.datashare import serve
+
+    settings = get_settings()
+    usccs: list[str] = []
+    if from_archive:
+        from db.repositories.enterprises import usccs as known_usccs
+        from db.session import transaction
+
+        with transaction(settings.db_url) as session:
+            usccs = sorted(known_usccs(session=session))
+    serve(app_key=settings.datashare_app_key, app_secret=settings.datashare_secret(), usccs=usccs, host=host, port=port)
 
 
 @db_app.command("upgrade")

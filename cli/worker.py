@@ -26,6 +26,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.archive import ArchiveActivities
 from activities.campaign import CampaignActivities
 from activities.cases import WorkflowProbe
 from activities.notices import Dispatcher
@@ -34,6 +35,7 @@ from activities.review import ReviewActivities
 from gateways.factory import Gateways, build_gateways
 from gateways.sms import SmsProvider
 from settings import Settings
+from workflows.archive_pull import ArchivePullWorkflow
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
@@ -47,6 +49,7 @@ WORKFLOWS = [
     ReconciliationWorkflow,
     CampaignWorkflow,
     CampaignObjectionWorkflow,
+    ArchivePullWorkflow,
 ]
 
 
@@ -79,7 +82,8 @@ class LogContextInterceptor(Interceptor):
 
 
 def activity_instances(client: Client, settings: Settings, gateways: Gateways) -> list[object]:
-    """The activities classes with their clients: cases (instant and review), campaigns, reconciliation."""
+    """The activities classes with their clients: cases (instant and review), campaigns, reconciliation, archive
+    pulls."""
     return [
         ReviewActivities(
             db_url=settings.db_url,
@@ -93,6 +97,7 @@ def activity_instances(client: Client, settings: Settings, gateways: Gateways) -
         WorkflowProbe(client=client, db_url=settings.db_url),
         CampaignActivities.from_settings(settings, gateways.bulk_treasury),
         ReconciliationActivities(db_url=settings.db_url, statements=gateways.statements),
+        ArchiveActivities(db_url=settings.db_url, datashare=gateways.datashare),
     ]
 
 

@@ -43,10 +43,13 @@ from schemas.vocabulary import (
     NoticeStatus,
     ObjectionStatus,
     PaymentStatus,
+    PullFailure,
+    PullStatus,
     PushKind,
     ReconOutcome,
     ReconRunStatus,
     ReturnKind,
+    TagRuleKind,
     TaskStatus,
     Vocabulary,
 )
@@ -130,6 +133,9 @@ class Enterprise(Base):
     rd_ratio_bp: Mapped[int | None] = mapped_column(Integer)  # R&D/revenue in basis points
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     rule_tags: Mapped[list[str] | None] = mapped_column(JSONType)  # kept by the tag rules (services/archive.py)
+    # field → {source, source_date, import_id | archive_change_id} of its current value, kept by imports and edits:
+    # a case freezes it with its evidence, so each fact names the import that supplied it (issue 18).
+    provenance: Mapped[dict | None] = mapped_column(JSONType)
     credit_status: Mapped[str] = mapped_column(String(16), default="good")  # good|warning|dishonest
     contact_phone_enc: Mapped[str | None] = mapped_column(Text)
     contact_phone_masked: Mapped[str | None] = mapped_column(String(16))
@@ -739,7 +745,8 @@ class ArchiveValue(Base):
     value: Mapped[object] = mapped_column(JSON, nullable=True)
     source: Mapped[str] = mapped_column(String(16))
     source_date: Mapped[date] = mapped_column(Date)
-    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"), index=True)
+    # Not indexed: nothing looks values up by import, and every import writes hundreds of thousands of them (#18).
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"))
     archive_change_id: Mapped[int | None] = mapped_column(ForeignKey("archive_change.id"))
     recorded_at: Mapped[datetime] = mapped_column(_now())
 
@@ -754,6 +761,39 @@ class TagRule(Base):
     name: Mapped[str] = mapped_column(String(40), unique=True)
     condition: Mapped[dict] = mapped_column(JSON)
     department_code: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+    # A rule's enterprises meet `condition`; a list's are its `members` (USCCs imported from a file).
+    kind: Mapped[str] = mapped_column(String(8), default=TagRuleKind.RULE, server_default=TagRuleKind.RULE.value)
+    members: Mapped[list | None] = mapped_column(JSON)
+    __table_args__ = (CheckConstraint(one_of("kind", TagRuleKind), name="kind"),)
+
+
+class ArchivePull(Base):
+    """One pull of a source's dataset from the data-sharing platform (政务数据共享交换平台): after which watermark,
+    how many pages and records, the import that stored them, or why nothing was stored. The watermark of the last
+    successful pull is where the next one starts."""
+
+    __tablename__ = "archive_pull"
+    __table_args__ = (
+        CheckConstraint(one_of("source", ArchiveSource), name="source"),
+        CheckConstraint(one_of("status", PullStatus), name="status"),
+        CheckConstraint(one_of("failure", PullFailure, nullable=True), name="failure"),
+        Index("ix_archive_pull_source_status", "source", "status", "id"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    dataset: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    failure: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[str] = mapped_column(String(40), default="")  # watermark the pull started after
+    watermark: Mapped[str] = mapped_column(String(40), default="")  # where the next pull starts (success only)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"))
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
 

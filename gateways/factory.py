@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateways.datashare import DataShareClient
     from gateways.sms import SmsProvider
     from gateways.treasury import HttpTreasuryGateway, StatementSource, TreasuryGateway
     from settings import Settings
@@ -26,6 +27,22 @@ class Gateways:
     bulk_treasury: TreasuryGateway  # campaign batches
     statements: StatementSource  # the daily statement (对账单)
     sms: SmsProvider
+    datashare: DataShareClient | None = None  # the data-sharing platform, when settings name one
+
+
+def datashare_client(settings: Settings) -> DataShareClient | None:
+    """The data-sharing platform's client (signed HTTP), or None when no platform is configured."""
+    if not settings.datashare_url:
+        return None
+    from gateways.datashare import DataShareClient
+
+    return DataShareClient(
+        settings.datashare_url,
+        settings.datashare_app_key,
+        settings.datashare_secret(),
+        timeout=settings.datashare_timeout_seconds,
+        page_size=settings.datashare_page_size,
+    )
 
 
 def http_treasury(settings: Settings, *, timeout: float = CASE_TIMEOUT_SECONDS) -> HttpTreasuryGateway:
@@ -53,6 +70,7 @@ def build_gateways(
     treasury: TreasuryGateway | None = None,
     statements: StatementSource | None = None,
     sms: SmsProvider | None = None,
+    datashare: DataShareClient | None = None,
 ) -> Gateways:
     """The gateways per settings; a given one (a test's fake) replaces what settings would build."""
     from gateways.sms import provider_for
@@ -73,4 +91,5 @@ def build_gateways(
         # The statement is fetched over HTTP on either channel.
         statements=statements or http_treasury(settings, timeout=BULK_TIMEOUT_SECONDS),
         sms=sms or provider_for(settings),
+        datashare=datashare or datashare_client(settings),
     )

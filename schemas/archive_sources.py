@@ -58,6 +58,11 @@ class Source:
     columns: tuple[Column, ...]
     tags: tuple[str, ...] = ()  # the qualification list's enumeration
     formats: tuple[str, ...] = FORMATS
+    # The department that sends the source: besides administrators, only it may import the source (docs/archive.md).
+    department_code: str = ""
+    # The dataset of the data-sharing platform (政务数据共享交换平台) that serves this source: pulled on a Temporal
+    # Schedule at the cadence above (docs/datashare-protocol.md); "" = files only.
+    dataset: str = ""
 
     @property
     def label(self) -> str:
@@ -81,6 +86,8 @@ class Source:
                 for c in (USCC_COLUMN, *self.columns, DATE_COLUMN)
             ],
             "tags": list(self.tags),
+            "department_code": self.department_code,
+            "dataset": self.dataset,
         }
 
 
@@ -104,6 +111,8 @@ SOURCES: dict[ArchiveSource, Source] = {
                 Column("size_class", "企业规模", "size_class", Parse.ENUM),
                 Column("registered_on", "成立日期", "registered_on", Parse.DATE),
             ),
+            department_code="YC-SCJGJ",
+            dataset="market_registration",
         ),
         Source(
             ArchiveSource.TAX,
@@ -114,6 +123,8 @@ SOURCES: dict[ArchiveSource, Source] = {
                 Column("revenue_yuan", "营业收入（元）", "revenue_fen", Parse.YUAN),
                 Column("tax_paid_yuan", "纳税额（元）", "tax_paid_fen", Parse.YUAN),
             ),
+            department_code="YC-SWJ",
+            dataset="tax_annual",
         ),
         Source(
             ArchiveSource.SOCIAL,
@@ -121,6 +132,8 @@ SOURCES: dict[ArchiveSource, Source] = {
             "monthly",
             "每月",
             (Column("employees", "参保人数", "employees", Parse.INT),),
+            department_code="YC-RSJ",
+            dataset="social_insurance",
         ),
         Source(
             ArchiveSource.TECH,
@@ -132,6 +145,8 @@ SOURCES: dict[ArchiveSource, Source] = {
                 Column("rd_ratio_percent", "研发投入占比（%）", "rd_ratio_bp", Parse.PERCENT, required=False),
             ),
             tags=QUALIFICATIONS,
+            department_code="YC-KJJ",
+            dataset="tech_qualification",
         ),
         Source(
             ArchiveSource.CREDIT,
@@ -139,6 +154,8 @@ SOURCES: dict[ArchiveSource, Source] = {
             "daily",
             "每日",
             (Column("credit_status", "信用状态", "credit_status", Parse.ENUM),),
+            department_code="YC-FGW",
+            dataset="credit_status",
         ),
     )
 }

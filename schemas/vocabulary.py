@@ -460,3 +460,27 @@ class ImportStatus(Vocabulary):
 
     SUCCEEDED = "succeeded", "已导入", True
     FAILED = "failed", "未导入（有错误行）", True
+
+
+class PullStatus(Vocabulary):
+    """How a pull from the data-sharing platform ended: its records imported (or none new), or nothing stored."""
+
+    SUCCEEDED = "succeeded", "已拉取", True
+    FAILED = "failed", "拉取失败（未导入）", True
+
+
+class PullFailure(Vocabulary):
+    """Why a pull from the data-sharing platform stored nothing."""
+
+    TIMEOUT = "timeout", "平台超时或不可用"
+    PARTIAL_PAGE = "partial_page", "分页不完整"
+    SCHEMA_DRIFT = "schema_drift", "接口结构变化"
+    REFUSED = "refused", "平台拒绝请求"
+    INVALID_ROWS = "invalid_rows", "数据校验未通过"
+
+
+class TagRuleKind(Vocabulary):
+    """How a department's tag finds its enterprises: a condition over archive fields, or an imported list."""
+
+    RULE = "rule", "按档案字段条件"
+    LIST = "list", "导入名单"

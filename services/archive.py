@@ -19,7 +19,7 @@ from schemas import archive_rows
 from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
 from schemas.fields import FIELDS, FieldType
 from schemas.localtime import LOCAL_TZ, local_date
-from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role
+from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role, TagRuleKind
 from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -76,6 +76,14 @@ def sources() -> list[dict[str, Any]]:
     return [s.describe() for s in SOURCES.values()]
 
 
+def importable(*, scope: Scope) -> list[Any]:
+    """The sources the caller may import: all for an administrator, the ones it sends for a department."""
+    if scope.role == Role.ADMIN:
+        return list(SOURCES.values())
+    mine = scope.department_code or scope.principal.subject
+    return [s for s in SOURCES.values() if scope.role == Role.DEPARTMENT and s.department_code == mine]
+
+
 def refuse_foreign(*, fields: list[str] | tuple[str, ...], by: str) -> None:
     """A field has one owning source: an edit naming another (a manual edit of a source's field too) is refused."""
     foreign = foreign_fields(fields, by)
@@ -91,6 +99,21 @@ def refuse_foreign(*, fields: list[str] | tuple[str, ...], by: str) -> None:
 def _can_import(scope: Scope) -> None:
     if scope.role not in IMPORTERS:
         raise Forbidden("只有管理员和主管部门可以导入企档数据", rule="role")
+
+
+def can_import_source(*, scope: Scope, src: Any) -> None:
+    """Who may import (or pull) a source: an administrator any; a department only the sources it sends by
+    configuration (`Source.department_code`); nobody else (docs/archive.md, "Who may import")."""
+    _can_import(scope)
+    if scope.role == Role.ADMIN:
+        return
+    mine = scope.department_code or scope.principal.subject
+    if src.department_code != mine:
+        raise Forbidden(
+            f"数据来源「{src.label}」由{src.provider}报送，只有该部门和管理员可以导入（数据来源归属规则）",
+            field="source",
+            rule="source_owner",
+        )
 
 
 def import_file(
@@ -111,6 +134,7 @@ def import_file(
         src = source(source_name)
     except ValueError as exc:
         raise Invalid(str(exc), field="source", rule="known_source") from None
+    can_import_source(scope=scope, src=src)
     digest = hashlib.sha256(data).hexdigest()
     earlier = repo.find_succeeded(session=session, source=src.id, content_hash=digest)
     if earlier is not None:
@@ -135,6 +159,7 @@ def import_file(
         return _failed(session=session, base=base, rows=0, errors=failed)
     progress("校验", len(raw), len(raw))
     fields = list(src.fields)
+    repo.prepare_import(session=session)
     found = repo.current(session=session, usccs=[r[1] for r in parsed.rows], fields=fields)
     errors = [e.as_dict() for e in parsed.errors]
     for n, code, _, _ in parsed.rows:
@@ -151,31 +176,28 @@ def import_file(
     )
     moment = datetime.now(UTC)
     updates: list[tuple[int, dict[str, Any]]] = []
-    history: list[dict[str, Any]] = []
-    changes_by_enterprise: dict[int, dict[str, Any]] = {}
+    patches: list[str] = []  # per update: field → {source, source_date, import_id}, merged into enterprise.provenance
+    patch_of: dict[tuple[tuple[str, ...], date], str] = {}
+    history: list[dict[str, Any]] = []  # the tag rules' rows
+    values_out: list[tuple[int, dict[str, Any], date]] = []  # (enterprise, changed values, source date)
+    before: dict[int, dict[str, Any]] = {}  # enterprise → its values before the import (the timeline of open cases)
     changed_fields: set[str] = set()
     for _, code, day, values in parsed.rows:
         enterprise_id, now = found[code]
-        changed = {f: v for f, v in values.items() if _plain(now.get(f)) != _plain(v)}
+        # Values come parsed (ints, dates, sorted tag lists) and the database gives the same types back: plain !=.
+        changed = {f: v for f, v in values.items() if now.get(f) != v}
         if not changed:
             continue
         updates.append((enterprise_id, changed))
-        changed_fields.update(changed)
-        changes_by_enterprise[enterprise_id] = {
-            f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed.items()
-        }
-        for f, v in changed.items():
-            history.append(
-                {
-                    "enterprise_id": enterprise_id,
-                    "field": f,
-                    "value": _json(v),
-                    "source": src.id.value,
-                    "source_date": day or when,
-                    "import_id": row.id,
-                    "recorded_at": moment,
-                }
-            )
+        held = day or when
+        key = (tuple(changed), held)
+        if key not in patch_of:
+            origin = {"source": src.id.value, "source_date": held.isoformat(), "import_id": row.id}
+            patch_of[key] = repo.provenance_patch(changed, origin)
+            changed_fields.update(changed)
+        patches.append(patch_of[key])
+        before[enterprise_id] = now
+        values_out.append((enterprise_id, changed, held))
     total = len(updates)
     progress("写入", 0, total)
     done = 0
@@ -185,20 +207,23 @@ def import_file(
         done = min(total, done + 5000)
         progress("写入", done, total)
 
-    repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat)
+    repo.update_enterprises(session=session, updates=updates, moment=moment, beat=beat, provenance=patches)
+    tag_changes: dict[int, dict[str, Any]] = {}
     retagged = _apply_tag_rules(
         session=session,
         enterprise_ids=[e for e, _ in updates],
         changed_fields=changed_fields,
         moment=moment,
         import_id=row.id,
-        changes=changes_by_enterprise,
+        changes=tag_changes,
         history=history,
     )
     if retagged:
         changed_fields.add("rule_tags")
+    repo.add_value_rows(session=session, rows=values_out, source=src.id.value, import_id=row.id, moment=moment)
     repo.add_values(session=session, rows=history)
-    _record_on_open_cases(session=session, scope=scope, import_row=row, changes=changes_by_enterprise)
+    _record_on_open_cases(session=session, scope=scope, import_row=row, updates=updates, before=before,
+                          tag_changes=tag_changes)  # fmt: skip
     registered, alerts = repo.rematch(
         session=session,
         enterprise_ids=[e for e, _ in updates],
@@ -207,7 +232,7 @@ def import_file(
         actor=scope.actor,
     )
     row.changed_enterprises = total
-    row.changed_values = len(history)
+    row.changed_values = sum(len(c) for _, c, _ in values_out) + len(history)
     row.reevaluations = registered
     row.alerts = alerts
     session.flush()
@@ -231,14 +256,25 @@ def _json(value: Any) -> Any:
 
 
 def _record_on_open_cases(
-    *, session: Session, scope: Scope, import_row: ArchiveImport, changes: dict[int, dict[str, Any]]
+    *,
+    session: Session,
+    scope: Scope,
+    import_row: ArchiveImport,
+    updates: list[tuple[int, dict[str, Any]]],
+    before: dict[int, dict[str, Any]],
+    tag_changes: dict[int, dict[str, Any]],
 ) -> None:
     """Every open case of a changed enterprise shows the change in its timeline, naming the import."""
-    if not changes:
+    if not updates and not tag_changes:
         return
     label = ArchiveSource.label_of(import_row.source)
-    for case in repo.open_cases(session=session, enterprise_ids=list(changes)):
-        changed = changes[case.enterprise_id]
+    changed_now = dict(updates)
+    wanted = set(changed_now) | set(tag_changes)
+    for case in repo.open_cases_among(session=session, enterprise_ids=wanted):
+        e = case.enterprise_id
+        now = before.get(e, {})
+        changed = {f: {"from": _json(now.get(f)), "to": _json(v)} for f, v in changed_now.get(e, {}).items()}
+        changed.update(tag_changes.get(e, {}))
         cases.record(
             session=session,
             case=case,
@@ -253,8 +289,11 @@ def _record_on_open_cases(
 def record_manual(
     *, session: Session, enterprise_id: int, source: str, changes: dict[str, Any], archive_change_id: int
 ) -> None:
-    """History rows for an administrator's edit (made for the source that owns the fields)."""
+    """History rows for an administrator's edit (made for the source that owns the fields), and the fields'
+    provenance naming the change."""
     moment = datetime.now(UTC)
+    origin = {"source": source, "source_date": local_date(moment).isoformat(), "archive_change_id": archive_change_id}
+    repo.merge_provenance(session=session, enterprise_id=enterprise_id, patch=repo.provenance_patch(changes, origin))
     repo.add_values(
         session=session,
         rows=[
@@ -363,19 +402,48 @@ def as_of(*, session: Session, scope: Scope, uscc: str, day: date) -> list[Fact]
     return known_at(session=session, enterprise_id=enterprise.id, moment=end_of_local_day(day))
 
 
+def _evidence_fields(evidence: dict[str, Any]) -> list[str]:
+    """The archive fields a case's frozen evidence holds: its values (campaigns) or its conditions' fields."""
+    names = list(evidence.get("values") or {})
+    for c in evidence.get("conditions") or []:
+        if isinstance(c, dict) and c.get("field") in FIELDS and c["field"] not in names:
+            names.append(c["field"])
+    return names or list(evidence.get("provenance") or {})
+
+
 def case_provenance(*, session: Session, case: Case) -> dict[str, dict[str, Any]]:
-    """For each fact frozen in the case's evidence: the import (or manual change) that supplied the value the
-    archive held when the case was created, with its source and source date."""
-    known = repo.known_at(session=session, enterprise_id=case.enterprise_id, moment=case.created_at)
-    values = (case.evidence or {}).get("values", {}) if isinstance(case.evidence, dict) else {}
+    """For each fact in the case's frozen evidence: the source, source date and import (or manual change) that
+    supplied it. Cases frozen since issue 18 carry it in the evidence (`frozen`: true); for older cases it is looked
+    up in the history as it stood when the case was created (`frozen`: false; all null before history began)."""
+    evidence = case.evidence if isinstance(case.evidence, dict) else {}
+    frozen = evidence.get("provenance") or {}
+    known: dict[str, Any] | None = None
     out: dict[str, dict[str, Any]] = {}
-    for name in values:
+    for name in _evidence_fields(evidence):
+        origin = frozen.get(name)
+        if origin:
+            src = origin.get("source")
+            out[name] = {
+                "label": FIELDS[name].label if name in FIELDS else name,
+                "import_id": origin.get("import_id"),
+                "archive_change_id": origin.get("archive_change_id"),
+                "source": src,
+                "source_label": ArchiveSource.label_of(src),
+                "source_date": origin.get("source_date"),
+                "frozen": True,
+            }
+            continue
+        if known is None:
+            known = repo.known_at(session=session, enterprise_id=case.enterprise_id, moment=case.created_at)
         row = known.get(name)
         out[name] = {
+            "label": FIELDS[name].label if name in FIELDS else name,
             "import_id": row.import_id if row else None,
             "archive_change_id": row.archive_change_id if row else None,
             "source": row.source if row else None,
+            "source_label": ArchiveSource.label_of(row.source if row else None),
             "source_date": row.source_date.isoformat() if row else None,
+            "frozen": False,
         }
     return out
 
@@ -390,21 +458,34 @@ def provenance(*, session: Session, scope: Scope, case_id: int) -> dict[str, dic
 # --- tag rules (Yichang rules art. 27) ---------------------------------------------------------------------------
 
 TAG_RULE_ROLES = (Role.ADMIN, Role.DEPARTMENT)
+TAG_READERS = (Role.ADMIN, Role.DEPARTMENT, Role.FINANCE)
+MAX_LIST_MEMBERS = 100_000
 
 
 @dataclass(frozen=True)
 class TagRuleOut:
     id: int
     name: str
-    condition: dict[str, Any]
+    kind: str
+    kind_label: str
+    condition: dict[str, Any] | None
+    members: int
     department_code: str | None
     tagged: int
 
 
 def _rule_trees(session: Session) -> list[tuple[str, Any]]:
+    """(name, condition tree) of every rule, (name, list of USCCs) of every imported list."""
     from schemas.conditions import parse_condition
 
-    return [(r.name, parse_condition(r.condition)) for r in repo.tag_rules(session=session)]
+    return [
+        (r.name, list(r.members or []) if r.kind == TagRuleKind.LIST else parse_condition(r.condition))
+        for r in repo.tag_rules(session=session)
+    ]
+
+
+def _rule_fields(tree: Any) -> set[str]:
+    return set() if isinstance(tree, list) else repo._fields(tree)
 
 
 def _apply_tag_rules(
@@ -421,12 +502,14 @@ def _apply_tag_rules(
     (None: always); each changed tag list is stored with its history. Returns how many enterprises changed."""
     trees = _rule_trees(session)
     if changed_fields is not None:
-        trees = [(n, t) for n, t in trees if repo._fields(t) & changed_fields]
+        trees = [(n, t) for n, t in trees if _rule_fields(t) & changed_fields]
     if not trees or enterprise_ids == []:
         return 0
     wanted = repo.rule_tags_wanted(session=session, rules=trees, enterprise_ids=enterprise_ids)
     updates = [(e, {"rule_tags": new}) for e, (now, new) in wanted.items() if sorted(now or []) != new]
-    repo.update_enterprises(session=session, updates=updates, moment=moment)
+    origin = {"source": ArchiveSource.TAG_RULES.value, "source_date": local_date(moment).isoformat(), "import_id": import_id}
+    patch = repo.provenance_patch(["rule_tags"], origin)
+    repo.update_enterprises(session=session, updates=updates, moment=moment, provenance=[patch] * len(updates))
     rows = [
         {
             "enterprise_id": e,
@@ -449,33 +532,154 @@ def _apply_tag_rules(
     return len(updates)
 
 
-def create_tag_rule(*, session: Session, scope: Scope, name: str, condition: dict[str, Any]) -> TagRuleOut:
-    """A department's tag as a condition over archive fields: every enterprise meeting it is tagged at once, and
-    re-tagged whenever an import changes a field the rule uses; `rule_tags` is then a condition field."""
-    from pydantic import ValidationError
+@dataclass
+class TagDraft:
+    """A tag rule as checked before it is stored: its condition tree or its members, and the errors found (each
+    naming the field: name, condition, file or a row of the list)."""
 
-    from schemas.conditions import dump_condition, parse_condition
+    name: str
+    kind: str
+    tree: Any = None
+    members: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
+    def error(self, field_name: str, message: str, rule: str = "") -> None:
+        self.errors.append({"field": field_name, "message": message, "rule": rule})
+
+
+def _can_tag(scope: Scope) -> None:
     if scope.role not in TAG_RULE_ROLES:
         raise Forbidden("只有管理员和主管部门可以定义标签规则", rule="role")
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 40:
-        raise Invalid("标签名称 name 应为 1–40 个字（长度规则）", field="name", rule="length")
+
+
+def check_tag_rule(
+    *,
+    session: Session,
+    scope: Scope,
+    name: str,
+    kind: str = TagRuleKind.RULE,
+    condition: dict[str, Any] | None = None,
+    list_file: tuple[str, bytes] | None = None,
+) -> TagDraft:
+    """Every rule a tag must meet, all errors collected: a name of 1–40 characters not yet used; for a rule, a valid
+    condition (the same model and Chinese messages as fund item conditions) not using rule_tags itself; for a list,
+    a file (CSV, Excel or JSON with a 统一社会信用代码 column) of valid, registered, distinct USCCs."""
+    from pydantic import BaseModel, ValidationError
+
+    from schemas.conditions import Condition
+    from schemas.fund_items import explain_errors
+
+    _can_tag(scope)
+    draft = TagDraft(name=(name or "").strip(), kind=kind)
+    if not 1 <= len(draft.name) <= 40:
+        draft.error("name", "标签名称应为 1–40 个字（长度规则）", "length")
+    elif repo.tag_rule_by_name(session=session, name=draft.name) is not None:
+        draft.error("name", f"标签“{draft.name}”已存在，请换一个名称（唯一规则）", "unique")
+    if kind not in TagRuleKind.values():
+        draft.error("kind", "标签类型应为“按档案字段条件”或“导入名单”（枚举规则）", "enum")
+        return draft
+    if kind == TagRuleKind.RULE:
+
+        class _Tag(BaseModel):
+            conditions: Condition
+
+        try:
+            draft.tree = _Tag.model_validate({"conditions": condition}).conditions
+        except ValidationError as exc:
+            for e in explain_errors(exc.errors(include_url=False), root=_Tag):
+                draft.error("condition", e["msg"], e.get("type", ""))
+            return draft
+        if "rule_tags" in repo._fields(draft.tree):
+            draft.error("condition", "标签规则的条件不能引用规则标签本身（rule_tags，防止循环）", "no_recursion")
+        return draft
+    if list_file is None or not list_file[1]:
+        draft.error("file", "请选择名单文件（CSV、Excel 或 JSON，含“统一社会信用代码”列）（必填规则）", "required")
+        return draft
+    _read_members(session, draft, *list_file)
+    return draft
+
+
+def _read_members(session: Session, draft: TagDraft, file_name: str, data: bytes) -> None:
     try:
-        tree = parse_condition(condition)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise Invalid(f"标签规则的条件 condition 不合规：{first.get('msg', '')}", field="condition") from None
-    if "rule_tags" in repo._fields(tree):
-        raise Invalid("标签规则的条件不能引用规则标签本身（rule_tags）", field="condition", rule="no_recursion")
-    if repo.tag_rule_by_name(session=session, name=name) is not None:
-        raise Conflict(f"标签 {name} 已存在", field="name", rule="unique")
+        header, raw = archive_rows.read_table(data, archive_rows.detect_format(file_name))
+    except archive_rows.FileError as exc:
+        draft.error("file", str(exc), "file")
+        return
+    names = [h.strip() for h in header]
+    at = next((i for i, h in enumerate(names) if h in ("统一社会信用代码", "uscc")), None)
+    if at is None:
+        draft.error("file", "名单文件缺少“统一社会信用代码”（uscc）列（表头规则）", "header")
+        return
+    seen: dict[str, int] = {}
+    for n, row in enumerate(raw, start=2):
+        cell = archive_rows._text(row[at]) if at < len(row) else ""
+        if not cell:
+            continue
+        try:
+            code = archive_rows.check_uscc(cell)
+        except ValueError as exc:
+            draft.error(f"第{n}行", f"统一社会信用代码 {cell}：{str(exc).split(' / ')[0]}", "uscc")
+            continue
+        if code in seen:
+            draft.error(f"第{n}行", f"统一社会信用代码 {cell} 与第{seen[code]}行重复", "unique")
+            continue
+        seen[code] = n
+    if not seen and not draft.errors:
+        draft.error("file", "名单为空：至少需要一家企业（必填规则）", "required")
+    if len(seen) > MAX_LIST_MEMBERS:
+        draft.error("file", f"名单超过 {MAX_LIST_MEMBERS} 家企业（数量规则）", "max_size")
+    known = repo.current(session=session, usccs=list(seen), fields=[])
+    for code, n in seen.items():
+        if code not in known:
+            draft.error(f"第{n}行", f"统一社会信用代码 {code} 的企业未在企档中登记（企业登记规则）", "registered")
+    draft.members = sorted(seen)
+
+
+def _refuse_draft(draft: TagDraft) -> None:
+    if draft.errors:
+        first = draft.errors[0]
+        more = f"（另有 {len(draft.errors) - 1} 处错误）" if len(draft.errors) > 1 else ""
+        error = Conflict if first["rule"] == "unique" and first["field"] == "name" else Invalid
+        raise error(f"{first['field']}：{first['message']}{more}", field=first["field"], rule=first["rule"] or None)
+
+
+def preview_tag_rule(*, session: Session, scope: Scope, draft: TagDraft) -> int:
+    """How many enterprises the checked tag would carry now (nothing stored)."""
+    _can_tag(scope)
+    return repo.count_matching(session=session, rule=draft.members if draft.kind == TagRuleKind.LIST else draft.tree)
+
+
+def create_tag_rule(
+    *,
+    session: Session,
+    scope: Scope,
+    name: str,
+    condition: dict[str, Any] | None = None,
+    kind: str = TagRuleKind.RULE,
+    list_file: tuple[str, bytes] | None = None,
+) -> TagRuleOut:
+    """A department's tag, as a condition over archive fields or as an imported list of enterprises: every enterprise
+    meeting it is tagged at once, and (for a rule) re-tagged whenever an import changes a field the rule uses;
+    `rule_tags` is then a condition field. Any error refuses the whole tag (Invalid names the first)."""
+    draft = check_tag_rule(session=session, scope=scope, name=name, kind=kind, condition=condition,
+                           list_file=list_file)  # fmt: skip
+    return store_tag_rule(session=session, scope=scope, draft=draft)
+
+
+def store_tag_rule(*, session: Session, scope: Scope, draft: TagDraft) -> TagRuleOut:
+    """Store a checked draft (no errors) and tag every enterprise it selects."""
+    from schemas.conditions import dump_condition
+
+    _refuse_draft(draft)
+    is_list = draft.kind == TagRuleKind.LIST
     rule = repo.add_tag_rule(
         session=session,
-        name=name,
-        condition=dump_condition(tree),
+        name=draft.name,
+        condition={} if is_list else dump_condition(draft.tree),
         department_code=scope.department_code,
         actor=scope.actor,
+        kind=draft.kind,
+        members=draft.members if is_list else None,
     )
     _apply_tag_rules(session=session, enterprise_ids=None, changed_fields=None, moment=datetime.now(UTC))
     return _rule_out(session, rule)
@@ -485,14 +689,21 @@ def _rule_out(session: Session, rule: Any) -> TagRuleOut:
     return TagRuleOut(
         id=rule.id,
         name=rule.name,
-        condition=rule.condition,
+        kind=rule.kind,
+        kind_label=TagRuleKind.label_of(rule.kind),
+        condition=None if rule.kind == TagRuleKind.LIST else rule.condition,
+        members=len(rule.members or []),
         department_code=rule.department_code,
         tagged=repo.count_tagged(session=session, name=rule.name),
     )
 
 
 def tag_rules(*, session: Session, scope: Scope) -> list[TagRuleOut]:
-    """Every tag rule with how many enterprises carry its tag (staff only)."""
-    if scope.role == Role.ENTERPRISE:
+    """The tag rules the caller may see, with how many enterprises carry each tag: a department its own, finance
+    and administrators all; enterprises none."""
+    if scope.role not in TAG_READERS:
         raise Forbidden("企业不能查看标签规则", rule="role")
-    return [_rule_out(session, r) for r in repo.tag_rules(session=session)]
+    rows = repo.tag_rules(session=session)
+    if scope.role == Role.DEPARTMENT:
+        rows = [r for r in rows if r.department_code == scope.department_code]
+    return [_rule_out(session, r) for r in rows]

@@ -147,6 +147,8 @@ class ReviewPage:
     objections: list[Any]
     my_department: str | None
     supplement_note: str = ""
+    # field → {label, source_label, source_date, import_id, ...}: where each fact of the frozen evidence came from
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _named(text: str | None, names: dict[str, str]) -> str | None:
@@ -224,7 +226,14 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         + [o for o in objections if o.status != ObjectionStatus.OPEN],
         my_department=mine,
         supplement_note=supplement_note,
+        provenance=_provenance(session, case),
     )
+
+
+def _provenance(session: Session, case: Any) -> dict[str, dict[str, Any]]:
+    from services.archive import case_provenance  # services.archive imports the case service this module uses
+
+    return case_provenance(session=session, case=case)
 
 
 # -- fund items: the list, the lifecycle and the version history ----------------------------------------------------

@@ -29,6 +29,7 @@ SLOW_FIXTURES = {
     "treasury_url": "servers",  # the treasury stand-in on a loopback port (tests/gateways)
     "receiver": "servers",  # the callback receiver on a loopback port (tests/gateways)
     "fake": "servers",  # the fake SMS providers on a loopback port (tests/sms)
+    "datashare": "servers",  # the data-sharing platform stand-in on a loopback port (tests/archive)
 }
 # Modules whose tests start loopback HTTP servers inline (not through a fixture).
 SERVER_HELPERS = ("ServerThread", "serving", "FakeSmsServer")

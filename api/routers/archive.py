@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, allow
 from api.pages import templates
@@ -103,25 +102,6 @@ def case_provenance(case_id: int, session: SessionDep, scope: Viewer) -> dict[st
     return archive.provenance(session=session, scope=scope, case_id=case_id)
 
 
-class TagRuleIn(BaseModel):
-    name: str = Field(min_length=1, max_length=40, description="标签名称，如“宜昌制造业小微企业”")
-    condition: dict[str, Any] = Field(description="条件（与资金事项申报条件同一格式），不能引用 rule_tags")
-
-
-@router.get("/api/v1/archive/tag-rules", summary="标签规则（《宜昌市惠企服务平台运行规则》第二十七条）")
-def list_tag_rules(session: SessionDep, scope: Staff) -> list[dict[str, Any]]:
-    """Every tag rule and how many enterprises carry its tag."""
-    return [dataclasses.asdict(r) for r in archive.tag_rules(session=session, scope=scope)]
-
-
-@router.post("/api/v1/archive/tag-rules", status_code=201, summary="定义标签规则（立即为符合的企业打标签）")
-def create_tag_rule(body: TagRuleIn, session: SessionDep, scope: Importer) -> dict[str, Any]:
-    """A tag as a condition over archive fields: the enterprises meeting it are tagged now and re-tagged when an
-    import changes a field it uses; conditions of fund items use it as `rule_tags` (has_tag)."""
-    rule = archive.create_tag_rule(session=session, scope=scope, name=body.name, condition=body.condition)
-    return dataclasses.asdict(rule)
-
-
 # --- pages -----------------------------------------------------------------------------------------------------
 
 
@@ -140,6 +120,7 @@ def archive_page(request: Request, session: SessionDep) -> Response:
     context = {
         "principal": scope.principal,
         "sources": list(SOURCES.values()),
+        "importable": archive.importable(scope=scope),
         "imports": archive.imports(session=session, scope=scope),
     }
     return templates.TemplateResponse(request, "archive_imports.html", context)

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
 from db.models import (
     Alert,
     ArchiveImport,
+    ArchivePull,
     ArchiveValue,
     Campaign,
     Case,
@@ -35,6 +36,8 @@ from schemas.vocabulary import (
     FundItemMode,
     FundItemStatus,
     ImportStatus,
+    PullStatus,
+    TagRuleKind,
 )
 
 JSON_FIELDS = frozenset({"tags", "rule_tags"})
@@ -65,19 +68,37 @@ def list_imports(*, session: Session, limit: int = 50) -> list[ArchiveImport]:
     return list(session.scalars(select(ArchiveImport).order_by(ArchiveImport.id.desc()).limit(limit)))
 
 
+FULL_SCAN_AT = 20_000
+
+
+def prepare_import(*, session: Session) -> None:
+    """Before a large import: on SQLite, a page cache of up to 128 MB for this connection, so the changed pages of
+    a 100,000-row import stay in memory until the commit instead of spilling to the WAL mid-transaction."""
+    if not bulk.is_postgres(session):
+        session.connection().exec_driver_sql("PRAGMA cache_size=-131072")
+
+
 def current(*, session: Session, usccs: Sequence[str], fields: Sequence[str]) -> dict[str, tuple[int, dict[str, Any]]]:
     """uscc → (enterprise id, {field: current value}) for the registered ones among `usccs`."""
     cols = [getattr(Enterprise, f) for f in fields]
     out: dict[str, tuple[int, dict[str, Any]]] = {}
+    if len(usccs) >= FULL_SCAN_AT:
+        # A file about a large part of the archive: one scan costs less than many IN lists of bound USCCs.
+        wanted = set(usccs)
+        for row in session.execute(select(Enterprise.uscc, Enterprise.id, *cols)):
+            if row[0] in wanted:
+                out[row[0]] = (row[1], dict(zip(fields, row[2:], strict=True)))
+        return out
     for chunk in bulk.chunks(list(usccs)):
         for row in session.execute(select(Enterprise.uscc, Enterprise.id, *cols).where(Enterprise.uscc.in_(chunk))):
             out[row[0]] = (row[1], dict(zip(fields, row[2:], strict=True)))
     return out
 
 
-def _stored(session: Session, field: str, value: Any) -> Any:
+def _stored(pg: bool, field: str, value: Any) -> Any:
     """A value as the DBAPI stores it in the enterprise column (JSON as text, dates as ISO text on SQLite)."""
-    pg = bulk.is_postgres(session)
+    if type(value) is int:
+        return value
     if field in JSON_FIELDS:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, date) and not pg:
@@ -85,24 +106,52 @@ def _stored(session: Session, field: str, value: Any) -> Any:
     return value
 
 
+def provenance_patch(field_names: Iterable[str], origin: dict[str, Any]) -> str:
+    """The JSON merged into `enterprise.provenance` for values of `field_names` from one origin
+    ({source, source_date, import_id | archive_change_id}): field → origin."""
+    one = json.dumps(origin, ensure_ascii=False, default=str)
+    return "{" + ",".join(f'"{n}":{one}' for n in field_names) + "}"
+
+
 def update_enterprises(
-    *, session: Session, updates: Sequence[tuple[int, dict[str, Any]]], moment: datetime, beat: bulk.Beat = bulk.no_beat
+    *,
+    session: Session,
+    updates: Sequence[tuple[int, dict[str, Any]]],
+    moment: datetime,
+    beat: bulk.Beat = bulk.no_beat,
+    provenance: Sequence[str] | None = None,
 ) -> None:
-    """Set the new values on the enterprise rows: one executemany UPDATE per set of changed fields."""
+    """Set the new values on the enterprise rows: one executemany UPDATE per set of changed fields. `provenance`
+    (one JSON patch per update, see provenance_patch) is merged into each row's `provenance` in the same UPDATE."""
     pg = bulk.is_postgres(session)
     mark = "%s" if pg else "?"
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     stamp = moment if pg else bulk.sqlite_moment(moment)
-    for enterprise_id, values in updates:
+    for i, (enterprise_id, values) in enumerate(updates):
         names = tuple(sorted(values))
-        groups.setdefault(names, []).append((*(_stored(session, n, values[n]) for n in names), stamp, enterprise_id))
+        params = (*[_stored(pg, n, values[n]) for n in names], stamp, enterprise_id)
+        if provenance is not None:
+            params = (provenance[i], *params)
+        groups.setdefault(names, []).append(params)
     connection = session.connection()
+    merge = []
+    if provenance is not None:
+        merge = [
+            f"\"provenance\" = coalesce(\"provenance\", '{{}}'::jsonb) || {mark}::jsonb"
+            if pg
+            else f"\"provenance\" = json_patch(coalesce(\"provenance\", '{{}}'), {mark})"
+        ]
     for names, params in groups.items():
-        sets = ", ".join(f'"{n}" = {mark}::jsonb' if (pg and n in JSON_FIELDS) else f'"{n}" = {mark}' for n in names)
-        sql = f'UPDATE "enterprise" SET {sets}, "updated_at" = {mark} WHERE "id" = {mark}'
+        sets = [f'"{n}" = {mark}::jsonb' if (pg and n in JSON_FIELDS) else f'"{n}" = {mark}' for n in names]
+        sql = f'UPDATE "enterprise" SET {", ".join([*merge, *sets])}, "updated_at" = {mark} WHERE "id" = {mark}'
         for chunk in bulk.chunks(params):
             connection.exec_driver_sql(sql, list(chunk))
             beat()
+
+
+def merge_provenance(*, session: Session, enterprise_id: int, patch: str) -> None:
+    """Merge one provenance patch into an enterprise row (an administrator's edit)."""
+    update_enterprises(session=session, updates=[(enterprise_id, {})], moment=datetime.now(UTC), provenance=[patch])
 
 
 VALUE_COLUMNS = ("enterprise_id", "field", "value", "source", "source_date", "import_id", "archive_change_id",
@@ -138,6 +187,33 @@ def add_values(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.B
         beat()
 
 
+def add_value_rows(
+    *, session: Session, rows: Sequence[tuple[int, dict[str, Any], date]], source: str, import_id: int, moment: datetime
+) -> None:
+    """The history rows of one import, given per enterprise as (enterprise id, {field: new value}, source date): one
+    executemany, the parameter tuples built in one pass (100,000 rows of a file write a few hundred thousand)."""
+    if not rows:
+        return
+    pg = bulk.is_postgres(session)
+    marks = ", ".join(("%s::jsonb" if c == "value" else "%s") if pg else "?" for c in VALUE_COLUMNS)
+    sql = f'INSERT INTO "archive_value" ({", ".join(VALUE_COLUMNS)}) VALUES ({marks})'
+    at = moment if pg else bulk.sqlite_moment(moment)
+    days: dict[date, Any] = {}
+    text = _json_text
+    params = []
+    append = params.append
+    for enterprise_id, changed, day in rows:
+        held = days.get(day)
+        if held is None:
+            held = days[day] = day if pg else day.isoformat()
+        for name, value in changed.items():
+            shown = str(value) if type(value) is int else text(value.isoformat() if isinstance(value, date) else value)
+            append((enterprise_id, name, shown, source, held, import_id, None, at))
+    connection = session.connection()
+    for chunk in bulk.chunks(params, 50_000):
+        connection.exec_driver_sql(sql, list(chunk))
+
+
 def history(*, session: Session, enterprise_id: int, field: str | None = None) -> list[ArchiveValue]:
     """Every recorded value of the enterprise (of one field), oldest first."""
     stmt = select(ArchiveValue).where(ArchiveValue.enterprise_id == enterprise_id)
@@ -167,12 +243,16 @@ def latest(*, session: Session, enterprise_id: int) -> dict[str, ArchiveValue]:
     return out
 
 
-def open_cases(*, session: Session, enterprise_ids: Sequence[int]) -> list[Case]:
-    """The not-closed cases of the given enterprises (an archive change concerns them)."""
+def open_cases_among(*, session: Session, enterprise_ids: set[int]) -> list[Case]:
+    """The not-closed cases of any of the given enterprises: the open cases (far fewer than a city's enterprises)
+    are listed first and only theirs loaded."""
+    if not enterprise_ids:
+        return []
+    rows = session.execute(select(Case.id, Case.enterprise_id).where(Case.closed_at.is_(None)))
+    ids = [case_id for case_id, enterprise_id in rows if enterprise_id in enterprise_ids]
     out: list[Case] = []
-    for chunk in bulk.chunks(list(enterprise_ids)):
-        stmt = select(Case).where(Case.enterprise_id.in_(chunk), Case.closed_at.is_(None)).order_by(Case.id)
-        out.extend(session.scalars(stmt))
+    for chunk in bulk.chunks(ids):
+        out.extend(session.scalars(select(Case).where(Case.id.in_(chunk)).order_by(Case.id)))
     return out
 
 
@@ -262,8 +342,18 @@ def tag_rules(*, session: Session) -> list[TagRule]:
     return list(session.scalars(select(TagRule).order_by(TagRule.id)))
 
 
-def add_tag_rule(*, session: Session, name: str, condition: dict, department_code: str | None, actor: str) -> TagRule:
-    rule = TagRule(name=name, condition=condition, department_code=department_code, actor=actor)
+def add_tag_rule(
+    *,
+    session: Session,
+    name: str,
+    condition: dict,
+    department_code: str | None,
+    actor: str,
+    kind: str = TagRuleKind.RULE,
+    members: list[str] | None = None,
+) -> TagRule:
+    rule = TagRule(name=name, condition=condition, department_code=department_code, actor=actor, kind=kind,
+                   members=members)  # fmt: skip
     session.add(rule)
     session.flush()
     return rule
@@ -284,12 +374,24 @@ def rule_tags_wanted(
         narrow = (lambda stmt: stmt) if chunk is None else (lambda stmt, c=chunk: stmt.where(Enterprise.id.in_(c)))
         given: dict[int, set[str]] = {}
         for name, tree in rules:
-            for enterprise_id in session.scalars(narrow(select(Enterprise.id).where(compile_where(tree)))):
+            for enterprise_id in session.scalars(narrow(select(Enterprise.id).where(_selects(tree)))):
                 given.setdefault(enterprise_id, set()).add(name)
         for enterprise_id, now in session.execute(narrow(select(Enterprise.id, Enterprise.rule_tags))):
             kept = [t for t in (now or []) if t not in names]  # a tag whose rule is gone stays until it is recomputed
             out[enterprise_id] = (now, sorted({*kept, *given.get(enterprise_id, set())}))
     return out
+
+
+def _selects(rule: Any) -> Any:
+    """The WHERE clause of a tag: its condition tree compiled, or membership of its list of USCCs."""
+    if isinstance(rule, list):
+        return or_(false(), *(Enterprise.uscc.in_(chunk) for chunk in bulk.chunks(rule)))
+    return compile_where(rule)
+
+
+def count_matching(*, session: Session, rule: Any) -> int:
+    """How many enterprises a tag (condition tree or list of USCCs) would select now."""
+    return int(session.scalar(select(func.count()).select_from(Enterprise).where(_selects(rule))) or 0)
 
 
 def count_tagged(*, session: Session, name: str) -> int:
@@ -298,3 +400,31 @@ def count_tagged(*, session: Session, name: str) -> int:
 
     leaf = {"field": "rule_tags", "op": "has_tag", "value": name}
     return int(session.scalar(select(func.count()).select_from(Enterprise).where(where(leaf))) or 0)
+
+
+# --- pulls from the data-sharing platform ------------------------------------------------------------------------
+
+
+def add_pull(*, session: Session, **values: Any) -> ArchivePull:
+    row = ArchivePull(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def last_watermark(*, session: Session, source: str) -> str:
+    """The watermark of the source's last successful pull ("" before the first: pull everything)."""
+    stmt = (
+        select(ArchivePull.watermark)
+        .where(ArchivePull.source == source, ArchivePull.status == PullStatus.SUCCEEDED)
+        .order_by(ArchivePull.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt) or ""
+
+
+def list_pulls(*, session: Session, source: str | None = None, limit: int = 50) -> list[ArchivePull]:
+    stmt = select(ArchivePull).order_by(ArchivePull.id.desc()).limit(limit)
+    if source is not None:
+        stmt = stmt.where(ArchivePull.source == source)
+    return list(session.scalars(stmt))

@@ -1,4 +1,4 @@
-"""The archive import page in a real browser: an administrator uploads a source's file, sees the per-row Chinese
+"""The archive import and tag pages in a real browser: an administrator uploads a source's file, sees the per-row Chinese
 error report of a bad file (downloadable, nothing stored), then imports the fixed file, and the same file again
 changes nothing."""
 
@@ -68,3 +68,32 @@ async def test_admin_imports_a_file_sees_its_errors_and_downloads_the_report(web
     await web.run(browse)
     with transaction(web.stack.settings.db_url) as s:
         assert s.query(Enterprise).filter_by(uscc=uscc).one().employees == 5
+
+    def tags(page: Page) -> None:
+        """A department defines a tag on the page: the errors named, the preview count, then saved and listed."""
+        sign_in(page, web.token("department", "YC-JXJ"))
+        page.goto("/web/archive/tags")
+        expect(page).to_have_title(re.compile("^企业标签"))
+        page.locator("select[name=cond_field]").first.select_option("employees")
+        page.locator("select[name=cond_op]").first.select_option("le")
+        page.locator("input[name=cond_value]").first.fill("很少")
+        page.get_by_role("button", name="保存标签").click()
+        errors = page.locator("#form-errors")
+        expect(errors).to_contain_text("标签名称：标签名称应为 1–40 个字")
+        expect(errors).to_contain_text("条件：")
+        expect(errors).to_contain_text("从业人数")
+        page.screenshot(path=str(SHOTS / "archive-tag-errors.png"), full_page=True)
+        page.locator("#tag-name").fill("小微参保企业")
+        page.locator("input[name=cond_value]").first.fill("5")
+        page.get_by_role("button", name="预览符合的企业数").click()
+        expect(page.locator("#tag-count")).to_contain_text("家企业将带上此标签")
+        page.screenshot(path=str(SHOTS / "archive-tag-preview.png"), full_page=True)
+        page.get_by_role("button", name="保存标签").click()
+        expect(page.locator("#created")).to_contain_text("标签已保存")
+        expect(page.locator("#tag-table")).to_contain_text("小微参保企业")
+        expect(page.locator("#tag-table")).to_contain_text("从业人数 小于等于 5")
+        page.screenshot(path=str(SHOTS / "archive-tags.png"), full_page=True)
+
+    await web.run(tags)
+    with transaction(web.stack.settings.db_url) as s:
+        assert "小微参保企业" in (s.query(Enterprise).filter_by(uscc=uscc).one().rule_tags or [])

@@ -34,6 +34,13 @@ def _frozen_value(session: Session, name: str) -> Any:
     return column
 
 
+def _frozen_origin(session: Session, name: str) -> Any:
+    """The source, source date and import of the enterprise's value of `name` (enterprise.provenance, issue 18)."""
+    if bulk.is_postgres(session):
+        return ent_t.c.provenance.op("->")(literal(name, String))
+    return func.json(func.json_extract(ent_t.c.provenance, f'$."{name}"'))
+
+
 @dataclass
 class MatchOut:
     """What one match batch did: the new cases, where the next batch starts, and the reservations made at once."""
@@ -80,6 +87,7 @@ def match_batch(
             ("decided_at", literal(decided.isoformat(), String)),
             ("amount_full_fen", amount),
             ("values", values),
+            ("provenance", _json_object(session, [(n, _frozen_origin(session, n)) for n in frozen_fields(config)])),
         ],
     )
     source = select(
