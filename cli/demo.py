@@ -11,7 +11,7 @@ from rich.progress import track
 
 from db import crypto
 from db.models import Enterprise, FundItem
-from db.repositories import enterprises, fund_items
+from db.repositories import enterprises, fund_items, indicators
 from db.session import transaction
 from schemas import uscc as uscc_rules
 from schemas.fund_items import validate_config
@@ -306,6 +306,7 @@ def add_listed_item(*, session, code: str, department_code: str, config: dict[st
         budget_year=cfg.budget.year,
         sources=[(s.name, s.amount_fen or 0) for s in cfg.budget.sources],
     )
+    indicators.sync_budget(session=session, fund_item_id=item.id, budget=cfg.budget)
     return item
 
 
