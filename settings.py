@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     # Payer (零余额账户) and voucher defaults for instructions.
     pay_acct_no: str = "420500000000000001"
     pay_acct_name: str = "宜昌市财政局零余额账户"
+    pay_acct_bank_name: str = "中国人民银行宜昌市中心支行（国库）"
     adm_div_code: str = "420500"
 
     # Secrets: from the environment in production; generated under data_dir/keys for development.

@@ -13,7 +13,11 @@ Sources with a zero share (a source that left the configuration) get nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from schemas.fund_items import FundingSource
+from schemas.treasury import InstructionDetail
 
 FULL_SHARE_BP = 10_000
 
@@ -31,3 +35,31 @@ def split_by_shares(amount_fen: int, shares_bp: Sequence[int]) -> list[int]:
     for _, neg_index in sorted(fractions, reverse=True)[:left]:
         parts[-neg_index] += 1
     return parts
+
+
+def voucher_details(sources: Sequence[FundingSource], amount_fen: int) -> list[InstructionDetail]:
+    """The DetailList lines of one payment: one per funding source with a share, its part by the rule above."""
+    active = [s for s in sources if s.share_bp > 0]
+    parts = split_by_shares(amount_fen, [s.share_bp for s in active])
+    return [
+        InstructionDetail(
+            Source=s.name,
+            IndicatorNo=s.indicator_no,
+            BudgetLevel=s.budget_level,
+            ExpFuncCode=s.exp_func_code,
+            GovExpEcoCode=s.gov_eco_code,
+            DepExpEcoCode=s.dep_eco_code,
+            FundTypeCode=s.fund_type_code,
+            Amt=part,
+        )
+        for s, part in zip(active, parts, strict=True)
+    ]
+
+
+def details_from_config(config: Mapping[str, Any], amount_fen: int) -> list[InstructionDetail] | None:
+    """`voucher_details` from a stored (frozen) configuration's budget; None when it has none."""
+    budget = config.get("budget") or {}
+    raw = budget.get("sources") or []
+    if not raw:
+        return None
+    return voucher_details([FundingSource.model_validate(s) for s in raw], amount_fen)
