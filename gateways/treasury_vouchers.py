@@ -45,6 +45,7 @@ class VoucherTreasuryGateway:
         self._bank_name = pay_acct_bank_name
         self._lock = threading.Lock()
         self._read: dict[str, list[vouchers.Receipt]] = {}
+        self._taken: set[str] = set()
 
     def submit(self, instruction: PaymentInstruction) -> InstructionResult:
         [item] = self.submit_batch([instruction])
@@ -101,6 +102,16 @@ class VoucherTreasuryGateway:
             if receipt.voucher_no in wanted:
                 found.setdefault(receipt.voucher_no, []).append(receipt)
         return {voucher: fold(voucher, receipts) for voucher, receipts in found.items()}
+
+    def take_new_results(self) -> list[InstructionResult]:
+        """The current results of the vouchers named in receipt files not taken before (by this process): what
+        callbacks carry on the HTTP channel. After a restart every file is new again; results are idempotent."""
+        self._receipts()
+        with self._lock:
+            names = [name for name in sorted(self._read) if name not in self._taken]
+            self._taken.update(names)
+            named = {r.voucher_no for name in names for r in self._read[name]}
+        return list(self.query_many(sorted(named)).values()) if named else []
 
     def _receipts(self) -> list[vouchers.Receipt]:
         if not self.inbox.exists():

@@ -99,7 +99,7 @@ def test_a_signed_file_opens_only_with_the_right_key_and_untouched_bytes() -> No
 
 def _receipt(status: PaymentStatus, **changes: object) -> vouchers.Receipt:
     fields: dict[str, object] = dict(
-        voucher_no="ZD000000000042A01", status=status, treasury_ref="GK20261201ABCDEF", adm_div_code="420500",
+        voucher_no="ZD000000000042A01", status=status, treasury_ref="GK20261201C26873DC9B37", adm_div_code="420500",
         st_year=2026, pay_acct_no="420500000000000001", pay_amt_fen=12_345_601,
         at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
     )  # fmt: skip
