@@ -215,6 +215,11 @@ class ReviewCaseWorkflow(PaymentHandlers):
         return opened
 
     async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
+        # A stage without a reminder time (remind_before_working_days=0, or the reminder day already past) used to
+        # wait for the decision alone and never time out; it now goes straight to the due time.
+        if self._view_time("remind_at") is None and workflow.patched("stage-timeout-without-reminder"):
+            await self._wait_stage(decided, "due_at")
+            return
         if not await self._wait_stage(decided, "remind_at") and self._view_time("remind_at") is not None:
             await self._note(stage, "reminder", opened)
         await self._wait_stage(decided, "due_at")
