@@ -430,7 +430,12 @@ def _still_waiting_on_old(progress: CaseProgress, move: DeadlineMove) -> bool:
         waiting = progress.status == CaseStatus.PUBLICITY and progress.awaiting is None
     else:
         stage = progress.stage
-        waiting = stage is not None and stage.key == move.stage_key and stage.round == move.round
+        waiting = (
+            stage is not None
+            and stage.key == move.stage_key
+            and stage.round == move.round
+            and bool(set(move.departments) & set(stage.departments))  # not a move from before an escalation
+        )
     return waiting and progress.deadlines.get(move.stage_key) != move.due_at
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ def test_the_split_rule_on_examples() -> None:
     assert split_by_shares(5, [10000, 0]) == [5, 0]
 
 
+@settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10**12), st.lists(st.integers(0, 10000), min_size=1, max_size=6))
 def test_the_parts_are_whole_fen_within_one_fen_of_the_share_and_sum_to_the_whole(amount: int, raw: list[int]) -> None:
     if sum(raw) == 0:
