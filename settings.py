@@ -41,9 +41,10 @@ class Settings(BaseSettings):
     treasury_sim_port: int = 8100
     treasury_sim_database_url: str = ""
     treasury_sim_settle_delay_seconds: float = 1.0
-    # Payment channel: http (signed JSON, the default) or file (ISO 20022 pain.001 out, pain.002/camt.054 back,
-    # through treasury_file_dir; the stand-in exchanges files there too when it is set).
-    treasury_channel: str = Field(default="http", pattern="^(http|file)$")
+    # Payment channel: http (signed JSON, the default), file (ISO 20022 pain.001 out, pain.002/camt.054 back) or
+    # voucher (财政直接支付凭证 XML, GBK, SM2-signed, out; 回单 back), both through treasury_file_dir; the stand-in
+    # exchanges files there too when it is set.
+    treasury_channel: str = Field(default="http", pattern="^(http|file|voucher)$")
     treasury_file_dir: Path | None = None
     # Seconds the payment stage waits for a callback before it queries the treasury.
     payment_poll_seconds: float = 15.0
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     # Payer (零余额账户) and voucher defaults for instructions.
     pay_acct_no: str = "420500000000000001"
     pay_acct_name: str = "宜昌市财政局零余额账户"
+    pay_acct_bank_name: str = "中国人民银行宜昌市中心支行（国库）"
     adm_div_code: str = "420500"
 
     # Secrets: from the environment in production; generated under data_dir/keys for development.
@@ -94,6 +96,12 @@ class Settings(BaseSettings):
     treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
     treasury_signing_key: SecretStr | None = Field(default=None, description="stand-in's Ed25519 private key, PEM")
     treasury_signing_key_id: str = "treasury-1"
+    # 国密 keys of the voucher channel (SM2, private keys as 64 hex digits, public keys as 04‖x‖y hex).
+    sm2_signing_key: SecretStr | None = Field(default=None, description="Zhida's SM2 private key, hex")
+    sm2_signing_key_id: str = "zhida-sm2-1"
+    treasury_sm2_public_key: str | None = Field(default=None, description="treasury's SM2 public key, hex")
+    treasury_sm2_signing_key: SecretStr | None = Field(default=None, description="stand-in's SM2 private key, hex")
+    treasury_sm2_signing_key_id: str = "treasury-sm2-1"
     # Seconds a signed callback's timestamp may differ from our clock.
     signature_window_seconds: int = 300
 
@@ -214,6 +222,32 @@ class Settings(BaseSettings):
         if self.datashare_app_secret:
             return self.datashare_app_secret.get_secret_value()
         return self._dev_secret("datashare.secret", lambda: secrets.token_urlsafe(32))
+
+    def zhida_sm2_private_hex(self) -> str:
+        if self.sm2_signing_key:
+            return self.sm2_signing_key.get_secret_value()
+        from gateways.sm2 import new_private_hex
+
+        return self._dev_secret("zhida-sm2.key", new_private_hex).strip()
+
+    def treasury_sm2_private_hex(self) -> str:
+        if self.treasury_sm2_signing_key:
+            return self.treasury_sm2_signing_key.get_secret_value()
+        from gateways.sm2 import new_private_hex
+
+        return self._dev_secret("treasury-sm2.key", new_private_hex).strip()
+
+    def treasury_sm2_public_hex(self) -> str:
+        if self.treasury_sm2_public_key:
+            return self.treasury_sm2_public_key
+        from gateways.sm2 import public_of
+
+        return public_of(self.treasury_sm2_private_hex())
+
+    def zhida_sm2_public_hex(self) -> str:
+        from gateways.sm2 import public_of
+
+        return public_of(self.zhida_sm2_private_hex())
 
     def zhida_public_pem(self) -> str:
         from gateways.signing import public_pem

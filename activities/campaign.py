@@ -21,6 +21,7 @@ from db.repositories import campaigns as repo
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from logs import get_logger
+from rules.indicators import voucher_details
 from schemas.campaigns import (
     BatchIn,
     BatchOut,
@@ -262,6 +263,7 @@ class CampaignActivities:
                 session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
             )
             payer_name = ctx.config.payer.acct_name if ctx.config.payer else self.pay_acct_name
+            sources = ctx.config.budget.sources
             summary = ctx.item.name[:60]
         messages: list[InstructionMessage] = []
         invalid: list[InstructionResult] = []
@@ -283,6 +285,7 @@ class CampaignActivities:
                         PaySummaryCode=row["pay_summary_code"],
                         PaySummaryName=summary,
                         FundSource=row["fund_source"],
+                        Details=voucher_details(sources, row["pay_amt_fen"]),  # one DetailList line per source
                     )
                 )
             except ValidationError as exc:  # the account on file is incomplete: the case goes to correction

@@ -21,6 +21,7 @@ from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavail
 from rules.amounts import compute_amount
 from rules.calendar import WorkCalendar, stage_deadline
 from rules.conditions import evaluate, facts_of
+from rules.indicators import details_from_config
 from rules.money import format_yuan, to_capitals
 from rules.sms_templates import format_date, render
 from schemas.cases import (
@@ -347,6 +348,7 @@ class CaseActivities:
                 PaySummaryName=item.name[:60],
                 FundSource=instruction.fund_source,
                 NotifyUrl=self.notify_url,
+                Details=details_from_config(config, instruction.pay_amt_fen),  # one DetailList line per source
             )
             status = instruction.status
         # The HTTP call happens outside the transaction: the instruction row is committed first.

@@ -258,7 +258,14 @@ class ReviewActivities(CaseActivities):
                 actor=SystemActor.WORKFLOW,
                 to_status=CaseStatus.PUBLICITY,
                 reason=f"公示{req.days}个工作日，至{format_date(due_day)}",
-                data={"due_at": due_at.isoformat(), "provisional": provisional, "amount_fen": case.amount_fen},
+                data={
+                    "due_at": due_at.isoformat(),
+                    "provisional": provisional,
+                    "amount_fen": case.amount_fen,
+                    # what the deadline is counted from, for the recompute once a provisional year is imported
+                    "start_day": local_date(req.now).isoformat(),
+                    "working_days": req.days,
+                },
             )
             self._notify(
                 session,
@@ -285,6 +292,9 @@ class ReviewActivities(CaseActivities):
                 departments=[req.department],
                 due_at=due_at,
                 provisional=provisional,
+                start_day=local_date(req.now),  # so the recompute on a year's import moves it like a stage's
+                working_days=OBJECTION_RULING_WORKING_DAYS,
+                remind_days=0,
             )
             cases.record(
                 session=session,

@@ -58,11 +58,22 @@ def _clean(url: str) -> None:
     """Leave a given database as it was: empty of what the benchmark added."""
     from sqlalchemy import delete
 
-    from db.models import BudgetLine, Department, Enterprise, FundItem, FundItemVersion, Notice, Policy, PolicyPush
+    from db.models import (
+        BudgetIndicator,
+        BudgetLine,
+        Department,
+        Enterprise,
+        FundItem,
+        FundItemVersion,
+        Notice,
+        Policy,
+        PolicyPush,
+    )
     from db.session import transaction
 
     with transaction(url) as session:
-        for model in (Notice, PolicyPush, BudgetLine, FundItemVersion, FundItem, Policy, Department, Enterprise):
+        models = (Notice, PolicyPush, BudgetIndicator, BudgetLine, FundItemVersion, FundItem, Policy, Department)
+        for model in (*models, Enterprise):
             session.execute(delete(model))
 
 

@@ -92,21 +92,22 @@ def import_command(
     )
     if moves:
         console.print(f"已重新计算 {len(moves)} 个在办环节的临时办理期限", markup=False)
-        _signal(moves)
+        _signal(moves, url)
 
 
-def _signal(moves) -> None:
-    """Tell the waiting workflows (the import is committed); without Temporal the tasks still carry the new dates."""
+def _signal(moves, url: str) -> None:
+    """Tell the waiting workflows (the import is committed), and re-send earlier moves a workflow missed; without
+    Temporal the tasks still carry the new dates (`zhida calendar repair-deadlines` tells the workflows later)."""
     import asyncio
 
-    from services.calendar import signal_moves
+    from services.calendar import after_import
     from settings import get_settings
     from workflows.client import connect
 
     async def run() -> int:
         settings = get_settings()
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await signal_moves(client=client, moves=moves)
+        return len(moves) + len(await after_import(client=client, db_url=url, moves=moves))
 
     try:
         told = asyncio.run(run())
@@ -114,6 +115,27 @@ def _signal(moves) -> None:
         console.print(f"办理期限已更新，但未能通知工作流（{exc}）：其计时仍按原期限", markup=False)
         return
     console.print(f"已通知 {told} 个办件工作流调整计时", markup=False)
+
+
+@app.command("repair-deadlines")
+def repair_command(database_url: str = DatabaseUrl) -> None:
+    """Re-send recomputed deadlines that a waiting workflow missed (its timer still at the old date)."""
+    import asyncio
+
+    from db.session import reading
+    from services.calendar import recorded_moves, repair_moves
+    from settings import get_settings
+    from workflows.client import connect
+
+    with reading(_url(database_url)) as session:
+        moves = recorded_moves(session=session)
+
+    async def run() -> int:
+        settings = get_settings()
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return len(await repair_moves(client=client, moves=moves))
+
+    console.print(f"已核对 {len(moves)} 个调整过的期限，重新通知 {asyncio.run(run())} 个工作流", markup=False)
 
 
 @app.command("show")

@@ -11,7 +11,7 @@ from rich.progress import track
 
 from db import crypto
 from db.models import Enterprise, FundItem
-from db.repositories import enterprises, fund_items
+from db.repositories import enterprises, fund_items, indicators
 from db.session import transaction
 from schemas import uscc as uscc_rules
 from schemas.fund_items import validate_config
@@ -67,7 +67,10 @@ DEMO_CONFIG: dict[str, Any] = {
         ],
     },
     "standard": {"kind": "fixed", "amount_fen": 10_000_000},
-    "budget": {"year": 2026, "total_fen": 500_000_000, "sources": [{"name": "市级财政", "share_bp": 10000}]},
+    "budget": {"year": 2026, "total_fen": 500_000_000, "sources": [
+            {"name": "市级财政", "share_bp": 10000, "indicator_no": "宜财企指〔2026〕12号", "budget_level": "3", "exp_func_code": "2150806", "gov_eco_code": "50799", "dep_eco_code": "31299", "fund_type_code": "1"},
+        ],
+    },
     "pay_summary_code": "30307",
     "fund_source": "市级财政",
     "approval": {"finance": FINANCE},
@@ -147,7 +150,10 @@ REVIEW_CONFIG: dict[str, Any] = {
     "budget": {
         "year": 2026,
         "total_fen": 2_000_000_000,
-        "sources": [{"name": "市级财政", "share_bp": 6000}, {"name": "区级财政", "share_bp": 4000}],
+        "sources": [
+            {"name": "市级财政", "share_bp": 6000, "indicator_no": "宜财企指〔2026〕31号", "budget_level": "3", "exp_func_code": "2150805", "gov_eco_code": "50799", "dep_eco_code": "31299", "fund_type_code": "1"},
+            {"name": "区级财政", "share_bp": 4000, "indicator_no": "伍财企指〔2026〕7号", "budget_level": "4", "exp_func_code": "2150805", "gov_eco_code": "50799", "dep_eco_code": "31299", "fund_type_code": "1"},
+        ],
     },
     "pay_summary_code": "30307",
     "approval": {
@@ -229,7 +235,10 @@ NO_APPLICATION_CONFIG: dict[str, Any] = {
     "budget": {
         "year": 2026,
         "total_fen": 1_000_000_000,
-        "sources": [{"name": "市级就业补助资金", "share_bp": 7000}, {"name": "区级财政", "share_bp": 3000}],
+        "sources": [
+            {"name": "市级就业补助资金", "share_bp": 7000, "indicator_no": "宜财社指〔2026〕5号", "budget_level": "3", "exp_func_code": "2080799", "gov_eco_code": "50799", "dep_eco_code": "31299", "fund_type_code": "1"},
+            {"name": "区级财政", "share_bp": 3000, "indicator_no": "伍财社指〔2026〕2号", "budget_level": "4", "exp_func_code": "2080799", "gov_eco_code": "50799", "dep_eco_code": "31299", "fund_type_code": "1"},
+        ],
     },
     "pay_summary_code": "30307",
     "approval": {
@@ -306,6 +315,7 @@ def add_listed_item(*, session, code: str, department_code: str, config: dict[st
         budget_year=cfg.budget.year,
         sources=[(s.name, s.amount_fen or 0) for s in cfg.budget.sources],
     )
+    indicators.sync_budget(session=session, fund_item_id=item.id, budget=cfg.budget)
     return item
 
 

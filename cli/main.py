@@ -80,7 +80,7 @@ def worker() -> None:
 
     from cli.archive import ensure_archive_pull_schedules
     from cli.reconcile import ensure_reconciliation_schedule
-    from cli.worker import build_worker, dispatch_notices_forever
+    from cli.worker import build_worker, deliver_receipts_forever, dispatch_notices_forever
     from gateways.factory import build_gateways
     from workflows.client import connect
 
@@ -98,10 +98,12 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
         dispatcher = asyncio.create_task(dispatch_notices_forever(settings, provider=gateways.sms))
+        receipts = asyncio.create_task(deliver_receipts_forever(settings, client, gateways))
         try:
             await worker.run()
         finally:
             dispatcher.cancel()
+            receipts.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

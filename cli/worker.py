@@ -139,3 +139,25 @@ async def dispatch_notices_forever(
     while True:
         await asyncio.to_thread(dispatcher.run_round)
         await asyncio.sleep(every_seconds)
+
+
+async def deliver_receipts_forever(
+    settings: Settings, client: Client, gateways: Gateways, *, every_seconds: float = 0.5
+) -> None:
+    """On the voucher channel, the receipts (回单) take the place of callbacks: each new result is stored and
+    signalled to its case, and a return after the case closed starts the correction loop (services.payments)."""
+    from services.payments import handle_result
+    from services.uow import UnitOfWork
+
+    take = getattr(gateways.treasury, "take_new_results", None)
+    if take is None:
+        return
+    uow = UnitOfWork(settings.db_url)
+    log = structlog.get_logger("zhida.receipts")
+    while True:
+        try:
+            for result in await asyncio.to_thread(take):
+                await handle_result(uow=uow, client=client, result=result, task_queue=settings.temporal_task_queue)
+        except Exception:
+            log.exception("receipt_delivery_failed")
+        await asyncio.sleep(every_seconds)

@@ -302,6 +302,47 @@ class BudgetEntry(Base):
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
 
 
+class BudgetIndicator(Base):
+    """A budget indicator line (指标): one funding source of a fund item, its document number and share (市区分担), and
+    what payments drew from it; `total_fen - drawn_fen` is its balance. Payments draw their parts (rules/indicators)
+    when their budget is committed and a same-year return gives them back (indicator_entry holds each move)."""
+
+    __tablename__ = "budget_indicator"
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "source", name="uq_budget_indicator_item_source"),
+        CheckConstraint("drawn_fen >= 0", name="drawn_non_negative"),
+        CheckConstraint("share_bp >= 0 AND share_bp <= 10000", name="share_range"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(ForeignKey("fund_item.id"), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)  # order in the configuration: the rounding rule's tie-break
+    indicator_no: Mapped[str | None] = mapped_column(String(64))
+    budget_year: Mapped[int] = mapped_column(Integer)
+    share_bp: Mapped[int] = mapped_column(Integer)  # 0 once the source left the configuration
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    drawn_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IndicatorEntry(Base):
+    """One move of an indicator: a payment's part drawn (commit) or given back by a same-year return (restore)."""
+
+    __tablename__ = "indicator_entry"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", BudgetEntryKind), name="kind"),
+        UniqueConstraint("indicator_id", "case_id", "kind", "attempt", name="uq_indicator_entry_case_kind"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("budget_indicator.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
 class PaymentInstruction(Base):
     """A payment instruction (支付凭证) to the treasury; VoucherNo is deterministic and unique."""
 

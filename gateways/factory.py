@@ -1,5 +1,5 @@
-"""The gateways a worker process needs, built once from settings: the treasury (signed HTTP or the ISO 20022 file
-channel, per `treasury_channel`), the statement source for reconciliation, and the SMS provider."""
+"""The gateways a worker process needs, built once from settings: the treasury (signed HTTP, the ISO 20022 file
+channel or the SM2-signed voucher channel, per `treasury_channel`), the statement source for reconciliation, and the SMS provider."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gateways.datashare import DataShareClient
     from gateways.sms import SmsProvider
     from gateways.treasury import HttpTreasuryGateway, StatementSource, TreasuryGateway
+    from gateways.treasury_vouchers import VoucherTreasuryGateway
     from settings import Settings
 
 # A campaign sends up to MAX_BATCH instructions in one request and the statement of a busy day is large:
@@ -64,6 +65,19 @@ def treasury_file_dir(settings: Settings) -> Path:
     return settings.treasury_file_dir or settings.data_dir / "treasury-files"
 
 
+def voucher_treasury(settings: Settings) -> VoucherTreasuryGateway:
+    """The treasury over SM2-signed 财政直接支付凭证 files, in the same exchange folder as the file channel."""
+    from gateways.sm2 import Sm2Signer, Sm2Verifier
+    from gateways.treasury_vouchers import VoucherTreasuryGateway
+
+    return VoucherTreasuryGateway(
+        treasury_file_dir(settings),
+        signer=Sm2Signer(settings.zhida_sm2_private_hex(), settings.sm2_signing_key_id),
+        treasury_verifiers={settings.treasury_sm2_signing_key_id: Sm2Verifier(settings.treasury_sm2_public_hex())},
+        pay_acct_bank_name=settings.pay_acct_bank_name,
+    )
+
+
 def build_gateways(
     settings: Settings,
     *,
@@ -82,6 +96,8 @@ def build_gateways(
 
         # One instance for cases and campaigns: it parses each report file once.
         case_treasury = bulk_treasury = FileTreasuryGateway(treasury_file_dir(settings))
+    elif settings.treasury_channel == "voucher":
+        case_treasury = bulk_treasury = voucher_treasury(settings)
     else:
         case_treasury = http_treasury(settings)
         bulk_treasury = http_treasury(settings, timeout=BULK_TIMEOUT_SECONDS)

@@ -1,6 +1,9 @@
 """Ed25519 request signing shared by Zhida and the treasury: who sent a body, when, and only once.
 
 Signature base string (UTF-8): ``{X-Timestamp}\\n{X-Nonce}\\n{sha256 hex of the raw body}``.
+
+`Signer` / `Verifier` are the interface every signature algorithm sits behind: Ed25519 here, SM2 with SM3
+(国密, gateways/sm2.py) for the voucher channel.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -38,6 +42,51 @@ class SignatureError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+
+
+class Signer(Protocol):
+    """Signs bytes with one private key, named by `key_id` so the peer finds the public key."""
+
+    algorithm: str
+    key_id: str
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class Verifier(Protocol):
+    """Checks signatures of one public key; raises SignatureError when one does not hold."""
+
+    algorithm: str
+
+    def verify(self, signature: bytes, data: bytes) -> None: ...
+
+
+class Ed25519Signer:
+    """`Signer` over an Ed25519 private key (PKCS#8 PEM)."""
+
+    algorithm = "Ed25519"
+
+    def __init__(self, private_pem: str, key_id: str) -> None:
+        self.key_id = key_id
+        self._key = _private_key(private_pem)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class Ed25519Verifier:
+    """`Verifier` over an Ed25519 public key (SubjectPublicKeyInfo PEM)."""
+
+    algorithm = "Ed25519"
+
+    def __init__(self, public_pem: str) -> None:
+        self._key = _public_key(public_pem)
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        try:
+            self._key.verify(signature, data)
+        except InvalidSignature as exc:
+            raise SignatureError("签名验证失败", "bad_signature") from exc
 
 
 def new_private_pem() -> str:

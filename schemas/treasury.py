@@ -28,6 +28,20 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class InstructionDetail(_Contract):
+    """One DetailList line of a voucher: the part of the payment that one funding source's indicator (指标) carries
+    (市区分担; the split rule is rules/indicators), with the indicator's codes."""
+
+    Source: str = Field(min_length=1, max_length=64, description="资金来源", examples=["市级财政"])
+    IndicatorNo: str | None = Field(default=None, max_length=64, description="指标文号")
+    BudgetLevel: str | None = Field(default=None, max_length=4, description="预算级次")
+    ExpFuncCode: str | None = Field(default=None, pattern=r"^\d{3,7}$", description="支出功能分类科目")
+    GovExpEcoCode: str | None = Field(default=None, pattern=r"^\d{3,5}$", description="政府经济分类")
+    DepExpEcoCode: str | None = Field(default=None, pattern=r"^\d{3,5}$", description="部门经济分类")
+    FundTypeCode: str | None = Field(default=None, max_length=4, description="资金性质")
+    Amt: int = Field(ge=0, le=MAX_PAY_AMT_FEN, strict=True, description="本来源金额（分）")
+
+
 class PaymentInstruction(_Contract):
     """One payment voucher (支付凭证) from the 零余额账户 to an enterprise's account."""
 
@@ -50,6 +64,18 @@ class PaymentInstruction(_Contract):
     NotifyUrl: str | None = Field(
         default=None, max_length=500, pattern=r"^https?://\S+$", description="结果回调地址"
     )
+    # The voucher channel's extra fields; the other channels ignore them.
+    AgencyCode: str | None = Field(default=None, max_length=32, description="预算单位（主管部门）代码")
+    AgencyName: str | None = Field(default=None, max_length=200, description="预算单位名称")
+    Details: list[InstructionDetail] | None = Field(
+        default=None, min_length=1, max_length=20, description="每个资金来源一行（DetailList），合计等于PayAmt"
+    )
+
+    @model_validator(mode="after")
+    def _details_sum(self) -> PaymentInstruction:
+        if self.Details is not None and sum(d.Amt for d in self.Details) != self.PayAmt:
+            raise ValueError(f"DetailList 金额合计 {sum(d.Amt for d in self.Details)} 分不等于 PayAmt {self.PayAmt} 分")
+        return self
 
 
 class InstructionResult(_Contract):

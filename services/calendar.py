@@ -27,9 +27,10 @@ from schemas.calendar import (
     DeadlineOut,
     ImportOut,
 )
+from schemas.cases import CaseProgress
 from schemas.localtime import LOCAL_TZ, to_local
 from schemas.principal import Principal
-from schemas.vocabulary import ActorKind, Awaiting, EventKind, Role, actor
+from schemas.vocabulary import ActorKind, Awaiting, CaseStatus, EventKind, Role, actor
 from services import scope
 from services.errors import Forbidden, Invalid, NotFound
 from workflows.review import ReviewCaseWorkflow
@@ -227,6 +228,66 @@ def recompute_provisional(
             )
         )
     moves += _recompute_supplements(session=session, cal=cal, year=year, source=source, actor=actor, now=now)
+    moves += _recompute_publicity(session=session, cal=cal, year=year, source=source, actor=actor, now=now)
+    return moves
+
+
+def _recompute_publicity(
+    *, session: Session, cal: WorkCalendar, year: int, source: str, actor: str, now: datetime
+) -> list[DeadlineMove]:
+    """Publicity (公示) periods whose end was provisional across `year`: an event, and the move for the workflow's
+    publicity timer. (Objection rulings are department tasks: the stage recompute above moves them.)"""
+    moves: list[DeadlineMove] = []
+    for case, event in repo.open_provisional_publicity(session=session):
+        data = event.data or {}
+        start, days = date.fromisoformat(data["start_day"]), int(data["working_days"])
+        old_due_at = datetime.fromisoformat(data["due_at"])
+        old_due_day = (to_local(old_due_at) - timedelta(seconds=1)).date()
+        if not start.year <= year <= old_due_day.year:
+            continue
+        new = stage_deadline(cal, start, days, 0, now=now, tz=LOCAL_TZ)
+        due_at = new.due_at.astimezone(UTC)
+        if due_at == old_due_at and new.provisional:
+            continue
+        change = (
+            f"期限仍为{format_date(new.due_day)}，已确定"
+            if due_at == old_due_at
+            else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
+        )
+        cases.record(
+            session=session,
+            case=case,
+            key=f"deadline_moved:{CaseStatus.PUBLICITY}:{new.due_day.isoformat()}:{int(new.provisional)}",
+            kind=EventKind.DEADLINE_MOVED,
+            actor=actor,
+            reason=f"公示期：导入{year}年节假日安排（{source}）后重新计算公示截止日，{change}"
+            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            data={
+                "awaiting": CaseStatus.PUBLICITY,
+                "stage_key": CaseStatus.PUBLICITY,
+                "round": 1,
+                "year": year,
+                "old_due_at": old_due_at.isoformat(),
+                "due_at": due_at.isoformat(),
+                "remind_at": None,
+                "provisional": new.provisional,
+                "start_day": start.isoformat(),
+                "working_days": days,
+            },
+        )
+        moves.append(
+            DeadlineMove(
+                case_id=case.id,
+                workflow_id=case.workflow_id,
+                stage_key=CaseStatus.PUBLICITY,
+                stage_name=CaseStatus.PUBLICITY.label,
+                round=1,
+                departments=[],
+                old_due_at=old_due_at,
+                due_at=due_at,
+                provisional=new.provisional,
+            )
+        )
     return moves
 
 
@@ -334,3 +395,78 @@ async def signal_moves(*, client: Client, moves: list[DeadlineMove]) -> int:
         except RPCError as exc:  # ended, or never started: its tasks carry the new deadline all the same
             log.warning("deadline_move_not_signalled", workflow_id=move.workflow_id, error=str(exc))
     return told
+
+
+# -- repair of a lost move ---------------------------------------------------------------------------------------
+
+
+def _move_of(case, event) -> DeadlineMove:
+    data = event.data or {}
+    stage_key = data.get("awaiting") or data["stage_key"]
+    return DeadlineMove(
+        case_id=case.id,
+        workflow_id=case.workflow_id,
+        stage_key=stage_key,
+        stage_name=str(stage_key),
+        round=int(data.get("times") or data.get("round") or 1),
+        departments=list(data.get("departments") or []),
+        old_due_at=datetime.fromisoformat(data["old_due_at"]),
+        due_at=datetime.fromisoformat(data["due_at"]),
+        remind_at=datetime.fromisoformat(data["remind_at"]) if data.get("remind_at") else None,
+        provisional=bool(data.get("provisional")),
+    )
+
+
+def recorded_moves(*, session: Session) -> list[DeadlineMove]:
+    """The last recorded move of every stage, supplement and publicity of the open cases."""
+    return [_move_of(case, event) for case, event in repo.latest_moves(session=session)]
+
+
+def _still_waiting_on_old(progress: CaseProgress, move: DeadlineMove) -> bool:
+    """The workflow is waiting on the deadline this move is about, and its timer is not at the moved time."""
+    if move.stage_key == Awaiting.SUPPLEMENT:
+        waiting = progress.awaiting == Awaiting.SUPPLEMENT and progress.supplements == move.round
+    elif move.stage_key == CaseStatus.PUBLICITY:
+        waiting = progress.status == CaseStatus.PUBLICITY and progress.awaiting is None
+    else:
+        stage = progress.stage
+        waiting = (
+            stage is not None
+            and stage.key == move.stage_key
+            and stage.round == move.round
+            and bool(set(move.departments) & set(stage.departments))  # not a move from before an escalation
+        )
+    return waiting and progress.deadlines.get(move.stage_key) != move.due_at
+
+
+async def repair_moves(*, client: Client, moves: list[DeadlineMove]) -> list[DeadlineMove]:
+    """Re-send each recorded move whose workflow still counts to the old deadline (its signal was lost: Temporal
+    was down during the import, or the signal failed); returns the moves re-sent.
+
+    The database is the truth (the tasks and the deadline_moved event were written in the import's transaction);
+    the workflow's `status` query shows the deadline its timer waits for. Where they differ the move is signalled
+    again; a workflow that already has it, or has moved on, is left alone, so running this often is harmless.
+    It runs after every import (`signal_moves` then this) and as `zhida calendar repair-deadlines`, for a cron or
+    an operator after an outage."""
+    resent: list[DeadlineMove] = []
+    for move in moves:
+        try:
+            progress = await client.get_workflow_handle(move.workflow_id).query(
+                ReviewCaseWorkflow.status, result_type=CaseProgress
+            )
+        except RPCError as exc:  # ended or unreachable: nothing waits on the old time
+            log.info("deadline_repair_skipped", workflow_id=move.workflow_id, error=str(exc)[:200])
+            continue
+        if _still_waiting_on_old(progress, move):
+            await signal_moves(client=client, moves=[move])
+            resent.append(move)
+    return resent
+
+
+async def after_import(*, client: Client, db_url: str, moves: list[DeadlineMove]) -> list[DeadlineMove]:
+    """After an import committed: signal its moves, then repair any recorded move a workflow missed."""
+    from services.uow import UnitOfWork
+
+    if moves:
+        await signal_moves(client=client, moves=moves)
+    return await repair_moves(client=client, moves=await UnitOfWork(db_url).read(recorded_moves))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from db.models import Department, FundItem, FundItemVersion, Policy
 from db.repositories import calendar as calendar_repo
 from db.repositories import fund_items as repo
+from db.repositories import indicators
 from rules.calendar import WorkCalendar
 from schemas.fields import field_catalogue
 from schemas.fund_items import (
@@ -442,6 +443,7 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
             budget_year=config.budget.year,
             sources=[(s.name, s.amount_fen or 0) for s in config.budget.sources],
         )
+        indicators.sync_budget(session=session, fund_item_id=item.id, budget=config.budget)
     except repo.BudgetBelowUsed as exc:
         raise Conflict(
             f"{exc}：已预留和拨付的资金不能调减，请调整预算 config.budget.sources", field="config.budget.sources"

@@ -88,6 +88,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.upheld: ObjectionRuling | None = None
         self.deadline_moves = 0  # counts move_deadline signals, so a waiting timer restarts at the new time
         self.supplement_remind_at: datetime | None = None
+        self.publicity_due_at: datetime | None = None
 
     # -- main line ---------------------------------------------------------------------------------------------
 
@@ -215,6 +216,11 @@ class ReviewCaseWorkflow(PaymentHandlers):
         return opened
 
     async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
+        # A stage without a reminder time (remind_before_working_days=0, or the reminder day already past) used to
+        # wait for the decision alone and never time out; it now goes straight to the due time.
+        if self._view_time("remind_at") is None and workflow.patched("stage-timeout-without-reminder"):
+            await self._wait_stage(decided, "due_at")
+            return
         if not await self._wait_stage(decided, "remind_at") and self._view_time("remind_at") is not None:
             await self._note(stage, "reminder", opened)
         await self._wait_stage(decided, "due_at")
@@ -414,7 +420,12 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.progress.deadlines[CaseStatus.PUBLICITY] = opened.due_at
         self.publicity_open = True
         stop = lambda: self.upheld is not None or self._stopping()  # noqa: E731
-        await wait_until(stop, opened.due_at)
+        self.publicity_due_at = opened.due_at
+        if workflow.patched("publicity-deadline-moves"):
+            # The publicity end follows a recomputed deadline (move_deadline), like a stage's due time.
+            await self._wait_moving(stop, lambda: self.publicity_due_at, reminder=False)
+        else:
+            await wait_until(stop, opened.due_at)
         self.publicity_open = False
         if self.progress.objections_open and not stop():
             self.progress.awaiting = Awaiting.OBJECTION_RULING
@@ -639,6 +650,11 @@ class ReviewCaseWorkflow(PaymentHandlers):
             if self.progress.awaiting == Awaiting.SUPPLEMENT and move.round == self.progress.supplements:
                 self.progress.deadlines[Awaiting.SUPPLEMENT] = move.due_at
                 self.supplement_remind_at = move.remind_at
+                self.deadline_moves += 1
+            return
+        if move.stage_key == CaseStatus.PUBLICITY:
+            if self.publicity_open:
+                self.publicity_due_at = self.progress.deadlines[CaseStatus.PUBLICITY] = move.due_at
                 self.deadline_moves += 1
             return
         view = self.progress.stage

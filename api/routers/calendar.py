@@ -106,6 +106,8 @@ def import_year(
     except NoticeError as exc:
         return JSONResponse(error_body("invalid", str(exc), notice_problems(exc)), status_code=422)
     client = request.app.state.temporal
-    if out.deadlines_moved and client is not None:
-        background.add_task(service.signal_moves, client=client, moves=out.deadlines_moved)
+    if client is not None:  # also re-sends moves of earlier imports whose signal was lost (service.after_import)
+        background.add_task(
+            service.after_import, client=client, db_url=request.app.state.settings.db_url, moves=out.deadlines_moved
+        )
     return out

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from db import bulk
 from db.models import BudgetEntry, BudgetLine
+from db.repositories import indicators
 from schemas.vocabulary import BudgetEntryKind
 
 RESERVE, COMMIT, RELEASE, RESTORE = (
@@ -114,6 +115,9 @@ def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> Budge
     )
     session.add(entry)
     session.flush()
+    if kind == COMMIT:  # the payment draws its parts from the item's indicator lines (指标)
+        item_id = session.scalar(select(BudgetLine.fund_item_id).where(BudgetLine.id == res.budget_line_id))
+        indicators.draw(session=session, fund_item_id=item_id, case_id=case_id, amount_fen=res.amount_fen, attempt=attempt)
     return entry
 
 
@@ -139,6 +143,7 @@ def restore(*, session: Session, case_id: int, attempt: int = 1) -> BudgetEntry 
         .values(committed_fen=BudgetLine.committed_fen - committed.amount_fen)
         .execution_options(synchronize_session=False)
     )
+    indicators.restore(session=session, case_id=case_id, attempt=attempt)
     entry = BudgetEntry(
         budget_line_id=committed.budget_line_id,
         case_id=case_id,
@@ -272,6 +277,15 @@ def _settle_many(
             )
     _move_lines(session, deltas)
     bulk.insert_rows(session, entry_t, out, beat=beat)
+    if kind == COMMIT and out:  # the payments draw their parts from the items' indicator lines (指标)
+        item_of = dict(
+            session.execute(select(BudgetLine.id, BudgetLine.fund_item_id).where(BudgetLine.id.in_(deltas))).all()
+        )
+        by_item: dict[int, list[tuple[int, int]]] = {}
+        for row in out:
+            by_item.setdefault(item_of[row["budget_line_id"]], []).append((row["case_id"], row["amount_fen"]))
+        for item_id, drawn in by_item.items():
+            indicators.draw_many(session=session, fund_item_id=item_id, payments=drawn, attempt=attempt)
 
 
 def commit_many(*, session: Session, case_ids: Sequence[int], attempt: int = 1, beat: bulk.Beat = bulk.no_beat) -> None:

@@ -176,3 +176,47 @@ def open_provisional_supplements(*, session: Session) -> list[tuple[Case, CaseEv
         if event and data.get("provisional") and data.get("start_day") and data.get("working_days") is not None:
             out.append((case, event))
     return out
+
+
+def open_provisional_publicity(*, session: Session) -> list[tuple[Case, CaseEvent]]:
+    """Cases in publicity (公示) whose end is provisional: the publicity_started event, or the last deadline_moved
+    event for it, when that says provisional and what it was counted from."""
+    waiting = list(session.scalars(select(Case).where(Case.status == CaseStatus.PUBLICITY).order_by(Case.id)))
+    if not waiting:
+        return []
+    events = session.scalars(
+        select(CaseEvent)
+        .where(
+            CaseEvent.case_id.in_([c.id for c in waiting]),
+            CaseEvent.kind.in_([EventKind.PUBLICITY_STARTED, EventKind.DEADLINE_MOVED]),
+        )
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    )
+    current: dict[int, CaseEvent] = {}
+    for event in events:
+        if event.kind == EventKind.PUBLICITY_STARTED or (event.data or {}).get("awaiting") == CaseStatus.PUBLICITY:
+            current[event.case_id] = event
+    out = []
+    for case in waiting:
+        event = current.get(case.id)
+        data = (event.data or {}) if event else {}
+        if event and data.get("provisional") and data.get("start_day") and data.get("working_days") is not None:
+            out.append((case, event))
+    return out
+
+
+def latest_moves(*, session: Session) -> list[tuple[Case, CaseEvent]]:
+    """The last deadline_moved event of each stage, supplement or publicity of every case still open: what each
+    waiting workflow should be counting to (services.calendar.repair_moves checks it is)."""
+    open_cases = select(Case.id).where(Case.status.not_in(list(CaseStatus.finals())))
+    rows = session.execute(
+        select(Case, CaseEvent)
+        .join(CaseEvent, CaseEvent.case_id == Case.id)
+        .where(CaseEvent.kind == EventKind.DEADLINE_MOVED, Case.id.in_(open_cases))
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    ).all()
+    last: dict[tuple[int, str], tuple[Case, CaseEvent]] = {}
+    for case, event in rows:
+        data = event.data or {}
+        last[(case.id, str(data.get("awaiting") or data.get("stage_key")))] = (case, event)
+    return list(last.values())

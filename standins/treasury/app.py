@@ -32,6 +32,7 @@ from standins.treasury.files import FileExchange
 from standins.treasury.ledger import Ledger
 from standins.treasury.statement import daily_statement
 from standins.treasury.tables import create_schema
+from standins.treasury.vouchers import VoucherExchange, VoucherKeys
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -60,6 +61,7 @@ class TreasuryStandIn:
         callback_concurrency: int = 32,
         callback_timeout_seconds: float = 5.0,
         file_dir: Path | None = None,
+        voucher_keys: VoucherKeys | None = None,
     ) -> None:
         self.engine = make_engine(db_url)
         self._private_pem = private_pem
@@ -84,6 +86,17 @@ class TreasuryStandIn:
         self.files = (
             FileExchange(ledger=self.ledger, file_dir=file_dir, accepted=self.settle_wake.set)
             if file_dir is not None
+            else None
+        )
+        self.vouchers = (
+            VoucherExchange(
+                ledger=self.ledger,
+                file_dir=file_dir,
+                signer=voucher_keys.signer(),
+                zhida_verifiers=voucher_keys.verifiers(),
+                accepted=self.settle_wake.set,
+            )
+            if file_dir is not None and voucher_keys is not None
             else None
         )
         # False only while the settler sleeps towards a due time, which no newer instruction can precede:
@@ -246,11 +259,13 @@ def create_app(
     callback_backoff_seconds: float = 0.5,
     callback_backoff_max_seconds: float = 300.0,
     file_dir: Path | None = None,
+    voucher_keys: VoucherKeys | None = None,
 ) -> FastAPI:
     """The stand-in's HTTP app; its database schema is created and its loops started in the lifespan.
 
     With `file_dir`, it also reads pain.001 files from file_dir/pain001 and writes pain.002 and camt.054
-    files to file_dir/reports.
+    files to file_dir/reports; with `voucher_keys` as well, it reads SM2-signed 财政直接支付凭证 from file_dir/vouchers
+    and writes signed receipts (回单) to file_dir/receipts.
     """
     sim = TreasuryStandIn(
         db_url=db_url,
@@ -262,6 +277,7 @@ def create_app(
         callback_backoff_seconds=callback_backoff_seconds,
         callback_backoff_max_seconds=callback_backoff_max_seconds,
         file_dir=file_dir,
+        voucher_keys=voucher_keys,
     )
 
     @asynccontextmanager
@@ -270,6 +286,8 @@ def create_app(
         tasks = [asyncio.create_task(sim.run_settler()), asyncio.create_task(sim.deliverer.run())]
         if sim.files is not None:
             tasks.append(asyncio.create_task(sim.files.run()))
+        if sim.vouchers is not None:
+            tasks.append(asyncio.create_task(sim.vouchers.run()))
         try:
             yield
         finally:
@@ -341,7 +359,8 @@ def serve(settings: Settings) -> None:
         settle_delay_seconds=settings.treasury_sim_settle_delay_seconds,
         window_seconds=settings.signature_window_seconds,
         file_dir=settings.treasury_file_dir
-        or (settings.data_dir / "treasury-files" if settings.treasury_channel == "file" else None),
+        or (settings.data_dir / "treasury-files" if settings.treasury_channel in ("file", "voucher") else None),
+        voucher_keys=VoucherKeys.from_settings(settings) if settings.treasury_channel == "voucher" else None,
     )
     uvicorn.run(
         app,
