@@ -193,6 +193,8 @@ def config_from_form(form: Form) -> Built:
             "deadline_working_days": _int(form.get("finance_days", "5")),
         }
     }
+    if form.get("reject_unmet") == "on":
+        approval["reject_unmet_at_application"] = True
     if c["mode"] == FundItemMode.REVIEW:
         if form.get("completeness_department"):
             approval["completeness_check"] = {
@@ -324,6 +326,7 @@ def form_from_config(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
         "finance_department": finance.get("department", ""),
         "finance_days": str(finance.get("deadline_working_days", "")),
         "finance_auto": "on" if finance.get("auto_when_quantified") else "",
+        "reject_unmet": "on" if approval.get("reject_unmet_at_application") else "",
         "officer_name": officer.get("name", ""),
         "officer_phone": officer.get("phone", ""),
         "officer_office": officer.get("office", ""),

@@ -147,6 +147,45 @@ class ReviewPage:
     objections: list[Any]
     my_department: str | None
     supplement_note: str = ""
+    at_application: ApplicationCheck | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationCheck:
+    """The quantified conditions as evaluated when the application arrived (kept with the case as evidence)."""
+
+    checked_at: datetime | None
+    conditions: list[ConditionResult]
+    outcome: str  # true / false / unknown, as rules.conditions.evaluate says
+    unmet: list[str]
+    rejected_at_once: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.outcome == "true":
+            return "申报时全部量化条件满足"
+        if self.outcome == "false":
+            return "申报时存在明确不满足的量化条件" + ("，已即时不予通过" if self.rejected_at_once else "")
+        return "申报时部分条件缺少数据，无法自动判断，须人工核实"
+
+
+def application_check(case: Any) -> ApplicationCheck | None:
+    """The eligibility recorded at application (`case.evidence`), or None for a case checked before it was kept."""
+    evidence = case.evidence or {}
+    if not isinstance(evidence, dict) or "conditions" not in evidence:
+        return None
+    conditions = [ConditionResult.model_validate(c) for c in evidence.get("conditions") or []]
+    outcome = evidence.get("outcome")
+    if outcome is None:  # recorded before the outcome was kept: the eligibility flag alone
+        outcome = "true" if evidence.get("eligible_by_rules") else "unknown"
+    checked = evidence.get("checked_at")
+    return ApplicationCheck(
+        checked_at=datetime.fromisoformat(checked) if checked else None,
+        conditions=conditions,
+        outcome=outcome,
+        unmet=list(evidence.get("unmet") or [c.text for c in conditions if c.blocking]),
+        rejected_at_once=bool(evidence.get("rejected_at_once")),
+    )
 
 
 def _named(text: str | None, names: dict[str, str]) -> str | None:
@@ -224,6 +263,7 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         + [o for o in objections if o.status != ObjectionStatus.OPEN],
         my_department=mine,
         supplement_note=supplement_note,
+        at_application=application_check(case),
     )
 
 

@@ -71,6 +71,7 @@ REVIEW = VALID | {
     "standard_kind": "manual",
     "standard_max_yuan": "200,000.00",
     "standard_note": "按评审结果核定",
+    "reject_unmet": "on",
 }
 INVALID: dict[str, dict[str, Any]] = {
     "window ends before it starts": {"window_end": "2026-12-01"},
@@ -85,6 +86,7 @@ INVALID: dict[str, dict[str, Any]] = {
     "escalation without a department": REVIEW | {"stage_escalate_to": [""]},
     "review stage with an unknown department": REVIEW | {"stage_departments": ["YC-NOPE"]},
     "officer without a phone": {"officer_phone": ""},
+    "reject at once on an instant item": {"reject_unmet": "on"},
     "review item without materials": REVIEW | {"material_name": [], "material_requirement": [], "material_sample": []},
 }
 

@@ -5,6 +5,8 @@ on the review screen, each refusal of the workflow shown on the page in Chinese.
 from __future__ import annotations
 
 import asyncio
+import copy
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from cli.demo import REVIEW_ITEM, demo_enterprise_uscc
+from cli.demo import REVIEW_CONFIG, REVIEW_ITEM, add_listed_item, demo_enterprise_uscc
 from db.models import Enterprise
 from db.session import transaction
 from schemas.vocabulary import CaseStatus
@@ -88,6 +90,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
     def return_for_supplement(page: Page) -> None:
         page.goto(f"/web/workbench/cases/{supplement}")
         expect(page.locator("#conditions")).to_contain_text("满足")
+        expect(page.locator("#at-application-verdict")).to_contain_text("申报时全部量化条件满足")
         expect(page.locator("#supplement-note")).to_contain_text("企业须在 5 个工作日内补正")
         page.get_by_role("button", name="退回补正").click()
         # the workflow refuses a 补正 without what to supplement; the page shows its reason
@@ -163,3 +166,44 @@ async def _tasks_for(web: Web, department: str, case_id: int) -> None:
         lambda rows: any(t["case_id"] == case_id for t in rows),
         what=f"the 联审 task of case {case_id} for {department}",
     )
+
+
+async def test_the_reviewer_sees_an_application_rejected_at_once_for_unmet_conditions(web: Web) -> None:
+    """A review item that rejects at once: the application of an enterprise short of the quantified conditions is
+    closed on arrival, and the review screen shows the check made then, with the 不足之处."""
+    code = f"YC-T-EL{uuid.uuid4().hex[:5].upper()}"
+    config = copy.deepcopy(REVIEW_CONFIG)
+    config["approval"] = config["approval"] | {"reject_unmet_at_application": True}
+    config["conditions"] = {
+        "op": "all",
+        "items": [
+            {"field": "region_code", "op": "prefix", "value": "4205"},
+            {"field": "employees", "op": "ge", "value": 1_000_000},
+        ],
+    }
+    with transaction(web.stack.settings.db_url) as session:
+        add_listed_item(session=session, code=code, department_code="YC-JXJ", config=config)
+    ((uscc, name),) = _enterprises(web, 1)
+    r = await asyncio.to_thread(
+        web.stack.http.post,
+        "/api/v1/applications",
+        json={"fund_item_code": code, "uscc": uscc},
+        headers=web.stack.token("enterprise", uscc),
+    )
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    await web.stack.wait_status(case_id, {CaseStatus.REJECTED}, web.stack.token(*REVIEWER))
+
+    def look(page: Page) -> None:
+        page.goto(f"/web/workbench/cases/{case_id}")
+        expect(page.locator("#case-status")).to_have_text(CaseStatus.REJECTED.label)
+        expect(page.locator(".card").first).to_contain_text(name)
+        check = page.locator("#at-application")
+        expect(page.locator("#at-application-verdict")).to_contain_text("已即时不予通过")
+        expect(check).to_contain_text("从业人数")
+        expect(check).to_contain_text("（不足之处）")
+        expect(page.locator("#timeline")).to_contain_text("不符合申报条件：从业人数")
+        expect(page.locator("#decision-form")).to_have_count(0)
+        page.screenshot(path=SHOTS / "rejected-at-application.png", full_page=True)
+
+    await web.run(_signed_in(web, look))
