@@ -8,6 +8,7 @@ is the model's, so the page cannot accept what the API refuses nor word a refusa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -16,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from rules.condition_text import conditions_text as generated_text
 from rules.money import parse_yuan
+from schemas.conditions import parse_condition
 from schemas.fields import FIELDS, FieldType
 from schemas.fund_items import FundItemConfig, FundItemCreate, explain_errors
 from schemas.principal import Principal
@@ -25,6 +28,8 @@ from services import fund_items as fund_item_service
 from services.errors import DomainError
 
 LIST_OPS = {"in", "not_in", "has_any_tags", "has_all_tags"}
+VALUE_SEPARATORS = re.compile(r"[,，、;；至]")
+MONEY_SEPARATORS = re.compile(r"[，、;；至]|,\s+")
 STAGE_COLUMNS = (
     "stage_key",
     "stage_name",
@@ -99,21 +104,25 @@ def _int(text: str) -> int | str | None:
         return text  # the model names the field and says it must be an integer
 
 
-def _leaf_value(built: Built, i: int, name: str, op: str, text: str) -> Any:
+def _leaf_value(built: Built, loc: tuple[str | int, ...], name: str, op: str, text: str) -> Any:
     spec = FIELDS.get(name)
-    parts = [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
+    # money keeps its thousands separators (20,000,000.00): values are parted by "，", "、", "至" or ", "
+    separators = MONEY_SEPARATORS if spec is not None and spec.type == FieldType.MONEY_FEN else VALUE_SEPARATORS
+    parts = [p.strip() for p in separators.split(text) if p.strip()]
     if op == "between":
         parts = parts[:2]
     one = op not in LIST_OPS and op != "between"
     if spec is None:
         return text
-    loc = ("conditions", "items", i, "value")
     if spec.type == FieldType.MONEY_FEN:
         values = [_fen(built, loc, spec.label, p) for p in parts]
     elif spec.type == FieldType.RATIO_BP:
         values = [_percent_bp(built, loc, spec.label, p) for p in parts]
     elif spec.type == FieldType.INT:
         values = [_int(p) for p in parts]
+    elif spec.type == FieldType.ENUM:  # typed as the page shows them (小型, 失信) or as codes
+        by_label = {label: value for value, label in spec.choices}
+        values = [by_label.get(p, p) for p in parts]
     else:
         values = parts
     return (values[0] if values else None) if one else values
@@ -181,11 +190,7 @@ def config_from_form(form: Form) -> Built:
             "note": form.get("standard_note"),
         }
     c["standard"] = {k: v for k, v in c["standard"].items() if v is not None}
-    leaves = []
-    for i, r in enumerate(form.rows("cond_field", "cond_op", "cond_value")):
-        value = _leaf_value(built, i, r["cond_field"], r["cond_op"], r["cond_value"])
-        leaves.append({"field": r["cond_field"], "op": r["cond_op"], "value": value})
-    c["conditions"] = {"op": form.get("cond_group", "all") or "all", "items": leaves}
+    c["conditions"] = conditions_from_form(built, form)
     approval: dict[str, Any] = {
         "finance": {
             "department": form.get("finance_department"),
@@ -230,6 +235,138 @@ def config_from_form(form: Form) -> Built:
         "office": form.get("officer_office"),
     }
     return built
+
+
+# -- the condition tree ---------------------------------------------------------------------------------------------
+#
+# Every node of the tree is one row of the form, in document order: its id, its parent's id ("" for the root group),
+# its kind (all / any / not for a group, leaf for a comparison) and, for a leaf, field, operator and value. A group
+# posts empty field, operator and value so that the columns stay aligned. A `not` group holds what must not be the
+# case: one item is negated as it is, several are "none of them" (not any).
+
+COND_COLUMNS = ("cond_id", "cond_parent", "cond_kind", "cond_field", "cond_op", "cond_value")
+GROUP_KINDS = ("all", "any", "not")
+ROOT_ID = "root"
+
+
+def cond_rows(form: Form) -> list[dict[str, str]]:
+    """The posted condition rows; a form of the flat kind (leaves only, one group) is read as a root group."""
+    if "cond_kind" in form.multi:
+        return form.rows(*COND_COLUMNS)
+    root = {"cond_id": ROOT_ID, "cond_parent": "", "cond_kind": form.get("cond_group", "all") or "all"}
+    leaves = [
+        {"cond_id": f"n{i}", "cond_parent": ROOT_ID, "cond_kind": "leaf", **r}
+        for i, r in enumerate(form.rows("cond_field", "cond_op", "cond_value"), start=1)
+    ]
+    return [root | {"cond_field": "", "cond_op": "", "cond_value": ""}, *leaves]
+
+
+@dataclass
+class CondNode:
+    """One node of the tree as the editor shows it (the template renders groups recursively)."""
+
+    row: dict[str, str]
+    children: list[CondNode] = field(default_factory=list)
+
+    @property
+    def is_group(self) -> bool:
+        return self.row.get("cond_kind") in GROUP_KINDS
+
+
+def cond_tree(rows: Sequence[Mapping[str, str]]) -> CondNode:
+    """The rows as a tree under one root group; a row whose parent is unknown hangs under the root."""
+    root: CondNode | None = None
+    groups: dict[str, CondNode] = {}
+    for raw in rows:
+        row = {name: str(raw.get(name, "") or "") for name in COND_COLUMNS}
+        node = CondNode(row)
+        parent = groups.get(row["cond_parent"])
+        if parent is None and root is None and node.is_group:
+            root = node
+        else:
+            if root is None:
+                root = CondNode({"cond_id": ROOT_ID, "cond_parent": "", "cond_kind": "all"})
+                groups[ROOT_ID] = root
+            (parent or root).children.append(node)
+        if node.is_group:
+            groups.setdefault(row["cond_id"], node)
+    return root or CondNode({"cond_id": ROOT_ID, "cond_parent": "", "cond_kind": "all"})
+
+
+def _blank(node: CondNode) -> bool:
+    return not node.is_group and not (node.row["cond_field"] or node.row["cond_op"] or node.row["cond_value"])
+
+
+def _node_config(built: Built, node: CondNode, loc: tuple[str | int, ...]) -> dict[str, Any]:
+    row = node.row
+    if not node.is_group:
+        value = _leaf_value(built, (*loc, "value"), row["cond_field"], row["cond_op"], row["cond_value"])
+        return {"field": row["cond_field"], "op": row["cond_op"], "value": value}
+    children = [child for child in node.children if not _blank(child)]
+    kind = row["cond_kind"]
+    if kind != "not":
+        return {"op": kind, "items": [_node_config(built, c, (*loc, "items", i)) for i, c in enumerate(children)]}
+    if len(children) == 1:
+        return {"op": "not", "item": _node_config(built, children[0], (*loc, "item"))}
+    if not children:
+        built.typing_error(loc, "申报条件：“均不得满足”条件组中至少需要一个条件")
+    inner = [_node_config(built, c, (*loc, "item", "items", i)) for i, c in enumerate(children)]
+    return {"op": "not", "item": {"op": "any", "items": inner}}
+
+
+def conditions_from_form(built: Built, form: Form) -> dict[str, Any]:
+    """The condition tree the editor's rows stand for."""
+    return _node_config(built, cond_tree(cond_rows(form)), ("conditions",))
+
+
+def _tree_rows(node: Mapping[str, Any], parent: str, out: list[dict[str, str]]) -> None:
+    node_id = ROOT_ID if not parent else f"n{len(out)}"
+    if "field" in node:
+        out.append(
+            {"cond_id": node_id, "cond_parent": parent, "cond_kind": "leaf", "cond_field": node["field"],
+             "cond_op": node["op"], "cond_value": _shown(node["field"], node.get("value"))}
+        )  # fmt: skip
+        return
+    out.append({"cond_id": node_id, "cond_parent": parent, "cond_kind": node["op"],
+                "cond_field": "", "cond_op": "", "cond_value": ""})  # fmt: skip
+    if node["op"] == "not":
+        inner = node["item"]
+        items = inner["items"] if inner.get("op") == "any" else [inner]
+    else:
+        items = node.get("items", [])
+    for item in items:
+        _tree_rows(item, node_id, out)
+
+
+def rows_from_conditions(conditions: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The editor's rows for a stored tree (the inverse of conditions_from_form); a lone leaf sits under `all`."""
+    tree = conditions if conditions.get("op") in GROUP_KINDS else {"op": "all", "items": [conditions]}
+    out: list[dict[str, str]] = []
+    _tree_rows(tree, "", out)
+    return out
+
+
+def section_errors(built: Built, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The form's typing errors and the model's errors (the API's messages) under `prefix` of the configuration,
+    without saving anything and without the database."""
+    errors = [e for e in built.errors if tuple(e["loc"][1 : 1 + len(prefix)]) == prefix]
+    try:
+        FundItemConfig.model_validate(built.config)
+    except ValidationError as exc:
+        for e in explain_errors(exc.errors(include_url=False), FundItemConfig):
+            if tuple(e["loc"][: len(prefix)]) == prefix:
+                errors.append(e | {"loc": ["config", *e["loc"]]})
+    return errors
+
+
+def conditions_text(form: Form) -> tuple[str | None, list[str]]:
+    """The guide's 申报条件 text from the form's condition tree (rules.condition_text), or the Chinese messages of
+    what is wrong with the tree (the API's, for the same tree)."""
+    built = config_from_form(form)
+    errors = section_errors(built, ("conditions",))
+    if errors:
+        return None, [e["msg"] for e in errors]
+    return generated_text(parse_condition(built.config["conditions"])), []
 
 
 @dataclass
@@ -292,6 +429,8 @@ def _shown(name: str, value: Any) -> str:
         values = [_yuan(v) for v in values]
     elif spec is not None and spec.type == FieldType.RATIO_BP:
         values = [_percent(v) for v in values]
+    elif spec is not None and spec.type == FieldType.ENUM:
+        values = [dict(spec.choices).get(v, v) for v in values]
     return ", ".join(str(v) for v in values)
 
 
@@ -322,7 +461,6 @@ def form_from_config(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
         "standard_cap_yuan": _yuan(standard.get("cap_fen")),
         "standard_max_yuan": _yuan(standard.get("max_fen")),
         "standard_note": standard.get("note", ""),
-        "cond_group": config.get("conditions", {}).get("op", "all"),
         "finance_department": finance.get("department", ""),
         "finance_days": str(finance.get("deadline_working_days", "")),
         "finance_auto": "on" if finance.get("auto_when_quantified") else "",
@@ -344,15 +482,11 @@ def form_from_config(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
         "publicity_days": str(publicity.get("working_days", "")),
         "objection_department": publicity.get("objection_department") or "",
     }
-    leaves = [i for i in config.get("conditions", {}).get("items", []) if "field" in i]
     rows = {
         "source": [
             {"source_name": s["name"], "source_share": _percent(s["share_bp"])} for s in budget.get("sources", [])
         ],
-        "cond": [
-            {"cond_field": i["field"], "cond_op": i["op"], "cond_value": _shown(i["field"], i.get("value"))}
-            for i in leaves
-        ],
+        "cond": rows_from_conditions(config.get("conditions") or {"op": "all", "items": []}),
         "stage": [
             {
                 "stage_key": s["key"],

@@ -190,3 +190,92 @@ def test_the_editor_opens_a_saved_draft_and_saves_it_again(app_client) -> None:
         assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
         saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
         assert saved["version"]["config"]["name"] == "宜昌市2026年度研发投入奖励（修改后的名称）"
+
+
+def _tree(*nodes: tuple[str, str, str, str, str, str]) -> dict[str, list[str]]:
+    """Condition rows as the tree editor posts them: (id, parent, kind, field, op, value) in document order."""
+    columns = ("cond_id", "cond_parent", "cond_kind", "cond_field", "cond_op", "cond_value")
+    return {name: [node[i] for node in nodes] for i, name in enumerate(columns)}
+
+
+TREE = _tree(
+    ("root", "", "all", "", "", ""),
+    ("n1", "root", "leaf", "region_code", "prefix", "4205"),
+    ("g1", "root", "not", "", "", ""),
+    ("n2", "g1", "leaf", "credit_status", "eq", "dishonest"),
+    ("n3", "g1", "leaf", "tags", "has_tag", "环保处罚"),
+    ("g2", "root", "any", "", "", ""),
+    ("n4", "g2", "leaf", "rd_ratio_bp", "ge", "3"),
+    ("n5", "g2", "leaf", "revenue_fen", "ge", "20,000,000.00"),
+    ("n6", "g2", "leaf", "", "", ""),  # a blank row left on the page
+)
+TREE_CONFIG = {
+    "op": "all",
+    "items": [
+        {"field": "region_code", "op": "prefix", "value": "4205"},
+        {
+            "op": "not",
+            "item": {
+                "op": "any",
+                "items": [
+                    {"field": "credit_status", "op": "eq", "value": "dishonest"},
+                    {"field": "tags", "op": "has_tag", "value": "环保处罚"},
+                ],
+            },
+        },
+        {
+            "op": "any",
+            "items": [
+                {"field": "rd_ratio_bp", "op": "ge", "value": 300},
+                {"field": "revenue_fen", "op": "ge", "value": 2_000_000_000},
+            ],
+        },
+    ],
+}
+
+
+def test_the_condition_tree_with_a_not_group_is_saved_and_opened_again(app_client) -> None:
+    client, headers = app_client
+    flat = {k: v for k, v in VALID.items() if not k.startswith("cond_")}
+    data = flat | TREE
+    assert config_from_form(_form(data)).config["conditions"] == TREE_CONFIG
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/new", data=data | {"code": code}, headers=headers["page"],
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
+    saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
+    assert saved["version"]["config"]["conditions"] == TREE_CONFIG
+    values, rows = form_from_config(saved["version"]["config"])
+    assert config_from_form(_form(_as_post(values, rows))).config["conditions"] == TREE_CONFIG  # round trip
+    page = client.get(f"/web/workbench/items/{code}/edit", headers=headers["page"])
+    assert page.status_code == 200
+    assert page.text.count('class="cond-group') == 3 and 'data-kind="not"' in page.text
+    # a lone item in a `not` group is negated as it is
+    single = _tree(("root", "", "not", "", "", ""), ("n1", "root", "leaf", "employees", "lt", "10"))
+    negated = config_from_form(_form(flat | single)).config["conditions"]
+    assert negated == {"op": "not", "item": {"field": "employees", "op": "lt", "value": 10}}
+
+
+def test_the_guide_text_is_generated_from_the_tree(app_client) -> None:
+    client, headers = app_client
+    flat = {k: v for k, v in VALID.items() if not k.startswith("cond_")}
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/conditions-text", data=flat | TREE, headers=headers["page"])
+    assert r.status_code == 200
+    text = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", r.text, re.S).group(1))
+    assert text == (
+        "申报单位须同时满足以下条件：\n"
+        "（一）注册地行政区划 以 4205 开头；\n"
+        "（二）不得存在以下任一情形：1. 信用状态 = 失信；2. 资质标签 具有“环保处罚”；\n"
+        "（三）满足以下条件之一：1. 研发投入占比 ≥ 3.00%；2. 营业收入 ≥ 20,000,000.00 元。"
+    )
+    # a wrong tree: the API's message for the same tree, and the text typed so far is kept
+    bad = flat | TREE | {"cond_op": [*TREE["cond_op"][:4], "prefix", *TREE["cond_op"][5:]], "guide_conditions_text": "旧文字"}
+    r = client.post("/web/workbench/editor/conditions-text", data=bad, headers=headers["page"])
+    messages = [html.unescape(m) for m in re.findall(r'<p class="error field-error"[^>]*>(.*?)</p>', r.text)]
+    assert len(messages) == 1 and "资质标签" in messages[0] and "prefix" in messages[0], messages
+    assert ">旧文字</textarea>" in r.text
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    _, api = _api_messages(client, headers, code, bad)
+    assert api == messages

@@ -85,7 +85,6 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         "#window_start": start.isoformat(),
         "#window_end": (start - timedelta(days=1)).isoformat(),  # wrong on purpose: refused first
         "#guide_policy_basis": "《宜昌市支持企业加大研发投入若干措施》第二条",
-        "#guide_conditions_text": "在宜昌市注册、研发投入占比不低于3%的企业",
         "#guide_standard_text": "一次性奖励5万元",
         "#guide_process": "在线申报，系统自动核验，即时兑付",
         "#budget_total_yuan": "1,000,000.00",
@@ -104,7 +103,8 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
             page.fill(selector, value)
         page.fill("input[name=source_name]", "市级财政")
         page.fill("input[name=source_share]", "100")
-        conditions = page.locator("#cond-rows tr")
+        root = page.locator("#cond-group-root")
+        conditions = page.locator("#cond-items-root > .cond-leaf")
         conditions.nth(0).locator("select[name=cond_field]").select_option("region_code")
         conditions.nth(0).locator("select[name=cond_op]").select_option("prefix")
         conditions.nth(0).locator("input[name=cond_value]").fill("4205")
@@ -113,8 +113,20 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         conditions.nth(1).locator("input[name=cond_value]").fill("3")
         conditions.nth(2).get_by_role("button", name="删除").click()  # the third row is not needed
         expect(conditions).to_have_count(2)
-        page.get_by_role("button", name="添加条件").click()  # htmx brings a blank row
+        root.locator(":scope > button.add-leaf").click()  # htmx brings a blank row
         expect(conditions).to_have_count(3)
+        root.locator(":scope > button.add-group").click()  # and a group: made a `not` group (不得存在以下情形)
+        group = page.locator("#cond-items-root > .cond-group")
+        expect(group).to_have_count(1)
+        group.locator("select[name=cond_kind]").select_option("not")
+        group.locator("select[name=cond_field]").select_option("credit_status")
+        group.locator("select[name=cond_op]").select_option("eq")
+        group.locator(".cond-leaf input[name=cond_value]").fill("失信")
+        page.click("#generate-conditions-text")  # the guide's text from the tree
+        expect(page.locator("#guide_conditions_text")).to_have_value(
+            "申报单位须同时满足以下条件：\n（一）注册地行政区划 以 4205 开头；\n（二）研发投入占比 ≥ 3.00%；\n"
+            "（三）信用状态 ≠ 失信。"
+        )
         page.click("#save")
         expect(page.locator("#errors")).to_contain_text("截止日不得早于起始日")
         expect(page.locator("fieldset", has_text="申报期").locator(".field-error")).to_contain_text("申报截止日")
@@ -140,4 +152,9 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
     config = saved.json()["version"]["config"]
     assert config["standard"] == {"kind": "fixed", "amount_fen": 5_000_000}
     assert config["conditions"]["items"][1] == {"field": "rd_ratio_bp", "op": "ge", "value": 300}
+    assert config["conditions"]["items"][2] == {
+        "op": "not",
+        "item": {"field": "credit_status", "op": "eq", "value": "dishonest"},
+    }
+    assert config["guide"]["conditions_text"].endswith("（三）信用状态 ≠ 失信。")
     assert config["budget"]["total_fen"] == 100_000_000 and config["budget"]["sources"][0]["share_bp"] == 10_000
