@@ -308,7 +308,9 @@ def _editor(request: Request, scope: Scope, values: dict, rows: dict, **extra: o
 
 
 TIMEOUTS = [TimeoutPolicy.ESCALATE, TimeoutPolicy.AUTO_APPROVE, TimeoutPolicy.AUTO_REJECT]
-EMPTY_ROWS = {"source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}]}
+EMPTY_ROWS = {
+    "source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}], "tier": [{}, {}], "part": [{}, {}],
+}  # fmt: skip
 
 
 @router.get("/editor/new", response_class=HTMLResponse)
@@ -324,7 +326,7 @@ def new_item(request: Request, mode: Annotated[str, Query(pattern="^(instant|rev
 @router.get("/editor/row", response_class=HTMLResponse)
 def editor_row(
     request: Request,
-    kind: Annotated[str, Query(pattern="^(source|cond|group|stage|material)$")],
+    kind: Annotated[str, Query(pattern="^(source|cond|group|stage|material|tier|part)$")],
     parent: Annotated[str, Query(pattern="^[A-Za-z0-9_-]{0,16}$")] = item_editor.ROOT_ID,
 ) -> Response:
     """One blank row of a repeated section, added by htmx; in the condition tree a comparison or a group (with one
@@ -347,6 +349,8 @@ REPEATED = {
     "source": ("source_name", "source_share"),
     "stage": item_editor.STAGE_COLUMNS,
     "material": ("material_name", "material_requirement", "material_sample"),
+    "tier": item_editor.TIER_COLUMNS,
+    "part": item_editor.PART_COLUMNS,
 }
 
 
@@ -371,6 +375,33 @@ async def conditions_text(request: Request) -> Response:
     text, errors = item_editor.conditions_text(form)
     context = {"text": single.get("guide_conditions_text", "") if text is None else text, "errors": errors}
     return templates.TemplateResponse(request, "workbench_editor_conditions_text.html", context)
+
+
+@router.post("/editor/example", response_class=HTMLResponse)
+async def worked_example(request: Request, uow: UowDep) -> Response:
+    """The support standard as filled in, applied to a sample enterprise: the amount in yuan with its working."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    single, form = await _posted(request)
+    example = await uow.read(
+        item_editor.worked_example, principal=scope.principal, form=form, uscc=single.get("example_uscc", "")[:18]
+    )
+    return templates.TemplateResponse(request, "workbench_editor_example.html", {"example": example})
+
+
+@router.post("/editor/sms-preview", response_class=HTMLResponse)
+async def sms_preview(request: Request, uow: UowDep, today: Today) -> Response:
+    """Every SMS of the item's mode with real sample text: the sample enterprise, 大写金额, Beijing-time deadlines."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    single, form = await _posted(request)
+    previews = await uow.write(  # the working-day calendar is seeded on first use
+        item_editor.sms_preview, principal=scope.principal, form=form, uscc=single.get("example_uscc", "")[:18],
+        today=today,
+    )  # fmt: skip
+    return templates.TemplateResponse(request, "workbench_editor_sms.html", {"previews": previews})
 
 
 @router.post("/editor/new", response_class=HTMLResponse)

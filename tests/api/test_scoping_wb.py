@@ -16,6 +16,10 @@ EDITORS = frozenset({"admin", "dept_a", "dept_b"})
 TABLE: list[Row] = [
     Row("POST", "/web/workbench/editor/conditions-text", EDITORS, form={"mode": "instant"}, auth="cookie",
         anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/example", EDITORS, form={"mode": "instant", "standard_kind": "fixed",
+        "standard_amount_yuan": "50,000.00"}, auth="cookie", anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/sms-preview", EDITORS, form={"mode": "instant"}, auth="cookie",
+        anonymous=(303,), denied=(403,)),
 ]
 # fmt: on
 PAIRS = cases_of(TABLE)

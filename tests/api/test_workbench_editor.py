@@ -16,7 +16,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import mint
-from cli.demo import ensure_demo
+from cli.demo import demo_enterprise_uscc, ensure_demo
+from db.repositories import enterprises
+from db.session import transaction
+from rules.amounts import compute_amount
+from rules.money import format_yuan, to_capitals
 from db.migrate import upgrade
 from db.session import engine_for
 from schemas.fund_items import FundItemConfig
@@ -101,7 +105,8 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestC
     ensure_demo(settings)
     token = mint(settings.jwt_key(), role="department", subject="YC-JXJ")
     page = {"Cookie": f"zhida_token={token}"} | csrf_headers(settings.jwt_key(), token)  # a signed-in page form
-    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token, "page": page}
+    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token, "page": page,
+                                             "db_url": url}  # fmt: skip
     engine_for(url).dispose()
 
 
@@ -279,3 +284,99 @@ def test_the_guide_text_is_generated_from_the_tree(app_client) -> None:
     code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
     _, api = _api_messages(client, headers, code, bad)
     assert api == messages
+
+
+TIERS = {
+    "standard_kind": "tiers",
+    "tiers_base": "revenue_fen",
+    "tiers_cap_yuan": "400,000.00",
+    "tier_at_least": ["100,000,000.00", "500,000,000.00", ""],
+    "tier_amount_yuan": ["200,000.00", "", ""],
+    "tier_rate_percent": ["", "0.1", ""],
+    "tier_label": ["营收首次突破1亿元", "营收首次突破5亿元", ""],
+}
+SUM = {
+    "standard_kind": "sum",
+    "sum_cap_yuan": "1,000,000.00",
+    "part_kind": ["fixed", "rate", ""],
+    "part_amount_yuan": ["100,000.00", "", ""],
+    "part_base": ["", "tax_paid_fen", ""],
+    "part_rate_percent": ["", "3", ""],
+    "part_floor_yuan": ["", "", ""],
+    "part_cap_yuan": ["", "500,000.00", ""],
+}
+
+
+def test_tiered_and_summed_standards_are_built_from_yuan_and_percent(app_client) -> None:
+    client, headers = app_client
+    tiers = config_from_form(_form(VALID | TIERS)).config["standard"]
+    assert tiers == {
+        "kind": "tiers",
+        "base": "revenue_fen",
+        "cap_fen": 40_000_000,
+        "tiers": [
+            {"at_least": 10_000_000_000, "amount_fen": 20_000_000, "label": "营收首次突破1亿元"},
+            {"at_least": 50_000_000_000, "rate": "0.001", "label": "营收首次突破5亿元"},
+        ],
+    }
+    summed = config_from_form(_form(VALID | SUM)).config["standard"]
+    assert summed == {
+        "kind": "sum",
+        "cap_fen": 100_000_000,
+        "parts": [
+            {"kind": "fixed", "amount_fen": 10_000_000},
+            {"kind": "rate", "base": "tax_paid_fen", "rate": "0.03", "cap_fen": 50_000_000},
+        ],
+    }
+    for extra in (TIERS, SUM):  # saved as the API saves it, and opened again to the same standard
+        code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+        client.cookies.clear()
+        r = client.post("/web/workbench/editor/new", data=VALID | extra | {"code": code}, headers=headers["page"],
+                        follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
+        config = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
+        config = config["version"]["config"]
+        values, rows = form_from_config(config)
+        again = config_from_form(_form(_as_post(values, rows))).config["standard"]
+        assert FundItemConfig.model_validate(config | {"standard": again}) == FundItemConfig.model_validate(config)
+    # a wrong tier order is refused with the API's message, on the page as in the API
+    wrong = VALID | TIERS | {"tier_at_least": ["500,000,000.00", "100,000,000.00", ""]}
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    _, api = _api_messages(client, headers, code, wrong)
+    status, page = _page_messages(client, headers["page"], wrong | {"code": code})
+    assert status == 422 and page == api and "严格递增" in api[0]
+
+
+def test_the_worked_example_shows_the_arithmetic_in_yuan_for_a_chosen_enterprise(app_client) -> None:
+    client, headers = app_client
+    uscc = demo_enterprise_uscc()
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/example", data=VALID | SUM | {"example_uscc": uscc}, headers=headers["page"])
+    assert r.status_code == 200
+    with transaction(headers["db_url"]) as session:
+        enterprise = enterprises.get_by_uscc(session=session, uscc=uscc)
+        expected = compute_amount(config_from_form(_form(VALID | SUM)).config["standard"], enterprise)
+        name = enterprise.name
+    body = html.unescape(r.text)
+    assert f'<option value="{uscc}" selected>{name}</option>' in body
+    assert f"测算金额 {format_yuan(expected.amount_fen)}（{to_capitals(expected.amount_fen)}）" in body
+    assert f"计算过程：{expected.explanation}" in body and "（1）定额奖补 100,000.00 元；（2）按纳税额的 3% 计" in body
+    assert "纳税额：" in body and " 元" in body  # the base value used, in yuan
+    bad = client.post("/web/workbench/editor/example", data=VALID | SUM | {"part_rate_percent": ["", "三", ""]},
+                      headers=headers["page"])  # fmt: skip
+    assert "比例：“三”不是百分数" in html.unescape(bad.text)
+
+
+def test_the_sms_preview_renders_every_stage_of_the_mode_with_sample_text(app_client) -> None:
+    client, headers = app_client
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/sms-preview", data=REVIEW | {"standard_kind": "fixed",
+                    "standard_amount_yuan": "16,000.00", "supplement_days": "5"}, headers=headers["page"])  # fmt: skip
+    assert r.status_code == 200
+    rows = [html.unescape(t) for t in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>", r.text)]
+    texts = dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>", html.unescape(r.text)))
+    assert rows and "申报受理（申报审批）" in texts and "申报受理（即申即享）" not in texts  # the item's mode only
+    assert "核定金额壹万陆仟元整（16,000.00元）" in texts["审核通过"]
+    assert texts["审核通过"].startswith("【惠企直达】") and REVIEW["name"] in texts["审核通过"]
+    assert re.search(r"请于\d{4}年\d{1,2}月\d{1,2}日前登录平台补正", texts["退回补正"])
+    assert "王敏 0717-6222001" in texts["未通过（含不足之处）"]
