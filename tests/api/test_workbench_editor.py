@@ -17,12 +17,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import mint
 from cli.demo import demo_enterprise_uscc, ensure_demo
+from db.migrate import upgrade
 from db.repositories import enterprises
-from db.session import transaction
+from db.session import engine_for, transaction
 from rules.amounts import compute_amount
 from rules.money import format_yuan, to_capitals
-from db.migrate import upgrade
-from db.session import engine_for
 from schemas.fund_items import FundItemConfig
 from services.item_editor import STAGE_COLUMNS, Form, config_from_form, form_from_config
 from settings import Settings
