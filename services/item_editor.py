@@ -201,6 +201,8 @@ def config_from_form(form: Form) -> Built:
                 **({"escalate_to": r["stage_escalate_to"]} if r["stage_escalate_to"] else {}),
             }
             for r in form.rows(*STAGE_COLUMNS)
+            # a blank row left on the page still posts its two selects: it is not a stage
+            if any(r[name] for name in ("stage_key", "stage_name", "stage_departments", "stage_days"))
         ]
         if form.get("supplement_times"):
             approval["supplement"] = {
@@ -663,6 +665,41 @@ def sms_preview(*, session: Session, principal: Principal, form: Form, uscc: str
         text = sms_templates.render(key, params | {"deadline": sms_templates.format_date(deadline)})
         out.append(SmsPreview(key, SMS_STAGE_TITLES.get(key, key), text, len(text)))
     return out
+
+
+# -- live validation --------------------------------------------------------------------------------------------------
+
+# The editor's sections and the configuration paths whose errors each shows.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "item": ("code", "config.policy", "config.name", "config.region", "config.mode", "department_code"),
+    "window": ("config.window",),
+    "guide": ("config.guide",),
+    "budget": ("config.budget", "config.fund_source"),
+    "standard": ("config.standard",),
+    "conditions": ("config.conditions",),
+    "approval": ("config.approval", "config.no_application"),
+    "officer": ("config.service_officer", "config.officer"),
+}
+
+
+def in_section(errors: Sequence[Mapping[str, Any]], section: str) -> list[Mapping[str, Any]]:
+    """The errors a section shows: those under its paths (an unknown section shows none)."""
+    prefixes = SECTIONS.get(section, ())
+    return [e for e in errors if ".".join(str(p) for p in e["loc"]).startswith(prefixes)]
+
+
+def check(*, session: Session, principal: Principal, form: Form, code: str | None = None) -> list[dict[str, Any]]:
+    """Everything a save would refuse, field by field, with the API's messages, saving nothing: the form's typing,
+    then the save itself (the model and the registry checks) in a savepoint that is always rolled back."""
+    built = config_from_form(form)
+    if built.errors:
+        return built.errors
+    savepoint = session.begin_nested()
+    try:
+        saved = _save(session=session, principal=principal, form=form, code=code, config=built.config)
+    finally:
+        savepoint.rollback()
+    return saved.errors
 
 
 @dataclass

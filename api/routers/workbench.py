@@ -45,6 +45,7 @@ templates.env.filters.update(
         "decision": DecisionKind.label_of,
         "objection_status": ObjectionStatus.label_of,
         "last_day": workbench.last_day,
+        "section": item_editor.in_section,
     }
 )
 PAGE_SIZE = 50
@@ -375,6 +376,28 @@ async def conditions_text(request: Request) -> Response:
     text, errors = item_editor.conditions_text(form)
     context = {"text": single.get("guide_conditions_text", "") if text is None else text, "errors": errors}
     return templates.TemplateResponse(request, "workbench_editor_conditions_text.html", context)
+
+
+@router.post("/editor/validate", response_class=HTMLResponse)
+async def validate_section(
+    request: Request,
+    uow: UowDep,
+    section: Annotated[str, Query(pattern="^(item|window|guide|budget|standard|conditions|approval|officer)$")],
+    code: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """One section of the editor checked as it changes (htmx): the messages a save would give it, nothing saved."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if code:
+        try:  # another department's item is not found before anything in the form is looked at
+            await uow.read(fund_item_service.get_item, principal=scope.principal, code=code)
+        except DomainError as exc:
+            return error_page(request, exc)
+    _, form = await _posted(request)
+    errors = await uow.write(item_editor.check, principal=scope.principal, form=form, code=code or None)
+    context = {"section_errors": item_editor.in_section(errors, section)}
+    return templates.TemplateResponse(request, "workbench_editor_errors.html", context)
 
 
 @router.post("/editor/example", response_class=HTMLResponse)

@@ -18,6 +18,8 @@ TABLE: list[Row] = [
         anonymous=(303,), denied=(403,)),
     Row("POST", "/web/workbench/editor/example", EDITORS, form={"mode": "instant", "standard_kind": "fixed",
         "standard_amount_yuan": "50,000.00"}, auth="cookie", anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/validate", EDITORS, query={"section": "window"}, form={"mode": "instant"},
+        auth="cookie", anonymous=(303,), denied=(403,)),
     Row("POST", "/web/workbench/editor/sms-preview", EDITORS, form={"mode": "instant"}, auth="cookie",
         anonymous=(303,), denied=(403,)),
 ]

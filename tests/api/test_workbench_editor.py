@@ -23,7 +23,7 @@ from db.session import engine_for, transaction
 from rules.amounts import compute_amount
 from rules.money import format_yuan, to_capitals
 from schemas.fund_items import FundItemConfig
-from services.item_editor import STAGE_COLUMNS, Form, config_from_form, form_from_config
+from services.item_editor import SECTIONS, STAGE_COLUMNS, Form, config_from_form, form_from_config
 from settings import Settings
 from tests.api.scoping import csrf_headers
 
@@ -379,3 +379,27 @@ def test_the_sms_preview_renders_every_stage_of_the_mode_with_sample_text(app_cl
     assert texts["审核通过"].startswith("【惠企直达】") and REVIEW["name"] in texts["审核通过"]
     assert re.search(r"请于\d{4}年\d{1,2}月\d{1,2}日前登录平台补正", texts["退回补正"])
     assert "王敏 0717-6222001" in texts["未通过（含不足之处）"]
+
+
+def test_live_validation_of_each_section_gives_the_api_messages(app_client) -> None:
+    """Every invalid form of INVALID checked section by section, as the editor does on change: together the sections
+    show exactly the API's messages, each next to its own section, and nothing is saved."""
+    client, headers = app_client
+    for case, change in INVALID.items():
+        data = (VALID if change.get("mode") is None else {}) | change
+        code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+        _, api = _api_messages(client, headers, f"{code}X", data)
+        live: list[str] = []
+        for section in SECTIONS:
+            client.cookies.clear()
+            r = client.post(f"/web/workbench/editor/validate?section={section}", data=data | {"code": code},
+                            headers=headers["page"])  # fmt: skip
+            assert r.status_code == 200, (case, section)
+            live += [html.unescape(m) for m in re.findall(r'<p class="error field-error"[^>]*>(.*?)</p>', r.text)]
+        assert sorted(live) == sorted(api), case
+        saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]})
+        assert saved.status_code == 404  # checked, never saved
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/validate?section=window", data=VALID | {"code": "YC-T-OK"},
+                    headers=headers["page"])  # fmt: skip
+    assert r.status_code == 200 and "field-error" not in r.text  # a valid form shows nothing
