@@ -392,11 +392,12 @@ def dry_run_sample(
     prefix = region_code
     while len(prefix) > 2 and prefix.endswith("00"):
         prefix = prefix[:-2]
-    sample = repo.enterprise_sample(session=session, region_prefix=prefix)
     tree = parse_condition(conditions) if isinstance(conditions, dict) else conditions
     matched: list[SampleRow] = []
     near: list[SampleRow] = []
-    for enterprise in sample:
+    read = 0
+    for enterprise in repo.iter_enterprise_sample(session=session, region_prefix=prefix):
+        read += 1
         facts = facts_of(enterprise)
         value = truth(tree, facts)
         if value is True:
@@ -408,7 +409,7 @@ def dry_run_sample(
                 near.append(SampleRow(enterprise.name, region_name(enterprise.region_code), unmet))
         if len(matched) >= SAMPLE_SIZE and len(near) >= SAMPLE_SIZE:
             break
-    return matched, near, len(sample)
+    return matched, near, read
 
 
 def dry_run_page(*, session: Session, scope: Scope, code: str) -> DryRunPage:
