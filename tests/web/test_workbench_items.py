@@ -158,6 +158,7 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         page.get_by_role("link", name="政策预匹配（上架前测算覆盖企业和预算）").click()
         expect(page.locator("#summary")).to_contain_text("符合条件")
         expect(page.locator("#by-region canvas")).to_have_count(1)  # ECharts drew from the vendored script
+        expect(page.locator("#by-industry canvas")).to_have_count(1)
         expect(page.locator("#near-misses")).to_contain_text("研发投入占比")
         page.screenshot(path=SHOTS / "dry-run.png", full_page=True)
         page.go_back()

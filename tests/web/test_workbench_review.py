@@ -174,7 +174,7 @@ async def _rejected_at_once(web: Web) -> None:
     """A review item that rejects at once: the application of an enterprise short of the quantified conditions is
     closed on arrival, and the review screen shows the check made then, with the 不足之处."""
     code = f"YC-T-EL{uuid.uuid4().hex[:5].upper()}"
-    config = copy.deepcopy(REVIEW_CONFIG)
+    config = copy.deepcopy(REVIEW_CONFIG) | {"name": f"宜昌市2026年度规模企业技术改造奖励（即时核验 {code[-5:]}）"}
     config["approval"] = config["approval"] | {"reject_unmet_at_application": True}
     config["conditions"] = {
         "op": "all",
