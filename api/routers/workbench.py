@@ -304,6 +304,7 @@ def _editor(request: Request, scope: Scope, values: dict, rows: dict, **extra: o
         "errors": [],
         "code": None,
         "cond_root": item_editor.cond_tree(rows.get("cond") or [{}]),
+        "operators_by_field": {f["name"]: [o["op"] for o in f["operators"]] for f in field_catalogue()},
     } | extra
     return templates.TemplateResponse(request, "workbench_editor.html", context, status_code=status_code)
 
