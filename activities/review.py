@@ -63,13 +63,20 @@ class ReviewActivities(CaseActivities):
             quantified = is_fully_quantified(standard)
             amount = compute_amount(standard, facts)
             evaluation = evaluate(_conditions.validate_python(config["conditions"]), facts)
+            # Eligibility at application (#12): the archive as it stood when the application arrived, kept with the
+            # case for the reviewers (the review screen shows it beside today's archive).
+            unmet = evaluation.unmet_texts()
             case.evidence = {
                 "checked_at": datetime.now(UTC).isoformat(),
                 "conditions": [r.model_dump(mode="json") for r in evaluation.items],
                 "eligible_by_rules": evaluation.eligible,
+                "outcome": evaluation.outcome,
+                "unmet": unmet,
                 "amount": amount.explanation,
                 "provenance": enterprise.provenance or {},  # each fact's source, source date and import (issue 18)
             }
+            reject_at_application = flow.reject_unmet_at_application and evaluation.outcome == "false"
+            case.evidence["rejected_at_once"] = reject_at_application
             if quantified and amount.amount_fen > 0:
                 case.amount_fen = amount.amount_fen
             stages: list[StagePlan] = []
@@ -122,6 +129,8 @@ class ReviewActivities(CaseActivities):
                 amount_fen=case.amount_fen,
                 max_fen=getattr(standard, "max_fen", None),
                 owner_department=_owner_code(session, item),
+                reject_at_application=reject_at_application,
+                unmet=unmet if reject_at_application else [],
             )
 
     @activity.defn

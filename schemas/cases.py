@@ -257,6 +257,10 @@ class ReviewPlan(BaseModel):
     amount_fen: int | None = None
     max_fen: int | None = None
     owner_department: str = ""
+    # Eligibility at application: set when the item rejects at once and the quantified conditions are definitely
+    # unmet (missing data is left to the reviewers); `unmet` holds the 不足之处 for the notice.
+    reject_at_application: bool = False
+    unmet: list[str] = Field(default_factory=list)
 
 
 class StageOpen(BaseModel):

@@ -397,6 +397,12 @@ class ApprovalFlow(_Model):
     supplement: Supplement | None = Field(None, title="补正")
     publicity: Publicity | None = Field(None, title="公示")
     finance: FinanceApproval = Field(title="财政审核")
+    reject_unmet_at_application: bool = Field(
+        False,
+        title="量化条件不满足即时不予通过",
+        description="申报审批事项：申报到达时按企业档案核验量化申报条件，明确不满足的即时不予通过，"
+        "短信告知不足之处；缺少数据无法判断的仍交部门审核",
+    )
 
     @model_validator(mode="after")
     def _keys(self) -> ApprovalFlow:
@@ -731,6 +737,14 @@ class FundItemConfig(_Model):
                     "申报审批事项须列明申报材料 guide.materials（名称、提交要求、示范文本，宜昌规则第二十三条）",
                     [],
                 )
+        if mode != FundItemMode.REVIEW and flow.reject_unmet_at_application:
+            yield (
+                ("approval", "reject_unmet_at_application"),
+                f"{mode.value}_no_reject_at_application",
+                f"{label}事项由规则自动核验，不设“量化条件不满足即时不予通过”：approval.reject_unmet_at_application "
+                "仅适用于申报审批（review）事项",
+                True,
+            )
         if mode == FundItemMode.NO_APPLICATION and self.no_application is None:
             yield (
                 ("no_application",),

@@ -18,9 +18,9 @@ from db.repositories import budget, enterprises, fund_items, reviews
 from db.repositories import workbench as repo
 from rules.amounts import compute_amount
 from rules.calendar import WorkCalendar
-from rules.conditions import evaluate
+from rules.conditions import evaluate, facts_of, shortfalls, truth
 from schemas.cases import CaseOut
-from schemas.conditions import ConditionResult
+from schemas.conditions import ConditionResult, parse_condition
 from schemas.fund_items import FundItemOut, FundItemSummary, ListingCheck, VersionSummary
 from schemas.localtime import aware, local_date
 from schemas.regions import region_name
@@ -149,6 +149,45 @@ class ReviewPage:
     supplement_note: str = ""
     # field → {label, source_label, source_date, import_id, ...}: where each fact of the frozen evidence came from
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    at_application: ApplicationCheck | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationCheck:
+    """The quantified conditions as evaluated when the application arrived (kept with the case as evidence)."""
+
+    checked_at: datetime | None
+    conditions: list[ConditionResult]
+    outcome: str  # true / false / unknown, as rules.conditions.evaluate says
+    unmet: list[str]
+    rejected_at_once: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.outcome == "true":
+            return "申报时全部量化条件满足"
+        if self.outcome == "false":
+            return "申报时存在明确不满足的量化条件" + ("，已即时不予通过" if self.rejected_at_once else "")
+        return "申报时部分条件缺少数据，无法自动判断，须人工核实"
+
+
+def application_check(case: Any) -> ApplicationCheck | None:
+    """The eligibility recorded at application (`case.evidence`), or None for a case checked before it was kept."""
+    evidence = case.evidence or {}
+    if not isinstance(evidence, dict) or "conditions" not in evidence:
+        return None
+    conditions = [ConditionResult.model_validate(c) for c in evidence.get("conditions") or []]
+    outcome = evidence.get("outcome")
+    if outcome is None:  # recorded before the outcome was kept: the eligibility flag alone
+        outcome = "true" if evidence.get("eligible_by_rules") else "unknown"
+    checked = evidence.get("checked_at")
+    return ApplicationCheck(
+        checked_at=datetime.fromisoformat(checked) if checked else None,
+        conditions=conditions,
+        outcome=outcome,
+        unmet=list(evidence.get("unmet") or [c.text for c in conditions if c.blocking]),
+        rejected_at_once=bool(evidence.get("rejected_at_once")),
+    )
 
 
 def _named(text: str | None, names: dict[str, str]) -> str | None:
@@ -227,6 +266,7 @@ def review_page(*, session: Session, scope: Scope, case_id: int) -> ReviewPage:
         my_department=mine,
         supplement_note=supplement_note,
         provenance=_provenance(session, case),
+        at_application=application_check(case),
     )
 
 
@@ -350,34 +390,50 @@ class DryRunPage:
     matched: list[SampleRow]
     near_misses: list[SampleRow]
     sampled: int
+    industries: list[tuple[str, int, int]] = field(default_factory=list)  # GB/T 4754 section names
+
+
+def dry_run_sample(
+    *, session: Session, conditions: Any, region_code: str
+) -> tuple[list[SampleRow], list[SampleRow], int]:
+    """Matched enterprises and near misses (one condition short, with what they lack) among the first enterprises of
+    the item's region: the sample the dry run page shows."""
+    prefix = region_code
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    tree = parse_condition(conditions) if isinstance(conditions, dict) else conditions
+    matched: list[SampleRow] = []
+    near: list[SampleRow] = []
+    read = 0
+    for enterprise in repo.iter_enterprise_sample(session=session, region_prefix=prefix):
+        read += 1
+        facts = facts_of(enterprise)
+        value = truth(tree, facts)
+        if value is True:
+            if len(matched) < SAMPLE_SIZE:
+                matched.append(SampleRow(enterprise.name, region_name(enterprise.region_code), []))
+        elif len(near) < SAMPLE_SIZE:
+            unmet = [r.text for r in shortfalls(tree, facts)]  # explained only when not matched (same logic)
+            if len(unmet) == 1:
+                near.append(SampleRow(enterprise.name, region_name(enterprise.region_code), unmet))
+        if len(matched) >= SAMPLE_SIZE and len(near) >= SAMPLE_SIZE:
+            break
+    return matched, near, read
 
 
 def dry_run_page(*, session: Session, scope: Scope, code: str) -> DryRunPage:
-    """The dry run of a fund item's latest version over the whole archive, with names for the charts, and a sample
-    of matched enterprises and of near misses (one condition short) with what they lack."""
+    """The dry run of a fund item's latest version over the whole archive, with names for the charts (districts,
+    size classes, GB/T 4754 industry sections), and a sample of matched enterprises and of near misses (one condition
+    short) with what they lack."""
     _staff(scope)
     summary = fund_item_service.get_item(session=session, principal=scope.principal, code=code)
     result = matching.run(session=session, principal=scope.principal, body=DryRunIn(fund_item_code=code))
     regions = [(region_name(g.key), g.matched, g.amount_fen) for g in result.by_region]
     sizes = [(g.label or g.key, g.matched, g.amount_fen) for g in result.by_size]
-    conditions = summary.version.config.conditions
-    prefix = summary.version.config.region.code
-    while len(prefix) > 2 and prefix.endswith("00"):
-        prefix = prefix[:-2]
-    sample = repo.enterprise_sample(session=session, region_prefix=prefix)
-    matched: list[SampleRow] = []
-    near: list[SampleRow] = []
-    for enterprise in sample:
-        evaluation = evaluate(conditions, enterprise)
-        unmet = evaluation.unmet_texts()
-        row = SampleRow(enterprise.name, region_name(enterprise.region_code), unmet)
-        if evaluation.eligible and len(matched) < SAMPLE_SIZE:
-            matched.append(row)
-        elif len(unmet) == 1 and len(near) < SAMPLE_SIZE:
-            near.append(row)
-        if len(matched) >= SAMPLE_SIZE and len(near) >= SAMPLE_SIZE:
-            break
-    return DryRunPage(summary, result, regions, sizes, matched, near, len(sample))
+    industries = [(g.label or g.key, g.matched, g.amount_fen) for g in result.by_industry]
+    config = summary.version.config
+    matched, near, sampled = dry_run_sample(session=session, conditions=config.conditions, region_code=config.region.code)
+    return DryRunPage(summary, result, regions, sizes, matched, near, sampled, industries)
 
 
 def lifecycle(*, session: Session, scope: Scope, code: str, action: str, reason: str, today: date) -> FundItemOut:

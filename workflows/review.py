@@ -99,6 +99,20 @@ class ReviewCaseWorkflow(PaymentHandlers):
         plan = self.plan = await workflow.execute_activity_method(ReviewActivities.load_review_plan, ref, **DB_STEP)
         self.finance_department = plan.finance.departments[0]
         self.progress.amount_fen = plan.amount_fen
+        if plan.reject_at_application and workflow.patched("review-eligibility-at-application"):
+            # The item rejects at once on definitely unmet quantified conditions: no department sees the case,
+            # the enterprise is told the 不足之处.
+            await self._close(
+                CloseRequest(
+                    case_id=self.case_id,
+                    kind=CaseStatus.REJECTED,
+                    actor=SystemActor.RULES,
+                    reason="不符合申报条件：" + "；".join(plan.unmet),
+                    key="rejected:eligibility",
+                    data={"unmet": plan.unmet, "at_application": True},
+                )
+            )
+            return await self._finish(DONE)
 
         for stage in plan.stages:
             outcome = await self._stage(stage)

@@ -7,6 +7,7 @@ update the API sends, and a refusal shows the workflow's Chinese reason on the p
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Annotated
 from urllib.parse import quote
 
@@ -44,6 +45,7 @@ templates.env.filters.update(
         "decision": DecisionKind.label_of,
         "objection_status": ObjectionStatus.label_of,
         "last_day": workbench.last_day,
+        "section": item_editor.in_section,
     }
 )
 PAGE_SIZE = 50
@@ -301,12 +303,16 @@ def _editor(request: Request, scope: Scope, values: dict, rows: dict, **extra: o
         "timeouts": TIMEOUTS,
         "errors": [],
         "code": None,
+        "cond_root": item_editor.cond_tree(rows.get("cond") or [{}]),
+        "operators_by_field": {f["name"]: [o["op"] for o in f["operators"]] for f in field_catalogue()},
     } | extra
     return templates.TemplateResponse(request, "workbench_editor.html", context, status_code=status_code)
 
 
 TIMEOUTS = [TimeoutPolicy.ESCALATE, TimeoutPolicy.AUTO_APPROVE, TimeoutPolicy.AUTO_REJECT]
-EMPTY_ROWS = {"source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}]}
+EMPTY_ROWS = {
+    "source": [{}], "cond": [{}, {}, {}], "stage": [{}, {}], "material": [{}], "tier": [{}, {}], "part": [{}, {}],
+}  # fmt: skip
 
 
 @router.get("/editor/new", response_class=HTMLResponse)
@@ -320,21 +326,106 @@ def new_item(request: Request, mode: Annotated[str, Query(pattern="^(instant|rev
 
 
 @router.get("/editor/row", response_class=HTMLResponse)
-def editor_row(request: Request, kind: Annotated[str, Query(pattern="^(source|cond|stage|material)$")]) -> Response:
-    """One blank row of a repeated section, added by htmx."""
+def editor_row(
+    request: Request,
+    kind: Annotated[str, Query(pattern="^(source|cond|group|stage|material|tier|part)$")],
+    parent: Annotated[str, Query(pattern="^[A-Za-z0-9_-]{0,16}$")] = item_editor.ROOT_ID,
+) -> Response:
+    """One blank row of a repeated section, added by htmx; in the condition tree a comparison or a group (with one
+    blank comparison) under the group `parent`."""
     scope = _editor_scope(request)
     if not isinstance(scope, Scope):
         return scope
-    context = {"kind": kind, "r": {}, "fields": field_catalogue(), "joint_modes": list(JointMode), "timeouts": TIMEOUTS}
+    node_id = "g" + secrets.token_hex(4)
+    node = item_editor.CondNode(
+        {"cond_id": node_id, "cond_parent": parent, "cond_kind": "all"}, [item_editor.CondNode({"cond_kind": "leaf"})]
+    )
+    context = {
+        "kind": kind, "r": {}, "parent": parent, "node": node, "fields": field_catalogue(),
+        "joint_modes": list(JointMode), "timeouts": TIMEOUTS,
+    }  # fmt: skip
     return templates.TemplateResponse(request, "workbench_editor_row.html", context)
 
 
 REPEATED = {
     "source": ("source_name", "source_share"),
-    "cond": ("cond_field", "cond_op", "cond_value"),
     "stage": item_editor.STAGE_COLUMNS,
     "material": ("material_name", "material_requirement", "material_sample"),
+    "tier": item_editor.TIER_COLUMNS,
+    "part": item_editor.PART_COLUMNS,
 }
+
+
+def _posted_rows(form: item_editor.Form) -> dict[str, list[dict[str, str]]]:
+    """The repeated sections as posted, to show the form again (the condition tree with its groups)."""
+    return {kind: form.rows(*names) or [{}] for kind, names in REPEATED.items()} | {"cond": item_editor.cond_rows(form)}
+
+
+async def _posted(request: Request) -> tuple[dict[str, str], item_editor.Form]:
+    data = await request.form()
+    single = {k: str(v) for k, v in data.items()}
+    return single, item_editor.Form(single, {k: [str(x) for x in data.getlist(k)] for k in data})
+
+
+@router.post("/editor/conditions-text", response_class=HTMLResponse)
+async def conditions_text(request: Request) -> Response:
+    """The guide's 申报条件 text generated from the condition tree (htmx fills the textarea), or why it cannot be."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    single, form = await _posted(request)
+    text, errors = item_editor.conditions_text(form)
+    context = {"text": single.get("guide_conditions_text", "") if text is None else text, "errors": errors}
+    return templates.TemplateResponse(request, "workbench_editor_conditions_text.html", context)
+
+
+@router.post("/editor/validate", response_class=HTMLResponse)
+async def validate_section(
+    request: Request,
+    uow: UowDep,
+    section: Annotated[str, Query(pattern="^(item|window|guide|budget|standard|conditions|approval|officer)$")],
+    code: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """One section of the editor checked as it changes (htmx): the messages a save would give it, nothing saved."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if code:
+        try:  # another department's item is not found before anything in the form is looked at
+            await uow.read(fund_item_service.get_item, principal=scope.principal, code=code)
+        except DomainError as exc:
+            return error_page(request, exc)
+    _, form = await _posted(request)
+    errors = await uow.write(item_editor.check, principal=scope.principal, form=form, code=code or None)
+    context = {"section_errors": item_editor.in_section(errors, section)}
+    return templates.TemplateResponse(request, "workbench_editor_errors.html", context)
+
+
+@router.post("/editor/example", response_class=HTMLResponse)
+async def worked_example(request: Request, uow: UowDep) -> Response:
+    """The support standard as filled in, applied to a sample enterprise: the amount in yuan with its working."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    single, form = await _posted(request)
+    example = await uow.read(
+        item_editor.worked_example, principal=scope.principal, form=form, uscc=single.get("example_uscc", "")[:18]
+    )
+    return templates.TemplateResponse(request, "workbench_editor_example.html", {"example": example})
+
+
+@router.post("/editor/sms-preview", response_class=HTMLResponse)
+async def sms_preview(request: Request, uow: UowDep, today: Today) -> Response:
+    """Every SMS of the item's mode with real sample text: the sample enterprise, 大写金额, Beijing-time deadlines."""
+    scope = _editor_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    single, form = await _posted(request)
+    previews = await uow.write(  # the working-day calendar is seeded on first use
+        item_editor.sms_preview, principal=scope.principal, form=form, uscc=single.get("example_uscc", "")[:18],
+        today=today,
+    )  # fmt: skip
+    return templates.TemplateResponse(request, "workbench_editor_sms.html", {"previews": previews})
 
 
 @router.post("/editor/new", response_class=HTMLResponse)
@@ -349,7 +440,7 @@ async def create_item(request: Request, uow: UowDep) -> Response:
     form = item_editor.Form(single, multi)
     saved = await uow.write(item_editor.save, principal=scope.principal, form=form)
     if saved.errors:
-        rows = {kind: form.rows(*names) or [{}] for kind, names in REPEATED.items()}
+        rows = _posted_rows(form)
         return _editor(request, scope, single, rows, errors=saved.errors, status_code=422)
     notes = quote("；".join(saved.notes))
     return RedirectResponse(f"/web/workbench/items/{saved.code}?saved={notes}", status_code=303)
@@ -399,7 +490,7 @@ async def save_item(code: str, request: Request, uow: UowDep) -> Response:
     form = item_editor.Form(single, {k: [str(x) for x in data.getlist(k)] for k in data})
     saved = await uow.write(item_editor.save, principal=scope.principal, form=form, code=code)
     if saved.errors:
-        rows = {kind: form.rows(*names) or [{}] for kind, names in REPEATED.items()}
+        rows = _posted_rows(form)
         return _editor(request, scope, single, rows, errors=saved.errors, code=code, status_code=422)
     notes = quote("；".join(saved.notes))
     return RedirectResponse(f"/web/workbench/items/{saved.code}?saved={notes}", status_code=303)

@@ -25,6 +25,7 @@ from db.models import Enterprise
 from db.sql.amounts import amount_expr, unquantified_expr
 from db.sql.conditions import compile_where
 from rules.amounts import AnyStandard, parse_standard
+from schemas.archive_sources import industry_sections
 from schemas.conditions import AllOf, AnyOf, Leaf, NotOf, parse_condition
 from schemas.fields import FIELDS, FieldType
 
@@ -78,8 +79,8 @@ def order_text(order_by: Sequence[OrderKey]) -> str:
 class GroupCount(BaseModel):
     """Matched enterprises of one district or size class, their amount and how many the budget covers."""
 
-    key: str = Field(description="区县行政区划码（前 6 位）或企业规模代码")
-    label: str = Field("", description="中文名称（企业规模）")
+    key: str = Field(description="区县行政区划码（前 6 位）、企业规模代码或国民经济行业门类字母")
+    label: str = Field("", description="中文名称（企业规模、行业门类）")
     matched: int
     amount_fen: int
     covered: int = Field(description="按既定顺序预算可全额兑付的企业数")
@@ -111,6 +112,9 @@ class DryRunResult(BaseModel):
     budget: BudgetCoverage
     by_region: list[GroupCount] = Field(description="按区县（行政区划码前 6 位）分布，按匹配数从多到少")
     by_size: list[GroupCount] = Field(description="按企业规模分布（大、中、小、微）")
+    by_industry: list[GroupCount] = Field(
+        default_factory=list, description="按国民经济行业门类（GB/T 4754-2017）分布，按匹配数从多到少；无行业代码为空键"
+    )
     elapsed_ms: int = Field(description="数据库计算用时（毫秒）")
 
 
@@ -164,6 +168,7 @@ def dry_run(
         select(
             func.substr(Enterprise.region_code, 1, DISTRICT_DIGITS).label("district"),
             Enterprise.size_class.label("size_class"),
+            func.substr(Enterprise.industry_code, 1, 1).label("section"),
             amount.label("amount"),
             case((unquantified_expr(parsed), 1), else_=0).label("unquantified"),
             func.sum(amount).over(order_by=_order_by(session, order, amount), rows=(None, 0)).label("running"),
@@ -176,12 +181,13 @@ def dry_run(
     grouped = select(
         matched.c.district,
         matched.c.size_class,
+        matched.c.section,
         func.count().label("matched"),
         func.sum(matched.c.amount).label("amount"),
         func.sum(case((covered, 1), else_=0)).label("covered"),
         func.sum(case((covered, matched.c.amount), else_=0)).label("covered_amount"),
         func.sum(matched.c.unquantified).label("unquantified"),
-    ).group_by(matched.c.district, matched.c.size_class)
+    ).group_by(matched.c.district, matched.c.size_class, matched.c.section)
     try:
         rows = session.execute(grouped).all()
     except OperationalError as exc:  # SQLite's 64-bit sum(); PostgreSQL sums BIGINT in NUMERIC
@@ -196,10 +202,12 @@ def dry_run(
 
     regions: dict[str, list[int]] = {}
     sizes: dict[str, list[int]] = {}
+    sections: dict[str, list[int]] = {}
     totals = [0, 0, 0, 0, 0]  # matched, amount, covered, covered amount, unquantified
     for row in rows:
         figures = [int(row.matched), int(row.amount or 0), int(row.covered or 0)]
-        for bucket, key in ((regions, row.district or ""), (sizes, row.size_class or "")):
+        keys = ((regions, row.district or ""), (sizes, row.size_class or ""), (sections, row.section or ""))
+        for bucket, key in keys:
             sums = bucket.setdefault(key, [0, 0, 0])
             for i, value in enumerate(figures):
                 sums[i] += value
@@ -216,6 +224,11 @@ def dry_run(
     by_region = [
         GroupCount(key=key, matched=m, amount_fen=a, covered=c)
         for key, (m, a, c) in sorted(regions.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    ]
+    names = industry_sections()
+    by_industry = [
+        GroupCount(key=key, label=names[key][2] if key in names else "未登记行业", matched=m, amount_fen=a, covered=c)
+        for key, (m, a, c) in sorted(sections.items(), key=lambda kv: (-kv[1][0], kv[0]))
     ]
     coverage = BudgetCoverage(
         budget_total_fen=budget_total_fen,
@@ -238,6 +251,7 @@ def dry_run(
         budget=coverage,
         by_region=by_region,
         by_size=by_size,
+        by_industry=by_industry,
         elapsed_ms=elapsed_ms,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -83,6 +85,20 @@ def item_ids(*, session: Session, codes: list[str]) -> dict[str, int]:
     return {
         code: id_ for code, id_ in session.execute(select(FundItem.code, FundItem.id).where(FundItem.code.in_(codes)))
     }
+
+
+def iter_enterprise_sample(
+    *, session: Session, region_prefix: str = "", limit: int = 1000, chunk: int = 100
+) -> Iterator[Enterprise]:
+    """`enterprise_sample` read `chunk` rows at a time, so a caller that has seen enough stops reading."""
+    stmt = select(Enterprise).order_by(Enterprise.id).limit(limit).execution_options(yield_per=chunk)
+    if region_prefix:
+        stmt = stmt.where(Enterprise.region_code.startswith(region_prefix))
+    result = session.scalars(stmt)
+    try:
+        yield from result
+    finally:  # a caller that stops early closes the cursor
+        result.close()
 
 
 def enterprise_sample(*, session: Session, region_prefix: str = "", limit: int = 1000) -> list[Enterprise]:

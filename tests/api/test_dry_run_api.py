@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,15 @@ def test_inline_dry_run_matches_python(client: TestClient, settings: Settings) -
     assert matched > 10
     assert data["enterprises"] == 440  # 40 demo enterprises + 400 generated
     assert sum(g["matched"] for g in data["by_region"]) == sum(g["matched"] for g in data["by_size"]) == matched
+    # by GB/T 4754-2017 section, named, counted as the Python evaluation counts them
+    assert sum(g["matched"] for g in data["by_industry"]) == matched
+    with transaction(settings.db_url) as session:
+        sections = Counter(
+            (e.industry_code or "")[:1] for e in session.scalars(select(Enterprise)) if evaluate(CONDITIONS, e).eligible
+        )
+    assert {g["key"]: g["matched"] for g in data["by_industry"]} == dict(sections)
+    names = {g["key"]: g["label"] for g in data["by_industry"]}
+    assert names.get("C", "制造业") == "制造业" and all(names.values())
     assert data["budget"]["order_text"].startswith("按成立日期从早到晚")
     assert data["budget"]["covered"] + data["budget"]["uncovered"] == matched
     assert data["fund_item_code"] is None

@@ -64,6 +64,15 @@ TABLE: list[Row] = [
         denied=(403,)),
     Row("POST", "/web/workbench/editor/new", EDITORS, form={"mode": "instant"}, auth="cookie", ok=(422,),
         anonymous=(303,), denied=(403,)),
+    # the editor's htmx helpers read the form and answer a fragment; they save nothing
+    Row("POST", "/web/workbench/editor/conditions-text", EDITORS, form={"mode": "instant"}, auth="cookie",
+        anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/example", EDITORS, form={"mode": "instant", "standard_kind": "fixed",
+        "standard_amount_yuan": "50,000.00"}, auth="cookie", anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/validate", EDITORS, query={"section": "window"}, form={"mode": "instant"},
+        auth="cookie", anonymous=(303,), denied=(403,)),
+    Row("POST", "/web/workbench/editor/sms-preview", EDITORS, form={"mode": "instant"}, auth="cookie",
+        anonymous=(303,), denied=(403,)),
 ]
 # fmt: on
 PAIRS = cases_of(TABLE)

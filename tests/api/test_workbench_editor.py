@@ -16,11 +16,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import mint
-from cli.demo import ensure_demo
+from cli.demo import demo_enterprise_uscc, ensure_demo
 from db.migrate import upgrade
-from db.session import engine_for
+from db.repositories import enterprises
+from db.session import engine_for, transaction
+from rules.amounts import compute_amount
+from rules.money import format_yuan, to_capitals
 from schemas.fund_items import FundItemConfig
-from services.item_editor import STAGE_COLUMNS, Form, config_from_form, form_from_config
+from services.item_editor import SECTIONS, STAGE_COLUMNS, Form, config_from_form, form_from_config
 from settings import Settings
 from tests.api.scoping import csrf_headers
 
@@ -71,6 +74,7 @@ REVIEW = VALID | {
     "standard_kind": "manual",
     "standard_max_yuan": "200,000.00",
     "standard_note": "按评审结果核定",
+    "reject_unmet": "on",
 }
 INVALID: dict[str, dict[str, Any]] = {
     "window ends before it starts": {"window_end": "2026-12-01"},
@@ -85,6 +89,7 @@ INVALID: dict[str, dict[str, Any]] = {
     "escalation without a department": REVIEW | {"stage_escalate_to": [""]},
     "review stage with an unknown department": REVIEW | {"stage_departments": ["YC-NOPE"]},
     "officer without a phone": {"officer_phone": ""},
+    "reject at once on an instant item": {"reject_unmet": "on"},
     "review item without materials": REVIEW | {"material_name": [], "material_requirement": [], "material_sample": []},
 }
 
@@ -99,7 +104,8 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestC
     ensure_demo(settings)
     token = mint(settings.jwt_key(), role="department", subject="YC-JXJ")
     page = {"Cookie": f"zhida_token={token}"} | csrf_headers(settings.jwt_key(), token)  # a signed-in page form
-    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token, "page": page}
+    yield TestClient(create_app(settings)), {"Authorization": f"Bearer {token}", "cookie": token, "page": page,
+                                             "db_url": url}  # fmt: skip
     engine_for(url).dispose()
 
 
@@ -188,3 +194,212 @@ def test_the_editor_opens_a_saved_draft_and_saves_it_again(app_client) -> None:
         assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
         saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
         assert saved["version"]["config"]["name"] == "宜昌市2026年度研发投入奖励（修改后的名称）"
+
+
+def _tree(*nodes: tuple[str, str, str, str, str, str]) -> dict[str, list[str]]:
+    """Condition rows as the tree editor posts them: (id, parent, kind, field, op, value) in document order."""
+    columns = ("cond_id", "cond_parent", "cond_kind", "cond_field", "cond_op", "cond_value")
+    return {name: [node[i] for node in nodes] for i, name in enumerate(columns)}
+
+
+TREE = _tree(
+    ("root", "", "all", "", "", ""),
+    ("n1", "root", "leaf", "region_code", "prefix", "4205"),
+    ("g1", "root", "not", "", "", ""),
+    ("n2", "g1", "leaf", "credit_status", "eq", "dishonest"),
+    ("n3", "g1", "leaf", "tags", "has_tag", "环保处罚"),
+    ("g2", "root", "any", "", "", ""),
+    ("n4", "g2", "leaf", "rd_ratio_bp", "ge", "3"),
+    ("n5", "g2", "leaf", "revenue_fen", "ge", "20,000,000.00"),
+    ("n6", "g2", "leaf", "", "", ""),  # a blank row left on the page
+)
+TREE_CONFIG = {
+    "op": "all",
+    "items": [
+        {"field": "region_code", "op": "prefix", "value": "4205"},
+        {
+            "op": "not",
+            "item": {
+                "op": "any",
+                "items": [
+                    {"field": "credit_status", "op": "eq", "value": "dishonest"},
+                    {"field": "tags", "op": "has_tag", "value": "环保处罚"},
+                ],
+            },
+        },
+        {
+            "op": "any",
+            "items": [
+                {"field": "rd_ratio_bp", "op": "ge", "value": 300},
+                {"field": "revenue_fen", "op": "ge", "value": 2_000_000_000},
+            ],
+        },
+    ],
+}
+
+
+def test_the_condition_tree_with_a_not_group_is_saved_and_opened_again(app_client) -> None:
+    client, headers = app_client
+    flat = {k: v for k, v in VALID.items() if not k.startswith("cond_")}
+    data = flat | TREE
+    assert config_from_form(_form(data)).config["conditions"] == TREE_CONFIG
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/new", data=data | {"code": code}, headers=headers["page"],
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
+    saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
+    assert saved["version"]["config"]["conditions"] == TREE_CONFIG
+    values, rows = form_from_config(saved["version"]["config"])
+    assert config_from_form(_form(_as_post(values, rows))).config["conditions"] == TREE_CONFIG  # round trip
+    page = client.get(f"/web/workbench/items/{code}/edit", headers=headers["page"])
+    assert page.status_code == 200
+    assert page.text.count('class="cond-group') == 3 and 'data-kind="not"' in page.text
+    # a lone item in a `not` group is negated as it is
+    single = _tree(("root", "", "not", "", "", ""), ("n1", "root", "leaf", "employees", "lt", "10"))
+    negated = config_from_form(_form(flat | single)).config["conditions"]
+    assert negated == {"op": "not", "item": {"field": "employees", "op": "lt", "value": 10}}
+
+
+def test_the_guide_text_is_generated_from_the_tree(app_client) -> None:
+    client, headers = app_client
+    flat = {k: v for k, v in VALID.items() if not k.startswith("cond_")}
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/conditions-text", data=flat | TREE, headers=headers["page"])
+    assert r.status_code == 200
+    text = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", r.text, re.S).group(1))
+    assert text == (
+        "申报单位须同时满足以下条件：\n"
+        "（一）注册地行政区划 以 4205 开头；\n"
+        "（二）不得存在以下任一情形：1. 信用状态 = 失信；2. 资质标签 具有“环保处罚”；\n"
+        "（三）满足以下条件之一：1. 研发投入占比 ≥ 3.00%；2. 营业收入 ≥ 20,000,000.00 元。"
+    )
+    # a wrong tree: the API's message for the same tree, and the text typed so far is kept
+    bad = flat | TREE | {"cond_op": [*TREE["cond_op"][:4], "prefix", *TREE["cond_op"][5:]], "guide_conditions_text": "旧文字"}
+    r = client.post("/web/workbench/editor/conditions-text", data=bad, headers=headers["page"])
+    messages = [html.unescape(m) for m in re.findall(r'<p class="error field-error"[^>]*>(.*?)</p>', r.text)]
+    assert len(messages) == 1 and "资质标签" in messages[0] and "prefix" in messages[0], messages
+    assert ">旧文字</textarea>" in r.text
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    _, api = _api_messages(client, headers, code, bad)
+    assert api == messages
+
+
+TIERS = {
+    "standard_kind": "tiers",
+    "tiers_base": "revenue_fen",
+    "tiers_cap_yuan": "400,000.00",
+    "tier_at_least": ["100,000,000.00", "500,000,000.00", ""],
+    "tier_amount_yuan": ["200,000.00", "", ""],
+    "tier_rate_percent": ["", "0.1", ""],
+    "tier_label": ["营收首次突破1亿元", "营收首次突破5亿元", ""],
+}
+SUM = {
+    "standard_kind": "sum",
+    "sum_cap_yuan": "1,000,000.00",
+    "part_kind": ["fixed", "rate", ""],
+    "part_amount_yuan": ["100,000.00", "", ""],
+    "part_base": ["", "tax_paid_fen", ""],
+    "part_rate_percent": ["", "3", ""],
+    "part_floor_yuan": ["", "", ""],
+    "part_cap_yuan": ["", "500,000.00", ""],
+}
+
+
+def test_tiered_and_summed_standards_are_built_from_yuan_and_percent(app_client) -> None:
+    client, headers = app_client
+    tiers = config_from_form(_form(VALID | TIERS)).config["standard"]
+    assert tiers == {
+        "kind": "tiers",
+        "base": "revenue_fen",
+        "cap_fen": 40_000_000,
+        "tiers": [
+            {"at_least": 10_000_000_000, "amount_fen": 20_000_000, "label": "营收首次突破1亿元"},
+            {"at_least": 50_000_000_000, "rate": "0.001", "label": "营收首次突破5亿元"},
+        ],
+    }
+    summed = config_from_form(_form(VALID | SUM)).config["standard"]
+    assert summed == {
+        "kind": "sum",
+        "cap_fen": 100_000_000,
+        "parts": [
+            {"kind": "fixed", "amount_fen": 10_000_000},
+            {"kind": "rate", "base": "tax_paid_fen", "rate": "0.03", "cap_fen": 50_000_000},
+        ],
+    }
+    for extra in (TIERS, SUM):  # saved as the API saves it, and opened again to the same standard
+        code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+        client.cookies.clear()
+        r = client.post("/web/workbench/editor/new", data=VALID | extra | {"code": code}, headers=headers["page"],
+                        follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303, re.findall(r'<li class="error-item">(.*?)</li>', r.text)
+        config = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]}).json()
+        config = config["version"]["config"]
+        values, rows = form_from_config(config)
+        again = config_from_form(_form(_as_post(values, rows))).config["standard"]
+        assert FundItemConfig.model_validate(config | {"standard": again}) == FundItemConfig.model_validate(config)
+    # a wrong tier order is refused with the API's message, on the page as in the API
+    wrong = VALID | TIERS | {"tier_at_least": ["500,000,000.00", "100,000,000.00", ""]}
+    code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+    _, api = _api_messages(client, headers, code, wrong)
+    status, page = _page_messages(client, headers["page"], wrong | {"code": code})
+    assert status == 422 and page == api and "严格递增" in api[0]
+
+
+def test_the_worked_example_shows_the_arithmetic_in_yuan_for_a_chosen_enterprise(app_client) -> None:
+    client, headers = app_client
+    uscc = demo_enterprise_uscc()
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/example", data=VALID | SUM | {"example_uscc": uscc}, headers=headers["page"])
+    assert r.status_code == 200
+    with transaction(headers["db_url"]) as session:
+        enterprise = enterprises.get_by_uscc(session=session, uscc=uscc)
+        expected = compute_amount(config_from_form(_form(VALID | SUM)).config["standard"], enterprise)
+        name = enterprise.name
+    body = html.unescape(r.text)
+    assert f'<option value="{uscc}" selected>{name}</option>' in body
+    assert f"测算金额 {format_yuan(expected.amount_fen)}（{to_capitals(expected.amount_fen)}）" in body
+    assert f"计算过程：{expected.explanation}" in body and "（1）定额奖补 100,000.00 元；（2）按纳税额的 3% 计" in body
+    assert "纳税额：" in body and " 元" in body  # the base value used, in yuan
+    bad = client.post("/web/workbench/editor/example", data=VALID | SUM | {"part_rate_percent": ["", "三", ""]},
+                      headers=headers["page"])  # fmt: skip
+    assert "比例：“三”不是百分数" in html.unescape(bad.text)
+
+
+def test_the_sms_preview_renders_every_stage_of_the_mode_with_sample_text(app_client) -> None:
+    client, headers = app_client
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/sms-preview", data=REVIEW | {"standard_kind": "fixed",
+                    "standard_amount_yuan": "16,000.00", "supplement_days": "5"}, headers=headers["page"])  # fmt: skip
+    assert r.status_code == 200
+    rows = [html.unescape(t) for t in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>", r.text)]
+    texts = dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>", html.unescape(r.text)))
+    assert rows and "申报受理（申报审批）" in texts and "申报受理（即申即享）" not in texts  # the item's mode only
+    assert "核定金额壹万陆仟元整（16,000.00元）" in texts["审核通过"]
+    assert texts["审核通过"].startswith("【惠企直达】") and REVIEW["name"] in texts["审核通过"]
+    assert re.search(r"请于\d{4}年\d{1,2}月\d{1,2}日前登录平台补正", texts["退回补正"])
+    assert "王敏 0717-6222001" in texts["未通过（含不足之处）"]
+
+
+def test_live_validation_of_each_section_gives_the_api_messages(app_client) -> None:
+    """Every invalid form of INVALID checked section by section, as the editor does on change: together the sections
+    show exactly the API's messages, each next to its own section, and nothing is saved."""
+    client, headers = app_client
+    for case, change in INVALID.items():
+        data = (VALID if change.get("mode") is None else {}) | change
+        code = f"YC-T-{uuid.uuid4().hex[:8].upper()}"
+        _, api = _api_messages(client, headers, f"{code}X", data)
+        live: list[str] = []
+        for section in SECTIONS:
+            client.cookies.clear()
+            r = client.post(f"/web/workbench/editor/validate?section={section}", data=data | {"code": code},
+                            headers=headers["page"])  # fmt: skip
+            assert r.status_code == 200, (case, section)
+            live += [html.unescape(m) for m in re.findall(r'<p class="error field-error"[^>]*>(.*?)</p>', r.text)]
+        assert sorted(live) == sorted(api), case
+        saved = client.get(f"/api/v1/fund-items/{code}", headers={"Authorization": headers["Authorization"]})
+        assert saved.status_code == 404  # checked, never saved
+    client.cookies.clear()
+    r = client.post("/web/workbench/editor/validate?section=window", data=VALID | {"code": "YC-T-OK"},
+                    headers=headers["page"])  # fmt: skip
+    assert r.status_code == 200 and "field-error" not in r.text  # a valid form shows nothing

@@ -47,6 +47,7 @@ REQUIRED = {
     "test_payment_stage__test_cross_year_return",
     "test_campaign_waves__test_consent_waves",
     "test_campaign_waves__test_objection_takes_a_case_off_the_wave",
+    "test_review_eligibility__test_unmet_conditions_reject_at_once",
 }
 WORKFLOWS = [
     InstantCaseWorkflow,

@@ -1,10 +1,13 @@
 """A reviewer of 宜昌市经信局 works the department workbench in a real browser (Debian's chromium) against the full
 stack: the work list with names and working days left, then three review cases taken through 补正, 不同意 and 同意
-on the review screen, each refusal of the workflow shown on the page in Chinese."""
+on the review screen, each refusal of the workflow shown on the page in Chinese; and the eligibility checked at
+application, including an application rejected at once for unmet quantified conditions."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from cli.demo import REVIEW_ITEM, demo_enterprise_uscc
+from cli.demo import REVIEW_CONFIG, REVIEW_ITEM, add_listed_item, demo_enterprise_uscc
 from db.models import Enterprise
 from db.session import transaction
 from schemas.vocabulary import CaseStatus
@@ -88,6 +91,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
     def return_for_supplement(page: Page) -> None:
         page.goto(f"/web/workbench/cases/{supplement}")
         expect(page.locator("#conditions")).to_contain_text("满足")
+        expect(page.locator("#at-application-verdict")).to_contain_text("申报时全部量化条件满足")
         expect(page.locator("#supplement-note")).to_contain_text("企业须在 5 个工作日内补正")
         page.get_by_role("button", name="退回补正").click()
         # the workflow refuses a 补正 without what to supplement; the page shows its reason
@@ -154,6 +158,7 @@ async def test_a_reviewer_works_the_list_and_decides_three_cases(web: Web) -> No
         lambda progress: progress.get("amount_fen") == 1_600_000,
         what=f"case {approve} to carry the amount approved on the page",
     )
+    await _rejected_at_once(web)  # on the same stack: a stack costs seconds to start
 
 
 async def _tasks_for(web: Web, department: str, case_id: int) -> None:
@@ -163,3 +168,44 @@ async def _tasks_for(web: Web, department: str, case_id: int) -> None:
         lambda rows: any(t["case_id"] == case_id for t in rows),
         what=f"the 联审 task of case {case_id} for {department}",
     )
+
+
+async def _rejected_at_once(web: Web) -> None:
+    """A review item that rejects at once: the application of an enterprise short of the quantified conditions is
+    closed on arrival, and the review screen shows the check made then, with the 不足之处."""
+    code = f"YC-T-EL{uuid.uuid4().hex[:5].upper()}"
+    config = copy.deepcopy(REVIEW_CONFIG) | {"name": f"宜昌市2026年度规模企业技术改造奖励（即时核验 {code[-5:]}）"}
+    config["approval"] = config["approval"] | {"reject_unmet_at_application": True}
+    config["conditions"] = {
+        "op": "all",
+        "items": [
+            {"field": "region_code", "op": "prefix", "value": "4205"},
+            {"field": "employees", "op": "ge", "value": 1_000_000},
+        ],
+    }
+    with transaction(web.stack.settings.db_url) as session:
+        add_listed_item(session=session, code=code, department_code="YC-JXJ", config=config)
+    ((uscc, name),) = _enterprises(web, 1)
+    r = await asyncio.to_thread(
+        web.stack.http.post,
+        "/api/v1/applications",
+        json={"fund_item_code": code, "uscc": uscc},
+        headers=web.stack.token("enterprise", uscc),
+    )
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    await web.stack.wait_status(case_id, {CaseStatus.REJECTED}, web.stack.token(*REVIEWER))
+
+    def look(page: Page) -> None:
+        page.goto(f"/web/workbench/cases/{case_id}")
+        expect(page.locator("#case-status")).to_have_text(CaseStatus.REJECTED.label)
+        expect(page.locator(".card").first).to_contain_text(name)
+        check = page.locator("#at-application")
+        expect(page.locator("#at-application-verdict")).to_contain_text("已即时不予通过")
+        expect(check).to_contain_text("从业人数")
+        expect(check).to_contain_text("（不足之处）")
+        expect(page.locator("#timeline")).to_contain_text("不符合申报条件：从业人数")
+        expect(page.locator("#decision-form")).to_have_count(0)
+        page.screenshot(path=SHOTS / "rejected-at-application.png", full_page=True)
+
+    await web.run(_signed_in(web, look))
