@@ -460,3 +460,19 @@ class ImportStatus(Vocabulary):
 
     SUCCEEDED = "succeeded", "已导入", True
     FAILED = "failed", "未导入（有错误行）", True
+
+
+class MaterialType(Vocabulary):
+    """The type of an uploaded application material, as its content shows it (magic bytes), never its file name."""
+
+    PDF = "pdf", "PDF 文档"
+    JPEG = "jpeg", "JPEG 图片"
+    PNG = "png", "PNG 图片"
+    OFD = "ofd", "OFD 版式文件"
+
+
+class MaterialPurpose(Vocabulary):
+    """Why a material was uploaded: with the application, or in answer to a 补正 request."""
+
+    APPLICATION = "application", "申报材料"
+    SUPPLEMENT = "supplement", "补正材料"

@@ -13,11 +13,13 @@ from db.repositories import enterprises as repo
 from rules.conditions import facts_of
 from schemas.cases import CaseOut
 from schemas.fields import FIELDS
+from schemas.materials import MaterialOut
 from schemas.portal import CalculatorOut, CalculatorRow, PayoutAccountOut
 from schemas.vocabulary import CaseStatus, ConsentStatus, FundItemMode, Role
 from services import calculator
 from services import cases as case_service
 from services import enterprises as enterprise_service
+from services import materials as material_service
 from services import notices as notice_service
 from services.errors import Forbidden
 from services.scope import Scope
@@ -100,6 +102,7 @@ class CaseCard:
     next_actor: str | None
     deadline: datetime | None
     actions: list[Action] = field(default_factory=list)
+    materials: list[MaterialOut] = field(default_factory=list)
 
 
 def _deadline(case: CaseOut) -> datetime | None:
@@ -207,7 +210,10 @@ def policy(*, session: Session, scope: Scope, code: str, today: date | None = No
 
 def case_card(*, session: Session, scope: Scope, case_id: int) -> CaseCard:
     own_enterprise(session=session, scope=scope)
-    return card(case_service.view(session=session, scope=scope, case_id=case_id))
+    found = card(case_service.view(session=session, scope=scope, case_id=case_id))
+    if found.case.mode == FundItemMode.REVIEW:
+        found.materials = material_service.list_for_case(session=session, scope=scope, case_id=case_id)
+    return found
 
 
 @dataclass(frozen=True)

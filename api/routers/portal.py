@@ -7,18 +7,19 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
+from api.routers.materials import read_uploads, store_of
 from api.routers.web import error_page, signed_in
 from schemas.cases import ApplicationIn
 from schemas.portal import CalculatorOut, PayoutAccountIn, PayoutAccountOut
 from schemas.reviews import AccountBody
 from schemas.vocabulary import CaseStatus, Role
-from services import calculator, cases, enterprises, notices, portal, reviews
+from services import calculator, enterprises, materials, notices, portal, reviews
 from services.errors import DomainError, Forbidden, NotFound, Unavailable
 from services.scope import Scope
 
@@ -51,7 +52,12 @@ def get_calculator(uscc: str, session: SessionDep, scope: Own) -> CalculatorOut:
 
 
 def _page(request: Request, name: str, context: dict, scope: Scope, status_code: int = 200) -> Response:
-    context = {"principal": scope.principal, "message": request.query_params.get("message"), **context}
+    context = {
+        "principal": scope.principal,
+        "message": request.query_params.get("message"),
+        "limits": materials.limits_of(request.app.state.settings),
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -108,8 +114,10 @@ def policy(code: str, request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/web/me/policies/{code}/apply", include_in_schema=False)
-async def apply(code: str, request: Request, uow: UowDep) -> Response:
-    """Apply in one click; the case page then shows the decision as it arrives."""
+async def apply(
+    code: str, request: Request, uow: UowDep, files: Annotated[list[UploadFile], File()] = []  # noqa: B006
+) -> Response:
+    """Apply in one click (a review item with its materials); the case page then shows the decision as it arrives."""
     scope = signed_in(request)
     if not isinstance(scope, Scope):
         return scope
@@ -120,9 +128,10 @@ async def apply(code: str, request: Request, uow: UowDep) -> Response:
         if client is None:
             raise Unavailable("工作流服务暂不可用，请稍后重试")
         body = ApplicationIn(fund_item_code=code, uscc=scope.principal.subject)
-        out, _ = await cases.apply(
-            uow=uow, client=client, settings=request.app.state.settings, scope=scope, body=body
-        )
+        out, _ = await materials.apply_with_materials(
+            uow=uow, client=client, settings=request.app.state.settings, scope=scope, body=body,
+            uploads=await read_uploads(request, files), store=store_of(request),
+        )  # fmt: skip
     except DomainError as exc:
         if exc.status_code in (401, 403):
             return error_page(request, exc)
@@ -188,9 +197,20 @@ async def withdraw(case_id: int, request: Request, uow: UowDep, comment: str = F
 
 
 @router.post("/web/me/cases/{case_id}/supplement", include_in_schema=False)
-async def supplement(case_id: int, request: Request, uow: UowDep, comment: str = Form("")) -> Response:
+async def supplement(
+    case_id: int,
+    request: Request,
+    uow: UowDep,
+    comment: str = Form(""),
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+) -> Response:
+    """Answer a 补正 request: the note and the new materials; the returned stage resumes."""
+
     async def run(scope: Scope, client) -> None:
-        await reviews.resubmit(uow=uow, client=client, scope=scope, case_id=case_id, comment=comment[:2000])
+        await materials.answer_supplement(
+            uow=uow, client=client, settings=request.app.state.settings, scope=scope, case_id=case_id,
+            comment=comment[:2000], uploads=await read_uploads(request, files), store=store_of(request),
+        )  # fmt: skip
 
     return await _case_action(request, case_id, run)
 
