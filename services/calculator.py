@@ -19,6 +19,7 @@ from db.repositories import fund_items
 from rules.amounts import AnyStandard, amount_for_facts, parse_standard
 from rules.conditions import Test, compile_truth, facts_of, parse_condition, shortfalls
 from schemas.conditions import Node
+from schemas.fields import FIELDS, FieldType
 from schemas.localtime import local_date
 from schemas.portal import CalculatorOut, CalculatorRow, Shortfall
 from schemas.vocabulary import FundItemMode, Role
@@ -141,3 +142,45 @@ def calendar(rows: list[CalculatorRow], today: date) -> list[CalculatorRow]:
     open_now = sorted((r for r in windowed if r.open_now), key=lambda r: (r.window_end, r.code))
     later = sorted((r for r in windowed if r.window_start > today), key=lambda r: (r.window_start, r.code))
     return [*open_now, *later]
+
+
+# -- 政策自测: the same evaluation over facts typed in by anyone ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    """Every listed item against typed-in facts (nobody's archive): matched first, then the near misses."""
+
+    today: date
+    items: list[CalculatorRow]
+    matched: int
+    expected_total_fen: int
+
+
+def _tags_in(node: Any, out: set[str]) -> None:
+    if getattr(node, "op", None) in ("all", "any"):
+        for child in node.items:
+            _tags_in(child, out)
+    elif getattr(node, "op", None) == "not":
+        _tags_in(node.item, out)
+    elif FIELDS.get(getattr(node, "field", "")) is not None and FIELDS[node.field].type is FieldType.TAGS:
+        values = node.value if isinstance(node.value, list | tuple) else [node.value]
+        out.update(str(v) for v in values)
+
+
+def self_test(*, session: Session, facts: dict[str, Any], today: date | None = None) -> SelfTest:
+    """政策自测: the calculator (same evaluator, same rows) over facts typed in by the visitor; nothing is stored."""
+    day = today or today_local()
+    listed = parsed_items(session=session)
+    rows = [row_for(item, name, parsed, facts, day) for item, name, parsed in listed]
+    rows.sort(key=lambda r: (not r.matched, -(r.amount_fen or 0), len(r.shortfalls), r.code))
+    matched = [r for r in rows if r.matched]
+    return SelfTest(day, rows, len(matched), sum(r.amount_fen or 0 for r in matched))
+
+
+def listed_tags(*, session: Session) -> list[str]:
+    """The tags the listed items' conditions ask about (the self-test offers them as choices)."""
+    tags: set[str] = set()
+    for _, _, parsed in parsed_items(session=session):
+        _tags_in(parsed.conditions, tags)
+    return sorted(tags)

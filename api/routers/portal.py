@@ -15,7 +15,10 @@ from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
 from api.routers.materials import read_uploads, store_of
 from api.routers.web import error_page, signed_in
+from rules.self_test import HINTS, parse_facts
+from schemas.archive_sources import industry_sections, region_codes
 from schemas.cases import ApplicationIn
+from schemas.fields import FIELDS
 from schemas.portal import CalculatorOut, PayoutAccountIn, PayoutAccountOut
 from schemas.reviews import AccountBody
 from schemas.vocabulary import CaseStatus, Role
@@ -298,3 +301,29 @@ def mine_push(request: Request, session: SessionDep, opt_out: str = Form("0")) -
     except DomainError as exc:
         return error_page(request, exc)
     return _back("/web/me/enterprise", out.note)
+
+
+@router.get("/web/self-test", response_class=HTMLResponse, include_in_schema=False)
+def self_test(request: Request, session: SessionDep) -> Response:
+    """政策自测: anyone, signed in or not, types in the facts (the condition field catalogue decides the inputs) and
+    sees every listed item matched or not, with the 不足之处, by the calculator's own evaluator; nothing is stored."""
+    query = request.query_params
+    asked = any(name in query for name in FIELDS)
+    raw = {name: [v for v in query.getlist(name)[:21] if v] for name in FIELDS}
+    facts, errors = parse_facts(raw)
+    result = calculator.self_test(session=session, facts=facts) if asked and not errors else None
+    context = {
+        "principal": None,
+        "anonymous": True,
+        "fields": [(spec, HINTS.get(spec.type, "")) for spec in FIELDS.values()],
+        "regions": sorted(region_codes().items()),
+        "sections": [(letter, name) for letter, (_, _, name) in industry_sections().items()],
+        "values": {name: "、".join(v) for name, v in raw.items()},
+        "chosen": {name: set(v) for name, v in raw.items()},
+        "known_tags": calculator.listed_tags(session=session),
+        "errors": errors,
+        "result": result,
+        "message": None,
+    }
+    status_code = 422 if errors else 200
+    return templates.TemplateResponse(request, "self_test.html", context, status_code=status_code)

@@ -26,7 +26,7 @@ from db.session import transaction
 from gateways.storage import store_for
 from schemas.vocabulary import CaseStatus
 from settings import Settings
-from tests.api.scoping import ENTERPRISES, Row, World, cases_of, check, csrf_headers, ids_of, page_headers
+from tests.api.scoping import CALLERS, ENTERPRISES, Row, World, cases_of, check, csrf_headers, ids_of, page_headers
 from tests.api.test_scoping import FakeTemporal, _item, client, settings, world  # noqa: F401  (the shared world and client fixtures)
 
 OWN_A = frozenset({"admin", "ent_a"})
@@ -118,6 +118,8 @@ MATERIAL_ROWS: list[Row] = [
         fill={"case_id": "case_a", "material_id": "material_a"}),
     Row("GET", "/web/cases/{case_id}/materials/{material_id}", READERS_A,
         fill={"case_id": "case_a", "material_id": "material_a"}, **PAGE),
+    # 政策自测 is open to anyone, signed in or not (it reads nobody's data)
+    Row("GET", "/web/self-test", frozenset(CALLERS), auth="cookie", anonymous=(200,), unknown=(200,)),
 ]  # fmt: skip
 # Not in TABLE (every route has its rows in MATERIAL_ROWS): the 联审 case, read by both departments.
 JOINT: list[Row] = [
