@@ -296,3 +296,19 @@ def test_the_self_test_page_is_open_to_anyone_and_bounds_its_input(client: TestC
                  "成立日期：日期须在 1900-01-01", "企业规模：须为", "资质标签：至多 20 个", "不在本平台服务范围内",
                  "所属行业：不得包含控制字符"):  # fmt: skip
         assert text in bad.text, text
+
+
+def test_my_enterprise_shows_region_and_industry_by_name(client: TestClient, settings: Settings) -> None:
+    from schemas.regions import industry_name, region_name
+
+    with transaction(settings.db_url) as session:
+        demo = session.scalar(select(Enterprise).where(Enterprise.uscc == demo_enterprise_uscc()))
+        region, industry = demo.region_code, demo.industry_code
+    assert region and industry
+    client.cookies.clear()
+    token = mint(settings.jwt_key(), role="enterprise", subject=demo_enterprise_uscc())
+    page = client.get("/web/me/enterprise", headers={"Cookie": f"zhida_token={token}"})
+    assert page.status_code == 200
+    facts = page.text[page.text.index('id="facts"'):page.text.index("</dl>")]
+    assert region_name(region) in facts and industry_name(industry) in facts
+    assert region not in facts and industry not in facts  # names, never codes
