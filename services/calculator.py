@@ -8,7 +8,9 @@ parsed once per process and kept (`_parsed`); a page then costs one query for th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Enterprise
 from db.repositories import fund_items
-from rules.amounts import AnyStandard, amount_for_facts, parse_standard
-from rules.conditions import Test, compile_truth, facts_of, parse_condition, shortfalls
+from rules.amounts import AmountResult, AnyStandard, amount_for_facts, parse_standard
+from rules.compiled import Blocking, Compiled, compile_conditions
+from rules.conditions import facts_of, parse_condition
 from schemas.conditions import Node
 from schemas.fields import FIELDS, FieldType
 from schemas.localtime import local_date
@@ -33,25 +36,53 @@ class ParsedItem:
     """What the calculator needs of one frozen version, parsed once."""
 
     conditions: Node
-    test: Test  # the conditions compiled once: the truth alone, fast
+    compiled: Compiled  # the conditions compiled once: the truth alone, and the 不足之处 with cached leaf texts
     standard: AnyStandard
+    standard_key: str  # the standard's canonical JSON: items with the same standard share its amounts
+    bases: tuple[str, ...]  # the fields the standard reads (its amount depends on nothing else)
     window: tuple[date, date] | None
     guide: dict[str, Any]
     officer: dict[str, Any]
     policy: dict[str, Any]
+    serial: int = field(default_factory=lambda: next(_serials))  # names this parse in the row cache
 
 
+_serials = itertools.count(1)
 # (database, fund item id, version) → the parsed frozen version; ids repeat across databases (tests, benches).
 _parsed: dict[tuple[str, int, int], ParsedItem] = {}
+
+
+def _bases(standard: Any) -> set[str]:
+    found = {standard.base} if isinstance(getattr(standard, "base", None), str) else set()
+    for part in getattr(standard, "parts", None) or []:
+        found |= _bases(part)
+    return found
+
+
+# (standard's JSON, its base facts) → the amount: a pure function of the two, computed once (bounded).
+_amounts: dict[tuple[str, tuple], AmountResult] = {}
+
+
+def _amount(parsed: ParsedItem, facts: dict[str, Any]) -> AmountResult:
+    key = (parsed.standard_key, tuple(facts.get(name) for name in parsed.bases))
+    found = _amounts.get(key)
+    if found is None:
+        if len(_amounts) >= 100_000:
+            _amounts.clear()
+        found = _amounts[key] = amount_for_facts(parsed.standard, facts)
+    return found
 
 
 def _parse(config: dict[str, Any]) -> ParsedItem:
     window = config.get("window")
     conditions = parse_condition(config["conditions"])
+    standard = parse_standard(config["standard"])
     return ParsedItem(
         conditions=conditions,
-        test=compile_truth(conditions),
-        standard=parse_standard(config["standard"]),
+        compiled=compile_conditions(conditions),
+        standard=standard,
+        standard_key=json.dumps(config["standard"], sort_keys=True, ensure_ascii=False),
+        bases=tuple(sorted(_bases(standard))),
         window=(date.fromisoformat(window["start"]), date.fromisoformat(window["end"])) if window else None,
         guide=config.get("guide") or {},
         officer=config.get("service_officer") or {},
@@ -75,16 +106,52 @@ def today_local() -> date:
     return local_date(datetime.now(UTC))
 
 
+# One pydantic Shortfall per distinct explained leaf, shared by every row that shows it (rows are read, never changed).
+_shortfalls: dict[Blocking, Shortfall] = {}
+
+
+def _shortfall(b: Blocking) -> Shortfall:
+    found = _shortfalls.get(b)
+    if found is None:
+        if len(_shortfalls) >= 100_000:
+            _shortfalls.clear()
+        found = _shortfalls[b] = Shortfall.model_construct(field=b.field, label=b.label, text=b.text, missing=b.missing)
+    return found
+
+
 def row_for(item: Any, department: str, parsed: ParsedItem, facts: dict[str, Any], today: date) -> CalculatorRow:
     """One item for one enterprise's facts."""
     # Most items are decided by the truth alone; only an item that is not met is explained (不足之处).
-    matched = parsed.test(facts) is True
-    blocking = [] if matched else shortfalls(parsed.conditions, facts)
-    amount = amount_for_facts(parsed.standard, facts) if matched else None
+    matched = parsed.compiled.truth(facts) is True
+    blocking = () if matched else parsed.compiled.explain(facts)[1]
+    amount = _amount(parsed, facts) if matched else None
+    # Rows are read, never changed: one row per distinct outcome of an item on a day, shared by every answer with it.
+    key = (parsed.serial, item.code, item.name, item.mode, department, today, matched, blocking,
+           None if amount is None else (amount.amount_fen, amount.quantified, amount.explanation))  # fmt: skip
+    found = _rows.get(key)
+    if found is None:
+        if len(_rows) >= 100_000:
+            _rows.clear()
+        found = _rows[key] = _row(item, department, parsed, today, matched, blocking, amount)
+    return found
+
+
+_rows: dict[tuple, CalculatorRow] = {}
+
+
+def _row(
+    item: Any,
+    department: str,
+    parsed: ParsedItem,
+    today: date,
+    matched: bool,
+    blocking: tuple[Blocking, ...],
+    amount: AmountResult | None,
+) -> CalculatorRow:
     start, end = parsed.window if parsed.window else (None, None)
     open_now = parsed.window is None or (start <= today <= end)  # type: ignore[operator]
     mode = FundItemMode(item.mode)
-    # Built without re-validation: every value comes from a validated configuration or the archive (1,000 a page).
+    # Built without re-validation: every value comes from a validated configuration or the archive.
     return CalculatorRow.model_construct(
         code=item.code,
         name=item.name,
@@ -94,10 +161,7 @@ def row_for(item: Any, department: str, parsed: ParsedItem, facts: dict[str, Any
         matched=matched,
         amount_fen=amount.amount_fen if amount and amount.quantified else None,
         amount_text=amount.explanation if amount else "",
-        shortfalls=[
-            Shortfall.model_construct(field=c.field, label=c.label, text=c.text, missing=c.status == "missing")
-            for c in blocking
-        ],
+        shortfalls=[_shortfall(b) for b in blocking],
         window_start=start,
         window_end=end,
         open_now=open_now,
