@@ -221,7 +221,7 @@ class SelfTest:
     expected_total_fen: int
 
 
-def _tags_in(node: Any, out: set[str]) -> None:
+def _tags_in(node: Any, out: dict[str, set[str]]) -> None:
     if getattr(node, "op", None) in ("all", "any"):
         for child in node.items:
             _tags_in(child, out)
@@ -229,7 +229,7 @@ def _tags_in(node: Any, out: set[str]) -> None:
         _tags_in(node.item, out)
     elif FIELDS.get(getattr(node, "field", "")) is not None and FIELDS[node.field].type is FieldType.TAGS:
         values = node.value if isinstance(node.value, list | tuple) else [node.value]
-        out.update(str(v) for v in values)
+        out.setdefault(node.field, set()).update(str(v) for v in values)
 
 
 def self_test(*, session: Session, facts: dict[str, Any], today: date | None = None) -> SelfTest:
@@ -242,9 +242,9 @@ def self_test(*, session: Session, facts: dict[str, Any], today: date | None = N
     return SelfTest(day, rows, len(matched), sum(r.amount_fen or 0 for r in matched))
 
 
-def listed_tags(*, session: Session) -> list[str]:
-    """The tags the listed items' conditions ask about (the self-test offers them as choices)."""
-    tags: set[str] = set()
+def listed_tags(*, session: Session) -> dict[str, list[str]]:
+    """Per tag field, the tags the listed items' conditions ask about (the self-test offers them as choices)."""
+    tags: dict[str, set[str]] = {}
     for _, _, parsed in parsed_items(session=session):
         _tags_in(parsed.conditions, tags)
-    return sorted(tags)
+    return {name: sorted(found) for name, found in tags.items()}
