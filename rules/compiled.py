@@ -10,11 +10,12 @@ not pydantic models. tests/rules/test_compiled.py proves it equal to `shortfalls
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rules.conditions import _TRUTH, Truth, _and, _leaf_result, _or, compile_truth
+from rules.conditions import _TRUTH, Truth, _and, _holds, _leaf_result, _or
 from schemas.conditions import AllOf, AnyOf, Leaf, Node, NotOf
 from schemas.fields import FIELDS
 
@@ -41,6 +42,84 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_hashable(v) for v in value)
     return value
+
+
+Test = Callable[[Mapping[str, Any]], Truth]
+_ORDERED = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
+            "le": operator.le}  # fmt: skip
+
+
+def _leaf_truth(leaf: Leaf) -> Test:
+    """One leaf's truth as a closure specialised to its operator (rules.conditions._holds, without the dispatch)."""
+    name, op, value = FIELDS[leaf.field].name, leaf.op, leaf.value
+    get = None
+    if op in _ORDERED:
+        compare = _ORDERED[op]
+
+        def get(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else compare(actual, value)
+    elif op == "between":
+        low, high = value
+
+        def get(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else low <= actual <= high
+    elif op == "prefix":
+
+        def get(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else actual.startswith(value)
+    elif op == "has_tag":
+
+        def get(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else value in actual
+    elif op == "has_any_tags":
+        wanted = tuple(value)
+
+        def get(facts: Mapping[str, Any]) -> Truth:
+            actual = facts.get(name)
+            return None if actual is None else any(tag in actual for tag in wanted)
+    if get is not None:
+        return get
+
+    def other(facts: Mapping[str, Any]) -> Truth:
+        actual = facts.get(name)
+        return None if actual is None else _holds(op, actual, value)
+
+    return other
+
+
+def compile_truth(cond: Node) -> Test:
+    """The tree's three-valued truth as nested closures: rules.conditions.compile_truth's logic (an `all` stops at a
+    false item, an `any` at a true one), with each leaf specialised to its operator."""
+    if isinstance(cond, NotOf):
+        inner = compile_truth(cond.item)
+
+        def negation(facts: Mapping[str, Any]) -> Truth:
+            value = inner(facts)
+            return None if value is None else not value
+
+        return negation
+    if isinstance(cond, AllOf | AnyOf):
+        tests = tuple(compile_truth(item) for item in cond.items)
+        if len(tests) == 1:
+            return tests[0]
+        stop = isinstance(cond, AnyOf)  # the value that decides the group at once
+
+        def group(facts: Mapping[str, Any]) -> Truth:
+            unknown = False
+            for test in tests:
+                value = test(facts)
+                if value is stop:
+                    return stop
+                if value is None:
+                    unknown = True
+            return None if unknown else not stop
+
+        return group
+    return _leaf_truth(cond)
 
 
 def _negate(value: Truth) -> Truth:

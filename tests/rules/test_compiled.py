@@ -19,6 +19,9 @@ LEAVES = [
     {"field": "credit_status", "op": "ne", "value": "dishonest"},
     {"field": "tags", "op": "has_any_tags", "value": ["高新技术企业", "专精特新"]},
     {"field": "tags", "op": "has_all_tags", "value": ["高新技术企业", "科技型中小企业"]},
+    {"field": "tags", "op": "has_tag", "value": "专精特新"},
+    {"field": "credit_status", "op": "eq", "value": "good"},
+    {"field": "region_code", "op": "not_in", "value": ["420100"]},
 ]
 
 
