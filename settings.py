@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     # The payout push (Yichang art. 26) follows the case's own "paid" notice after this delay.
     sms_push_paid_delay_seconds: float = 300.0
 
+    # Application materials (申报材料): kept outside the database, in this folder (default data_dir/materials), files
+    # 0600; the most bytes one file may have and the most files one case may hold (application and 补正 together).
+    materials_dir: Path | None = None
+    materials_max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    materials_max_files: int = Field(default=10, ge=1, le=50)
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'zhida.db'}"

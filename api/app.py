@@ -31,11 +31,13 @@ from api.routers import archive as archive_router
 from api.routers import archive_tags as archive_tags_router
 from api.routers import campaigns as campaigns_router
 from api.routers import cockpit as cockpit_router
+from api.routers import materials as materials_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
 from api.routers import reviews as reviews_router
 from api.routers import workbench as workbench_router
 from gateways.signing import NonceCache
+from gateways.storage import store_for
 from settings import Settings, get_settings
 from workflows.client import connect
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.temporal = None
     app.state.nonces = NonceCache()
+    app.state.materials = store_for(settings.data_dir, settings.materials_dir)
     errors.install(app)
     # Outermost: oversized bodies, foreign origins and missing CSRF tokens are refused before any route runs.
     app.add_middleware(
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secret=settings.jwt_key,
         allowed_origins=(security.origin_of(settings.public_base_url), *settings.web_origins),
         secure=settings.cookie_secure,
+        upload_limit=settings.materials_max_files * settings.materials_max_file_bytes + 256 * 1024,
     )
     for module in (
         health,
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_router.router)
     app.include_router(reviews_router.router)
     app.include_router(portal_router.router)
+    app.include_router(materials_router.router)
     app.include_router(workbench_router.router)
     app.include_router(cockpit_router.router)
 

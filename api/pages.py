@@ -57,6 +57,7 @@ FILTERS = {
     "days": lambda d: "—" if d is None else f"{d:g} 个工作日",
     # {{ e.actor|actor(names) }}: names maps department codes and USCCs to names, looked up by the page's service.
     "actor": lambda value, names=None: render_actor(value, names=names),
+    "filesize": lambda n: f"{n / 1048576:.1f} MB" if n >= 104858 else f"{max(1, round(n / 1024))} KB",
 }
 templates.env.filters.update(FILTERS)
 # Templates compare with the vocabulary, never with literals: {% if r.mode == FundItemMode.INSTANT %}.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -41,10 +42,21 @@ BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/web/logout", 4 * KIB),
 )
 DEFAULT_BODY_LIMIT = 2 * KIB * KIB
+# Where application materials are uploaded: these take up to the material limits (files per case × bytes per file).
+UPLOAD_PATHS = re.compile(
+    r"^(/api/v1/applications|/api/v1/cases/\d+/(materials|supplement)|/web/me/policies/[^/]+/apply"
+    r"|/web/me/cases/\d+/supplement)$"
+)
 
 
-def body_limit(path: str) -> int:
+def body_limit(path: str, upload_limit: int | None = None) -> int:
+    if upload_limit and UPLOAD_PATHS.match(path):
+        return max(upload_limit, DEFAULT_BODY_LIMIT)
     return next((limit for prefix, limit in BODY_LIMITS if path.startswith(prefix)), DEFAULT_BODY_LIMIT)
+
+
+def _too_large(limit: int) -> str:
+    return f"请求体超过上限 {limit // KIB} KB" if limit < KIB * KIB else f"请求体超过上限 {limit / (KIB * KIB):.0f} MB"
 
 
 def csrf_token(secret: str, seed: str) -> str:
@@ -87,9 +99,16 @@ class Guard:
     """The ASGI middleware (installed outermost in api/app.py)."""
 
     def __init__(
-        self, app, *, secret: Callable[[], str], allowed_origins: tuple[str, ...] = (), secure: bool = False
+        self,
+        app,
+        *,
+        secret: Callable[[], str],
+        allowed_origins: tuple[str, ...] = (),
+        secure: bool = False,
+        upload_limit: int | None = None,
     ) -> None:
         self.app = app
+        self.upload_limit = upload_limit
         self.secure = secure
         self.secret = secret
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -100,10 +119,10 @@ class Guard:
             return
         headers = Headers(scope=scope)
         path, method = scope["path"], scope["method"]
-        limit = body_limit(path)
+        limit = body_limit(path, self.upload_limit)
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _send_json(send, *_refuse(413, f"请求体超过上限 {limit // KIB} KB", "body_size"))
+            await _send_json(send, *_refuse(413, _too_large(limit), "body_size"))
             return
         received = 0
 
@@ -137,7 +156,7 @@ class Guard:
                 _with_cookie(send, seed, self.secure) if not anon and path.startswith("/web") else send,
             )
         except TooLarge:
-            await _send_json(send, *_refuse(413, f"请求体超过上限 {limit // KIB} KB", "body_size"))
+            await _send_json(send, *_refuse(413, _too_large(limit), "body_size"))
 
     def _origin_refusal(self, headers: Headers, scope: Scope) -> tuple[int, bytes] | None:
         origin = headers.get("origin") or origin_of(headers.get("referer", ""))

@@ -104,9 +104,12 @@ def calculator_command(
     figures, database = run_calculator(items=items, repeats=repeats)
     print_figures(f"bench calculator · {database}", figures)
     notes = (
-        "One answer = services.calculator.calculate_for for the demo enterprise: one query for the listed items "
-        "(with their departments), then for each item the condition tree evaluated with rules.conditions.evaluate "
-        "(不足之处 per unmet leaf) and the amount with rules.amounts.compute_amount. Each listed version is frozen, "
+        "One answer = services.calculator.calculate_for for one enterprise: one query for the listed items "
+        "(with their departments), then for each item the condition tree's truth from closures compiled once per "
+        "frozen version (rules/compiled.py), the 不足之处 of the unmet ones (each leaf explained once per (leaf, "
+        "value) and kept), and the amount of the matched ones (rules.amounts, memoised by the standard's JSON and "
+        "its base facts: the bench's items share one standard, so it is computed once per enterprise). Each listed "
+        "version is frozen, "
         "so its configuration is parsed once per process and kept; 'first_ms' is the cold answer that reads and "
         f"parses all of them, p50/p99 are over the {figures['repeats']} answers after it. Items: copies of the "
         "dry-run bench's fund item (seven conditions incl. two any-groups; fixed + rate + tiers, capped) with "

@@ -39,6 +39,8 @@ from schemas.vocabulary import (
     FundItemMode,
     FundItemStatus,
     ImportStatus,
+    MaterialPurpose,
+    MaterialType,
     NoticeCategory,
     NoticeStatus,
     ObjectionStatus,
@@ -892,3 +894,30 @@ class CaseChainHead(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str] = mapped_column(String(64))
+
+
+# --- Enterprise portal: application materials -------------------------------------------------------------------
+
+
+class CaseMaterial(Base):
+    """One file an enterprise uploaded to its case (with the application, or answering a 补正): its bytes live in the
+    material store (gateways/storage.py) under `storage_key`; the type was told from the content, and the SHA-256
+    lets anyone check the file they open is the one that was submitted."""
+
+    __tablename__ = "case_material"
+    __table_args__ = (
+        CheckConstraint(one_of("content_type", MaterialType), name="content_type"),
+        CheckConstraint(one_of("purpose", MaterialPurpose), name="purpose"),
+        CheckConstraint("size_bytes > 0", name="positive_size"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(8))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())

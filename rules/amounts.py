@@ -45,12 +45,14 @@ def _percent(rate: Decimal) -> str:
 
 def _times_rate(base_fen: int, rate: Decimal) -> tuple[int, str]:
     """base × rate rounded to the fen, and the working (notes when rounding or a negative base changed it)."""
-    exact = Fraction(base_fen) * Fraction(rate)
-    amount = max(0, round_half_up(exact))
+    # Exact in integers: the same as Fraction(base_fen) * Fraction(rate) rounded half-up, without Fraction's cost.
+    numerator, denominator = rate.as_integer_ratio()
+    product = base_fen * numerator  # exact = product / denominator, denominator > 0
+    amount = (2 * product + denominator) // (2 * denominator) if product > 0 else 0
     text = f"{format_fen(base_fen)} × {_percent(rate)} = {format_fen(amount)}"
-    if exact < 0:
+    if product < 0:
         text += "（基数为负，按 0 元计）"
-    elif exact.denominator != 1:
+    elif product % denominator:
         text += "（按四舍五入保留到分）"
     return amount, text
 

@@ -6,7 +6,7 @@ validate region codes against.
 
 from __future__ import annotations
 
-from schemas.archive_sources import region_codes
+from schemas.archive_sources import industry_sections, region_codes
 
 
 def region_name(code: str | None) -> str:
@@ -21,3 +21,11 @@ def region_name(code: str | None) -> str:
         if parent in names:
             return f"{names[parent]}其他地区"
     return "其他地区"
+
+
+def industry_name(code: str | None) -> str:
+    """The GB/T 4754-2017 section (门类) an industry code belongs to, by name: C3511 → 制造业."""
+    if not code:
+        return "未登记行业"
+    section = industry_sections().get(code[:1].upper())
+    return section[2] if section else "其他行业"

@@ -484,3 +484,19 @@ class TagRuleKind(Vocabulary):
 
     RULE = "rule", "按档案字段条件"
     LIST = "list", "导入名单"
+
+
+class MaterialType(Vocabulary):
+    """The type of an uploaded application material, as its content shows it (magic bytes), never its file name."""
+
+    PDF = "pdf", "PDF 文档"
+    JPEG = "jpeg", "JPEG 图片"
+    PNG = "png", "PNG 图片"
+    OFD = "ofd", "OFD 版式文件"
+
+
+class MaterialPurpose(Vocabulary):
+    """Why a material was uploaded: with the application, or in answer to a 补正 request."""
+
+    APPLICATION = "application", "申报材料"
+    SUPPLEMENT = "supplement", "补正材料"

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from db.models import Enterprise
+from db.repositories import archive as archive_repo
 from db.repositories import enterprises as repo
 from rules.conditions import facts_of
 from schemas.cases import CaseOut
 from schemas.fields import FIELDS
+from schemas.materials import MaterialOut
 from schemas.portal import CalculatorOut, CalculatorRow, PayoutAccountOut
-from schemas.vocabulary import CaseStatus, ConsentStatus, FundItemMode, Role
+from schemas.regions import industry_name, region_name
+from schemas.vocabulary import ArchiveSource, CaseStatus, ConsentStatus, FundItemMode, Role
 from services import calculator
 from services import cases as case_service
 from services import enterprises as enterprise_service
+from services import materials as material_service
 from services import notices as notice_service
 from services.errors import Forbidden
 from services.scope import Scope
@@ -100,6 +105,7 @@ class CaseCard:
     next_actor: str | None
     deadline: datetime | None
     actions: list[Action] = field(default_factory=list)
+    materials: list[MaterialOut] = field(default_factory=list)
 
 
 def _deadline(case: CaseOut) -> datetime | None:
@@ -207,13 +213,29 @@ def policy(*, session: Session, scope: Scope, code: str, today: date | None = No
 
 def case_card(*, session: Session, scope: Scope, case_id: int) -> CaseCard:
     own_enterprise(session=session, scope=scope)
-    return card(case_service.view(session=session, scope=scope, case_id=case_id))
+    found = card(case_service.view(session=session, scope=scope, case_id=case_id))
+    if found.case.mode == FundItemMode.REVIEW:
+        found.materials = material_service.list_for_case(session=session, scope=scope, case_id=case_id)
+    return found
 
 
 @dataclass(frozen=True)
 class Fact:
     label: str
     value: str
+    source: str = ""  # the data source that gave the value, and the day it holds from
+    as_of: date | None = None
+
+
+def _shown(name: str, value: Any) -> str:
+    """A fact as the enterprise reads it: regions and industries by name, never by code."""
+    if value in (None, []):
+        return "暂无数据"
+    if name == "region_code":
+        return region_name(value)
+    if name == "industry_code":
+        return industry_name(value)
+    return FIELDS[name].format(value)
 
 
 @dataclass(frozen=True)
@@ -228,10 +250,12 @@ def mine(*, session: Session, scope: Scope) -> MinePage:
     """My enterprise: the archive facts (read-only, kept by the data owners), contacts, the payout account."""
     enterprise = own_enterprise(session=session, scope=scope)
     known = facts_of(enterprise)
-    facts = [
-        Fact(spec.label, "暂无数据" if known[name] in (None, []) else spec.format(known[name]))
-        for name, spec in FIELDS.items()
-    ]
+    latest = archive_repo.latest(session=session, enterprise_id=enterprise.id)
+    facts = []
+    for name, spec in FIELDS.items():
+        value = latest.get(name)
+        source = ArchiveSource.label_of(value.source, "") if value is not None else ""
+        facts.append(Fact(spec.label, _shown(name, known[name]), source, value.source_date if value else None))
     return MinePage(
         enterprise,
         facts,

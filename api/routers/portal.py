@@ -7,18 +7,22 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
+from api.routers.materials import read_uploads, store_of
 from api.routers.web import error_page, signed_in
+from rules.self_test import HINTS, parse_facts
+from schemas.archive_sources import industry_sections, region_codes
 from schemas.cases import ApplicationIn
+from schemas.fields import FIELDS
 from schemas.portal import CalculatorOut, PayoutAccountIn, PayoutAccountOut
 from schemas.reviews import AccountBody
 from schemas.vocabulary import CaseStatus, Role
-from services import calculator, cases, enterprises, notices, portal, reviews
+from services import calculator, enterprises, materials, notices, portal, reviews
 from services.errors import DomainError, Forbidden, NotFound, Unavailable
 from services.scope import Scope
 
@@ -51,7 +55,12 @@ def get_calculator(uscc: str, session: SessionDep, scope: Own) -> CalculatorOut:
 
 
 def _page(request: Request, name: str, context: dict, scope: Scope, status_code: int = 200) -> Response:
-    context = {"principal": scope.principal, "message": request.query_params.get("message"), **context}
+    context = {
+        "principal": scope.principal,
+        "message": request.query_params.get("message"),
+        "limits": materials.limits_of(request.app.state.settings),
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -108,8 +117,10 @@ def policy(code: str, request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/web/me/policies/{code}/apply", include_in_schema=False)
-async def apply(code: str, request: Request, uow: UowDep) -> Response:
-    """Apply in one click; the case page then shows the decision as it arrives."""
+async def apply(
+    code: str, request: Request, uow: UowDep, files: Annotated[list[UploadFile], File()] = []  # noqa: B006
+) -> Response:
+    """Apply in one click (a review item with its materials); the case page then shows the decision as it arrives."""
     scope = signed_in(request)
     if not isinstance(scope, Scope):
         return scope
@@ -120,9 +131,10 @@ async def apply(code: str, request: Request, uow: UowDep) -> Response:
         if client is None:
             raise Unavailable("工作流服务暂不可用，请稍后重试")
         body = ApplicationIn(fund_item_code=code, uscc=scope.principal.subject)
-        out, _ = await cases.apply(
-            uow=uow, client=client, settings=request.app.state.settings, scope=scope, body=body
-        )
+        out, _ = await materials.apply_with_materials(
+            uow=uow, client=client, settings=request.app.state.settings, scope=scope, body=body,
+            uploads=await read_uploads(request, files), store=store_of(request),
+        )  # fmt: skip
     except DomainError as exc:
         if exc.status_code in (401, 403):
             return error_page(request, exc)
@@ -188,9 +200,20 @@ async def withdraw(case_id: int, request: Request, uow: UowDep, comment: str = F
 
 
 @router.post("/web/me/cases/{case_id}/supplement", include_in_schema=False)
-async def supplement(case_id: int, request: Request, uow: UowDep, comment: str = Form("")) -> Response:
+async def supplement(
+    case_id: int,
+    request: Request,
+    uow: UowDep,
+    comment: str = Form(""),
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+) -> Response:
+    """Answer a 补正 request: the note and the new materials; the returned stage resumes."""
+
     async def run(scope: Scope, client) -> None:
-        await reviews.resubmit(uow=uow, client=client, scope=scope, case_id=case_id, comment=comment[:2000])
+        await materials.answer_supplement(
+            uow=uow, client=client, settings=request.app.state.settings, scope=scope, case_id=case_id,
+            comment=comment[:2000], uploads=await read_uploads(request, files), store=store_of(request),
+        )  # fmt: skip
 
     return await _case_action(request, case_id, run)
 
@@ -278,3 +301,29 @@ def mine_push(request: Request, session: SessionDep, opt_out: str = Form("0")) -
     except DomainError as exc:
         return error_page(request, exc)
     return _back("/web/me/enterprise", out.note)
+
+
+@router.get("/web/self-test", response_class=HTMLResponse, include_in_schema=False)
+def self_test(request: Request, session: SessionDep) -> Response:
+    """政策自测: anyone, signed in or not, types in the facts (the condition field catalogue decides the inputs) and
+    sees every listed item matched or not, with the 不足之处, by the calculator's own evaluator; nothing is stored."""
+    query = request.query_params
+    asked = any(name in query for name in FIELDS)
+    raw = {name: [v for v in query.getlist(name)[:21] if v] for name in FIELDS}
+    facts, errors = parse_facts(raw)
+    result = calculator.self_test(session=session, facts=facts) if asked and not errors else None
+    context = {
+        "principal": None,
+        "anonymous": True,
+        "fields": [(spec, HINTS.get(spec.type, "")) for spec in FIELDS.values()],
+        "regions": sorted(region_codes().items()),
+        "sections": [(letter, name) for letter, (_, _, name) in industry_sections().items()],
+        "values": {name: "、".join(v) for name, v in raw.items()},
+        "chosen": {name: set(v) for name, v in raw.items()},
+        "known_tags": calculator.listed_tags(session=session),
+        "errors": errors,
+        "result": result,
+        "message": None,
+    }
+    status_code = 422 if errors else 200
+    return templates.TemplateResponse(request, "self_test.html", context, status_code=status_code)

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, UowDep, allow
+from api.routers.materials import read_uploads, store_of
 from schemas.cases import CaseProgress
 from schemas.reviews import (
     AccountBody,
@@ -23,7 +27,7 @@ from schemas.reviews import (
 from schemas.text import Id
 from schemas.vocabulary import Role
 from schemas.workbench import TaskRow
-from services import reviews, workbench
+from services import materials, reviews, workbench
 from services.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["reviews 审核"])
@@ -66,12 +70,47 @@ async def decide(case_id: Id, body: DecisionBody, uow: UowDep, client: TemporalD
     return await reviews.decide(uow=uow, client=client, scope=scope, case_id=case_id, body=body)
 
 
-@router.post("/cases/{case_id}/supplement", response_model=CaseProgress)
+SUPPLEMENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": CommentBody.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "comment": {"type": "string", "maxLength": 2000, "description": "补正说明"},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                  "description": "补正材料（PDF、JPEG、PNG、OFD，按内容识别）"},
+                    },
+                }
+            },
+        },
+    }
+}  # fmt: skip
+
+
+@router.post("/cases/{case_id}/supplement", response_model=CaseProgress, openapi_extra=SUPPLEMENT_BODY)
 async def resubmit(
-    case_id: Id, body: CommentBody, uow: UowDep, client: TemporalDep, scope: Enterprise
+    case_id: Id, request: Request, settings: SettingsDep, uow: UowDep, client: TemporalDep, scope: Enterprise
 ) -> CaseProgress:
-    """The enterprise resubmits after 补正: the returned stage resumes."""
-    return await reviews.resubmit(uow=uow, client=client, scope=scope, case_id=case_id, comment=body.comment)
+    """The enterprise answers 补正 and the returned stage resumes: JSON `{comment}`, or multipart with `comment` and
+    new materials in `files` (kept before the stage resumes; the same checks as any upload)."""
+    uploads = []
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form(max_files=settings.materials_max_files + 1, max_fields=20)
+            files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            body = CommentBody(comment=str(form.get("comment") or ""))
+            uploads = await read_uploads(request, files)
+        else:
+            body = CommentBody.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    return await materials.answer_supplement(
+        uow=uow, client=client, settings=settings, scope=scope, case_id=case_id, comment=body.comment,
+        uploads=uploads, store=store_of(request),
+    )  # fmt: skip
 
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseProgress)

@@ -33,7 +33,7 @@ from schemas.vocabulary import (
     TimeoutPolicy,
 )
 from services import fund_items as fund_item_service
-from services import item_editor, reviews, workbench
+from services import item_editor, materials, reviews, workbench
 from services.errors import DomainError, Forbidden, Invalid, Unavailable
 from services.scope import Scope
 
@@ -90,9 +90,14 @@ async def _review(request: Request, uow: UowDep, scope: Scope, case_id: int, **e
         page = await uow.read(workbench.review_page, scope=scope, case_id=case_id)
     except DomainError as exc:
         return error_page(request, exc)
+    try:  # the enterprise's materials: the reviewing departments open them; finance does not see them
+        found = await uow.read(materials.list_for_case, scope=scope, case_id=case_id)
+    except Forbidden:
+        found = None
     context = {
         "principal": scope.principal,
         "page": page,
+        "materials": found,
         "case": page.case,
         "names": page.names,
         "objection_open": ObjectionStatus.OPEN,

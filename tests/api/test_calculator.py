@@ -235,3 +235,80 @@ def test_the_no_account_notice_says_there_is_no_account() -> None:
         {"enterprise": "宜昌甲公司", "item": "某事项", "amount_caps": "壹万元整", "deadline": "2026年12月08日"}
     )
     assert "未登记收款账户" in text and "被银行退回" not in text and "不保留资金额度" in text
+
+
+def _typed_in(facts: dict) -> dict[str, str]:
+    """An enterprise's facts as a visitor would type them into the self-test (元, %, dates, tags)."""
+    from schemas.fields import FIELDS, FieldType
+
+    form = {}
+    for name, value in facts.items():
+        kind = FIELDS[name].type
+        if value in (None, []):
+            continue
+        if kind is FieldType.MONEY_FEN or kind is FieldType.RATIO_BP:
+            form[name] = f"{value // 100}.{value % 100:02d}"
+        elif kind is FieldType.TAGS:
+            form[name] = "、".join(value)
+        else:
+            form[name] = str(value)
+    return form
+
+
+def test_the_self_test_answers_as_the_calculator_for_the_same_facts(settings: Settings) -> None:
+    """政策自测 reads typed-in facts into the calculator's facts and evaluates them with the calculator's own rows."""
+    from rules.conditions import facts_of
+    from rules.self_test import parse_facts
+
+    with transaction(settings.db_url) as session:
+        for enterprise in list(session.scalars(select(Enterprise)))[:6]:
+            facts, errors = parse_facts(_typed_in(facts_of(enterprise)))
+            assert errors == {} and facts == facts_of(enterprise)
+            mine = calculator.calculate_for(session=session, enterprise=enterprise)
+            typed = calculator.self_test(session=session, facts=facts)
+            assert [(r.code, r.matched, r.amount_fen, [s.text for s in r.shortfalls]) for r in typed.items] == [
+                (r.code, r.matched, r.amount_fen, [s.text for s in r.shortfalls]) for r in mine.items
+            ]
+            assert typed.expected_total_fen == mine.expected_total_fen
+
+
+def test_the_self_test_page_is_open_to_anyone_and_bounds_its_input(client: TestClient, settings: Settings) -> None:
+    from schemas.fields import FIELDS
+
+    client.cookies.clear()
+    page = client.get("/web/self-test")
+    assert page.status_code == 200 and all(spec.label in page.text for spec in FIELDS.values())
+    assert "专精特新" in page.text  # a tag the listed items ask about is offered as a choice
+    with transaction(settings.db_url) as session:
+        demo = session.scalar(select(Enterprise).where(Enterprise.uscc == demo_enterprise_uscc()))
+        from rules.conditions import facts_of
+
+        form = _typed_in(facts_of(demo)) | {"tags": ""}
+    answer = client.get("/web/self-test", params=form)
+    assert answer.status_code == 200 and 'id="self-test-result"' in answer.text
+    assert "不足之处" in answer.text and "专精特新" in answer.text  # the tag it lacks now, named
+    bad = client.get("/web/self-test", params={"employees": "-3", "revenue_fen": "12.345", "rd_ratio_bp": "120",
+                                                "registered_on": "1800-01-01", "size_class": "巨型",
+                                                "tags": "、".join(f"标签{i}" for i in range(30)),
+                                                "region_code": "110101", "industry_code": "C\u202e"})  # fmt: skip
+    assert bad.status_code == 422 and 'id="self-test-result"' not in bad.text
+    for text in ("从业人数：须为 0 至", "营业收入：须为数字，最多两位小数", "研发投入占比：须在 0 至 100% 之间",
+                 "成立日期：日期须在 1900-01-01", "企业规模：须为", "资质标签：至多 20 个", "不在本平台服务范围内",
+                 "所属行业：不得包含控制字符"):  # fmt: skip
+        assert text in bad.text, text
+
+
+def test_my_enterprise_shows_region_and_industry_by_name(client: TestClient, settings: Settings) -> None:
+    from schemas.regions import industry_name, region_name
+
+    with transaction(settings.db_url) as session:
+        demo = session.scalar(select(Enterprise).where(Enterprise.uscc == demo_enterprise_uscc()))
+        region, industry = demo.region_code, demo.industry_code
+    assert region and industry
+    client.cookies.clear()
+    token = mint(settings.jwt_key(), role="enterprise", subject=demo_enterprise_uscc())
+    page = client.get("/web/me/enterprise", headers={"Cookie": f"zhida_token={token}"})
+    assert page.status_code == 200
+    facts = page.text[page.text.index('id="facts"'):page.text.index("</dl>")]
+    assert region_name(region) in facts and industry_name(industry) in facts
+    assert region not in facts and industry not in facts  # names, never codes

@@ -5,6 +5,7 @@ and at 1440 px, without horizontal overflow; screenshots under reports/screensho
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -15,10 +16,18 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from cli.demo import DEMO_CONFIG, DEMO_ITEM, NO_APPLICATION_ITEM, add_listed_item, demo_enterprise_uscc
+from cli.demo import (
+    DEMO_CONFIG,
+    DEMO_ITEM,
+    NO_APPLICATION_ITEM,
+    REVIEW_ITEM,
+    add_listed_item,
+    demo_enterprise_uscc,
+)
 from db.models import Campaign, Case, Enterprise, FundItem
 from db.session import transaction
 from schemas.vocabulary import CaseStatus, ConsentStatus, FundItemMode
+from tests.support import eventually
 from tests.web.conftest import Web, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -155,3 +164,144 @@ async def test_an_enterprise_finds_applies_follows_and_confirms_on_a_phone_and_a
     with transaction(web.stack.settings.db_url) as s:
         case = s.get(Case, consent_case)
         assert case.consent_status == ConsentStatus.CONFIRMED
+
+    await _review_with_materials_and_a_returned_account(web, me, token)
+
+
+# -- review with materials, 补正, a returned payment, 政策自测 --------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n"
+FIX_ITEM = "YC-T-PORTAL-FIX"
+
+
+async def _progress(web: Web, case_id: int, headers: dict, done) -> dict:
+    http = web.stack.http
+    response = await eventually(
+        lambda: http.get(f"/api/v1/cases/{case_id}/progress", headers=headers),
+        lambda r: r.status_code == 200 and done(r.json()),
+        what=f"case {case_id}'s progress",
+    )
+    return response.json()
+
+
+async def _review_with_materials_and_a_returned_account(web: Web, me: Enterprise, token: str) -> None:
+    """A review item applied for with a PDF on a phone; the department asks for 补正 through the API; the enterprise
+    answers with a new PDF; the department's review screen lists both and opens them. Then an instant payment comes
+    back (wrong account name) and the enterprise corrects the account on the page and is paid. Every page at 390 px
+    without horizontal scrolling; the self-test at both sizes."""
+    ent = web.stack.token("enterprise", me.uscc)
+    jxj = web.stack.token("department", "YC-JXJ")
+    with transaction(web.stack.settings.db_url) as s:
+        fix = copy.deepcopy(DEMO_CONFIG) | {"name": "宜昌市中小企业数字化转型奖励（测试，退票更正）"}
+        add_listed_item(session=s, code=FIX_ITEM, department_code="YC-JXJ", config=fix)
+
+    def apply_review(page: Page) -> int:
+        page.set_viewport_size(PHONE)
+        sign_in(page, token)
+        page.goto(f"/web/me/policies/{REVIEW_ITEM}")
+        expect(page.locator("#my-result")).to_contain_text("贵单位符合条件")
+        page.locator("#apply-button").click()  # no file chosen: refused before anything is created
+        expect(page.locator("#flash")).to_contain_text("本事项须提交申报材料")
+        page.set_input_files("#files", files=[{"name": "申请表.docx", "mimeType": "application/pdf",
+                                               "buffer": b"PK\x03\x04 a word file"}])  # fmt: skip
+        page.locator("#apply-button").click()
+        expect(page.locator("#flash")).to_contain_text("“申请表.docx”的文件类型不允许")
+        page.set_input_files("#files", files=[{"name": "技术改造项目补贴申请表.pdf", "mimeType": "application/pdf",
+                                               "buffer": PDF}])  # fmt: skip
+        _shot(page, "review-apply", PHONE["width"])
+        page.locator("#apply-button").click()
+        page.wait_for_url(re.compile(r"/web/me/cases/\d+$"))
+        expect(page.locator("#materials")).to_contain_text("技术改造项目补贴申请表.pdf")
+        expect(page.locator("#materials")).to_contain_text("申报材料 · PDF 文档")
+        _shot(page, "review-case", PHONE["width"])
+        return int(page.url.rsplit("/", 1)[-1])
+
+    case_id = await web.run(apply_review)
+    await _progress(web, case_id, ent, lambda p: (p.get("stage") or {}).get("key") == "completeness")
+    returned = await asyncio.to_thread(
+        web.stack.http.post, f"/api/v1/cases/{case_id}/decisions", headers=jxj,
+        json={"stage_key": "completeness", "decision": "return", "comment": "请补充项目备案证明"},
+    )  # fmt: skip
+    assert returned.status_code == 200, returned.text
+    await _progress(web, case_id, ent, lambda p: p["status"] == CaseStatus.SUPPLEMENT)
+
+    def answer_supplement(page: Page) -> None:
+        page.set_viewport_size(PHONE)
+        sign_in(page, token)
+        expect(page.locator("#pending")).to_contain_text("被退回补正")
+        page.locator("#pending").get_by_role("link", name="去补正").click()
+        expect(page.locator("#supplement")).to_be_visible()
+        page.locator("#comment").fill("已补充项目备案证明")
+        page.set_input_files("#supplement-files", files=[{"name": "项目备案证明.pdf", "mimeType": "application/pdf",
+                                                          "buffer": PDF + b"% 2"}])  # fmt: skip
+        _shot(page, "supplement", PHONE["width"])
+        page.locator("#supplement-button").click()
+        expect(page.locator("#flash")).to_have_text("已提交")
+        expect(page.locator("#materials")).to_contain_text("项目备案证明.pdf")
+        expect(page.locator("#materials")).to_contain_text("补正材料")
+
+    await web.run(answer_supplement)
+    await _progress(web, case_id, ent, lambda p: (p.get("stage") or {}).get("key") == "completeness")
+
+    def department_opens_them(page: Page) -> None:
+        page.set_viewport_size(DESKTOP)
+        sign_in(page, web.token("department", "YC-JXJ"))
+        page.goto(f"/web/workbench/cases/{case_id}")
+        rows = page.locator("#materials tr")
+        expect(rows).to_have_count(3)  # the header, the application's PDF, the 补正 PDF
+        expect(page.locator("#materials")).to_contain_text("补正材料")
+        _shot(page, "review-screen-materials", DESKTOP["width"])
+        with page.expect_download() as download:
+            page.locator("#materials a.material-link").first.click()
+        assert Path(download.value.path()).read_bytes() == PDF
+        assert download.value.suggested_filename == "技术改造项目补贴申请表.pdf"
+
+    await web.run(department_opens_them)
+
+    # An instant payment that comes back: the account name on file is wrong; corrected on the page, paid again.
+    with transaction(web.stack.settings.db_url) as s:
+        s.get(Enterprise, me.id).bank_account_name = f"{me.name}（错误户名）"
+
+    def correct_account(page: Page) -> int:
+        page.set_viewport_size(DESKTOP)
+        sign_in(page, token)
+        page.goto(f"/web/me/policies/{FIX_ITEM}")
+        page.locator("#apply-button").click()
+        page.wait_for_url(re.compile(r"/web/me/cases/\d+$"))
+        expect(page.locator("#portal-status")).to_have_text("待更正收款账户", timeout=60_000)
+        page.reload()
+        expect(page.locator("#account")).to_be_visible()
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)
+            _shot(page, "account-returned", size["width"])
+        page.locator("#account #acct_no").fill("420500112233445566")
+        page.locator("#account #bank_name").fill("中国工商银行宜昌分行营业部")
+        page.locator("#account #bank_code").fill("102526000011")
+        page.locator("#account button").click()
+        expect(page.locator("#flash")).to_have_text("已提交")
+        expect(page.locator("#portal-status")).to_have_text("已拨付", timeout=60_000)
+        _shot(page, "account-corrected-paid", DESKTOP["width"])
+        return int(page.url.split("?")[0].rsplit("/", 1)[-1])
+
+    fixed_case = await web.run(correct_account)
+    case = await web.stack.wait_status(fixed_case, {CaseStatus.PAID}, ent)
+    assert [p["status"] for p in case["payments"]][-1] == "paid" and len(case["payments"]) == 2
+
+    def self_test(page: Page) -> None:
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)
+            page.goto("/web/login")
+            page.locator("#self-test-link").click()
+            expect(page).to_have_title("政策自测 · 惠企政策资金直达平台")
+            page.locator("#f-region_code").select_option(label="西陵区")
+            page.locator("#f-employees").fill(str(me.employees))
+            page.locator("#f-revenue_fen").fill("abc")
+            page.locator("#self-test-button").click()
+            expect(page.locator("#errors")).to_contain_text("营业收入：须为数字")
+            page.locator("#f-revenue_fen").fill("")
+            page.locator("#self-test-button").click()
+            near = page.locator(f'#calculator li[data-code="{NEAR_MISS}"]')
+            expect(near.locator(".shortfalls")).to_contain_text(f"实际 {me.employees} 人，不足 18 人")
+            _shot(page, "self-test", size["width"])
+
+    await web.run(self_test)
