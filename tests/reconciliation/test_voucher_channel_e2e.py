@@ -158,7 +158,10 @@ async def test_instant_review_and_campaign_paid_by_vouchers_and_reconciled(bare_
     sent = [vouchers.parse_payment_voucher(doc) for doc in _documents(folder / "vouchers" / "done")]
     assert len(sent) == 7
     by_amount = {v.PayAmt: v for v in sent}
-    assert [(d.Source, d.Amt) for d in by_amount[880_001].Details or []] == [("市级财政", 528_001), ("区级财政", 352_000)]
+    assert [(d.Source, d.Amt) for d in by_amount[880_001].Details or []] == [
+        ("市级财政", 528_001),
+        ("区级财政", 352_000),
+    ]
     assert {len(v.Details or []) for v in sent if v.PayAmt == AMOUNT_FEN} == {2}
     kinds = [vouchers.parse_receipt(doc).vt_code for doc in _documents(folder / "receipts")]
     assert sorted(set(kinds)) == [vouchers.VT_ACK, vouchers.VT_RECEIPT, vouchers.VT_RETURN]
