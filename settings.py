@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(default=None, description="Fernet key for personal data at rest")
     signing_key: SecretStr | None = Field(default=None, description="Zhida's Ed25519 private key, PEM")
     signing_key_id: str = "zhida-1"
+    # The keys folder (0700; every key file 0600): payload, decision-token and audit keys live here, never in the
+    # database or in Temporal. Empty: data_dir/keys. In production mount it from a secret store.
+    keys_dir: Path | None = None
+    # Cryptography: standard (AES-256-GCM, HMAC-SHA256) or gm (国密: SM4-GCM, HMAC-SM3).
+    crypto: str = Field(default="standard", pattern="^(standard|gm)$")
+    # Seconds a decision token signed by the API stays valid (it is checked when the update reaches the workflow).
+    decision_token_seconds: int = Field(default=120, ge=5, le=3600)
+    # The Temporal Web UI's origin, admitted (CORS) to the codec endpoint; empty: http://127.0.0.1:<temporal_ui_port>.
+    temporal_ui_origin: str = ""
     # Key of the audit chain's HMAC (never stored in the database); generated under data_dir/keys for development.
     audit_key: SecretStr | None = Field(default=None, description="HMAC key of the case event chain, base64")
     treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
@@ -148,11 +157,22 @@ class Settings(BaseSettings):
     def temporal_db_path(self) -> Path:
         return self.data_dir / "temporal.db"
 
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def ui_origin(self) -> str:
+        return (self.temporal_ui_origin or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
     def _dev_secret(self, name: str, make: callable) -> str:  # type: ignore[valid-type]
-        """A development secret kept under data_dir/keys so every local process shares it."""
-        path = self.data_dir / "keys" / name
+        """A development secret kept in the keys folder so every local process shares it."""
+        path = self.keys_path / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            for folder in (self.keys_path, path.parent):  # names are at most one folder deep
+                folder.mkdir(exist_ok=True, mode=0o700)
+                os.chmod(folder, 0o700)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(make())
             os.chmod(tmp, 0o600)
@@ -177,6 +197,25 @@ class Settings(BaseSettings):
         text = self.audit_key.get_secret_value() if self.audit_key else ""
         if not text:
             text = self._dev_secret("audit.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
+
+    def payload_keys(self) -> tuple[dict[str, bytes], str]:
+        """The payload codec's keys by id and the current id: keys/payload/<id>.key (base64, 32 bytes) and
+        keys/payload/current naming the one new payloads are encrypted with; older keys stay to read old histories."""
+        folder = self.keys_path / "payload"
+        current = self._dev_secret("payload/current", lambda: "p1").strip()
+        self._dev_secret(f"payload/{current}.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        keys = {p.stem: base64.b64decode(p.read_text().strip()) for p in folder.glob("*.key")}
+        return keys, current
+
+    def decision_key(self) -> bytes:
+        """HMAC key of the decision tokens the API signs and the workers check (keys/decision.key)."""
+        text = self._dev_secret("decision.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
+
+    def workflow_id_key(self) -> bytes:
+        """Key of the enterprises' pseudonyms in case workflow ids (keys/workflow-id.key); it never rotates."""
+        text = self._dev_secret("workflow-id.key", lambda: base64.b64encode(os.urandom(32)).decode())
         return base64.b64decode(text.strip())
 
     def zhida_private_pem(self) -> str:

@@ -30,6 +30,7 @@ from api.routers import (
 from api.routers import archive as archive_router
 from api.routers import campaigns as campaigns_router
 from api.routers import cockpit as cockpit_router
+from api.routers import codec as codec_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
 from api.routers import reviews as reviews_router
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Keep trying: the embedded Temporal server may start after the API; /readyz says when.
             while app.state.temporal is None:
                 try:
-                    app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+                    app.state.temporal = await connect(settings)
                 except Exception:
                     await asyncio.sleep(1.0)
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secret=settings.jwt_key,
         allowed_origins=(security.origin_of(settings.public_base_url), *settings.web_origins),
         secure=settings.cookie_secure,
+        path_origins=(("/codec/", settings.ui_origin),),
     )
     for module in (
         health,
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_router.router)
     app.include_router(workbench_router.router)
     app.include_router(cockpit_router.router)
+    app.include_router(codec_router.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

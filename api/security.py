@@ -87,9 +87,17 @@ class Guard:
     """The ASGI middleware (installed outermost in api/app.py)."""
 
     def __init__(
-        self, app, *, secret: Callable[[], str], allowed_origins: tuple[str, ...] = (), secure: bool = False
+        self,
+        app,
+        *,
+        secret: Callable[[], str],
+        allowed_origins: tuple[str, ...] = (),
+        secure: bool = False,
+        path_origins: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.app = app
+        # (path prefix, a foreign origin admitted there): the Temporal Web UI calls the codec endpoint.
+        self.path_origins = tuple((prefix, o.rstrip("/")) for prefix, o in path_origins)
         self.secure = secure
         self.secret = secret
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -145,6 +153,8 @@ class Guard:
             return None  # not a browser (browsers send Origin on every cross-site POST): CSRF and bearer rules apply
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
         if origin.rstrip("/") == own or origin.rstrip("/") in self.allowed_origins:
+            return None
+        if any(scope["path"].startswith(p) and origin.rstrip("/") == o for p, o in self.path_origins):
             return None
         return _refuse(403, "请求来源不受信任（Origin 不是本站）", "origin")
 

@@ -105,7 +105,7 @@ def _signal(moves) -> None:
 
     async def run() -> int:
         settings = get_settings()
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         return await signal_moves(client=client, moves=moves)
 
     try:

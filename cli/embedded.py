@@ -61,6 +61,10 @@ def temporal_command(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        # Payloads are encrypted (workflows/codec.py): the Web UI asks our codec server, which only administrators
+        # may use, to show them.
+        "--ui-codec-endpoint",
+        settings.public_base_url.rstrip("/") + "/codec",
     ]
 
 

@@ -87,7 +87,7 @@ def worker() -> None:
     configure_logging(settings)
 
     async def _main() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+        client = await connect(settings, attempts=60)
         gateways = build_gateways(settings)
         worker = build_worker(client, settings, gateways=gateways)
         await ensure_reconciliation_schedule(client, settings)

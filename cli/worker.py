@@ -35,6 +35,7 @@ from gateways.factory import Gateways, build_gateways
 from gateways.sms import SmsProvider
 from settings import Settings
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
+from workflows.client import decision_guard
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -111,7 +112,9 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=list(workflows),
         activities=activities_of(*activity_instances(client, settings, gateways)),
-        interceptors=[LogContextInterceptor()],
+        # Decision updates without a token the API signed are refused (workflows/decisions.py); the payload codec
+        # comes with the client's data converter (workflows/client.py).
+        interceptors=[LogContextInterceptor(), decision_guard(settings)],
         # Activities are sync (SQLAlchemy, httpx): they run on a thread pool. Few threads on purpose: activities
         # are short database transactions under one GIL, and a thread that holds SQLite's write lock must not
         # wait behind dozens of others for the interpreter.
