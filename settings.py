@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     reconciliation_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     reconciliation_timezone: str = "Asia/Shanghai"
     reconciliation_schedule_enabled: bool = True
+    # The daily audit verification (every chain, with the key; an alert on failure), local time.
+    audit_verify_time: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    audit_schedule_enabled: bool = True
 
     # Payer (零余额账户) and voucher defaults for instructions.
     pay_acct_no: str = "420500000000000001"
@@ -189,9 +192,36 @@ class Settings(BaseSettings):
         return self._dev_secret("jwt.secret", lambda: secrets.token_urlsafe(48))
 
     def fernet_key(self) -> str:
+        """The keyring of personal data at rest (db/crypto.py): the original key (`k0`: ZHIDA_ENCRYPTION_KEY, or
+        keys/fernet.key) and the rotated ones, keys/fernet/<id>.key, the current one (keys/fernet/current) first."""
         if self.encryption_key:
-            return self.encryption_key.get_secret_value()
-        return self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+            legacy = self.encryption_key.get_secret_value()
+        else:
+            legacy = self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+        folder = self.keys_path / "fernet"
+        if not folder.is_dir():
+            return legacy.strip()
+        ring = {"k0": legacy.strip()} | {p.stem: p.read_text().strip() for p in sorted(folder.glob("*.key"))}
+        current_file = folder / "current"
+        current = current_file.read_text().strip() if current_file.exists() else "k0"
+        order = [current, *sorted(k for k in ring if k != current)]
+        return ";".join(f"{k}|{ring[k]}" for k in order)
+
+    def new_fernet_key(self) -> str:
+        """Add a key to the keyring (keys/fernet/k<N>.key, 0600) and return its id; it is not current yet."""
+        folder = self.keys_path / "fernet"
+        taken = {p.stem for p in folder.glob("*.key")} if folder.is_dir() else set()
+        number = 1 + max((int(k[1:]) for k in taken | {"k0"} if k[1:].isdigit()), default=0)
+        key_id = f"k{number}"
+        self._dev_secret(f"fernet/{key_id}.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+        return key_id
+
+    def set_current_fernet_key(self, key_id: str) -> None:
+        path = self.keys_path / "fernet" / "current"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(key_id)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
 
     def audit_chain_key(self) -> bytes:
         text = self.audit_key.get_secret_value() if self.audit_key else ""

@@ -26,6 +26,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.audit import AuditActivities
 from activities.campaign import CampaignActivities
 from activities.cases import WorkflowProbe
 from activities.notices import Dispatcher
@@ -34,6 +35,7 @@ from activities.review import ReviewActivities
 from gateways.factory import Gateways, build_gateways
 from gateways.sms import SmsProvider
 from settings import Settings
+from workflows.audit import AuditVerificationWorkflow
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
 from workflows.client import decision_guard
 from workflows.correction import PaymentCorrectionWorkflow
@@ -48,6 +50,7 @@ WORKFLOWS = [
     ReconciliationWorkflow,
     CampaignWorkflow,
     CampaignObjectionWorkflow,
+    AuditVerificationWorkflow,
 ]
 
 
@@ -94,6 +97,7 @@ def activity_instances(client: Client, settings: Settings, gateways: Gateways) -
         WorkflowProbe(client=client, db_url=settings.db_url),
         CampaignActivities.from_settings(settings, gateways.bulk_treasury),
         ReconciliationActivities(db_url=settings.db_url, statements=gateways.statements),
+        AuditActivities(db_url=settings.db_url),
     ]
 
 

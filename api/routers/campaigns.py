@@ -138,6 +138,8 @@ async def _decide(
         approve=body.approve,
         note=body.note,
     )
+    await in_session(settings, lambda s: service.record_decision(session=s, principal=principal, campaign_id=campaign_id,
+                     tranche=body.tranche, approve=body.approve, note=body.note))  # fmt: skip
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202)

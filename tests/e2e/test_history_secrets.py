@@ -2,6 +2,8 @@
 case has a department's decision, no history holds personal data (enterprise name, USCC, phone, account, the
 officer's name; masked or not), every payload is encrypted; and a decision sent past the API (the `temporal` CLI, or
 a client without the API's signer) is refused by the workflow's validator and leaves no trace in the history.
+Then (one stack, to keep the suite short) the daily audit verification's schedule, triggered after a case event was
+deleted, raises an alert.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
@@ -24,13 +26,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from api.auth import mint
 from cli.demo import DEMO_ITEM, REVIEW_ITEM, demo_enterprise_uscc
 from db import crypto
-from db.models import Enterprise
+from db.models import CaseEvent, Enterprise
 from db.repositories import cases as cases_repo
-from db.session import reading
+from db.repositories import reconciliation as alerts_repo
+from db.session import reading, transaction
 from schemas.cases import DecisionIn
+from schemas.vocabulary import AlertKind
 from tests.stack import Stack
 from tests.support import eventually
-from workflows.client import data_converter
+from workflows.audit import ensure_audit_schedule
+from workflows.client import connect, data_converter
 from workflows.codec import ENCODING
 from workflows.payment import SEND_LOCAL_FIRST
 
@@ -171,3 +176,19 @@ async def test_histories_hold_no_personal_data_and_forged_decisions_are_refused(
         e for e in review_history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     ]
     assert len(accepted) == 1
+
+    # The daily audit verification (its Temporal Schedule, triggered now): a tampered chain raises an alert.
+    signer_client = await connect(settings)
+    schedule_id = await ensure_audit_schedule(signer_client, task_queue=settings.temporal_task_queue, at="03:30",
+                                              time_zone="Asia/Shanghai")  # fmt: skip
+    with transaction(settings.db_url) as session:
+        last = session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == instant_case.id))
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == instant_case.id, CaseEvent.seq == last))
+    await signer_client.get_schedule_handle(schedule_id).trigger()
+
+    def audit_alerts() -> list:
+        with reading(settings.db_url) as session:
+            return [a for a in alerts_repo.list_alerts(session=session) if a.kind == AlertKind.AUDIT_BROKEN]
+
+    [alert] = await eventually(audit_alerts, lambda found: len(found) == 1, what="the audit alert", timeout=60)
+    assert f"办件 {instant_case.id}" in alert.message and "锚点" in alert.message
