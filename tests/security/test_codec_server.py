@@ -108,3 +108,23 @@ async def test_sm4_gcm_under_gm_and_either_cipher_reads_the_other(tmp_path) -> N
     assert await data_converter(gm).payload_codec.decode(aes) == list(plain)
     assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp_path / "keys").rglob("*") if p.is_file())
+
+
+def test_zhida_run_keeps_data_files_to_its_user(tmp_path) -> None:
+    import os
+
+    from cli.embedded import protect_data_dir
+
+    (tmp_path / "keys").mkdir()
+    for name in ("zhida.db", "temporal.db", "keys/fernet.key"):
+        (tmp_path / name).write_text("x")
+        os.chmod(tmp_path / name, 0o644)  # what an older run left
+    previous = os.umask(0o022)
+    try:
+        protect_data_dir(tmp_path)
+        (tmp_path / "treasury.db").write_text("new")  # created afterwards (the children inherit the umask)
+    finally:
+        os.umask(previous)
+    assert tmp_path.stat().st_mode & 0o777 == 0o700 and (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    for name in ("zhida.db", "temporal.db", "keys/fernet.key", "treasury.db"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
