@@ -198,6 +198,12 @@ def record_decision(
                  data={"decision": "campaign_tranche", "tranche": tranche, "approve": approve, "note": note})  # fmt: skip
 
 
+def record_ruling(*, session: Session, principal: Principal, case_id: int, upheld: bool, reason: str) -> None:
+    """A department's ruling on a campaign case's objection, in the audit chain (after the workflow accepted it)."""
+    audit.record(session=session, kind=AuditKind.DECISION, actor=principal.actor, subject=f"case:{case_id}",
+                 data={"decision": "campaign_objection_ruling", "upheld": upheld, "reason": reason})  # fmt: skip
+
+
 def collect_target(*, session: Session, principal: Principal, campaign_id: int) -> str:
     """The workflow id of a campaign whose consent answers the caller (its department) may collect now."""
     caller = scope.resolve(session=session, principal=principal)

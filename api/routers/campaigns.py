@@ -187,6 +187,8 @@ async def rule_objection(
     """The department rules on an objection: upheld (not paid) or dismissed (paid with its wave)."""
     await in_session(settings, lambda s: service.ruling_target(session=s, principal=principal, case_id=case_id))
     result = await service.rule_objection(client=client, principal=principal, case_id=case_id, body=body)
+    await in_session(settings, lambda s: service.record_ruling(session=s, principal=principal, case_id=case_id,
+                                                               upheld=body.upheld, reason=body.reason))  # fmt: skip
     return {"case_id": case_id, "ruling": result}
 
 
