@@ -162,7 +162,8 @@ class Settings(BaseSettings):
 
     @property
     def keys_path(self) -> Path:
-        return self.keys_dir or self.data_dir / "keys"
+        # An empty ZHIDA_KEYS_DIR parses as "." : it means unset, never the working directory.
+        return self.keys_dir if self.keys_dir and str(self.keys_dir) not in ("", ".") else self.data_dir / "keys"
 
     @property
     def ui_origin(self) -> str:
