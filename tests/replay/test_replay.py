@@ -17,6 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from settings import Settings
+from workflows.audit import AuditVerificationWorkflow
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
 from workflows.client import data_converter
 from workflows.correction import PaymentCorrectionWorkflow
@@ -55,6 +56,7 @@ WORKFLOWS = [
     PaymentCorrectionWorkflow,
     CampaignWorkflow,
     CampaignObjectionWorkflow,
+    AuditVerificationWorkflow,
 ]
 
 
