@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     reconciliation_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     reconciliation_timezone: str = "Asia/Shanghai"
     reconciliation_schedule_enabled: bool = True
+    # The daily audit verification (every chain, with the key; an alert on failure), local time.
+    audit_verify_time: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    audit_schedule_enabled: bool = True
 
     # The data-sharing platform (政务数据共享交换平台, issue 18; docs/datashare-protocol.md). With a URL set, the worker
     # creates one Temporal Schedule per pullable archive source at the source's cadence; `zhida archive pull SOURCE`
@@ -91,6 +94,15 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(default=None, description="Fernet key for personal data at rest")
     signing_key: SecretStr | None = Field(default=None, description="Zhida's Ed25519 private key, PEM")
     signing_key_id: str = "zhida-1"
+    # The keys folder (0700; every key file 0600): payload, decision-token and audit keys live here, never in the
+    # database or in Temporal. Empty: data_dir/keys. In production mount it from a secret store.
+    keys_dir: Path | None = None
+    # Cryptography: standard (AES-256-GCM, HMAC-SHA256) or gm (国密: SM4-GCM, HMAC-SM3).
+    crypto: str = Field(default="standard", pattern="^(standard|gm)$")
+    # Seconds a decision token signed by the API stays valid (it is checked when the update reaches the workflow).
+    decision_token_seconds: int = Field(default=120, ge=5, le=3600)
+    # The Temporal Web UI's origin, admitted (CORS) to the codec endpoint; empty: http://127.0.0.1:<temporal_ui_port>.
+    temporal_ui_origin: str = ""
     # Key of the audit chain's HMAC (never stored in the database); generated under data_dir/keys for development.
     audit_key: SecretStr | None = Field(default=None, description="HMAC key of the case event chain, base64")
     treasury_public_key: SecretStr | None = Field(default=None, description="treasury's Ed25519 public key, PEM")
@@ -172,11 +184,23 @@ class Settings(BaseSettings):
     def temporal_db_path(self) -> Path:
         return self.data_dir / "temporal.db"
 
+    @property
+    def keys_path(self) -> Path:
+        # An empty ZHIDA_KEYS_DIR parses as "." : it means unset, never the working directory.
+        return self.keys_dir if self.keys_dir and str(self.keys_dir) not in ("", ".") else self.data_dir / "keys"
+
+    @property
+    def ui_origin(self) -> str:
+        return (self.temporal_ui_origin or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
     def _dev_secret(self, name: str, make: callable) -> str:  # type: ignore[valid-type]
-        """A development secret kept under data_dir/keys so every local process shares it."""
-        path = self.data_dir / "keys" / name
+        """A development secret kept in the keys folder so every local process shares it."""
+        path = self.keys_path / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            for folder in (self.keys_path, path.parent):  # names are at most one folder deep
+                folder.mkdir(exist_ok=True, mode=0o700)
+                os.chmod(folder, 0o700)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(make())
             os.chmod(tmp, 0o600)
@@ -193,14 +217,60 @@ class Settings(BaseSettings):
         return self._dev_secret("jwt.secret", lambda: secrets.token_urlsafe(48))
 
     def fernet_key(self) -> str:
+        """The keyring of personal data at rest (db/crypto.py): the original key (`k0`: ZHIDA_ENCRYPTION_KEY, or
+        keys/fernet.key) and the rotated ones, keys/fernet/<id>.key, the current one (keys/fernet/current) first."""
         if self.encryption_key:
-            return self.encryption_key.get_secret_value()
-        return self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+            legacy = self.encryption_key.get_secret_value()
+        else:
+            legacy = self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+        folder = self.keys_path / "fernet"
+        if not folder.is_dir():
+            return legacy.strip()
+        ring = {"k0": legacy.strip()} | {p.stem: p.read_text().strip() for p in sorted(folder.glob("*.key"))}
+        current_file = folder / "current"
+        current = current_file.read_text().strip() if current_file.exists() else "k0"
+        order = [current, *sorted(k for k in ring if k != current)]
+        return ";".join(f"{k}|{ring[k]}" for k in order)
+
+    def new_fernet_key(self) -> str:
+        """Add a key to the keyring (keys/fernet/k<N>.key, 0600) and return its id; it is not current yet."""
+        folder = self.keys_path / "fernet"
+        taken = {p.stem for p in folder.glob("*.key")} if folder.is_dir() else set()
+        number = 1 + max((int(k[1:]) for k in taken | {"k0"} if k[1:].isdigit()), default=0)
+        key_id = f"k{number}"
+        self._dev_secret(f"fernet/{key_id}.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+        return key_id
+
+    def set_current_fernet_key(self, key_id: str) -> None:
+        path = self.keys_path / "fernet" / "current"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(key_id)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
 
     def audit_chain_key(self) -> bytes:
         text = self.audit_key.get_secret_value() if self.audit_key else ""
         if not text:
             text = self._dev_secret("audit.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
+
+    def payload_keys(self) -> tuple[dict[str, bytes], str]:
+        """The payload codec's keys by id and the current id: keys/payload/<id>.key (base64, 32 bytes) and
+        keys/payload/current naming the one new payloads are encrypted with; older keys stay to read old histories."""
+        folder = self.keys_path / "payload"
+        current = self._dev_secret("payload/current", lambda: "p1").strip()
+        self._dev_secret(f"payload/{current}.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        keys = {p.stem: base64.b64decode(p.read_text().strip()) for p in folder.glob("*.key")}
+        return keys, current
+
+    def decision_key(self) -> bytes:
+        """HMAC key of the decision tokens the API signs and the workers check (keys/decision.key)."""
+        text = self._dev_secret("decision.key", lambda: base64.b64encode(os.urandom(32)).decode())
+        return base64.b64decode(text.strip())
+
+    def workflow_id_key(self) -> bytes:
+        """Key of the enterprises' pseudonyms in case workflow ids (keys/workflow-id.key); it never rotates."""
+        text = self._dev_secret("workflow-id.key", lambda: base64.b64encode(os.urandom(32)).decode())
         return base64.b64decode(text.strip())
 
     def zhida_private_pem(self) -> str:

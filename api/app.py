@@ -31,6 +31,7 @@ from api.routers import archive as archive_router
 from api.routers import archive_tags as archive_tags_router
 from api.routers import campaigns as campaigns_router
 from api.routers import cockpit as cockpit_router
+from api.routers import codec as codec_router
 from api.routers import materials as materials_router
 from api.routers import portal as portal_router
 from api.routers import reconciliation as reconciliation_router
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Keep trying: the embedded Temporal server may start after the API; /readyz says when.
             while app.state.temporal is None:
                 try:
-                    app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+                    app.state.temporal = await connect(settings)
                 except Exception:
                     await asyncio.sleep(1.0)
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allowed_origins=(security.origin_of(settings.public_base_url), *settings.web_origins),
         secure=settings.cookie_secure,
         upload_limit=settings.materials_max_files * settings.materials_max_file_bytes + 256 * 1024,
+        path_origins=(("/codec/", settings.ui_origin),),
     )
     for module in (
         health,
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(materials_router.router)
     app.include_router(workbench_router.router)
     app.include_router(cockpit_router.router)
+    app.include_router(codec_router.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -106,9 +106,12 @@ class Guard:
         allowed_origins: tuple[str, ...] = (),
         secure: bool = False,
         upload_limit: int | None = None,
+        path_origins: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.app = app
         self.upload_limit = upload_limit
+        # (path prefix, a foreign origin admitted there): the Temporal Web UI calls the codec endpoint.
+        self.path_origins = tuple((prefix, o.rstrip("/")) for prefix, o in path_origins)
         self.secure = secure
         self.secret = secret
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -164,6 +167,8 @@ class Guard:
             return None  # not a browser (browsers send Origin on every cross-site POST): CSRF and bearer rules apply
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
         if origin.rstrip("/") == own or origin.rstrip("/") in self.allowed_origins:
+            return None
+        if any(scope["path"].startswith(p) and origin.rstrip("/") == o for p, o in self.path_origins):
             return None
         return _refuse(403, "请求来源不受信任（Origin 不是本站）", "origin")
 

@@ -300,7 +300,7 @@ async def _listing_to_paid(settings: Settings, n: int, batch_size: int, progress
     from workflows.campaign import CampaignWorkflow
     from workflows.client import connect
 
-    client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+    client = await connect(settings, attempts=60)
     started = time.perf_counter()
     with transaction(settings.db_url) as session:
         item = add_listed_item(session=session, code=ITEM_CODE, department_code="YC-RSJ", config=bench_config(10**13))
@@ -406,7 +406,7 @@ def campaign_worker() -> None:
     settings = get_settings()
 
     async def _main() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+        client = await connect(settings, attempts=60)
         worker = build_worker(client, settings)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.shutdown()))

@@ -261,7 +261,7 @@ def run_instant_latency(
         # The ceiling in the same invocation, on the same dev server, before the stack gets any load.
         cpu_baseline = _cpu_by_process(sup)
         baseline = (
-            asyncio.run(measure_baseline(settings.temporal_address, baseline_n, baseline_concurrency))
+            asyncio.run(measure_baseline(settings, baseline_n, baseline_concurrency))
             if baseline_n
             else 0.0
         )

@@ -30,15 +30,16 @@ class BaselineWorkflow:
         return await workflow.execute_activity(noop, first, start_to_close_timeout=timedelta(seconds=30))
 
 
-async def measure_baseline(address: str, n: int, concurrency: int) -> float:
+async def measure_baseline(settings, n: int, concurrency: int) -> float:
     """Workflows per second of `n` bare workflows, `concurrency` in flight, with an in-process worker."""
-    return n / await _measure(address, n, concurrency)
+    return n / await _measure(settings, n, concurrency)
 
 
-async def _measure(address: str, n: int, concurrency: int) -> float:
+async def _measure(settings, n: int, concurrency: int) -> float:
+    """With Zhida's data converter (the payload codec), so the baseline pays what a case pays per payload."""
     from workflows.client import connect
 
-    client = await connect(address, "default", attempts=60, delay=0.5)
+    client = await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[BaselineWorkflow], activities=[noop]):
         # Warm-up outside the measurement.
@@ -65,7 +66,7 @@ def run_baseline(*, n: int, concurrency: int, data_dir: Path) -> dict:
         host, port = settings.temporal_address.rsplit(":", 1)
         if not wait_port(host, int(port), 60):
             raise SystemExit(f"Temporal 开发服务器未能启动，见 {sup.log_dir}/temporal.log")
-        seconds = asyncio.run(_measure(settings.temporal_address, n, concurrency))
+        seconds = asyncio.run(_measure(settings, n, concurrency))
     finally:
         sup.stop()
     return {

@@ -134,7 +134,7 @@ def schedule_command() -> None:
         raise typer.BadParameter("未配置数据共享平台：请设置 ZHIDA_DATASHARE_URL", param_hint="ZHIDA_DATASHARE_URL")
 
     async def _run() -> list[str]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         return await ensure_archive_pull_schedules(client, settings.model_copy(update={"archive_pull_schedules_enabled": True}))
 
     for sid in asyncio.run(_run()):

@@ -106,7 +106,7 @@ def _signal(moves, url: str) -> None:
 
     async def run() -> int:
         settings = get_settings()
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         return len(moves) + len(await after_import(client=client, db_url=url, moves=moves))
 
     try:
@@ -132,7 +132,7 @@ def repair_command(database_url: str = DatabaseUrl) -> None:
 
     async def run() -> int:
         settings = get_settings()
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         return len(await repair_moves(client=client, moves=moves))
 
     console.print(f"已核对 {len(moves)} 个调整过的期限，重新通知 {asyncio.run(run())} 个工作流", markup=False)

@@ -117,7 +117,7 @@ def start_command(item: str = typer.Argument(..., help="已上架的免申即享
         wid = campaign.workflow_id
 
     async def _start() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         await start_pending(
             client=client, settings=settings, unit_of_work=functools.partial(transaction, settings.db_url)
         )

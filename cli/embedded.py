@@ -61,6 +61,10 @@ def temporal_command(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        # Payloads are encrypted (workflows/codec.py): the Web UI asks our codec server, which only administrators
+        # may use, to show them.
+        "--ui-codec-endpoint",
+        settings.public_base_url.rstrip("/") + "/codec",
     ]
 
 
@@ -189,6 +193,19 @@ def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, 
     return demo_loaded
 
 
+def protect_data_dir(data_dir: Path) -> None:
+    """Databases, logs and keys readable by our user only: files this process and its children create get 0600
+    (umask 077, the Temporal server's database included), and what an older run left behind is tightened now."""
+    import os
+
+    os.umask(0o077)
+    os.chmod(data_dir, 0o700)
+    for path in data_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
 def run(settings: Settings, *, load_demo: bool = True) -> int:
     """`zhida run`: start the stack, print where everything is, restart a child that dies, stop it all on Ctrl-C."""
     import os
@@ -200,6 +217,7 @@ def run(settings: Settings, *, load_demo: bool = True) -> int:
     os.environ.setdefault("ZHIDA_LOG_FORMAT", "console")
     os.environ.setdefault("ZHIDA_DEV_SIGN_IN", "true")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    protect_data_dir(settings.data_dir)
     sup = Supervisor(settings.data_dir / "logs")
     stopping = False
 

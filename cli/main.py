@@ -15,6 +15,7 @@ from cli import audit as audit_cli
 from cli import calendar as calendar_cli
 from cli import campaign as campaign_cli
 from cli import generate
+from cli import keys as keys_cli
 from cli import reconcile as reconcile_cli
 from settings import Settings, get_settings
 
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(archive_cli.app, name="archive")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(keys_cli.app, name="keys")
 app.add_typer(campaign_cli.app, name="campaign")
 app.add_typer(reconcile_cli.app, name="reconcile")
 app.add_typer(generate.app, name="generate")
@@ -79,6 +81,7 @@ def worker() -> None:
     import signal
 
     from cli.archive import ensure_archive_pull_schedules
+    from cli.audit import ensure_audit_schedule_from
     from cli.reconcile import ensure_reconciliation_schedule
     from cli.worker import build_worker, deliver_receipts_forever, dispatch_notices_forever
     from gateways.factory import build_gateways
@@ -88,11 +91,12 @@ def worker() -> None:
     configure_logging(settings)
 
     async def _main() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+        client = await connect(settings, attempts=60)
         gateways = build_gateways(settings)
         worker = build_worker(client, settings, gateways=gateways)
         await ensure_reconciliation_schedule(client, settings)
         await ensure_archive_pull_schedules(client, settings)
+        await ensure_audit_schedule_from(client, settings)
         # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -40,7 +40,7 @@ def schedule() -> None:
     settings = get_settings().model_copy(update={"reconciliation_schedule_enabled": True})
 
     async def _main() -> str | None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=10)
+        client = await connect(settings, attempts=10)
         return await ensure_reconciliation_schedule(client, settings)
 
     schedule_id = asyncio.run(_main())
@@ -62,7 +62,7 @@ def run(
     statement_day = date.fromisoformat(day) if day else None
 
     async def _main() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=10)
+        client = await connect(settings, attempts=10)
         if statement_day is None:
             from datetime import datetime, timedelta
 

@@ -27,6 +27,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.archive import ArchiveActivities
+from activities.audit import AuditActivities
 from activities.campaign import CampaignActivities
 from activities.cases import WorkflowProbe
 from activities.notices import Dispatcher
@@ -36,7 +37,9 @@ from gateways.factory import Gateways, build_gateways
 from gateways.sms import SmsProvider
 from settings import Settings
 from workflows.archive_pull import ArchivePullWorkflow
+from workflows.audit import AuditVerificationWorkflow
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
+from workflows.client import decision_guard
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -50,6 +53,7 @@ WORKFLOWS = [
     CampaignWorkflow,
     CampaignObjectionWorkflow,
     ArchivePullWorkflow,
+    AuditVerificationWorkflow,
 ]
 
 
@@ -98,6 +102,7 @@ def activity_instances(client: Client, settings: Settings, gateways: Gateways) -
         CampaignActivities.from_settings(settings, gateways.bulk_treasury),
         ReconciliationActivities(db_url=settings.db_url, statements=gateways.statements),
         ArchiveActivities(db_url=settings.db_url, datashare=gateways.datashare),
+        AuditActivities(db_url=settings.db_url),
     ]
 
 
@@ -116,7 +121,9 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=list(workflows),
         activities=activities_of(*activity_instances(client, settings, gateways)),
-        interceptors=[LogContextInterceptor()],
+        # Decision updates without a token the API signed are refused (workflows/decisions.py); the payload codec
+        # comes with the client's data converter (workflows/client.py).
+        interceptors=[LogContextInterceptor(), decision_guard(settings)],
         # Activities are sync (SQLAlchemy, httpx): they run on a thread pool. Few threads on purpose: activities
         # are short database transactions under one GIL, and a thread that holds SQLite's write lock must not
         # wait behind dozens of others for the interpreter.

@@ -1,4 +1,11 @@
-"""Encryption at rest for personal data (names, phones, ID numbers, bank accounts) and masking for display."""
+"""Encryption at rest for personal data (names, phones, ID numbers, bank accounts) and masking for display.
+
+Every stored value names the key it was encrypted with: `k2:<Fernet token>` (a value without a prefix is from
+before key ids and belongs to `k0`, the original key). The `key` argument is a keyring: `id|key;id|key…` with the
+current key first (settings.fernet_key() builds it from the keys folder), or one bare Fernet key (id `k0`). Values
+are encrypted with the current key and decrypted with whichever key they name, so a rotation (`zhida keys rotate`)
+can re-encrypt in batches while everything stays readable.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,55 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet
 
+LEGACY_ID = "k0"
 
-@lru_cache
-def _fernet(key: str) -> Fernet:
-    return Fernet(key.encode())
+
+class UnknownKey(KeyError):
+    """A value encrypted under a key id this keyring does not hold."""
+
+
+@lru_cache(maxsize=32)
+def keyring(spec: str) -> tuple[str, dict[str, Fernet]]:
+    """(current key id, Fernets by id) of a keyring spec."""
+    if "|" not in spec:
+        return LEGACY_ID, {LEGACY_ID: Fernet(spec.encode())}
+    ring: dict[str, Fernet] = {}
+    current = ""
+    for part in spec.split(";"):
+        key_id, _, key = part.partition("|")
+        ring[key_id] = Fernet(key.encode())
+        current = current or key_id
+    return current, ring
+
+
+def key_id_of(value: str) -> str:
+    head, sep, _ = value[:24].partition(":")
+    return head if sep else LEGACY_ID
 
 
 def encrypt(key: str, plain: str) -> str:
-    return _fernet(key).encrypt(plain.encode()).decode()
+    current, ring = keyring(key)
+    return f"{current}:{ring[current].encrypt(plain.encode()).decode()}"
 
 
 def decrypt(key: str, token: str) -> str:
-    return _fernet(key).decrypt(token.encode()).decode()
+    key_id = key_id_of(token)
+    body = token.split(":", 1)[1] if ":" in token[:24] else token
+    ring = keyring(key)[1]
+    fernet = ring.get(key_id)
+    if fernet is None:
+        # A process started before a rotation holds an old keyring: read the keys folder again once.
+        from settings import get_settings
+
+        fernet = keyring(get_settings().fernet_key())[1].get(key_id)
+        if fernet is None:
+            raise UnknownKey(f"no key {key_id!r} in the keyring to decrypt a stored value")
+    return fernet.decrypt(body.encode()).decode()
+
+
+def reencrypt(key: str, token: str) -> str:
+    """The value under the keyring's current key (unchanged when it is already)."""
+    return token if key_id_of(token) == keyring(key)[0] else encrypt(key, decrypt(key, token))
 
 
 def mask_phone(phone: str) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from schemas.vocabulary import (
     AlertStatus,
     ArchiveSource,
+    AuditKind,
     BudgetEntryKind,
     CampaignKind,
     CaseStatus,
@@ -921,3 +922,35 @@ class CaseMaterial(Base):
     storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class AuditRecord(Base):
+    """One record of the audit chain beyond case events (configuration, archive edits, decisions, sign-ins and
+    sign-outs, exports): append-only (the database refuses updates, and deletes of records younger than the
+    retention), each hashed with a keyed HMAC over the previous record's hash, anchored in `audit_head`."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (CheckConstraint(one_of("kind", AuditKind), name="kind"),)
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(_now(), index=True)
+    # hmac-sha256 or hmac-sm3 (ZHIDA_CRYPTO=gm); each record names its own, so switching keeps old records valid.
+    alg: Mapped[str] = mapped_column(String(16))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The anchor of a chain of audit records (one row per chain): the last seq and hash with a MAC over both."""
+
+    __tablename__ = "audit_head"
+    # Columns
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

@@ -426,6 +426,7 @@ class AlertKind(Vocabulary):
     RECON_STATUS_MISMATCH = "recon_status_mismatch", "对账状态不符"
     RECON_MATCHED = "recon_matched", "对账一致"
     ARCHIVE_INELIGIBLE = "archive_ineligible", "已拨付企业数据变更后不再符合条件"
+    AUDIT_BROKEN = "audit_broken", "审计链校验失败"
 
 
 class CampaignPhase(Vocabulary):
@@ -500,3 +501,19 @@ class MaterialPurpose(Vocabulary):
 
     APPLICATION = "application", "申报材料"
     SUPPLEMENT = "supplement", "补正材料"
+
+
+class AuditKind(Vocabulary):
+    """What an audit record (beyond case events) is about: configuration, archive edits, decisions, sign-ins,
+    exports, and the audit's own maintenance."""
+
+    SIGN_IN = "sign_in", "登录"
+    SIGN_OUT = "sign_out", "退出登录"
+    FUND_ITEM_CHANGED = "fund_item_changed", "资金事项配置变更"
+    FUND_ITEM_LIFECYCLE = "fund_item_lifecycle", "资金事项状态变更"
+    ARCHIVE_EDIT = "archive_edit", "企业档案变更"
+    DECISION = "decision", "审核决定"
+    ALERT_CLOSED = "alert_closed", "告警关闭"
+    EXPORT = "export", "数据导出"
+    REANCHOR = "reanchor", "审计链重新锚定"
+    KEY_ROTATION = "key_rotation", "密钥轮换"

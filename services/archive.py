@@ -19,7 +19,8 @@ from schemas import archive_rows
 from schemas.archive_sources import SOURCES, foreign_fields, owner_of, source
 from schemas.fields import FIELDS, FieldType
 from schemas.localtime import LOCAL_TZ, local_date
-from schemas.vocabulary import ArchiveSource, EventKind, ImportStatus, Role, TagRuleKind
+from schemas.vocabulary import ArchiveSource, AuditKind, EventKind, ImportStatus, Role, TagRuleKind
+from services import audit
 from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -236,6 +237,10 @@ def import_file(
     row.reevaluations = registered
     row.alerts = alerts
     session.flush()
+    # One record per import (the values themselves are in the value history, which the record's digest pins).
+    audit.record(session=session, kind=AuditKind.ARCHIVE_EDIT, actor=scope.actor, subject=f"archive_import:{row.id}",
+                 data={"source": src.id.value, "rows": parsed.total, "enterprises": total, "values": len(history),
+                       "fields": sorted(changed_fields)})  # fmt: skip
     progress("写入", total, total)
     return ImportResult.of(row)
 

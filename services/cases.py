@@ -59,7 +59,7 @@ def window_refusal(window: tuple[date, date] | None, today: date) -> str | None:
 
 
 def create_application(
-    *, session: Session, scope: Scope, body: ApplicationIn, today: date | None = None
+    *, session: Session, scope: Scope, body: ApplicationIn, workflow_key: bytes, today: date | None = None
 ) -> tuple[Case, bool]:
     """The case for this enterprise and fund item, created once; a duplicate returns the first case.
 
@@ -99,7 +99,7 @@ def create_application(
         fund_item_version=number,
         enterprise_id=enterprise.id,
         mode=item.mode,
-        workflow_id=case_workflow_id(item.code, code),
+        workflow_id=case_workflow_id(item.code, code, workflow_key),
     )
 
 
@@ -127,7 +127,9 @@ async def apply(
 ) -> tuple[CaseOut, bool]:
     """Apply for an instant or review fund item and start its workflow; (the case, whether it is new)."""
     # The case commits before the workflow starts, so the workflow always finds it.
-    case, created = await uow.write(create_application, scope=scope, body=body)
+    case, created = await uow.write(
+        create_application, scope=scope, body=body, workflow_key=settings.workflow_id_key()
+    )
     await start_case_workflow(client=client, settings=settings, case=case)
     return await uow.read(case_view, case=case), created
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -23,8 +23,8 @@ from rules.money import to_capitals
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import format_local
 from schemas.regions import region_name
-from schemas.vocabulary import CaseStatus, PaymentStatus
-from services import cockpit, payouts
+from schemas.vocabulary import AuditKind, CaseStatus, PaymentStatus
+from services import audit, cockpit, payouts
 from services.errors import Invalid, NotFound
 from services.scope import Scope
 
@@ -258,6 +258,9 @@ def export(
     if fmt not in ("xlsx", "csv"):
         raise Invalid("导出格式应为 xlsx 或 csv", field="format", rule="export_format")
     t = table(session=session, scope=scope, name=name, filters=filters, treasury_division=treasury_division)
+    data = to_csv(t) if fmt == "csv" else to_xlsx(t)
+    audit.record(session=session, kind=AuditKind.EXPORT, actor=scope.actor, subject=f"cockpit:{name}",
+                 data={"format": fmt, "rows": len(t.rows), "filters": {k: v for k, v in asdict(filters).items() if v is not None}})  # fmt: skip
     if fmt == "csv":
-        return f"cockpit-{name}.csv", CSV, to_csv(t)
-    return f"cockpit-{name}.xlsx", XLSX, to_xlsx(t)
+        return f"cockpit-{name}.csv", CSV, data
+    return f"cockpit-{name}.xlsx", XLSX, data

@@ -16,8 +16,9 @@ from schemas.campaigns import EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
 from schemas.portal import PayoutAccountIn, PayoutAccountOut
-from schemas.vocabulary import ArchiveSource, EventKind, Role
+from schemas.vocabulary import ArchiveSource, AuditKind, EventKind, Role
 from services import archive as archive_service
+from services import audit
 from services import cases as case_service
 from services import notices as notice_service
 from services.errors import Conflict, Forbidden, Invalid
@@ -136,6 +137,10 @@ def update_archive(
                 reason=reason,
                 data={"archive_change_id": change.id, "source": source, "changes": changes},
             )
+    if changes:
+        audit.record(session=session, kind=AuditKind.ARCHIVE_EDIT, actor=scope.actor,
+                     subject=f"enterprise:{enterprise.id}", data={"source": source, "fields": sorted(changes),
+                                                                  "archive_change_id": change.id})  # fmt: skip
     registered = campaigns.reevaluate_enterprise(session=session, enterprise_id=enterprise.id, actor=scope.actor)
     return {"uscc": uscc, "updated": sorted(wanted), "reevaluations": [c.workflow_id for c in registered]}
 
@@ -186,6 +191,9 @@ def set_payout_account(
     check_account_name(body, enterprise_name=enterprise.name)
     _keep_account(enterprise, body, fernet_key)
     session.flush()
+    # The account itself stays out of the audit (it is personal data): who changed it, and the masked form.
+    audit.record(session=session, kind=AuditKind.ARCHIVE_EDIT, actor=scope.actor, subject=f"enterprise:{enterprise.id}",
+                 data={"field": "payout_account", "masked": enterprise.bank_account_masked})  # fmt: skip
     out = account_of(enterprise)
     assert out is not None
     return out

@@ -42,8 +42,8 @@ from schemas.fund_items import (
 )
 from schemas.localtime import LOCAL_TZ
 from schemas.principal import Principal
-from schemas.vocabulary import DepartmentKind, FundItemMode, FundItemStatus, PolicyLevel, Role
-from services import scope
+from schemas.vocabulary import AuditKind, DepartmentKind, FundItemMode, FundItemStatus, PolicyLevel, Role
+from services import audit, scope
 from services.calendar import weekday_zh
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -314,6 +314,19 @@ def item_view(
 # ---------------------------------------------------------------------------------------------- use cases
 
 
+def _digest(config: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _audit(session: Session, principal: Principal, item: FundItem, kind: str, action: str, **data: Any) -> None:
+    """A configuration change in the audit chain: who, which item, what (a version's digest, not its text)."""
+    audit.record(session=session, kind=kind, actor=principal.actor, subject=f"fund_item:{item.code}",
+                 data={"action": action, "status": item.status, **data})  # fmt: skip
+
+
 def create_item(*, session: Session, principal: Principal, body: FundItemCreate) -> FundItemOut:
     """A new fund item in draft, version 1, owned by the creating department (an administrator names one)."""
     caller = scope.resolve(session=session, principal=principal)
@@ -352,6 +365,7 @@ def create_item(*, session: Session, principal: Principal, body: FundItemCreate)
         )
     except repo.DuplicateCode as exc:
         raise Conflict(f"事项编码 {body.code} 已存在", field="code") from exc
+    _audit(session, principal, item, AuditKind.FUND_ITEM_CHANGED, "create", version=1)
     return item_view(session=session, item=item, notes=[f"已创建草稿（第 1 版），主管部门：{owner.name}"])
 
 
@@ -384,6 +398,8 @@ def save_draft(*, session: Session, principal: Principal, code: str, config: Fun
     if item.status == FundItemStatus.SUBMITTED:
         repo.set_status(session=session, item=item, status=FundItemStatus.DRAFT)
         notes.append("事项已提交，修改后退回草稿，请重新提交")
+    _audit(session, principal, item, AuditKind.FUND_ITEM_CHANGED, "save_draft", version=draft.version,
+           config_digest=_digest(draft.config))  # fmt: skip
     return item_view(session=session, item=item, notes=notes)
 
 
@@ -409,6 +425,7 @@ def submit(*, session: Session, principal: Principal, code: str, today: date) ->
         notes.append(f"请最迟于 {check.latest_listing_date} 上架")
     elif check.required:
         notes.append("按今日计已来不及在申报起始日前5个工作日上架，请调整申报期后再上架")
+    _audit(session, principal, item, AuditKind.FUND_ITEM_LIFECYCLE, "submit", version=item.current_version)
     return item_view(session=session, item=item, listing=check, notes=notes)
 
 
@@ -467,6 +484,8 @@ def list_item(*, session: Session, principal: Principal, code: str, today: date)
 
         campaign = register_listing(session=session, item=item, version=latest.version, actor=principal.actor)
         notes.append(f"已启动免申即享批量兑付（编号 {campaign.id}），系统将自动比对企业数据并兑付")
+    _audit(session, principal, item, AuditKind.FUND_ITEM_LIFECYCLE, "list", version=latest.version,
+           config_digest=_digest(latest.config))  # fmt: skip
     return item_view(session=session, item=item, listing=check, notes=notes)
 
 
@@ -479,6 +498,7 @@ def close(*, session: Session, principal: Principal, code: str, reason: str) -> 
             field="status",
         )
     repo.set_status(session=session, item=item, status=FundItemStatus.CLOSED)
+    _audit(session, principal, item, AuditKind.FUND_ITEM_LIFECYCLE, "close", reason=reason)
     return item_view(session=session, item=item, notes=[f"已结束受理：{reason}；在办办件按原版本继续办理"])
 
 
@@ -491,6 +511,7 @@ def delist(*, session: Session, principal: Principal, code: str, reason: str) ->
             field="status",
         )
     repo.set_status(session=session, item=item, status=FundItemStatus.DELISTED)
+    _audit(session, principal, item, AuditKind.FUND_ITEM_LIFECYCLE, "delist", reason=reason)
     return item_view(session=session, item=item, notes=[f"已下架：{reason}；在办办件按原版本继续办理"])
 
 

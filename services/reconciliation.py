@@ -21,8 +21,8 @@ from db.repositories import reconciliation as repo
 from schemas.localtime import format_local
 from schemas.principal import Principal
 from schemas.reconciliation import ReconLineOut, ReconRunDetail, ReconRunOut
-from schemas.vocabulary import AlertStatus, PaymentStatus, ReconLineType, ReconOutcome, ReconTrigger, Role
-from services import scope
+from schemas.vocabulary import AlertStatus, AuditKind, PaymentStatus, ReconLineType, ReconOutcome, ReconTrigger, Role
+from services import audit, scope
 from services.errors import Forbidden, NotFound
 from workflows.reconciliation import start_reconciliation
 
@@ -68,6 +68,8 @@ def export_run(*, session: Session, principal: Principal, treasury_division: str
     """The run as an Excel workbook: (file name, bytes)."""
     run = _run(session, principal, treasury_division, run_id)
     data = workbook(run, repo.lines(session=session, run_id=run.id))
+    audit.record(session=session, kind=AuditKind.EXPORT, actor=principal.actor, subject=f"recon_run:{run.id}",
+                 data={"export": "reconciliation_xlsx", "bytes": len(data)})  # fmt: skip
     return f"reconciliation-{run.statement_date.isoformat()}-{run.id}.xlsx", data
 
 
@@ -98,6 +100,8 @@ def close_alert(*, session: Session, principal: Principal, treasury_division: st
     alert = repo.close_alert(session=session, alert_id=alert_id, by=principal.actor, note=note)
     if alert is None:
         raise NotFound(f"告警 {alert_id} 不存在", field="alert_id")
+    audit.record(session=session, kind=AuditKind.ALERT_CLOSED, actor=principal.actor, subject=f"alert:{alert.id}",
+                 data={"kind": alert.kind, "ref": alert.ref, "note": note})  # fmt: skip
     return alert
 
 

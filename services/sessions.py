@@ -6,6 +6,8 @@ from sqlalchemy.orm import Session
 
 from db.repositories import tokens
 from schemas.principal import Principal
+from schemas.vocabulary import AuditKind
+from services import audit
 from services.errors import Unauthorized
 
 
@@ -16,9 +18,17 @@ def check_active(*, session: Session, principal: Principal) -> None:
 
 
 def sign_out(*, session: Session, principal: Principal) -> None:
-    """Put the caller's token on the denylist."""
+    """Put the caller's token on the denylist; recorded in the audit chain."""
     if principal.token_id:
         tokens.revoke(session=session, jti=principal.token_id, expires_at=principal.expires_at)
+    audit.record(session=session, kind=AuditKind.SIGN_OUT, actor=principal.actor,
+                 subject=f"session:{principal.token_id}")  # fmt: skip
+
+
+def sign_in(*, session: Session, principal: Principal, method: str) -> None:
+    """Record a sign-in to the pages (method: token, identity service or the development list)."""
+    audit.record(session=session, kind=AuditKind.SIGN_IN, actor=principal.actor,
+                 subject=f"session:{principal.token_id}", data={"method": method})  # fmt: skip
 
 
 def sign_in_choices(*, session: Session) -> list[dict]:

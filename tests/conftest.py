@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +19,9 @@ from db.session import engine_for
 pytest_plugins = ["tests.stack"]
 
 POSTGRES_URL = os.environ.get("ZHIDA_TEST_POSTGRES_URL", "")
+# One keys folder for the whole run (payload codec, decision tokens): the session's Temporal clients, the workers and
+# the stacks of different tests must read each other's payloads. Child processes inherit it.
+os.environ.setdefault("ZHIDA_KEYS_DIR", tempfile.mkdtemp(prefix="zhida-test-keys-"))
 
 # Fixtures that start a process or a server, and the mark every test using them (directly or through another
 # fixture) gets, so `make test-fast` (-m "not e2e and not browser and not servers") can leave them out.

@@ -15,7 +15,6 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest, RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,7 +26,7 @@ from db.migrate import upgrade
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
 from tests.support import ServerThread, eventually, free_port
-from workflows.client import connect
+from workflows.client import connect, data_converter, decision_signer
 
 
 async def fresh_namespace(client: Client, prefix: str = "e2e") -> str:
@@ -52,7 +51,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
+        interceptors=[decision_signer(Settings())],
         dev_server_extra_args=["--log-level", "error"],
     )
     yield env
@@ -132,7 +132,7 @@ async def bare_stack(stack_settings: Settings) -> AsyncIterator[Stack]:
 async def stack(bare_stack: Stack) -> AsyncIterator[Stack]:
     """The whole embedded stack with an in-process worker."""
     settings = bare_stack.settings
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings)
     dispatcher = asyncio.create_task(dispatch_notices_forever(settings, every_seconds=0.2))
     async with build_worker(client, settings):
         yield bare_stack

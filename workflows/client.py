@@ -1,23 +1,68 @@
-"""How our processes reach Temporal: one data converter, workflow IDs from business keys."""
+"""How our processes reach Temporal: one data converter (pydantic + the encryption codec), decision tokens on
+every client, workflow IDs from business keys."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from workflows.codec import AES, SM4, encrypted_converter
+from workflows.decisions import DecisionGuard, DecisionSigner
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 
-def case_workflow_id(fund_item_code: str, uscc: str) -> str:
-    """Business key: a second start for the same enterprise and fund item finds the first workflow."""
-    return f"case:{fund_item_code}:{uscc}"
+def case_workflow_id(fund_item_code: str, uscc: str, key: bytes) -> str:
+    """Business key: a second start for the same enterprise and fund item finds the first workflow.
+
+    The enterprise appears as a keyed pseudonym (HMAC of its USCC), never as its USCC: workflow ids are stored in
+    plaintext in every history and listed in the Temporal Web UI. The key (keys/workflow-id.key) never rotates, or
+    a second application would start a second workflow; cases written before this keep their stored ids."""
+    pseudonym = hmac.new(key, uscc.encode(), hashlib.sha256).hexdigest()[:24]
+    return f"case:{fund_item_code}:{pseudonym}"
 
 
-async def connect(address: str, namespace: str, *, attempts: int = 1, delay: float = 1.0) -> Client:
-    """Connect, retrying while an embedded server is still starting."""
+_CONVERTERS: dict[tuple, DataConverter] = {}
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one data converter of every Zhida client, worker, replayer and test: pydantic payloads encrypted with
+    the keys of the keys folder (AES-256-GCM, or SM4-GCM when ZHIDA_CRYPTO=gm). Built once per key set."""
+    keys, current = settings.payload_keys()
+    cipher = SM4 if settings.crypto == "gm" else AES
+    cache_key = (cipher, current, tuple(sorted(keys.items())))
+    converter = _CONVERTERS.get(cache_key)
+    if converter is None:
+        converter = _CONVERTERS[cache_key] = encrypted_converter(keys, current, cipher)
+    return converter
+
+
+def decision_signer(settings: Settings) -> DecisionSigner:
+    return DecisionSigner(settings.decision_key(), settings.decision_token_seconds)
+
+
+def decision_guard(settings: Settings) -> DecisionGuard:
+    return DecisionGuard(settings.decision_key())
+
+
+async def connect(settings: Settings, *, attempts: int = 1, delay: float = 1.0) -> Client:
+    """Connect to settings' Temporal, retrying while an embedded server is still starting."""
+    converter = data_converter(settings)
+    signer = decision_signer(settings)
     for attempt in range(1, attempts + 1):
         try:
-            return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=converter,
+                interceptors=[signer],
+            )
         except Exception:
             if attempt == attempts:
                 raise

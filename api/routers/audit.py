@@ -14,7 +14,7 @@ from services.scope import Scope
 router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"])
 
 
-@router.get("/verify", summary="校验全部办件的审计链（带密钥的哈希链与链头锚点）")
+@router.get("/verify", summary="校验全部审计链：办件事件与审计记录（带密钥的哈希链与链头锚点）")
 def verify(session: SessionDep, scope: Annotated[Scope, Depends(allow(Role.ADMIN))]) -> dict:
     report = audit.verify(session=session, scope=scope)
-    return {"ok": report.ok, "cases": report.cases, "broken": report.broken}
+    return {"ok": report.ok, "cases": report.cases, "records": report.records, "broken": report.broken}

@@ -51,8 +51,9 @@ def _login_page(request: Request, error: str | None, status_code: int = 200) -> 
     return templates.TemplateResponse(request, "login.html", context, status_code=status_code)
 
 
-def _start_session(request: Request, token: str, principal: Principal) -> Response:
-    """Check the caller exists, then hand out our own session token (with a jti, so logout can revoke it)."""
+def _start_session(request: Request, token: str, principal: Principal, method: str = "token") -> Response:
+    """Check the caller exists, then hand out our own session token (with a jti, so logout can revoke it); the
+    sign-in is recorded in the audit chain."""
     settings = request.app.state.settings
     try:
         resolve_scope(settings.db_url, principal)
@@ -62,6 +63,10 @@ def _start_session(request: Request, token: str, principal: Principal) -> Respon
         # An identity-service token: exchange it for ours, which logout can revoke.
         token = mint(settings.jwt_key(), role=principal.role, subject=principal.subject, name=principal.name,
                      ttl_seconds=settings.jwt_ttl_seconds, ceiling=settings.jwt_max_ttl_seconds)  # fmt: skip
+        principal = verify(settings, token)
+        method = "identity_service" if method == "token" else method
+    with transaction(settings.db_url) as session:
+        sessions.sign_in(session=session, principal=principal, method=method)
     response = RedirectResponse("/web/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
                         max_age=settings.jwt_max_ttl_seconds)  # fmt: skip
@@ -101,7 +106,7 @@ def dev_login(request: Request, identity: str = Form("", max_length=200)) -> Res
         return _login_page(request, "请从列表中选择身份", 422)
     token = mint(settings.jwt_key(), role=role, subject=subject, name=choice["name"],
                  ttl_seconds=settings.jwt_ttl_seconds, ceiling=settings.jwt_max_ttl_seconds)  # fmt: skip
-    return _start_session(request, token, verify(settings, token))
+    return _start_session(request, token, verify(settings, token), "development")
 
 
 @router.post("/logout", response_class=HTMLResponse)

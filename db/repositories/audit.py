@@ -15,21 +15,24 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Case, CaseChainHead, CaseEvent
+from db.models import AuditHead, AuditRecord, Case, CaseChainHead, CaseEvent
 
 GENESIS = "0" * 64
 # The canonical JSON of a hash body; one encoder instance, since building one per event is most of json.dumps' cost.
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 ALGORITHMS: dict[str, Callable[[bytes, bytes], str]] = {
     "hmac-sha256": lambda key, message: hmac.new(key, message, hashlib.sha256).hexdigest(),
+    "hmac-sm3": lambda key, message: hmac.new(key, message, "sm3").hexdigest(),  # 国密 (GB/T 32905)
 }
 ALGORITHM = "hmac-sha256"
 _key: bytes | None = None
+# The algorithm new audit records are written with (each record names its own): None = from the settings.
+_record_alg: str | None = None
 
 
 def use_key(key: bytes) -> None:
@@ -137,3 +140,147 @@ def verify_all(*, session: Session, ids: Iterable[int] | None = None) -> Iterato
     """(case id, break or None) for every case, in id order."""
     for case_id in ids if ids is not None else case_ids(session=session):
         yield case_id, verify_case(session=session, case_id=case_id)
+
+
+# -- the chain of audit records beyond case events (configuration, archive, decisions, sign-ins, exports) -----------
+
+MAIN = "main"
+# Records are kept at least this long (等保 2.0 三级: six months); the database refuses to delete younger ones.
+RETENTION_DAYS = 183
+
+
+def use_record_algorithm(name: str | None) -> None:
+    """Set the algorithm of new records (tests; processes read it from ZHIDA_CRYPTO)."""
+    global _record_alg
+    _record_alg = name
+
+
+def record_algorithm() -> str:
+    global _record_alg
+    if _record_alg is None:
+        from settings import get_settings
+
+        _record_alg = "hmac-sm3" if get_settings().crypto == "gm" else "hmac-sha256"
+    return _record_alg
+
+
+def record_body(r: AuditRecord) -> dict:
+    created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+    return {"seq": r.seq, "kind": r.kind, "actor": r.actor, "subject": r.subject, "data": r.data,
+            "created_at": created.isoformat(), "alg": r.alg}  # fmt: skip
+
+
+def record_hash(alg: str, prev_hash: str, body: dict) -> str:
+    return ALGORITHMS[alg](_chain_key(), (prev_hash + _CANONICAL.encode(body)).encode())
+
+
+def audit_head_mac(chain: str, seq: int, digest: str) -> str:
+    return mac(f"audit-head|{chain}|{seq}|{digest}")
+
+
+def _locked_head(session: Session, chain: str) -> AuditHead:
+    """The chain's head, locked for this transaction (PostgreSQL: FOR UPDATE; SQLite writers are serial)."""
+    query = select(AuditHead).where(AuditHead.chain == chain).with_for_update()
+    head = session.scalars(query).one_or_none()
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        row = {"chain": chain, "seq": 0, "hash": GENESIS, "mac": audit_head_mac(chain, 0, GENESIS)}
+        session.execute(insert(AuditHead).values(**row).on_conflict_do_nothing(index_elements=["chain"]))
+        head = session.scalars(query.execution_options(populate_existing=True)).one()
+    return head
+
+
+def append(*, session: Session, kind: str, actor: str, subject: str, data: dict | None = None,
+           chain: str = MAIN) -> AuditRecord:  # fmt: skip
+    """Append one record to the chain and move its anchor, in the caller's transaction."""
+    head = _locked_head(session, chain)
+    alg = record_algorithm()
+    record = AuditRecord(seq=head.seq + 1, kind=kind, actor=actor[:200], subject=subject[:200], data=data or {},
+                         created_at=datetime.now(UTC), alg=alg, prev_hash=head.hash)  # fmt: skip
+    record.hash = record_hash(alg, head.hash, record_body(record))
+    session.add(record)
+    head.seq, head.hash, head.mac = record.seq, record.hash, audit_head_mac(chain, record.seq, record.hash)
+    session.flush()
+    return record
+
+
+def record_count(*, session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).select_from(AuditRecord)) or 0
+
+
+def verify_records(
+    *, session: Session, chain: str = MAIN, progress: Callable[[int], None] | None = None, batch: int = 2000
+) -> Break | None:
+    """Recompute the chain of audit records and compare it with its anchor; None when it holds. Records older than
+    the retention may have been purged from the front: the chain then starts at the first kept record, whose
+    predecessor hash it carries (deleting younger ones is refused by the database and detected here)."""
+    prev: str | None = None
+    seq = None
+    last_seq = 0
+    while True:
+        rows = list(session.scalars(
+            select(AuditRecord).where(AuditRecord.seq > last_seq).order_by(AuditRecord.seq).limit(batch)
+        ))  # fmt: skip
+        if not rows:
+            break
+        for r in rows:
+            if seq is None:
+                seq = r.seq
+                prev = r.prev_hash
+                oldest = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+                if r.seq != 1 and oldest > datetime.now(UTC) - timedelta(days=RETENTION_DAYS):
+                    return Break(0, 1, f"审计记录第 1–{r.seq - 1} 条缺失（未到保存期限即被删除）")
+                if r.seq == 1 and r.prev_hash != GENESIS:
+                    return Break(0, 1, "审计记录第 1 条的前序哈希不是起点")
+            elif r.seq != seq:
+                return Break(0, seq, f"审计记录第 {seq} 条缺失（序号跳到 {r.seq}）")
+            if r.prev_hash != prev:
+                return Break(0, r.seq, f"审计记录第 {r.seq} 条的前序哈希与上一条不符")
+            if r.alg not in ALGORITHMS or r.hash != record_hash(r.alg, prev, record_body(r)):
+                return Break(0, r.seq, f"审计记录第 {r.seq} 条的内容与其哈希不符（被修改或以其他密钥重算）")
+            prev = r.hash
+            seq += 1
+        last_seq = rows[-1].seq
+        if progress is not None:
+            progress(len(rows))
+    count = 0 if seq is None else seq - 1
+    head = session.get(AuditHead, chain)
+    if head is None:
+        return Break(0, None, "审计记录缺少链头锚点") if count else None
+    if not hmac.compare_digest(head.mac, audit_head_mac(chain, head.seq, head.hash)):
+        return Break(0, head.seq, "审计记录链头锚点的校验码不符（锚点被改写）")
+    if head.seq != count or (count and head.hash != prev):
+        return Break(0, count, f"审计记录与锚点不符：锚点记录到第 {head.seq} 条，现存到第 {count} 条（记录被删除或重算）")
+    return None
+
+
+def reanchor_cases(*, session: Session, ids: Iterable[int]) -> list[int]:
+    """Re-anchor case chains written before heads existed (migration d5): recompute each chain with the key and
+    anchor it where its hashes hold; a chain whose hashes do not hold is left alone (that is tampering, not age)."""
+    done: list[int] = []
+    for case_id in ids:
+        if session.get(CaseChainHead, case_id) is not None:
+            continue
+        prev, seq, ok = GENESIS, 0, True
+        for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)):
+            seq += 1
+            if e.seq != seq or e.prev_hash != prev or e.hash != chain_hash(prev, hash_body(e)):
+                ok = False
+                break
+            prev = e.hash
+        if ok and seq:
+            anchor(session=session, heads={case_id: (seq, prev)})
+            done.append(case_id)
+    return done
+
+
+def unanchored_cases(*, session: Session) -> list[int]:
+    """Cases with events but no head (written before migration d5)."""
+    anchored = select(CaseChainHead.case_id)
+    return sorted(set(session.scalars(select(CaseEvent.case_id).where(CaseEvent.case_id.not_in(anchored)).distinct())))

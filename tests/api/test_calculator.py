@@ -139,7 +139,7 @@ def test_an_application_outside_the_window_is_refused_in_local_dates(settings: S
     body = ApplicationIn(fund_item_code=DEMO_CONFIG_CODE, uscc=uscc)
     with transaction(settings.db_url) as session:
         with pytest.raises(Conflict, match="申报已截止：申报期为 2026年04月01日 至 2027年03月31日") as refused:
-            create_application(session=session, scope=scope, body=body, today=date(2027, 4, 1))
+            create_application(session=session, scope=scope, body=body, workflow_key=b"test", today=date(2027, 4, 1))
         assert refused.value.rule == "window"
         session.rollback()
 
@@ -219,6 +219,7 @@ def test_withdrawing_an_instant_case_is_refused_in_chinese(client: TestClient, s
             session=session,
             scope=Scope(principal=Principal(role="enterprise", subject=uscc)),
             body=ApplicationIn(fund_item_code=DEMO_CONFIG_CODE, uscc=uscc),
+            workflow_key=b"test",
         )
         case_id = case.id
     r = client.post(f"/api/v1/cases/{case_id}/withdraw", json={}, headers=auth(settings, uscc))

@@ -50,7 +50,7 @@ async def test_one_schedule_per_source_at_its_cadence_and_a_scheduled_run_import
         enterprise = new_enterprise(session, employees=2)
         uscc, enterprise_id = enterprise.uscc, enterprise.id
     datashare.state.put("social_insurance", [{"uscc": uscc, "employees": 77, "data_date": "2026-11-30"}])
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings)
     made = await ensure_archive_pull_schedules(client, settings)
     assert made == [schedule_id(s) for s in ("market", "tax", "social", "tech", "credit")]
     assert await ensure_archive_pull_schedules(client, settings) == made  # at every worker start: updated, not doubled

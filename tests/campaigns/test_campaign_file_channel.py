@@ -37,7 +37,7 @@ async def test_a_campaign_on_the_file_channel_pays_through_pain001_files(bare_st
     with transaction(settings.db_url) as session:
         add_enterprises(session, settings.fernet_key(), 12, seed=41, region="420581")
     try:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         async with build_worker(client, settings):
             list_item(bare_stack, code, config(budget_fen=20 * AMOUNT_FEN))
             progress = await wait_campaign(bare_stack, code, lambda p: p["finished"])

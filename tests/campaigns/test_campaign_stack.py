@@ -104,7 +104,7 @@ async def test_listing_pays_every_matched_enterprise_and_a_failed_line_gets_a_co
             .where(Case.fund_item_id == item.id, PaymentInstruction.status == "failed")
         ).all()
     assert len(failed) == 2
-    client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
+    client = await connect(stack.settings)
     # The database says finished a moment before the last run completes, and visibility lags a little behind that.
     await client.get_workflow_handle(f"campaign:{code}:v1").result()
 

@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,6 +34,7 @@ from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_
 from tests.replay.recording import record
 from tests.support import ServerThread, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
+from workflows.client import data_converter, decision_signer
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ async def waves_env() -> AsyncIterator[WorkflowEnvironment]:
     """One test server per test: skipped time and workflow IDs (case ids restart per database) stay apart."""
     path = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path,
+        data_converter=data_converter(Settings()),
+        interceptors=[decision_signer(Settings())],
     )
     yield env
     await env.shutdown()

@@ -234,6 +234,7 @@ def test_a_case_pinned_to_version_1_still_reads_version_1(world: Session) -> Non
             session=s,
             scope=Scope(principal=Principal(role="enterprise", subject=uscc)),
             body=ApplicationIn(fund_item_code=code, uscc=uscc),
+            workflow_key=b"test",
         )
         assert created
         return case, ent

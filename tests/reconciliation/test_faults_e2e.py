@@ -107,7 +107,7 @@ async def test_a_return_after_the_case_closed_is_recorded_and_opens_the_correcti
     with admin(stack) as sim:
         sim.active_return(active_voucher, "企业申请主动退回资金")
 
-    client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
+    client = await connect(stack.settings)
     rows = await eventually(
         lambda: {i.case_id: i for i in instructions(stack)},
         lambda rows: all(rows[c].status == "returned" for c in (passive_case, active_case)),

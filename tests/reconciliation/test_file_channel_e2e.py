@@ -29,7 +29,7 @@ async def test_instant_case_paid_through_pain001_files(bare_stack: Stack, tmp_pa
         )
     ).start()
     try:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         async with build_worker(client, settings):
             [uscc] = eligible_usccs(bare_stack, 1)
             case_id = apply(bare_stack, uscc)

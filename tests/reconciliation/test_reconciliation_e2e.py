@@ -22,7 +22,7 @@ from workflows.reconciliation import SCHEDULE_ID
 
 
 async def test_schedule_is_created_once_and_updated(stack: Stack) -> None:
-    client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
+    client = await connect(stack.settings)
     settings = stack.settings.model_copy(update={"reconciliation_time": "02:30"})
     assert await ensure_reconciliation_schedule(client, settings) == SCHEDULE_ID
     assert await ensure_reconciliation_schedule(client, settings) == SCHEDULE_ID  # idempotent
@@ -91,7 +91,7 @@ async def test_reconciliation_finds_every_injected_mismatch(stack: Stack) -> Non
         "/api/v1/reconciliation/runs", json={"statement_date": today.isoformat()}, headers=finance
     )
     assert started.status_code == 202, started.text
-    client = await connect(stack.settings.temporal_address, stack.settings.temporal_namespace)
+    client = await connect(stack.settings)
     handle = client.get_workflow_handle(started.json()["workflow_id"], result_type=ReconSummary)
     summary = await handle.result()
     assert (summary.statement_lines, summary.matched) == (3, 1)

@@ -107,7 +107,7 @@ async def test_instant_review_and_campaign_paid_by_vouchers_and_reconciled(bare_
     campaign["budget"]["sources"] = SOURCES
     gateways = build_gateways(settings)
     try:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         receipts = asyncio.create_task(deliver_receipts_forever(settings, client, gateways, every_seconds=0.2))
         async with build_worker(client, settings, gateways=gateways):
             list_item(bare_stack, CAMPAIGN_CODE, campaign)  # the longest of the three runs meanwhile

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from settings import Settings
+from workflows.audit import AuditVerificationWorkflow
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow
+from workflows.client import data_converter
 from workflows.correction import PaymentCorrectionWorkflow
 from workflows.instant import InstantCaseWorkflow
 from workflows.review import ReviewCaseWorkflow
@@ -55,6 +57,7 @@ WORKFLOWS = [
     PaymentCorrectionWorkflow,
     CampaignWorkflow,
     CampaignObjectionWorkflow,
+    AuditVerificationWorkflow,
 ]
 
 
@@ -73,7 +76,7 @@ def test_every_path_has_a_recorded_history() -> None:
 async def test_history_replays_on_current_code(path: Path) -> None:
     replayer = Replayer(
         workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),  # what the workers use (old unencrypted payloads pass through)
     )
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

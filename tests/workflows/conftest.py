@@ -17,7 +17,6 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Principal
@@ -40,6 +39,7 @@ from settings import Settings
 from tests.factories import clone_enterprise
 from tests.replay.recording import record
 from tests.support import eventually
+from workflows.client import data_converter, decision_signer
 from workflows.review import ReviewCaseWorkflow
 
 FERNET_KEY = Fernet.generate_key().decode()
@@ -150,6 +150,7 @@ class Harness:
                 session=session,
                 scope=Scope(principal=Principal(role="admin", subject="admin")),
                 body=ApplicationIn(fund_item_code=item_code, uscc=enterprise.uscc),
+                workflow_key=b"test",
             )
             return case.id
 
@@ -269,7 +270,9 @@ class Harness:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path,
+        data_converter=data_converter(Settings()),
+        interceptors=[decision_signer(Settings())],
     )
     yield env
     await env.shutdown()
