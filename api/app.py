@@ -21,6 +21,7 @@ from api.routers import (
     enterprises,
     fund_items,
     health,
+    metrics,
     notices,
     sessions,
     sms,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (
         health,
+        metrics,
         audit,
         applications,
         enterprises,

@@ -50,6 +50,19 @@ def bench(ctx: typer.Context) -> None:
 
 
 @app.command()
+def fuzz(
+    minutes: float = typer.Option(5.0, min=0.1, help="how long to fuzz"),
+    examples: int = typer.Option(20, min=1, help="examples per operation, role and round"),
+    seed: int = typer.Option(20261201, help="the first round's seed (each round takes the next)"),
+) -> None:
+    """Schemathesis against the live OpenAPI of a private stack, as every role: no 5xx, no schema violation
+    (needs the dev extra; reports/fuzz.json)."""
+    from cli.fuzz import fuzz_command
+
+    raise typer.Exit(fuzz_command(minutes, examples, seed))
+
+
+@app.command()
 def run(demo: bool = typer.Option(True, help="Load demo data into an empty database")) -> None:
     """Start the embedded stack: Temporal dev server, treasury stand-in, worker, API."""
     from cli.embedded import run as run_embedded
@@ -89,6 +102,11 @@ def worker() -> None:
     async def _main() -> None:
         client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
         gateways = build_gateways(settings)
+        if settings.worker_metrics_port:
+            from prometheus_client import start_http_server
+
+            # Treasury errors and SMS refusals this worker saw (gateways/metrics.py), with the process figures.
+            start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
         worker = build_worker(client, settings, gateways=gateways)
         await ensure_reconciliation_schedule(client, settings)
         # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
