@@ -49,6 +49,18 @@ def bench(ctx: typer.Context) -> None:
     bench_app(args=ctx.args, prog_name=f"{ctx.find_root().info_name or 'zhida'} bench", standalone_mode=True)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def soak(ctx: typer.Context) -> None:
+    """Fault-injection soak: all three modes under worker kills, Temporal restarts, treasury and SMS faults
+    (`zhida soak --help`; reports/soak.json)."""
+    from bench import app as bench_app
+
+    bench_app(args=["soak", *ctx.args], prog_name=f"{ctx.find_root().info_name or 'zhida'}", standalone_mode=True)
+
+
 @app.command()
 def fuzz(
     minutes: float = typer.Option(5.0, min=0.1, help="how long to fuzz"),
