@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # unless a host is named (put it behind the same private network as Temporal).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     worker_metrics_host: str = "127.0.0.1"
+    # OpenTelemetry (tracing.py): none | otlp (OTLP/HTTP to the endpoint, e.g. http://collector:4318/v1/traces) | console
+    tracing_exporter: str = Field(default="none", pattern="^(none|otlp|console)$")
+    tracing_otlp_endpoint: str = ""
     log_level: str = "INFO"
     # json: one JSON object per line (production, for a log collector); console: readable lines (`zhida run`
     # sets it for its children, the development stack).

@@ -87,10 +87,12 @@ def api() -> None:
     """Serve the HTTP API and web pages."""
     import uvicorn
 
+    import tracing
     from api.app import create_app
 
     settings = get_settings()
     configure_logging(settings)
+    tracing.configure(settings, "zhida-api")
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
     )
@@ -103,6 +105,7 @@ def worker() -> None:
     import contextlib
     import signal
 
+    import tracing
     from cli.reconcile import ensure_reconciliation_schedule
     from cli.worker import build_worker, dispatch_notices_forever
     from gateways.factory import build_gateways
@@ -110,9 +113,12 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    tracing.configure(settings, "zhida-worker")
 
     async def _main() -> None:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
+        client = await connect(
+            settings.temporal_address, settings.temporal_namespace, attempts=60, interceptors=tracing.interceptors()
+        )
         gateways = build_gateways(settings)
         if settings.worker_metrics_port:
             from prometheus_client import start_http_server

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 
@@ -13,11 +14,16 @@ def case_workflow_id(fund_item_code: str, uscc: str) -> str:
     return f"case:{fund_item_code}:{uscc}"
 
 
-async def connect(address: str, namespace: str, *, attempts: int = 1, delay: float = 1.0) -> Client:
-    """Connect, retrying while an embedded server is still starting."""
+async def connect(
+    address: str, namespace: str, *, attempts: int = 1, delay: float = 1.0, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """Connect, retrying while an embedded server is still starting; `interceptors` (tracing) also serve the
+    workers built on this client."""
     for attempt in range(1, attempts + 1):
         try:
-            return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            return await Client.connect(
+                address, namespace=namespace, data_converter=pydantic_data_converter, interceptors=interceptors
+            )
         except Exception:
             if attempt == attempts:
                 raise
