@@ -336,8 +336,8 @@ class Soak:
         while not stop.is_set():
             try:
                 tasks, returned = await asyncio.to_thread(open_work)
-                work = [decide(*t) for t in tasks if ready(due, t[0])][:16]
-                work += [correct(*r) for r in returned if ready(corrected, r[0])][:8]
+                work = [decide(*t) for t in [t for t in tasks if ready(due, t[0])][:16]]
+                work += [correct(*r) for r in [r for r in returned if ready(corrected, r[0])][:8]]
                 await asyncio.gather(*work)
             except Exception as exc:  # the soak must go on: a database hiccup is retried next round
                 self.tally.clerk_errors[type(exc).__name__] += 1
