@@ -13,7 +13,8 @@ from schemas.vocabulary import PaymentStatus, ReturnKind
 from tests.db import cockpit_dataset
 
 
-def test_a_returned_result_in_a_bulk_poll_keeps_the_paid_and_returned_amounts(db_url: str) -> None:
+def test_a_returned_result_in_a_bulk_poll_keeps_the_paid_and_returned_amounts(module_db_url: str) -> None:
+    db_url = module_db_url  # a database of its own: the dataset commits cases the shared one must not hold
     with transaction(db_url) as session:
         data = cockpit_dataset.build(session)
         instruction = payments.get_or_create(
