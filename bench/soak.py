@@ -654,7 +654,9 @@ async def _run(soak: Soak, load_period: float, n_instant: int, n_review: int) ->
 
 @app.command("soak")
 def soak_command(
-    cases: int = typer.Option(30, min=3, help="cases in all (by default 40% instant, 20% review, the rest no-application)"),
+    cases: int = typer.Option(
+        30, min=3, help="cases in all (by default 40% instant, 20% review, the rest no-application)"
+    ),
     worker_kills: int = typer.Option(2, min=0, help="times the worker is killed (SIGKILL) and restarted"),
     server_restarts: int = typer.Option(1, min=0, help="times the Temporal dev server is restarted"),
     minutes: float = typer.Option(0.2, min=0.05, help="the period over which the faults are spread"),
