@@ -16,8 +16,21 @@ import structlog
 
 LogFormat = Literal["json", "console"]
 
+def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The current OpenTelemetry trace and span ids (when tracing is on: tracing.py), so a log line leads to its
+    trace: the HTTP request, the workflow and the activity that wrote it."""
+    otel = sys.modules.get("opentelemetry.trace")
+    if otel is not None:
+        context = otel.get_current_span().get_span_context()
+        if context.is_valid:
+            event.setdefault("trace_id", f"{context.trace_id:032x}")
+            event.setdefault("span_id", f"{context.span_id:016x}")
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

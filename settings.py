@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     # Seconds a signed callback's timestamp may differ from our clock.
     signature_window_seconds: int = 300
 
+    # /metrics on the API: the bearer of this token; unset, only callers on this host (loopback).
+    metrics_token: SecretStr | None = None
+    # The worker's own Prometheus endpoint (treasury errors, SMS refusals it saw); 0 = off. Binds to loopback
+    # unless a host is named (put it behind the same private network as Temporal).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # OpenTelemetry (tracing.py): none | otlp (OTLP/HTTP to the endpoint, e.g. http://collector:4318/v1/traces) | console
+    tracing_exporter: str = Field(default="none", pattern="^(none|otlp|console)$")
+    tracing_otlp_endpoint: str = ""
     log_level: str = "INFO"
     # json: one JSON object per line (production, for a log collector); console: readable lines (`zhida run`
     # sets it for its children, the development stack).

@@ -33,6 +33,7 @@ from db.repositories import cases as cases_repo
 from db.repositories import pushes
 from db.repositories import sms as repo
 from db.session import reading, transaction
+from gateways.metrics import sms_failed
 from gateways.sms import SendResult, SmsMessage, SmsProvider, provider_for
 from gateways.sms.base import ReceiptQuery
 from logs import get_logger
@@ -175,6 +176,8 @@ class Dispatcher:
                 result = self.provider.send(message)
             except Exception as exc:  # providers should not raise; a bug here must not lose the notice
                 result = SendResult(ok=False, code=type(exc).__name__, message=str(exc)[:300], retryable=True)
+            if not result.ok:
+                sms_failed(self.provider.name, result.code)
             results.append((message, attempt, result))
         try:
             self._record(results, report)

@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+import tracing
 from api import errors, security
 from api.routers import (
     applications,
@@ -21,6 +22,7 @@ from api.routers import (
     enterprises,
     fund_items,
     health,
+    metrics,
     notices,
     sessions,
     sms,
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Keep trying: the embedded Temporal server may start after the API; /readyz says when.
             while app.state.temporal is None:
                 try:
-                    app.state.temporal = await connect(settings)
+                    app.state.temporal = await connect(settings, interceptors=tracing.interceptors())
                 except Exception:
                     await asyncio.sleep(1.0)
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="惠企政策资金兑付：免申即享、即申即享、申报审批。金额单位均为分（fen）。",
         lifespan=lifespan,
         docs_url=None,  # served below from the vendored Swagger UI: the default loads it from a CDN
+        telemetry=tracing.fastapi_telemetry(),  # the HTTP span of a request is the root of its trace (tracing.py)
     )
     # Every page asset is vendored (api/static/vendor/README.md): government networks are often offline.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (
         health,
+        metrics,
         audit,
         applications,
         enterprises,

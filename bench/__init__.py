@@ -11,6 +11,7 @@ from bench import (  # noqa: F401 (each registers on app)
     dry_run,
     latency,
     notices,
+    soak,
     temporal,
     treasury,
 )

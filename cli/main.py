@@ -51,6 +51,31 @@ def bench(ctx: typer.Context) -> None:
     bench_app(args=ctx.args, prog_name=f"{ctx.find_root().info_name or 'zhida'} bench", standalone_mode=True)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def soak(ctx: typer.Context) -> None:
+    """Fault-injection soak: all three modes under worker kills, Temporal restarts, treasury and SMS faults
+    (`zhida soak --help`; reports/soak.json)."""
+    from bench import app as bench_app
+
+    bench_app(args=["soak", *ctx.args], prog_name=f"{ctx.find_root().info_name or 'zhida'}", standalone_mode=True)
+
+
+@app.command()
+def fuzz(
+    minutes: float = typer.Option(5.0, min=0.1, help="how long to fuzz"),
+    examples: int = typer.Option(20, min=1, help="examples per operation, role and round"),
+    seed: int = typer.Option(20261201, help="the first round's seed (each round takes the next)"),
+) -> None:
+    """Schemathesis against the live OpenAPI of a private stack, as every role: no 5xx, no schema violation
+    (needs the dev extra; reports/fuzz.json)."""
+    from cli.fuzz import fuzz_command
+
+    raise typer.Exit(fuzz_command(minutes, examples, seed))
+
+
 @app.command()
 def run(demo: bool = typer.Option(True, help="Load demo data into an empty database")) -> None:
     """Start the embedded stack: Temporal dev server, treasury stand-in, worker, API."""
@@ -64,10 +89,12 @@ def api() -> None:
     """Serve the HTTP API and web pages."""
     import uvicorn
 
+    import tracing
     from api.app import create_app
 
     settings = get_settings()
     configure_logging(settings)
+    tracing.configure(settings, "zhida-api")
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
     )
@@ -80,6 +107,7 @@ def worker() -> None:
     import contextlib
     import signal
 
+    import tracing
     from cli.archive import ensure_archive_pull_schedules
     from cli.audit import ensure_audit_schedule_from
     from cli.reconcile import ensure_reconciliation_schedule
@@ -89,10 +117,16 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    tracing.configure(settings, "zhida-worker")
 
     async def _main() -> None:
-        client = await connect(settings, attempts=60)
+        client = await connect(settings, attempts=60, interceptors=tracing.interceptors())
         gateways = build_gateways(settings)
+        if settings.worker_metrics_port:
+            from prometheus_client import start_http_server
+
+            # Treasury errors and SMS refusals this worker saw (gateways/metrics.py), with the process figures.
+            start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
         worker = build_worker(client, settings, gateways=gateways)
         await ensure_reconciliation_schedule(client, settings)
         await ensure_archive_pull_schedules(client, settings)

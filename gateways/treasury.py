@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from gateways.metrics import TREASURY_ERRORS
 from gateways.signing import NonceCache, SignatureError, sign_headers, verify_headers
 from schemas.treasury import (
     BatchItemResult,
@@ -138,12 +139,15 @@ class HttpTreasuryGateway:
         try:
             response = self._client.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
+            TREASURY_ERRORS.labels(kind="timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable").inc()
             raise TreasuryUnavailable(f"国库支付系统不可达: {exc!r}") from exc
         status = response.status_code
         if status >= 500 or status in _TRANSIENT_4XX:
+            TREASURY_ERRORS.labels(kind="5xx" if status >= 500 else str(status)).inc()
             raise TreasuryUnavailable(f"国库支付系统暂不可用: HTTP {status}")
         self._check_signature(response)
         if status >= 400 and not (allow_404 and status == 404):
+            TREASURY_ERRORS.labels(kind="4xx").inc()
             raise TreasuryRejected(status, _error_text(response))
         return response
 
@@ -159,6 +163,7 @@ class HttpTreasuryGateway:
                 nonces=self._nonces,
             )
         except SignatureError as exc:
+            TREASURY_ERRORS.labels(kind="bad_signature").inc()
             # A forged or garbled answer says nothing about the instruction: ask again.
             raise TreasuryUnavailable(f"国库应答签名无效: {exc.reason}") from exc
 
@@ -167,6 +172,7 @@ class HttpTreasuryGateway:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
+            TREASURY_ERRORS.labels(kind="bad_answer").inc()
             raise TreasuryUnavailable(f"国库应答格式错误: {exc.errors()[:3]}") from exc
 
 

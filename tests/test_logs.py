@@ -33,3 +33,22 @@ def test_development_logs_are_readable_lines() -> None:
     ours, library = _run("console")
     assert "case_paid" in ours and "case_id=7" in ours and "workflow_id=payout:ITEM:USCC" in ours
     assert "library record" in library
+
+
+def test_a_log_line_inside_a_span_carries_its_trace_and_span_ids() -> None:
+    script = """
+import logs
+from opentelemetry.sdk.trace import TracerProvider
+logs.configure(log_format="json")
+tracer = TracerProvider().get_tracer("t")
+with tracer.start_as_current_span("RunActivity:send_payment") as span:
+    logs.get_logger("zhida.test").info("inside")
+    c = span.get_span_context()
+    print(f"{c.trace_id:032x} {c.span_id:016x}")
+logs.get_logger("zhida.test").info("outside")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    trace_id, span_id = done.stdout.split()
+    inside, outside = (json.loads(line) for line in done.stderr.strip().splitlines())
+    assert (inside["trace_id"], inside["span_id"]) == (trace_id, span_id)
+    assert "trace_id" not in outside

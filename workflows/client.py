@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from temporalio.client import Client
-from temporalio.converter import DataConverter
-
-from workflows.codec import AES, SM4, encrypted_converter
-from workflows.decisions import DecisionGuard, DecisionSigner
+from temporalio.client import Client, Interceptor
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -28,31 +25,11 @@ def case_workflow_id(fund_item_code: str, uscc: str, key: bytes) -> str:
     return f"case:{fund_item_code}:{pseudonym}"
 
 
-_CONVERTERS: dict[tuple, DataConverter] = {}
-
-
-def data_converter(settings: Settings) -> DataConverter:
-    """The one data converter of every Zhida client, worker, replayer and test: pydantic payloads encrypted with
-    the keys of the keys folder (AES-256-GCM, or SM4-GCM when ZHIDA_CRYPTO=gm). Built once per key set."""
-    keys, current = settings.payload_keys()
-    cipher = SM4 if settings.crypto == "gm" else AES
-    cache_key = (cipher, current, tuple(sorted(keys.items())))
-    converter = _CONVERTERS.get(cache_key)
-    if converter is None:
-        converter = _CONVERTERS[cache_key] = encrypted_converter(keys, current, cipher)
-    return converter
-
-
-def decision_signer(settings: Settings) -> DecisionSigner:
-    return DecisionSigner(settings.decision_key(), settings.decision_token_seconds)
-
-
-def decision_guard(settings: Settings) -> DecisionGuard:
-    return DecisionGuard(settings.decision_key())
-
-
-async def connect(settings: Settings, *, attempts: int = 1, delay: float = 1.0) -> Client:
-    """Connect to settings' Temporal, retrying while an embedded server is still starting."""
+async def connect(
+    settings: Settings, *, attempts: int = 1, delay: float = 1.0, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """Connect to settings' Temporal, retrying while an embedded server is still starting; `interceptors` (tracing)
+    also serve the workers built on this client, after the decision signer."""
     converter = data_converter(settings)
     signer = decision_signer(settings)
     for attempt in range(1, attempts + 1):
@@ -61,7 +38,7 @@ async def connect(settings: Settings, *, attempts: int = 1, delay: float = 1.0) 
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
                 data_converter=converter,
-                interceptors=[signer],
+                interceptors=[signer, *interceptors],
             )
         except Exception:
             if attempt == attempts:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import SessionDep, allow
+from schemas.ops import AuditVerifyOut
 from schemas.vocabulary import Role
 from services import audit
 from services.scope import Scope
@@ -14,7 +15,9 @@ from services.scope import Scope
 router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"])
 
 
-@router.get("/verify", summary="校验全部审计链：办件事件与审计记录（带密钥的哈希链与链头锚点）")
-def verify(session: SessionDep, scope: Annotated[Scope, Depends(allow(Role.ADMIN))]) -> dict:
+@router.get("/verify", summary="校验全部审计链：办件事件与审计记录（带密钥的哈希链与链头锚点）", response_model=AuditVerifyOut)
+def verify(session: SessionDep, scope: Annotated[Scope, Depends(allow(Role.ADMIN))]) -> AuditVerifyOut:
     report = audit.verify(session=session, scope=scope)
-    return {"ok": report.ok, "cases": report.cases, "records": report.records, "broken": report.broken}
+    return AuditVerifyOut.model_validate(
+        {"ok": report.ok, "cases": report.cases, "records": report.records, "broken": report.broken}
+    )

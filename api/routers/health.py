@@ -9,14 +9,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from db.session import reading
+from schemas.ops import HealthOut
 from services import health as health_service
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-def healthz() -> dict:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=HealthOut)
+def healthz() -> HealthOut:
+    return HealthOut(status="ok")
 
 
 @router.get("/readyz")

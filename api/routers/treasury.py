@@ -9,12 +9,13 @@ from api.deps import get_uow
 from api.errors import Invalid, Unauthorized
 from gateways.signing import SignatureError
 from gateways.treasury import verify_callback
+from schemas.ops import CallbackAck
 from services import payments
 
 router = APIRouter(prefix="/api/v1/treasury", tags=["treasury 国库回调"])
 
 
-@router.post("/callbacks")
+@router.post("/callbacks", response_model=CallbackAck)
 async def callback(request: Request) -> dict:
     """Accepts a signed InstructionResult; forged, stale-timestamped or replayed callbacks get 401.
 

@@ -193,8 +193,17 @@ def record_results_many(*, session: Session, results: Sequence[InstructionResult
     """`record_result` for many final treasury results in one executemany; a result already stored stays (the first
     one wins). Returns how many final results were given."""
     final = [r for r in results if r.Status in FINAL]
-    if not final:
-        return 0
+    # A result that is already `returned` (paid, then sent back before we asked) says the money went out and came
+    # back: it is stored as a return, with its amounts, as a return callback would be (found by `zhida soak`: the
+    # bulk UPDATE stored it as returned with 0 paid and no return, so our ledger disagreed with the treasury's).
+    returned = [r for r in final if r.Status == PaymentStatus.RETURNED]
+    for r in returned:
+        record_return(session=session, result=r)
+    if returned:
+        session.flush()
+    final_bulk = [r for r in final if r.Status != PaymentStatus.RETURNED]
+    if not final_bulk:
+        return len(final)
     pg = bulk.is_postgres(session)
     mark = "%s" if pg else "?"
     now = datetime.now(UTC).replace(microsecond=0)
@@ -211,6 +220,6 @@ def record_results_many(*, session: Session, results: Sequence[InstructionResult
     )
     session.connection().exec_driver_sql(
         sql,
-        [(str(r.Status), r.PaidAmt, r.Reason or None, r.TreasuryRef or None, when(r), r.VoucherNo) for r in final],
+        [(str(r.Status), r.PaidAmt, r.Reason or None, r.TreasuryRef or None, when(r), r.VoucherNo) for r in final_bulk],
     )
     return len(final)
