@@ -10,6 +10,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client, Interceptor
+from temporalio.converter import DataConverter
+
+from workflows.codec import AES, SM4, encrypted_converter
+from workflows.decisions import DecisionGuard, DecisionSigner
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -23,6 +27,29 @@ def case_workflow_id(fund_item_code: str, uscc: str, key: bytes) -> str:
     a second application would start a second workflow; cases written before this keep their stored ids."""
     pseudonym = hmac.new(key, uscc.encode(), hashlib.sha256).hexdigest()[:24]
     return f"case:{fund_item_code}:{pseudonym}"
+
+
+_CONVERTERS: dict[tuple, DataConverter] = {}
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one data converter of every Zhida client, worker, replayer and test: pydantic payloads encrypted with
+    the keys of the keys folder (AES-256-GCM, or SM4-GCM when ZHIDA_CRYPTO=gm). Built once per key set."""
+    keys, current = settings.payload_keys()
+    cipher = SM4 if settings.crypto == "gm" else AES
+    cache_key = (cipher, current, tuple(sorted(keys.items())))
+    converter = _CONVERTERS.get(cache_key)
+    if converter is None:
+        converter = _CONVERTERS[cache_key] = encrypted_converter(keys, current, cipher)
+    return converter
+
+
+def decision_signer(settings: Settings) -> DecisionSigner:
+    return DecisionSigner(settings.decision_key(), settings.decision_token_seconds)
+
+
+def decision_guard(settings: Settings) -> DecisionGuard:
+    return DecisionGuard(settings.decision_key())
 
 
 async def connect(
