@@ -71,6 +71,15 @@ def api() -> None:
     )
 
 
+def freeze_startup_heap() -> None:
+    """Move everything imported at startup out of the collector's sight (gc.freeze): a batch of thousands of rows
+    otherwise sets off full collections that walk the whole imported heap, a sixth of a campaign worker's time."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for cases."""
@@ -90,6 +99,7 @@ def worker() -> None:
         client = await connect(settings.temporal_address, settings.temporal_namespace, attempts=60)
         gateways = build_gateways(settings)
         worker = build_worker(client, settings, gateways=gateways)
+        freeze_startup_heap()
         await ensure_reconciliation_schedule(client, settings)
         # SIGTERM/SIGINT: stop polling, let running activities finish, then exit.
         loop = asyncio.get_running_loop()
@@ -112,6 +122,7 @@ def treasury_sim() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    freeze_startup_heap()
     serve(settings)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import bulk
-from db.models import Case, CaseEvent
+from db.models import Case, CaseChainHead, CaseEvent
 from db.repositories import audit
 from db.repositories.audit import GENESIS
 from schemas.vocabulary import CaseStatus
@@ -152,9 +152,19 @@ class NewEvent:
 
 
 def _last_links(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-    """(last seq, last hash) of each case's timeline, for the cases that have one."""
+    """(last seq, last hash) of each case's timeline, for the cases that have one.
+
+    Read from the anchored heads (one primary-key lookup per case; `record` and `record_many`, the only writers of
+    events, move the head with every append); a case without a head (a chain older than the heads) falls back to
+    its last event."""
     last: dict[int, tuple[int, str]] = {}
-    for chunk in bulk.chunks(sorted(set(case_ids))):
+    wanted = sorted(set(case_ids))
+    head_t = CaseChainHead.__table__
+    for chunk in bulk.chunks(wanted):
+        rows = session.execute(select(head_t.c.case_id, head_t.c.seq, head_t.c.hash).where(head_t.c.case_id.in_(chunk)))
+        last.update({cid: (seq, digest) for cid, seq, digest in rows})
+    headless = [cid for cid in wanted if cid not in last]
+    for chunk in bulk.chunks(headless):
         top = (
             select(CaseEvent.case_id, func.max(CaseEvent.seq).label("seq"))
             .where(CaseEvent.case_id.in_(chunk))
