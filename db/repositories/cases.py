@@ -105,15 +105,18 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> tuple[CaseEvent, bool]:
     """Append an event and move the case to `to_status`; a retry with the same key changes nothing."""
-    # Lock the case row so two writers cannot take the same sequence number.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    # Lock the case row so two writers cannot take the same sequence number. SQLite needs no row lock: every writer
+    # took the database's one write lock at BEGIN (db/session.py), and the statement would be one more round trip.
+    if bulk.is_postgres(session):
+        session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     existing = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.key == key))
     if existing:
         return existing, False
-    last = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc()).limit(1))
+    # The last link from the anchored head (a primary-key read of two columns, not an ORM load of the last event).
+    last_seq, last_hash = _last_links(session, [case.id]).get(case.id, (0, GENESIS))
     event = CaseEvent(
         case_id=case.id,
-        seq=(last.seq + 1) if last else 1,
+        seq=last_seq + 1,
         key=key,
         kind=kind,
         from_status=case.status,
@@ -122,7 +125,7 @@ def record(
         reason=reason,
         data=data,
         created_at=datetime.now(UTC).replace(microsecond=0),
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last_hash,
     )
     event.hash = event_hash(event.prev_hash, _hash_body(event))
     session.add(event)
