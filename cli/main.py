@@ -66,9 +66,9 @@ def api() -> None:
 
     settings = get_settings()
     configure_logging(settings)
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
-    )
+    web = create_app(settings)
+    freeze_startup_heap()  # no full collection walks the imported app in the middle of a request
+    uvicorn.run(web, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None)
 
 
 def freeze_startup_heap() -> None:
