@@ -163,6 +163,15 @@ def baseline_bulk_insert(url: str, item_id: int) -> tuple[float, int]:
     return seconds, int(count or 0)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
@@ -228,6 +237,7 @@ def run_campaign_bench(
         console.print(f"基线：一条语句插入 {baseline_rows} 行办件 {baseline_seconds:.3f} 秒")
 
         procs: list[subprocess.Popen] = []
+        named: list[tuple[str, subprocess.Popen]] = []
         logs = data / "logs"
         logs.mkdir()
 
@@ -236,6 +246,7 @@ def run_campaign_bench(
             procs.append(
                 subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env(settings), start_new_session=True)
             )
+            named.append((name, procs[-1]))
 
         try:
             start("temporal", temporal_command(settings))
@@ -245,7 +256,11 @@ def run_campaign_bench(
                 raise typer.Exit(f"服务未能启动，日志在 {logs}")
             profile = ["-m", "cProfile", "-o", profile_worker] if profile_worker else []
             start("worker", [sys.executable, *profile, "-m", "cli", "bench", "campaign-worker"])
+            cpu_before = {name: _cpu_seconds(proc.pid) for name, proc in named}
             figures = asyncio.run(_listing_to_paid(settings, n, batch_size, progress))
+            for name, proc in named:
+                used = _cpu_seconds(proc.pid) - cpu_before[name]
+                figures[f"cpu_seconds_{name}"] = round(used, 2)
         finally:
             _stop(procs)
         with transaction(url) as session:
@@ -344,6 +359,7 @@ async def _activity_seconds(handle) -> dict[str, float]:
     scheduled: dict[int, str] = {}
     started: dict[int, float] = {}
     spent: dict[str, float] = {}
+    timeline: list[tuple[str, float, float]] = []
     async for event in handle.fetch_history_events():
         attrs = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes"):
@@ -357,6 +373,12 @@ async def _activity_seconds(handle) -> dict[str, float]:
             name = scheduled.get(sid, "?").removeprefix("campaign_")
             took = event.event_time.ToDatetime().timestamp() - started.get(sid, 0.0)
             spent[f"activity_{name}_seconds"] = spent.get(f"activity_{name}_seconds", 0.0) + took
+            spent[f"activity_{name}_count"] = spent.get(f"activity_{name}_count", 0) + 1
+            timeline.append((name, started.get(sid, 0.0), took))
+    if os.environ.get("ZHIDA_BENCH_TIMELINE"):
+        Path(os.environ["ZHIDA_BENCH_TIMELINE"]).write_text(
+            "\n".join(f"{name} {at:.3f} {took:.3f}" for name, at, took in timeline)
+        )
     return {k: round(v, 2) for k, v in sorted(spent.items())}
 
 
@@ -399,15 +421,16 @@ def campaign_worker() -> None:
     """The bench's worker process (settings from the environment), without the SMS dispatcher."""
     import signal
 
+    from cli.main import freeze_startup_heap
     from cli.worker import build_worker
     from settings import get_settings
     from workflows.client import connect
 
     settings = get_settings()
-
     async def _main() -> None:
         client = await connect(settings, attempts=60)
         worker = build_worker(client, settings)
+        freeze_startup_heap()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.shutdown()))
         await worker.run()

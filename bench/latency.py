@@ -148,7 +148,9 @@ async def _apply_all(settings: Any, codes: list[str], concurrency: int, rate: fl
         await asyncio.gather(*tasks)
 
     connections = max(concurrency, 100) if rate else concurrency
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped well before uvicorn closes them (5 s keep-alive): an applicant waits seconds for
+    # its acceptance, and reusing a connection the server is closing fails the next POST with a ReadError.
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0)
     poller = asyncio.create_task(watcher())
     try:
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:

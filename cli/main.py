@@ -95,9 +95,18 @@ def api() -> None:
     settings = get_settings()
     configure_logging(settings)
     tracing.configure(settings, "zhida-api")
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
-    )
+    web = create_app(settings)
+    freeze_startup_heap()  # no full collection walks the imported app in the middle of a request
+    uvicorn.run(web, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None)
+
+
+def freeze_startup_heap() -> None:
+    """Move everything imported at startup out of the collector's sight (gc.freeze): a batch of thousands of rows
+    otherwise sets off full collections that walk the whole imported heap, a sixth of a campaign worker's time."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 @app.command()
@@ -128,6 +137,7 @@ def worker() -> None:
             # Treasury errors and SMS refusals this worker saw (gateways/metrics.py), with the process figures.
             start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
         worker = build_worker(client, settings, gateways=gateways)
+        freeze_startup_heap()
         await ensure_reconciliation_schedule(client, settings)
         await ensure_archive_pull_schedules(client, settings)
         await ensure_audit_schedule_from(client, settings)
@@ -154,6 +164,7 @@ def treasury_sim() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    freeze_startup_heap()
     serve(settings)
 
 

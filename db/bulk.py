@@ -36,6 +36,27 @@ def sqlite_moment(value: Any) -> Any:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _json_text(value: Any) -> Any:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def moments() -> Callable[[Any], Any]:
+    """`sqlite_moment` remembering its answers: the rows of a batch mostly share one or two moments."""
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        hit = seen.get(value)
+        if hit is None:
+            hit = seen[value] = sqlite_moment(value)
+            if len(seen) > 1024:
+                seen.clear()
+        return hit
+
+    return convert
+
+
 def insert_rows(
     session: Session,
     table: Table,
@@ -56,18 +77,17 @@ def insert_rows(
         return
     pg = is_postgres(session)
     columns = list(dict.fromkeys(name for row in rows for name in row))
-    converters: list[Callable[[Any], Any] | None] = []
+    converted: list[tuple[int, Callable[[Any], Any]]] = []
     marks = []
-    for name in columns:
+    for index, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, JSON) or isinstance(getattr(kind, "impl", None), JSON):
-            converters.append(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
+            converted.append((index, _json_text))
             marks.append("%s::jsonb" if pg else "?")
         elif (isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime)) and not pg:
-            converters.append(sqlite_moment)
+            converted.append((index, moments()))
             marks.append("?")
         else:
-            converters.append(None)
             marks.append("%s" if pg else "?")
     names = ", ".join(f'"{c}"' for c in columns)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(marks)})'
@@ -75,11 +95,10 @@ def insert_rows(
         sql += " ON CONFLICT DO NOTHING"
     connection = session.connection()
     for chunk in chunks(rows):
-        params = [
-            tuple(
-                v if conv is None else conv(v) for conv, v in zip(converters, (r.get(c) for c in columns), strict=True)
-            )
-            for r in chunk
-        ]
-        connection.exec_driver_sql(sql, params)
+        # Plain lists per row, and only the JSON and moment columns converted: this loop is per row and column.
+        params = [[r.get(c) for c in columns] for r in chunk]  # lists, converted in place, then tuples
+        for index, convert in converted:
+            for values in params:
+                values[index] = convert(values[index])
+        connection.exec_driver_sql(sql, [tuple(values) for values in params])
         beat()

@@ -88,14 +88,20 @@ def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: in
 
 def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> BudgetEntry | None:
     """Turn a reservation into a commit or a release, once."""
-    done = _entry(session=session, case_id=case_id, kind=kind, attempt=attempt)
+    # The attempt's entries in one read (at most one per kind: the unique key), instead of one query per kind.
+    entries: dict[str, BudgetEntry] = {}
+    for e in session.scalars(
+        select(BudgetEntry).where(BudgetEntry.case_id == case_id, BudgetEntry.attempt == attempt).order_by(BudgetEntry.id)
+    ):
+        entries.setdefault(e.kind, e)
+    done = entries.get(kind)
     if done:
         return done
-    res = _entry(session=session, case_id=case_id, kind=RESERVE, attempt=attempt)
+    res = entries.get(RESERVE)
     if res is None:
         return None
     other = RELEASE if kind == COMMIT else COMMIT
-    if _entry(session=session, case_id=case_id, kind=other, attempt=attempt):
+    if entries.get(other):
         raise ValueError(f"case {case_id} attempt {attempt} is already {other}d")
     values = {"reserved_fen": BudgetLine.reserved_fen - res.amount_fen}
     if kind == COMMIT:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import bulk
-from db.models import Case, CaseEvent
+from db.models import Case, CaseChainHead, CaseEvent
 from db.repositories import audit
 from db.repositories.audit import GENESIS
 from schemas.vocabulary import CaseStatus
@@ -105,15 +105,18 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> tuple[CaseEvent, bool]:
     """Append an event and move the case to `to_status`; a retry with the same key changes nothing."""
-    # Lock the case row so two writers cannot take the same sequence number.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    # Lock the case row so two writers cannot take the same sequence number. SQLite needs no row lock: every writer
+    # took the database's one write lock at BEGIN (db/session.py), and the statement would be one more round trip.
+    if bulk.is_postgres(session):
+        session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     existing = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.key == key))
     if existing:
         return existing, False
-    last = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc()).limit(1))
+    # The last link from the anchored head (a primary-key read of two columns, not an ORM load of the last event).
+    last_seq, last_hash = _last_links(session, [case.id]).get(case.id, (0, GENESIS))
     event = CaseEvent(
         case_id=case.id,
-        seq=(last.seq + 1) if last else 1,
+        seq=last_seq + 1,
         key=key,
         kind=kind,
         from_status=case.status,
@@ -122,7 +125,7 @@ def record(
         reason=reason,
         data=data,
         created_at=datetime.now(UTC).replace(microsecond=0),
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last_hash,
     )
     event.hash = event_hash(event.prev_hash, _hash_body(event))
     session.add(event)
@@ -152,9 +155,19 @@ class NewEvent:
 
 
 def _last_links(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-    """(last seq, last hash) of each case's timeline, for the cases that have one."""
+    """(last seq, last hash) of each case's timeline, for the cases that have one.
+
+    Read from the anchored heads (one primary-key lookup per case; `record` and `record_many`, the only writers of
+    events, move the head with every append); a case without a head (a chain older than the heads) falls back to
+    its last event."""
     last: dict[int, tuple[int, str]] = {}
-    for chunk in bulk.chunks(sorted(set(case_ids))):
+    wanted = sorted(set(case_ids))
+    head_t = CaseChainHead.__table__
+    for chunk in bulk.chunks(wanted):
+        rows = session.execute(select(head_t.c.case_id, head_t.c.seq, head_t.c.hash).where(head_t.c.case_id.in_(chunk)))
+        last.update({cid: (seq, digest) for cid, seq, digest in rows})
+    headless = [cid for cid in wanted if cid not in last]
+    for chunk in bulk.chunks(headless):
         top = (
             select(CaseEvent.case_id, func.max(CaseEvent.seq).label("seq"))
             .where(CaseEvent.case_id.in_(chunk))

@@ -208,9 +208,11 @@ def record_results_many(*, session: Session, results: Sequence[InstructionResult
     mark = "%s" if pg else "?"
     now = datetime.now(UTC).replace(microsecond=0)
 
+    moment = bulk.moments()
+
     def when(r: InstructionResult) -> Any:
         at = r.SettledAt or now
-        return at if pg else bulk.sqlite_moment(at)
+        return at if pg else moment(at)
 
     open_ = ", ".join(f"'{s.value}'" for s in (PaymentStatus.CREATED, PaymentStatus.ACCEPTED))
     sql = (
