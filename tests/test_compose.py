@@ -346,14 +346,15 @@ def test_each_process_gets_the_secrets_it_uses(services):
     """A missing secret would not fail: each container would quietly make its own development key."""
     # SMS provider credentials are needed only when a cloud provider replaces the outbox (docs/deploy.md).
     optional = {name for name in SECRET_FIELDS if name.startswith("sms_")}
-    zhida_side = SECRET_FIELDS - {"treasury_signing_key"} - optional
+    treasury_side = {"treasury_signing_key", "treasury_sm2_signing_key"}  # the stand-in's own private keys
+    zhida_side = SECRET_FIELDS - treasury_side - optional
     for name, svc in zhida_services(services).items():
         keys = {k[len("ZHIDA_") :].lower() for k in env(svc) if k.startswith("ZHIDA_")}
         if name == "treasury-sim":
-            assert {"treasury_signing_key", "signing_key"} <= keys
+            assert treasury_side | {"signing_key", "sm2_signing_key"} <= keys
         else:
             assert zhida_side <= keys, f"{name} lacks {sorted(zhida_side - keys)}"
-            assert "treasury_signing_key" not in keys, f"{name} must not hold the treasury's private key"
+            assert not treasury_side & keys, f"{name} must not hold the treasury's private keys"
 
 
 def test_same_secret_everywhere(services):
