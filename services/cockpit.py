@@ -49,6 +49,9 @@ def _finance(scope: Scope) -> None:
         raise Forbidden("财政看板仅限财政部门查看", rule="finance_only")
 
 
+require_finance = _finance
+
+
 def make_filter(
     *,
     fund_item_id: int | None = None,
@@ -334,6 +337,12 @@ def all_cases(*, session: Session, scope: Scope, filters: CockpitFilter, limit: 
     """Every case behind a figure up to `limit`, for an export."""
     _finance(scope)
     return repo.case_list(session=session, query=_query(scope, filters, now), offset=0, limit=limit)[1]
+
+
+def iter_cases(*, session: Session, scope: Scope, filters: CockpitFilter, limit: int, now: datetime | None = None):
+    """Every case behind a figure up to `limit`, read in chunks as an export writes them."""
+    _finance(scope)
+    return repo.iter_cases(session=session, query=_query(scope, filters, now), limit=limit)
 
 
 def options(*, session: Session, scope: Scope) -> dict[str, list[tuple[Any, str]]]:
