@@ -119,6 +119,7 @@ class Timeliness:
     median_days: float | None
     p90_days: int | None
     drill: str
+    counts: tuple[tuple[int, int], ...] = ()  # (working days, paid cases): the histogram behind the figures
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ def timeliness(
             median_of_counts(counts),
             percentile_of_counts(counts, 90),
             filters.query(fund_item_id=item_id, status=CaseStatus.PAID),
+            tuple(sorted(counts)),
         )
         for item_id, counts in sorted(histogram.items())
     ]

@@ -26,9 +26,10 @@ from db.models import (
     CockpitSummaryState,
     Enterprise,
     FundItem,
+    PaymentInstruction,
 )
 from schemas.localtime import LOCAL_TZ
-from schemas.vocabulary import BudgetEntryKind, CaseStatus
+from schemas.vocabulary import BudgetEntryKind, CaseStatus, PaymentStatus
 
 OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
 CASES, MONTHS, DAYS = "cockpit_case_summary", "cockpit_paid_month", "cockpit_paid_days"
@@ -98,6 +99,20 @@ def paid_months(*, session: Session, **filters) -> list[tuple[str, int, int]]:
     return [(m or None, int(n), int(fen)) for m, n, fen in session.execute(stmt)]
 
 
+def by_line(*, session: Session, **filters) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    """({(fund item, source): cases}, {(fund item, source): fen of paid payments}): what the budget execution table
+    counts per budget line (a line is one item's source), each case on the line of its first reservation."""
+    c, m = CockpitCaseSummary, CockpitPaidMonth
+    cases = _from(c, c.fund_item_id, c.source, func.sum(c.cases)).where(*_where(c, **filters))
+    status = filters.pop("status")
+    paid = _from(m, m.fund_item_id, m.source, func.sum(m.paid_fen)).where(*_where(m, status=None, **filters))
+    counted = {(i, src): int(n) for i, src, n in session.execute(cases.group_by(c.fund_item_id, c.source))}
+    if status is not None:  # payments are not kept by case status
+        raise ValueError("by_line takes no status filter")
+    fen = {(i, src): int(n or 0) for i, src, n in session.execute(paid.group_by(m.fund_item_id, m.source))}
+    return counted, fen
+
+
 def paid_days(*, session: Session, **filters) -> list[tuple[int, int, int]]:
     """(fund item, working days to pay, paid cases) of the histogram."""
     t = CockpitPaidDays
@@ -145,6 +160,43 @@ def rebuild_paid_days(*, session: Session, working_days: Callable[[datetime, dat
         session.execute(insert(CockpitPaidDays), rows[start : start + 5000])
     session.execute(update(CockpitSummaryState).where(CockpitSummaryState.name == DAYS).values(stale=False))
     return sum(counted.values())
+
+
+def rebuild_all(*, session: Session, working_days: Callable[[datetime, datetime], int]) -> None:
+    """Recount every summary from the cases (after a bulk load that ran with the triggers off, or a restore)."""
+    from db.repositories.cockpit import local_month  # the same local month the live queries cut
+
+    session.execute(delete(CockpitCaseSummary))
+    session.execute(delete(CockpitPaidMonth))
+    source = func.coalesce(_first_source(), "")
+    cases = (
+        select(Case.fund_item_id, Enterprise.region_code, Case.status, source.label("source"), func.count(Case.id),
+               func.coalesce(func.sum(func.coalesce(Case.amount_fen, 0)), 0), func.coalesce(func.sum(Case.paid_fen), 0))
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .group_by(Case.fund_item_id, Enterprise.region_code, Case.status, source)
+    )  # fmt: skip
+    session.execute(
+        insert(CockpitCaseSummary).from_select(
+            ["fund_item_id", "region_code", "status", "source", "cases", "amount_fen", "paid_fen"], cases
+        )
+    )
+    month = func.coalesce(local_month(PaymentInstruction.settled_at), "")
+    months = (
+        select(Case.fund_item_id, Enterprise.region_code, source, month, func.count(PaymentInstruction.id),
+               func.sum(PaymentInstruction.paid_amt_fen))
+        .select_from(PaymentInstruction)
+        .join(Case, Case.id == PaymentInstruction.case_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(PaymentInstruction.status == PaymentStatus.PAID)
+        .group_by(Case.fund_item_id, Enterprise.region_code, source, month)
+    )  # fmt: skip
+    session.execute(
+        insert(CockpitPaidMonth).from_select(
+            ["fund_item_id", "region_code", "source", "month", "payments", "paid_fen"], months
+        )
+    )
+    rebuild_paid_days(session=session, working_days=working_days)
+    session.execute(update(CockpitSummaryState).values(stale=False, offset_hours=OFFSET_HOURS))
 
 
 def summary_rows(*, session: Session, name: str) -> set[tuple]:
