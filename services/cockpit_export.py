@@ -25,8 +25,8 @@ from rules.money import to_capitals
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import format_local
 from schemas.regions import region_name
-from schemas.vocabulary import CaseStatus, PaymentStatus
-from services import cockpit, payouts
+from schemas.vocabulary import CaseStatus, FundItemMode, PaymentStatus
+from services import cockpit, cockpit_performance, payouts
 from services.errors import Invalid, NotFound
 from services.scope import Scope
 
@@ -158,6 +158,40 @@ def _ledger(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any)
     return Table("ledger", "实名台账", columns, [[u, n, i, s or "未预留额度", m, c, f] for u, n, i, s, m, c, f in rows])
 
 
+_PERFORMANCE_COLUMNS: list[Column] = [
+    ("匹配企业", "int"), ("申报或确认", "int"), ("审核通过", "int"), ("已拨付办件", "int"), ("未通过", "int"),
+    ("已拨付（元）", "yuan"), ("预算总额（元）", "yuan"), ("预算执行率", "percent"), ("中位用时（工作日）", "number"),
+    ("逾期环节", "int"), ("已发送通知", "int"), ("已送达通知", "int"), ("通知送达率", "percent"),
+    ("主要未通过原因", "text"),
+]  # fmt: skip
+
+
+def _performance_cells(r: Any) -> list[Any]:
+    return [r.matched, r.applied, r.approved, r.paid, r.rejected, r.paid_fen, r.budget_fen, r.rate_bp, r.median_days,
+            r.overdue, r.notices_sent, r.notices_delivered, r.delivery_bp, r.top_reason]  # fmt: skip
+
+
+def _performance(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:
+    view = cockpit_performance.performance(session=session, scope=scope, filters=filters)
+    columns = [("资金事项", "text"), ("主管部门", "text"), ("兑付方式", "text"), *_PERFORMANCE_COLUMNS]
+    rows = [[r.name, r.department_name, FundItemMode.label_of(r.mode), *_performance_cells(r)] for r in view.items]
+    return Table("performance", "政策绩效（按资金事项）", columns, rows)
+
+
+def _performance_departments(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:
+    view = cockpit_performance.performance(session=session, scope=scope, filters=filters)
+    columns = [("主管部门", "text"), *_PERFORMANCE_COLUMNS]
+    rows = [[r.name, *_performance_cells(r)] for r in view.departments]
+    return Table("performance_departments", "政策绩效（按主管部门）", columns, rows)
+
+
+def _rejections(*, session: Session, scope: Scope, filters: CockpitFilter, **_: Any) -> Table:
+    view = cockpit_performance.performance(session=session, scope=scope, filters=filters)
+    columns = [("排名", "int"), ("未通过原因", "text"), ("资金事项", "text"), ("办件数", "int")]
+    rows = [[n, r.reason, r.fund_item_name, r.cases] for n, r in enumerate(view.reasons, start=1)]
+    return Table("rejections", "未通过原因排名", columns, rows)
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     **{by: _group_table(by) for by in cockpit.GROUPS},
     "budget": _budget,
@@ -170,6 +204,9 @@ TABLES: dict[str, Callable[..., Table]] = {
     "external": _external,
     "ledger": _ledger,
     "duplicates": _duplicates,
+    "performance": _performance,
+    "performance_departments": _performance_departments,
+    "rejections": _rejections,
 }
 
 
@@ -274,14 +311,14 @@ def _workbook_xml(title: str) -> str:
 
 def _yuan_xml(ref: str, value: Any) -> str:
     if value is None or value == "":
-        return ""
+        return f'<c r="{ref}" s="1"/>'  # empty, but formatted as the column is
     sign = "-" if value < 0 else ""
     yuan, fen = divmod(abs(value), 100)
     return f'<c r="{ref}" s="1"><v>{sign}{yuan}.{fen:02d}</v></c>'
 
 
 def _percent_xml(ref: str, value: Any) -> str:
-    return "" if value is None or value == "" else f'<c r="{ref}" s="2"><v>{value / 10_000!r}</v></c>'
+    return f'<c r="{ref}" s="2"/>' if value is None or value == "" else f'<c r="{ref}" s="2"><v>{value / 10_000!r}</v></c>'
 
 
 def _any_xml(ref: str, value: Any) -> str:

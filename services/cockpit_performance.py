@@ -40,6 +40,7 @@ APPROVED = frozenset({CaseStatus.APPROVED, CaseStatus.RESERVED, CaseStatus.PUBLI
                       CaseStatus.REFUNDED})  # fmt: skip
 _SENT = frozenset({NoticeStatus.SENT, NoticeStatus.DELIVERED, NoticeStatus.FAILED})
 
+
 @dataclass
 class Performance:
     """One fund item's (or one department's) figures."""
@@ -81,6 +82,7 @@ class Performance:
     def share_bp(self, part: int) -> int:
         return cockpit.rate_bp(part, self.matched)
 
+
 @dataclass(frozen=True)
 class Reason:
     reason: str
@@ -88,6 +90,7 @@ class Reason:
     fund_item_id: int
     fund_item_name: str
     drill: str
+
 
 @dataclass
 class PolicyPerformance:
@@ -97,12 +100,14 @@ class PolicyPerformance:
     reasons: list[Reason]
     totals: Performance
 
+
 def _add(into: Performance, row: Performance) -> None:
     for name in ("matched", "applied", "approved", "paid", "rejected", "paid_fen", "budget_fen", "overdue",
                  "notices_sent", "notices_delivered"):  # fmt: skip
         setattr(into, name, getattr(into, name) + getattr(row, name))
     into.days.extend(row.days)
     into.reasons.update(row.reasons)
+
 
 def performance(
     *, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None
@@ -157,9 +162,9 @@ def performance(
     by_department: dict[int, Performance] = {}
     for (item_id, _, _, dept), row in zip(found, rows.values(), strict=True):
         assert item_id == row.key
+        name = departments.get(dept, "—")
         target = by_department.setdefault(
-            dept, Performance(dept, departments.get(dept, "—"), departments.get(dept, "—"), "",
-                              drill=filters.query(department_id=dept))  # fmt: skip
+            dept, Performance(dept, name, name, "", drill=filters.query(department_id=dept))
         )
         _add(target, row)
     totals = Performance(0, "合计", "", "")
@@ -172,11 +177,10 @@ def performance(
     )  # fmt: skip
     return PolicyPerformance(filters, list(rows.values()), list(by_department.values()), reasons, totals)
 
+
 def reason_totals(view: PolicyPerformance) -> list[tuple[str, int]]:
     """Rejection reasons over every fund item shown, most frequent first."""
     counted: Counter = Counter()
     for r in view.reasons:
         counted[r.reason] += r.cases
     return sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))
-
-_ = defaultdict  # (kept for symmetry with services/cockpit.py)

@@ -18,7 +18,7 @@ from schemas.regions import region_name
 from schemas.reviews import DecisionBody
 from schemas.vocabulary import DecisionKind, Role, StageKind
 from services import cockpit as service
-from services import cockpit_export, payouts, reviews
+from services import cockpit_export, cockpit_performance, payouts, reviews
 from services.errors import DomainError, Invalid, Unavailable
 from services.scope import Scope
 
@@ -140,6 +140,27 @@ def export_table_page(
         return _export(session, settings, scope, table, format, filters)
     except DomainError as exc:
         return error_page(request, exc)
+
+
+@router.get("/web/cockpit/performance", response_class=HTMLResponse, include_in_schema=False)
+def performance_page(request: Request, session: SessionDep, filters: FilterDep) -> Response:
+    """Policy performance (政策执行绩效, art. 39) per fund item and department, narrowed by department and item."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if isinstance(filters, DomainError):
+        return error_page(request, filters)
+    narrowed = CockpitFilter(fund_item_id=filters.fund_item_id, department_id=filters.department_id)
+    try:
+        view = cockpit_performance.performance(session=session, scope=scope, filters=narrowed)
+        options = service.options(session=session, scope=scope)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return templates.TemplateResponse(
+        request,
+        "cockpit_performance.html",
+        _context(scope, narrowed, view=view, options=options, reasons=cockpit_performance.reason_totals(view)),
+    )
 
 
 @router.get("/web/cockpit/cases", response_class=HTMLResponse, include_in_schema=False)
