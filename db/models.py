@@ -954,3 +954,70 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str] = mapped_column(String(64))
+
+
+# --- Finance cockpit: summaries kept by database triggers in the writing transaction (#14) ------------------------
+# The triggers are in migrations/versions/2026-12-01-1103_cockpit_summaries.py; db/repositories/cockpit_summaries.py
+# reads these tables and rebuilds them. `source` is '' for a case without a reservation (no funding source yet).
+
+
+class CockpitCaseSummary(Base):
+    """Cases, approved and paid fen per fund item, enterprise region, case status and funding source."""
+
+    __tablename__ = "cockpit_case_summary"
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "region_code", "status", "source", name="uq_cockpit_case_summary_key"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(64))
+    cases: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class CockpitPaidMonth(Base):
+    """Payments settled as paid and their fen per fund item, region, funding source and local (Beijing) month."""
+
+    __tablename__ = "cockpit_paid_month"
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "region_code", "source", "month", name="uq_cockpit_paid_month_key"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, '' when the payment has no settlement moment
+    payments: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class CockpitPaidDays(Base):
+    """Paid cases per fund item, region, funding source and working days from application (or match) to paid."""
+
+    __tablename__ = "cockpit_paid_days"
+    __table_args__ = (
+        UniqueConstraint("fund_item_id", "region_code", "source", "days", name="uq_cockpit_paid_days_key"),
+    )
+    # Columns
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fund_item_id: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(64))
+    days: Mapped[int] = mapped_column(Integer)
+    cases: Mapped[int] = mapped_column(BigInteger)
+
+
+class CockpitSummaryState(Base):
+    """Whether a summary can be read: `stale` once the working-day calendar changed under the paid-days histogram
+    (the next read rebuilds it), and the local offset (hours) the triggers cut days and months with."""
+
+    __tablename__ = "cockpit_summary_state"
+    # Columns
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stale: Mapped[bool] = mapped_column(Boolean)
+    offset_hours: Mapped[int] = mapped_column(Integer)

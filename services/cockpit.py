@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from db.repositories import calendar as calendar_repo
 from db.repositories import campaigns as campaign_repo
 from db.repositories import cockpit as repo
+from db.repositories import cockpit_summaries as summaries
 from db.repositories.cockpit import Bucket, CaseRow, LineExecution, Pending, Query
-from rules.stats import median, percentile
+from rules.stats import median_of_counts, percentile_of_counts
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import local_date
 from schemas.principal import Principal
@@ -46,6 +47,9 @@ GROUPS = {
 def _finance(scope: Scope) -> None:
     if scope.role not in (Role.FINANCE, Role.ADMIN):
         raise Forbidden("财政看板仅限财政部门查看", rule="finance_only")
+
+
+require_finance = _finance
 
 
 def make_filter(
@@ -83,7 +87,7 @@ def make_filter(
 
 def _query(scope: Scope, filters: CockpitFilter, now: datetime | None) -> Query:
     prefix = scopes.region_prefix(filters.region) if filters.region else None
-    return Query(scopes.case_filter(scope), filters, prefix, now or datetime.now(UTC))
+    return Query(scopes.case_filter(scope), filters, prefix, now or datetime.now(UTC), scopes.item_filter(scope))
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class Timeliness:
     median_days: float | None
     p90_days: int | None
     drill: str
+    counts: tuple[tuple[int, int], ...] = ()  # (working days, paid cases): the histogram behind the figures
 
 
 @dataclass(frozen=True)
@@ -236,24 +241,39 @@ def timeliness(
     _finance(scope)
     calendar_repo.seed_from_chinese_calendar(session=session)
     calendar = calendar_repo.load_calendar(session=session)
-    days: dict[int, list[int]] = defaultdict(list)
     counted: dict[tuple, int] = {}  # many cases share a pair of days; the calendar walk is the expensive part
-    for item_id, began, paid in repo.paid_spans(session=session, query=_query(scope, filters, now)):
+
+    def working_days(began: datetime, paid: datetime) -> int:
         span = (local_date(began), local_date(paid))
         if span not in counted:
             counted[span] = max(0, calendar.working_days_between(*span))
-        days[item_id].append(counted[span])
-    names = repo.item_names(session=session, ids=list(days))
+        return counted[span]
+
+    if summaries.stale(session=session, name=summaries.DAYS):  # the calendar changed under the histogram
+        summaries.rebuild_paid_days(session=session, working_days=working_days)
+    query = _query(scope, filters, now)
+    histogram: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    found = repo.paid_days(session=session, query=query)
+    if found is None:  # a drill-down key the histogram is not keyed by: count from the cases
+        found = []
+        spans: dict[tuple[int, int], int] = defaultdict(int)
+        for item_id, began, paid in repo.paid_spans(session=session, query=query):
+            spans[(item_id, working_days(began, paid))] += 1
+        found = [(i, d, n) for (i, d), n in spans.items()]
+    for item_id, days, n in found:
+        histogram[item_id].append((days, n))
+    names = repo.item_names(session=session, ids=list(histogram))
     return [
         Timeliness(
             item_id,
             names.get(item_id, "—"),
-            len(values),
-            median(values),
-            percentile(values, 90),
+            sum(n for _, n in counts),
+            median_of_counts(counts),
+            percentile_of_counts(counts, 90),
             filters.query(fund_item_id=item_id, status=CaseStatus.PAID),
+            tuple(sorted(counts)),
         )
-        for item_id, values in sorted(days.items())
+        for item_id, counts in sorted(histogram.items())
     ]
 
 
@@ -319,6 +339,12 @@ def all_cases(*, session: Session, scope: Scope, filters: CockpitFilter, limit: 
     """Every case behind a figure up to `limit`, for an export."""
     _finance(scope)
     return repo.case_list(session=session, query=_query(scope, filters, now), offset=0, limit=limit)[1]
+
+
+def iter_cases(*, session: Session, scope: Scope, filters: CockpitFilter, limit: int, now: datetime | None = None):
+    """Every case behind a figure up to `limit`, read in chunks as an export writes them."""
+    _finance(scope)
+    return repo.iter_cases(session=session, query=_query(scope, filters, now), limit=limit)
 
 
 def options(*, session: Session, scope: Scope) -> dict[str, list[tuple[Any, str]]]:

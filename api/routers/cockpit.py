@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
@@ -18,7 +18,7 @@ from schemas.regions import region_name
 from schemas.reviews import DecisionBody
 from schemas.vocabulary import DecisionKind, Role, StageKind
 from services import cockpit as service
-from services import cockpit_export, payouts, reviews
+from services import cockpit_export, cockpit_performance, payouts, reviews
 from services.errors import DomainError, Invalid, Unavailable
 from services.scope import Scope
 
@@ -80,11 +80,19 @@ def export_table(
 
 
 def _export(session, settings, scope: Scope, table: str, fmt: str, filters: CockpitFilter) -> Response:
+    if table == "cases":  # the one table of up to 200,000 rows: streamed as it is read
+        name, media, chunks = cockpit_export.stream_cases(
+            db_url=settings.db_url, scope=scope, fmt=fmt, filters=filters, session=session
+        )
+        return StreamingResponse(chunks, media_type=media, headers={"Content-Disposition": _disposition(name)})
     name, media, data = cockpit_export.export(
         session=session, scope=scope, name=table, fmt=fmt, filters=filters, treasury_division=settings.adm_div_code
     )
-    disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
-    return Response(data, media_type=media, headers={"Content-Disposition": disposition})
+    return Response(data, media_type=media, headers={"Content-Disposition": _disposition(name)})
+
+
+def _disposition(name: str) -> str:
+    return f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
 
 
 # Pages ---------------------------------------------------------------------------------------------------
@@ -134,6 +142,27 @@ def export_table_page(
         return _export(session, settings, scope, table, format, filters)
     except DomainError as exc:
         return error_page(request, exc)
+
+
+@router.get("/web/cockpit/performance", response_class=HTMLResponse, include_in_schema=False)
+def performance_page(request: Request, session: SessionDep, filters: FilterDep) -> Response:
+    """Policy performance (政策执行绩效, art. 39) per fund item and department, narrowed by department and item."""
+    scope = _page_scope(request)
+    if not isinstance(scope, Scope):
+        return scope
+    if isinstance(filters, DomainError):
+        return error_page(request, filters)
+    narrowed = CockpitFilter(fund_item_id=filters.fund_item_id, department_id=filters.department_id)
+    try:
+        view = cockpit_performance.performance(session=session, scope=scope, filters=narrowed)
+        options = service.options(session=session, scope=scope)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return templates.TemplateResponse(
+        request,
+        "cockpit_performance.html",
+        _context(scope, narrowed, view=view, options=options, reasons=cockpit_performance.reason_totals(view)),
+    )
 
 
 @router.get("/web/cockpit/cases", response_class=HTMLResponse, include_in_schema=False)

@@ -7,10 +7,11 @@ names are looked up here too, so pages never show codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ColumnElement, String, cast, exists, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, String, cast, exists, func, literal, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -26,6 +27,7 @@ from db.models import (
     PaymentInstruction,
     PaymentReturn,
 )
+from db.repositories import cockpit_summaries as summaries
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import LOCAL_TZ
 from schemas.vocabulary import BudgetEntryKind, CaseStatus, DepartmentKind, PaymentStatus, ReturnHandling, TaskStatus
@@ -135,9 +137,21 @@ class Query:
     filters: CockpitFilter
     region_prefix: str | None
     now: datetime
+    items: ColumnElement[bool] = field(default_factory=true)  # the same scope on fund items (the summaries are keyed by item)
 
     def where(self) -> list:
         return _conditions(self.scope, self.filters, self.region_prefix, self.now)
+
+    def summary_filters(self, session: Session, name: str) -> dict | None:
+        """The filters as a summary takes them, or None when the summary cannot answer: a drill-down key it is not
+        keyed by, or a summary not usable now (cockpit_summaries.usable)."""
+        f = self.filters
+        if f.budget_line_id is not None or f.paid_month or f.overdue_department:
+            return None
+        if not summaries.usable(session=session, name=name):
+            return None
+        return {"items": self.items, "fund_item_id": f.fund_item_id, "department_id": f.department_id,
+                "region_prefix": self.region_prefix, "status": f.status, "source": f.source}  # fmt: skip
 
 
 def _cases(*columns):
@@ -164,6 +178,9 @@ BREAKDOWNS = ("fund_item", "department", "region", "source", "status")
 
 def breakdown(*, session: Session, query: Query, by: str) -> list[Bucket]:
     """Cases, approved amount and paid amount grouped by fund item, department, region, funding source or status."""
+    narrowed = query.summary_filters(session, summaries.CASES)
+    if narrowed is not None:
+        return [Bucket(*row) for row in summaries.case_buckets(session=session, by=by, **narrowed)]
     key = {
         "fund_item": Case.fund_item_id,
         "department": FundItem.department_id,
@@ -218,6 +235,9 @@ def budget_lines(*, session: Session, item_scope: ColumnElement[bool], query: Qu
         .distinct()
         .subquery()
     )
+    narrowed = query.summary_filters(session, summaries.CASES)
+    if narrowed is not None and f.status is None and summaries.usable(session=session, name=summaries.MONTHS):
+        return _budget_lines_from_summaries(session, item_where, query, narrowed, reserved_on)
     in_filter = _cases(Case.id).where(*query.where())
     paid = (
         select(reserved_on.c.line_id, fen_sum(PaymentInstruction.paid_amt_fen).label("fen"))
@@ -270,8 +290,38 @@ def budget_lines(*, session: Session, item_scope: ColumnElement[bool], query: Qu
     ]
 
 
+def _budget_lines_from_summaries(session: Session, item_where: list, query: Query, narrowed: dict,
+                                 reserved_on) -> list[LineExecution]:  # fmt: skip
+    """budget_lines from the summaries: cases and paid payments per line counted on each case's first reservation;
+    the returns (few) from the returns themselves, driven by payment_return rather than every case in scope."""
+    counted, paid = summaries.by_line(session=session, **narrowed)
+    returned_stmt = (
+        _cases(reserved_on.c.line_id, fen_sum(PaymentReturn.amount_fen))
+        .join(PaymentReturn, PaymentReturn.case_id == Case.id)
+        .join(reserved_on, reserved_on.c.case_id == Case.id)
+        .where(*query.where())
+        .group_by(reserved_on.c.line_id)
+    )
+    returned = {line: int(fen or 0) for line, fen in session.execute(returned_stmt)}
+    lines = session.scalars(
+        select(BudgetLine)
+        .join(FundItem, FundItem.id == BudgetLine.fund_item_id)
+        .where(*item_where)
+        .order_by(BudgetLine.fund_item_id, BudgetLine.id)
+    )
+    return [
+        LineExecution(line.id, line.fund_item_id, line.source, line.budget_year, line.total_fen, line.reserved_fen,
+                      line.committed_fen, paid.get((line.fund_item_id, line.source), 0), returned.get(line.id, 0),
+                      counted.get((line.fund_item_id, line.source), 0))
+        for line in lines
+    ]  # fmt: skip
+
+
 def paid_by_month(*, session: Session, query: Query) -> list[tuple[str, int, int]]:
     """(local month, payments, paid fen) of the payments settled as paid, oldest month first."""
+    narrowed = query.summary_filters(session, summaries.MONTHS)
+    if narrowed is not None and narrowed.pop("status") is None:
+        return summaries.paid_months(session=session, **narrowed)
     month = local_month(PaymentInstruction.settled_at).label("month")
     stmt = (
         _cases(month, func.count(PaymentInstruction.id), fen_sum(PaymentInstruction.paid_amt_fen))
@@ -289,6 +339,18 @@ def paid_spans(*, session: Session, query: Query) -> list[tuple[int, datetime, d
         *query.where(), Case.status == CaseStatus.PAID, Case.closed_at.is_not(None)
     )
     return [(i, a, b) for i, a, b in session.execute(stmt)]
+
+
+def paid_days(*, session: Session, query: Query) -> list[tuple[int, int, int]] | None:
+    """(fund item, working days to pay, paid cases) from the histogram, or None when it cannot answer the filters
+    (then the service counts the days from paid_spans)."""
+    narrowed = query.summary_filters(session, summaries.DAYS)
+    if narrowed is None:
+        return None
+    status = narrowed.pop("status")
+    if status is not None and status != CaseStatus.PAID:
+        return []
+    return summaries.paid_days(session=session, **narrowed)
 
 
 def overdue_by_department(*, session: Session, query: Query) -> list[tuple[str, int, int]]:
@@ -371,15 +433,28 @@ def _details(session: Session, ids: list[int]) -> list[CaseRow]:
 
 
 def case_list(*, session: Session, query: Query, offset: int, limit: int) -> tuple[int, list[CaseRow]]:
-    """(total, one page of cases) behind a figure, newest first."""
-    total = session.scalar(_cases(func.count(Case.id)).where(*query.where())) or 0
+    """(total, one page of cases) behind a figure, newest first (the total from the case summary when it can)."""
+    narrowed = query.summary_filters(session, summaries.CASES)
+    if narrowed is not None:
+        total = summaries.case_buckets(session=session, by=None, **narrowed)[0][1]
+    else:
+        total = session.scalar(_cases(func.count(Case.id)).where(*query.where())) or 0
     page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).offset(offset).limit(limit)
     return int(total), _details(session, list(session.scalars(page)))
 
 
+def iter_cases(*, session: Session, query: Query, limit: int, chunk: int = 1000) -> Iterator[CaseRow]:
+    """Every case behind a figure up to `limit`, newest first, read a thousand at a time (for a streamed export)."""
+    page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).limit(limit)
+    ids = list(session.scalars(page))
+    for start in range(0, len(ids), chunk):
+        yield from _details(session, ids[start : start + chunk])
+
+
 def awaiting_correction(*, session: Session, query: Query, limit: int = 200) -> list[CaseRow]:
     """Returned payments waiting for the enterprise to correct its account (待更正收款账户)."""
-    q = Query(query.scope, query.filters.with_(status=CaseStatus.AWAITING_CORRECTION), query.region_prefix, query.now)
+    q = Query(query.scope, query.filters.with_(status=CaseStatus.AWAITING_CORRECTION), query.region_prefix, query.now,
+              query.items)  # fmt: skip
     return case_list(session=session, query=q, offset=0, limit=limit)[1]
 
 

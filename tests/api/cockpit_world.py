@@ -10,13 +10,15 @@ from pathlib import Path
 from api.auth import mint
 from db.migrate import upgrade
 from db.models import Enterprise
+from db.repositories import cases, reconciliation
 from db.repositories import payouts as payout_repo
-from db.repositories import reconciliation
 from db.session import engine_for, transaction
+from schemas.vocabulary import CaseStatus
 from settings import Settings
 from tests.api.scoping import World
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 from tests.db import cockpit_dataset
+from tests.factories import new_enterprise
 
 
 def build(db_url: str, folder: Path) -> Iterator[tuple[Settings, World, cockpit_dataset.Dataset]]:
@@ -38,7 +40,15 @@ def build(db_url: str, folder: Path) -> Iterator[tuple[Settings, World, cockpit_
                    "department_name": "宜昌市经济和信息化局", "source_document": "宜经信〔2026〕12号"}  # fmt: skip
         payout_repo.add_many(session=s, rows=[outside | {"row_key": f"world-{data.tag}", "region_code": "420500",
                                                          "batch": "world", "imported_by": "test"}])  # fmt: skip
-        ids = {**data.ids, "alert": alert.id, "uscc_a": usccs["e1"], "uscc_b": usccs["e5"]}
+        # One case not approved, with its reason: the policy performance's rejection ranking (no amount, so no sum
+        # of the cockpit moves).
+        elsewhere = new_enterprise(s, region_code="420504")  # 点军区: no other case there
+        rejected, _ = cases.get_or_create(session=s, fund_item_id=data.ids["item_B"], fund_item_version=1,
+                                          enterprise_id=elsewhere.id, mode="review",
+                                          workflow_id=f"cockpit:{data.tag}:r1")  # fmt: skip
+        rejected.status, rejected.outcome_reason = CaseStatus.REJECTED, "研发投入未达申报条件"
+        s.flush()
+        ids = {**data.ids, "alert": alert.id, "r1": rejected.id, "uscc_a": usccs["e1"], "uscc_b": usccs["e5"]}
     key = settings.jwt_key()
     subjects = {"admin": ("admin", "ops"), "dept_a": ("department", data.dept_a), "dept_b": ("department", data.dept_b),
                 "finance_yc": ("finance", data.finance_yc), "finance_wh": ("finance", data.finance_wh),

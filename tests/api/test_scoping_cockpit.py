@@ -21,6 +21,7 @@ PAGE = {"auth": "cookie", "anonymous": (303,), "denied": (403,)}
 TABLE: list[Row] = [
     Row("GET", "/web/cockpit", FINANCE, **PAGE),
     Row("GET", "/web/cockpit/cases", FINANCE, query={"status": "paid"}, **PAGE),
+    Row("GET", "/web/cockpit/performance", FINANCE, **PAGE),
     Row("GET", "/api/v1/cockpit/exports/{table}", FINANCE, fill={"table": "table"}, query={"format": "csv"},
         denied=(403,)),
     Row("GET", "/web/cockpit/exports/{table}", FINANCE, fill={"table": "table"}, query={"format": "csv"}, **PAGE),
@@ -71,5 +72,5 @@ def test_each_finance_bureau_sees_only_its_region(client: TestClient, built: tup
         return r.content.decode("utf-8-sig").splitlines()[1:]
 
     yc, wh = rows("finance_yc"), rows("finance_wh")
-    assert len(yc) == 8 and len(wh) == 1
+    assert len(yc) == 9 and len(wh) == 1  # c1–c8 and the rejected r1 (tests/api/cockpit_world.py)
     assert all("武汉市中小企业奖补" not in line for line in yc) and "武汉市中小企业奖补" in wh[0]

@@ -111,3 +111,18 @@ def test_parse_yuan_rejects_floats_and_overflow() -> None:
 @given(fen=st.integers(min_value=-(10**15), max_value=10**15))
 def test_format_then_parse_round_trips(fen: int) -> None:
     assert parse_yuan(format_yuan(fen)) == fen
+
+
+def test_capitals_write_zeros_as_cn2an_does_over_many_amounts() -> None:
+    """rules.money writes 大写金额 itself (the exports spell every voucher); cn2an's rmb mode is the reference."""
+    import random
+
+    import cn2an
+
+    rng = random.Random(14)
+    amounts = [0, 5, 50, 55, 10005, 10050, 100050, 1005000, 10001000000, 10000100000, 11000100000, 100010000000000,
+               100000000000000, 10000000000000001, 10**18 - 1]  # fmt: skip
+    amounts += [int("".join(rng.choice("0000123456789") for _ in range(rng.randrange(1, 19)))) for _ in range(3000)]
+    for fen in amounts:
+        yuan, cents = divmod(fen, 100)
+        assert to_capitals(fen) == cn2an.an2cn(f"{yuan}.{cents:02d}", "rmb"), fen

@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import io
+import re
 import uuid
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from cli.demo import REVIEW_CONFIG, add_listed_item, demo_enterprise_uscc
-from db.models import Alert
+from db.models import Alert, FundItem
 from db.repositories import reconciliation
 from db.session import transaction
 from schemas.vocabulary import AlertStatus, EventKind
+from tests.campaigns.support import AMOUNT_FEN, add_enterprises, item_config
+from tests.campaigns.test_campaign_stack import list_item, small_batches, wait_campaign
 from tests.db import cockpit_dataset
 from tests.support import eventually
 from tests.web.conftest import Web, sign_in
@@ -138,3 +142,75 @@ async def test_finance_approves_a_review_case_on_the_cockpit(web: Web) -> None:
     assert case["status"] == "paid" and case["paid_fen"] == 660_000
     finance_events = [e for e in case["events"] if e["kind"] == EventKind.DECISION and "财政" in (e.get("actor") or "")]
     assert finance_events or any(e["kind"] == EventKind.FINANCE_APPROVED for e in case["events"]), case["events"]
+
+
+CAMPAIGN_REGION = "420526"  # 兴山县: no other test's enterprises, so the campaign matches exactly these
+
+
+async def test_finance_approves_a_campaign_payout_and_reads_the_policy_performance(web: Web) -> None:
+    """A 免申即享 item matches three enterprises and waits for finance; 宜昌市财政局 follows the cockpit's campaign
+    row to the campaign page, approves the wave, then opens the policy performance page (art. 39), sees the item's
+    funnel and downloads its export, read back here."""
+    stack = web.stack
+    small_batches(stack)
+    code = f"T14-WEB-CAMP-{uuid.uuid4().hex[:6].upper()}"
+    with transaction(stack.settings.db_url) as session:
+        add_enterprises(session, stack.settings.fernet_key(), 3, seed=14, region=CAMPAIGN_REGION)
+    list_item(stack, code, item_config(budget_fen=3 * AMOUNT_FEN, finance_auto=False, region=CAMPAIGN_REGION))
+    waiting = await wait_campaign(stack, code, lambda p: p["awaiting_tranche"] == 1)
+    campaign_id, name = waiting["campaign_id"], waiting["fund_item_name"]
+    with transaction(stack.settings.db_url) as session:  # the demo item has the same name: the page filters by id
+        item_id = session.scalar(select(FundItem.id).where(FundItem.code == code))
+    finance = stack.token("finance", "YC-CZJ")
+    await eventually(  # the workflow itself waits for the decision (not only the database row)
+        lambda: stack.http.get(f"/api/v1/campaigns/{campaign_id}?source=workflow", headers=finance).json(),
+        lambda live: live.get("awaiting_tranche") == 1,
+        what="the campaign workflow to wait for finance's decision",
+    )
+    token = web.token("finance", "YC-CZJ")
+
+    def approve(page: Page) -> None:
+        page.set_default_timeout(60_000)
+        sign_in(page, token)
+        page.goto("/web/cockpit#campaigns")
+        row = page.locator("#campaigns tr", has_text=name)
+        expect(row).to_contain_text("第 1 批待审核")
+        row.get_by_role("link", name="第 1 批待审核").click()
+        expect(page.get_by_role("heading", name=f"免申即享批量兑付：{name}")).to_be_visible()
+        page.locator("input[name=note]").fill("三家企业经比对符合条件，同意拨付")
+        page.screenshot(path=SHOTS / "6-campaign-approval.png", full_page=True)
+        page.get_by_role("button", name=f"同意拨付（3 家，{AMOUNT_FEN * 3 // 100:,}.00元）").click()
+        page.wait_for_url(f"**/web/campaigns/{campaign_id}", timeout=120_000)  # the decision went to the workflow
+
+    await web.run(approve)
+    done = await wait_campaign(stack, code, lambda p: p["paid"] == 3, timeout=240)
+    assert done["paid_fen"] == 3 * AMOUNT_FEN
+
+    def performance(page: Page) -> bytes:
+        page.set_default_timeout(60_000)
+        sign_in(page, token)
+        page.goto(f"/web/campaigns/{campaign_id}")
+        expect(page.locator("#campaign-bar")).to_have_attribute("style", re.compile(r"width:\s*100"))
+        page.screenshot(path=SHOTS / "7-campaign-paid.png", full_page=True)
+        page.goto("/web/cockpit")
+        page.locator("#performance-link").click()
+        expect(page.get_by_role("heading", name=re.compile("政策执行绩效"))).to_be_visible()
+        page.locator("#performance-filters select[name=fund_item_id]").select_option(str(item_id))
+        page.locator("#apply-performance").click()
+        expect(page.locator("#performance-items tr")).to_have_count(2)  # the heading and the item
+        row = page.locator("#performance-items tr", has_text=name)
+        cells = row.locator("td").all_inner_texts()
+        # 匹配 3, 确认 3 (on file: no consent asked), 通过 3, 拨付 3, 未通过 0, and the amount paid.
+        assert [c.split("\n")[0] for c in cells[2:7]] == ["3", "3", "3", "3", "0"], cells
+        assert f"{AMOUNT_FEN * 3 // 100:,}.00元" in cells[7], cells
+        page.screenshot(path=SHOTS / "8-performance.png", full_page=True)
+        with page.expect_download() as download:
+            page.locator("#performance-items + p a", has_text="Excel").click()
+        return Path(download.value.path()).read_bytes()
+
+    content = await web.run(performance)
+    rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+    assert rows[0][:7] == ("资金事项", "主管部门", "兑付方式", "匹配企业", "申报或确认", "审核通过", "已拨付办件")
+    assert len(rows) == 2  # the filter went with the export
+    mine = rows[1]
+    assert mine[3:7] == (3, 3, 3, 3) and mine[8] == 3 * AMOUNT_FEN / 100 and mine[2] == "免申即享"
