@@ -257,7 +257,7 @@ def run_campaign_bench(
             profile = ["-m", "cProfile", "-o", profile_worker] if profile_worker else []
             start("worker", [sys.executable, *profile, "-m", "cli", "bench", "campaign-worker"])
             cpu_before = {name: _cpu_seconds(proc.pid) for name, proc in named}
-            figures = asyncio.run(_listing_to_paid(settings, n, batch_size, progress))
+            figures = asyncio.run(_listing_to_paid(settings, n, batch_size, progress, named))
             for name, proc in named:
                 used = _cpu_seconds(proc.pid) - cpu_before[name]
                 figures[f"cpu_seconds_{name}"] = round(used, 2)
@@ -306,8 +306,13 @@ def run_campaign_bench(
     return result, database
 
 
-async def _listing_to_paid(settings: Settings, n: int, batch_size: int, progress: bool) -> dict[str, Any]:
-    """List the item (campaign registered in the listing transaction) and start it as the API starter would."""
+async def _listing_to_paid(
+    settings: Settings, n: int, batch_size: int, progress: bool, processes: list[tuple[str, subprocess.Popen]]
+) -> dict[str, Any]:
+    """List the item (campaign registered in the listing transaction) and start it as the API starter would.
+
+    A process of the bench's stack that exits ends the bench with its name: the campaign would otherwise wait
+    for a worker that is gone, for ever."""
     from cli.demo import add_listed_item
     from db.repositories import campaigns as repo
     from db.session import transaction
@@ -338,6 +343,10 @@ async def _listing_to_paid(settings: Settings, n: int, batch_size: int, progress
         task = bar.add_task("免申即享兑付", total=n)
         result_task = asyncio.ensure_future(handle.result())
         while not result_task.done():
+            for name, proc in processes:
+                if proc.poll() is not None:
+                    result_task.cancel()
+                    raise typer.Exit(f"{name} 进程意外退出（退出码 {proc.returncode}），日志在 {settings.data_dir}/logs")
             with contextlib.suppress(Exception):
                 p = await handle.query(CampaignWorkflow.progress)
                 bar.update(task, total=p.matched or n, completed=p.paid, description=f"{p.phase} 已拨付")
