@@ -185,7 +185,9 @@ async def apply_with_materials(
             rule="materials_required",
         )
     refuse_bad(uploads, limits)
-    case, created = await uow.write(case_service.create_application, scope=scope, body=body)
+    case, created = await uow.write(
+        case_service.create_application, scope=scope, body=body, workflow_key=settings.workflow_id_key()
+    )
     if uploads:  # a repeated application adds them to the first case while it still takes materials
         await uow.write(
             store_uploads, scope=scope, case_id=case.id, uploads=uploads, store=store, limits=limits

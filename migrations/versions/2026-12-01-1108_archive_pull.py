@@ -67,8 +67,9 @@ def downgrade() -> None:
         batch.drop_constraint(op.f("ck_tag_rule_kind"), type_="check")
         batch.drop_column("members")
         batch.drop_column("kind")
-    with op.batch_alter_table("enterprise") as batch:
-        batch.drop_column("provenance")
+    # A plain DROP COLUMN (SQLite ≥ 3.35), not a batch copy: renaming a copied enterprise table breaks the cockpit's
+    # summary triggers (e3), which name the enterprise table.
+    op.execute("ALTER TABLE enterprise DROP COLUMN provenance")
     op.create_index(op.f("ix_archive_value_import_id"), "archive_value", ["import_id"])
     op.drop_index("ix_archive_pull_source_status", table_name="archive_pull")
     op.drop_table("archive_pull")
