@@ -41,7 +41,12 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests that start processes or servers (see SLOW_FIXTURES), whatever their folder."""
+    """Mark tests that start processes or servers (see SLOW_FIXTURES), whatever their folder; run the modules that
+    declare `ONE_ENGINE` (a sentence saying why) on SQLite alone."""
+    one_engine = [item for item in items if _postgres_variant(item) and hasattr(getattr(item, "module", None), "ONE_ENGINE")]
+    if one_engine:
+        config.hook.pytest_deselected(items=one_engine)
+        items[:] = [item for item in items if item not in set(one_engine)]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         marks = {mark for fixture, mark in SLOW_FIXTURES.items() if fixture in names}
@@ -50,6 +55,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marks.add("servers")
         for mark in sorted(marks):
             item.add_marker(mark)
+
+
+def _postgres_variant(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("db_url") == "postgresql"
 
 
 def _fresh_postgres_database() -> tuple[str, str]:

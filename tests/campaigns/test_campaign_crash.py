@@ -21,6 +21,8 @@ from tests.campaigns.test_campaign_stack import REGION, config, list_item, wait_
 from tests.stack import Stack
 from tests.support import eventually
 
+ONE_ENGINE = "a killed worker is the same fault on either engine; faults e2e and payment-store tests pay once on PostgreSQL"
+
 N = 60
 
 

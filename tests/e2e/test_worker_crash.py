@@ -19,6 +19,8 @@ from settings import Settings
 from tests.stack import Stack
 from tests.support import eventually
 
+ONE_ENGINE = "a killed worker is the same fault on either engine; faults e2e and payment-store tests pay once on PostgreSQL"
+
 
 @pytest.fixture
 def stack_settings(stack_settings: Settings) -> Settings:

@@ -12,6 +12,8 @@ from cli.demo import demo_enterprise_uscc
 from cli.fuzz import role_tokens, run_fuzz
 from tests.stack import Stack
 
+ONE_ENGINE = "the schema and the error mapping do not depend on the engine; the services are tested on both"
+
 # Examples per operation and role: 2 on SQLite; 1 on PostgreSQL (CI runs both backends; the second run looks for
 # the engine's own failures, such as integer overflow, within the same time budget).
 EXAMPLES = os.environ.get("ZHIDA_FUZZ_EXAMPLES")

@@ -15,6 +15,8 @@ from db.session import transaction
 from tests.factories import new_enterprise
 from tests.web.conftest import Web, sign_in
 
+ONE_ENGINE = "pages over the real server: the services and API beneath them are tested on both engines"
+
 pytestmark = pytest.mark.e2e
 SHOTS = Path("reports/screenshots/18")
 

@@ -27,6 +27,8 @@ from tests.db import cockpit_dataset
 from tests.support import eventually
 from tests.web.conftest import Web, sign_in
 
+ONE_ENGINE = "pages over the real server: the services and API beneath them are tested on both engines"
+
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "14"
 

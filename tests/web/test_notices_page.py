@@ -17,6 +17,8 @@ from db.session import transaction
 from tests.support import eventually
 from tests.web.conftest import Web, sign_in
 
+ONE_ENGINE = "pages over the real server: the services and API beneath them are tested on both engines"
+
 pytestmark = pytest.mark.e2e
 
 

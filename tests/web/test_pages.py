@@ -18,6 +18,8 @@ from db.session import transaction
 from schemas.vocabulary import CaseStatus, render_actor
 from tests.web.conftest import Web, sign_in
 
+ONE_ENGINE = "pages over the real server: the services and API beneath them are tested on both engines"
+
 pytestmark = pytest.mark.e2e
 
 DEMO_NAME = "宜昌长江精工科技有限公司"

@@ -18,6 +18,8 @@ from schemas.standards import parse_standard
 from services.fund_items import today_local
 from tests.web.conftest import Web, sign_in
 
+ONE_ENGINE = "pages over the real server: the services and API beneath them are tested on both engines"
+
 pytestmark = pytest.mark.e2e
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "12"
 
