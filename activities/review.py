@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities.cases import CaseActivities, _conditions, _officer, _standards
-from db.repositories import budget, cases, fund_items, reviews
+from db.repositories import budget, cases, fund_items, lookups, reviews
 from db.session import transaction
 from rules.amounts import compute_amount, is_fully_quantified
 from rules.conditions import evaluate, facts_of
@@ -168,7 +168,7 @@ class ReviewActivities(CaseActivities):
                 kind=EventKind.STAGE_ESCALATED if req.escalated else EventKind.STAGE_OPENED,
                 actor=SystemActor.WORKFLOW,
                 to_status=STAGE_CASE_STATUS[stage.kind],
-                reason=f"{stage.name}：{'、'.join(departments)}办理，{format_date(due_day)}前完成"
+                reason=f"{stage.name}：{'、'.join(_named(session, departments))}办理，{format_date(due_day)}前完成"
                 + ("（逾期上报）" if req.escalated else ""),
                 data={
                     "stage_key": stage.key,
@@ -438,3 +438,9 @@ class ReviewActivities(CaseActivities):
 def _owner_code(session, item) -> str:
     department = fund_items.department(session=session, department_id=item.department_id)
     return department.code if department else ""
+
+
+def _named(session, codes: list[str]) -> list[str]:
+    """Departments as people read them (宜昌市经济和信息化局), the code only for a department not on record."""
+    names = lookups.department_names(session=session, codes=codes)
+    return [names.get(code, code) for code in codes]
