@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from db.repositories import calendar as repo
 from db.repositories import cases, enterprises, fund_items, notices
 from logs import get_logger
-from rules.calendar import NoticeError, WorkCalendar, parse_holiday_notice, stage_deadline
+from rules.calendar import NoticeError, StageDeadline, WorkCalendar, parse_holiday_notice, stage_deadline
 from rules.sms_templates import format_date, render
 from schemas.calendar import (
     CalendarDayOut,
@@ -190,18 +190,18 @@ def recompute_provisional(
         departments = [t.department_code for t, _ in rows]
         case = cases.get(session=session, case_id=case_id)
         assert case is not None
-        if due_at == old_due_at:
-            change = f"期限仍为{format_date(new.due_day)}，已确定"
-        else:
-            change = f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
         cases.record(
             session=session,
             case=case,
             key=f"deadline_moved:{stage_key}:{round_}:{new.due_day.isoformat()}:{int(new.provisional)}",
             kind=EventKind.DEADLINE_MOVED,
             actor=actor,
-            reason=f"{first.stage_name}：导入{year}年节假日安排（{source}）后重新计算办理期限，{change}"
-            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            reason=_moved_reason(
+                f"{first.stage_name}：导入{year}年节假日安排（{source}）后重新计算办理期限",
+                new=new,
+                old_due_day=old_due_day,
+                unchanged=due_at == old_due_at,
+            ),
             data={
                 "stage_key": stage_key,
                 "round": round_,
@@ -249,19 +249,18 @@ def _recompute_publicity(
         due_at = new.due_at.astimezone(UTC)
         if due_at == old_due_at and new.provisional:
             continue
-        change = (
-            f"期限仍为{format_date(new.due_day)}，已确定"
-            if due_at == old_due_at
-            else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
-        )
         cases.record(
             session=session,
             case=case,
             key=f"deadline_moved:{CaseStatus.PUBLICITY}:{new.due_day.isoformat()}:{int(new.provisional)}",
             kind=EventKind.DEADLINE_MOVED,
             actor=actor,
-            reason=f"公示期：导入{year}年节假日安排（{source}）后重新计算公示截止日，{change}"
-            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            reason=_moved_reason(
+                f"公示期：导入{year}年节假日安排（{source}）后重新计算公示截止日",
+                new=new,
+                old_due_day=old_due_day,
+                unchanged=due_at == old_due_at,
+            ),
             data={
                 "awaiting": CaseStatus.PUBLICITY,
                 "stage_key": CaseStatus.PUBLICITY,
@@ -312,19 +311,18 @@ def _recompute_supplements(
         reminder_key = f"enterprise_reminder:{Awaiting.SUPPLEMENT}:{times}"
         reminded = any(e.key == reminder_key for e in cases.events(session=session, case_id=case.id))
         remind_at = None if reminded or new.remind_at is None else new.remind_at.astimezone(UTC)
-        change = (
-            f"期限仍为{format_date(new.due_day)}，已确定"
-            if due_at == old_due_at
-            else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
-        )
         cases.record(
             session=session,
             case=case,
             key=f"deadline_moved:{Awaiting.SUPPLEMENT}:{times}:{new.due_day.isoformat()}:{int(new.provisional)}",
             kind=EventKind.DEADLINE_MOVED,
             actor=actor,
-            reason=f"补正材料：导入{year}年节假日安排（{source}）后重新计算期限，{change}"
-            + ("（仍跨入未导入年份，为临时期限）" if new.provisional else ""),
+            reason=_moved_reason(
+                f"补正材料：导入{year}年节假日安排（{source}）后重新计算期限",
+                new=new,
+                old_due_day=old_due_day,
+                unchanged=due_at == old_due_at,
+            ),
             data={
                 "awaiting": Awaiting.SUPPLEMENT,
                 "stage_key": data.get("stage_key"),
@@ -470,3 +468,14 @@ async def after_import(*, client: Client, db_url: str, moves: list[DeadlineMove]
     if moves:
         await signal_moves(client=client, moves=moves)
     return await repair_moves(client=client, moves=await UnitOfWork(db_url).read(recorded_moves))
+
+
+def _moved_reason(what: str, *, new: StageDeadline, old_due_day: date, unchanged: bool) -> str:
+    """The event text of one recomputed deadline: what was recounted, the old and new day, and whether it is still
+    provisional (the same wording for stages, publicity and 补正)."""
+    change = (
+        f"期限仍为{format_date(new.due_day)}，已确定"
+        if unchanged
+        else f"期限由{format_date(old_due_day)}调整为{format_date(new.due_day)}"
+    )
+    return f"{what}，{change}" + ("（仍跨入未导入年份，为临时期限）" if new.provisional else "")
