@@ -405,15 +405,33 @@ def export(
     *, session: Session, scope: Scope, name: str, fmt: str, filters: CockpitFilter, treasury_division: str
 ) -> tuple[str, str, bytes]:
     """(file name, media type, bytes) of one table in one format."""
-    if fmt not in ("xlsx", "csv"):
-        raise Invalid("导出格式应为 xlsx 或 csv", field="format", rule="export_format")
+    _check_format(fmt)
     t = table(session=session, scope=scope, name=name, filters=filters, treasury_division=treasury_division)
     data = to_csv(t) if fmt == "csv" else to_xlsx(t)
-    audit.record(session=session, kind=AuditKind.EXPORT, actor=scope.actor, subject=f"cockpit:{name}",
-                 data={"format": fmt, "rows": len(t.rows) if isinstance(t.rows, list) else None, "filters": {k: v for k, v in asdict(filters).items() if v is not None}})  # fmt: skip
+    rows = len(t.rows) if isinstance(t.rows, list) else None
+    _record_export(session=session, scope=scope, name=name, fmt=fmt, filters=filters, rows=rows)
     if fmt == "csv":
         return f"cockpit-{name}.csv", CSV, data
     return f"cockpit-{name}.xlsx", XLSX, data
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("xlsx", "csv"):
+        raise Invalid("导出格式应为 xlsx 或 csv", field="format", rule="export_format")
+
+
+def _record_export(
+    *, session: Session, scope: Scope, name: str, fmt: str, filters: CockpitFilter, **extra: int | None
+) -> None:
+    """Every export is an audit record: who took which table, in which format, with which filters."""
+    chosen = {k: v for k, v in asdict(filters).items() if v is not None}
+    audit.record(
+        session=session,
+        kind=AuditKind.EXPORT,
+        actor=scope.actor,
+        subject=f"cockpit:{name}",
+        data={"format": fmt, **extra, "filters": chosen},
+    )
 
 
 def stream_cases(
@@ -428,12 +446,10 @@ def stream_cases(
     """(file name, media type, chunks) of the drill-down list of cases, streamed: the rows are read a thousand at a
     time in a read-only unit of work of the stream's own (so no write lock is held while the file goes out) and
     written as they arrive — CSV chunk by chunk, the workbook into a temporary file sent as it is read back."""
-    if fmt not in ("xlsx", "csv"):
-        raise Invalid("导出格式应为 xlsx 或 csv", field="format", rule="export_format")
+    _check_format(fmt)
     cockpit.require_finance(scope)
     if session is not None:  # the export is recorded when it is asked for (benches pass no session)
-        audit.record(session=session, kind=AuditKind.EXPORT, actor=scope.actor, subject="cockpit:cases",
-                     data={"format": fmt, "limit": limit, "filters": {k: v for k, v in asdict(filters).items() if v is not None}})  # fmt: skip
+        _record_export(session=session, scope=scope, name="cases", fmt=fmt, filters=filters, limit=limit)
 
     def chunks() -> Iterator[bytes]:
         with reading(db_url) as session:
