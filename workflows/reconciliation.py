@@ -56,38 +56,17 @@ class ReconciliationWorkflow:
 
 async def ensure_schedule(client: Client, *, task_queue: str, at: str, time_zone: str) -> str:
     """Create the daily schedule, or update it to the configured time; safe to call at every worker start."""
-    from temporalio.client import (
-        Schedule,
-        ScheduleActionStartWorkflow,
-        ScheduleAlreadyRunningError,
-        ScheduleCalendarSpec,
-        ScheduleOverlapPolicy,
-        SchedulePolicy,
-        ScheduleRange,
-        ScheduleSpec,
-        ScheduleUpdate,
-    )
+    from temporalio.client import ScheduleActionStartWorkflow
 
-    hour, minute = (int(part) for part in at.split(":"))
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ReconciliationWorkflow.run,
-            ReconRequest(trigger=ReconTrigger.SCHEDULE),
-            id=f"{WORKFLOW_ID_PREFIX}-scheduled",
-            task_queue=task_queue,
-        ),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])],
-            time_zone_name=time_zone,
-        ),
-        # One run at a time; a run missed while the cluster was down still happens within a day.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    from workflows.schedules import ensure_daily_schedule
+
+    action = ScheduleActionStartWorkflow(
+        ReconciliationWorkflow.run,
+        ReconRequest(trigger=ReconTrigger.SCHEDULE),
+        id=f"{WORKFLOW_ID_PREFIX}-scheduled",
+        task_queue=task_queue,
     )
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(SCHEDULE_ID).update(lambda _current: ScheduleUpdate(schedule=schedule))
-    return SCHEDULE_ID
+    return await ensure_daily_schedule(client, schedule_id=SCHEDULE_ID, action=action, at=at, time_zone=time_zone)
 
 
 async def start_reconciliation(client: Client, *, statement_date: date, task_queue: str) -> str:
