@@ -153,48 +153,39 @@ def move_tasks(*, session: Session, task_ids: Sequence[int], due_at: datetime, p
 def open_provisional_supplements(*, session: Session) -> list[tuple[Case, CaseEvent]]:
     """Cases waiting for the enterprise's supplement (补正) whose current deadline is provisional: the last
     supplement_requested event, or the last deadline_moved event for it, when that says provisional."""
-    waiting = list(session.scalars(select(Case).where(Case.status == CaseStatus.SUPPLEMENT).order_by(Case.id)))
-    if not waiting:
-        return []
-    events = session.scalars(
-        select(CaseEvent)
-        .where(
-            CaseEvent.case_id.in_([c.id for c in waiting]),
-            CaseEvent.kind.in_([EventKind.SUPPLEMENT_REQUESTED, EventKind.DEADLINE_MOVED]),
-        )
-        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    return _open_provisional(
+        session=session,
+        status=CaseStatus.SUPPLEMENT,
+        opened=EventKind.SUPPLEMENT_REQUESTED,
+        awaiting=Awaiting.SUPPLEMENT,
     )
-    current: dict[int, CaseEvent] = {}
-    for event in events:
-        data = event.data or {}
-        if event.kind == EventKind.SUPPLEMENT_REQUESTED or data.get("awaiting") == Awaiting.SUPPLEMENT:
-            current[event.case_id] = event
-    out = []
-    for case in waiting:
-        event = current.get(case.id)
-        data = (event.data or {}) if event else {}
-        if event and data.get("provisional") and data.get("start_day") and data.get("working_days") is not None:
-            out.append((case, event))
-    return out
 
 
 def open_provisional_publicity(*, session: Session) -> list[tuple[Case, CaseEvent]]:
     """Cases in publicity (公示) whose end is provisional: the publicity_started event, or the last deadline_moved
     event for it, when that says provisional and what it was counted from."""
-    waiting = list(session.scalars(select(Case).where(Case.status == CaseStatus.PUBLICITY).order_by(Case.id)))
+    return _open_provisional(
+        session=session, status=CaseStatus.PUBLICITY, opened=EventKind.PUBLICITY_STARTED, awaiting=CaseStatus.PUBLICITY
+    )
+
+
+def _open_provisional(*, session: Session, status: str, opened: str, awaiting: str) -> list[tuple[Case, CaseEvent]]:
+    """Cases in `status` whose current deadline (the `opened` event, or the last deadline_moved event `awaiting`
+    it) is provisional and says what it was counted from."""
+    waiting = list(session.scalars(select(Case).where(Case.status == status).order_by(Case.id)))
     if not waiting:
         return []
     events = session.scalars(
         select(CaseEvent)
         .where(
             CaseEvent.case_id.in_([c.id for c in waiting]),
-            CaseEvent.kind.in_([EventKind.PUBLICITY_STARTED, EventKind.DEADLINE_MOVED]),
+            CaseEvent.kind.in_([opened, EventKind.DEADLINE_MOVED]),
         )
         .order_by(CaseEvent.case_id, CaseEvent.seq)
     )
     current: dict[int, CaseEvent] = {}
     for event in events:
-        if event.kind == EventKind.PUBLICITY_STARTED or (event.data or {}).get("awaiting") == CaseStatus.PUBLICITY:
+        if event.kind == opened or (event.data or {}).get("awaiting") == awaiting:
             current[event.case_id] = event
     out = []
     for case in waiting:
