@@ -70,7 +70,9 @@ async def test_a_provisional_publicity_moves_and_a_lost_signal_is_repaired(h: Ha
     # The import's signal is lost (say Temporal was down): the workflow still counts to the old end. The repair
     # finds the recorded move the workflow does not show, and sends it again; a second run finds nothing to do.
     with reading(h.db_url) as session:
-        recorded = calendar_service.recorded_moves(session=session)
+        # This case's moves only: the module's database also holds other tests' cases, whose workflows may have
+        # moved on (or ended) without the move this test withholds, and the repair would rightly resend theirs.
+        recorded = [m for m in calendar_service.recorded_moves(session=session) if m.case_id == case_id]
     assert [m.due_at for m in recorded if m.case_id == case_id] == [move.due_at]
     assert (await handle.query("status", result_type=CaseProgress)).deadlines[CaseStatus.PUBLICITY] == old_due_at
     resent = await calendar_service.repair_moves(client=h.client, moves=recorded)
