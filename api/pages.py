@@ -9,7 +9,7 @@ from jinja2 import pass_context
 
 from api.security import csrf_field, request_csrf_token
 from rules.money import format_yuan
-from schemas.localtime import format_local
+from schemas.localtime import format_deadline, format_local
 from schemas.vocabulary import (
     AlertKind,
     AlertStatus,
@@ -35,6 +35,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 FILTERS = {
     "yuan": lambda fen: "—" if fen is None else format_yuan(fen),
     "bj": format_local,  # stored in UTC, read in Beijing time
+    "deadline": format_deadline,  # a due moment as its last day (and time unless it is midnight)
     "case_status": CaseStatus.label_of,
     "payment_status": PaymentStatus.label_of,
     "notice_status": NoticeStatus.label_of,

@@ -7,7 +7,7 @@ uses LOCAL_TZ from here.
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo(os.environ.get("ZHIDA_TIMEZONE", "Asia/Shanghai"))
@@ -31,3 +31,20 @@ def local_date(moment: datetime) -> date:
 def format_local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S", empty: str = "—") -> str:
     """A moment as users read it, in local time."""
     return empty if moment is None else to_local(moment).strftime(fmt)
+
+
+def last_local_day(due_at: datetime | None) -> date | None:
+    """The last local day a deadline leaves: one at local midnight closes the day before (as the SMS states it)."""
+    return None if due_at is None else local_date(aware(due_at) - timedelta(microseconds=1))
+
+
+def format_deadline(due_at: datetime | None, empty: str = "—") -> str:
+    """A deadline as a person reads it: 2026年12月8日 for one at local midnight (the whole day is left, as in the SMS
+    "请于12月8日前"), otherwise 2026年12月8日 15:30."""
+    if due_at is None:
+        return empty
+    local = to_local(due_at)
+    day = last_local_day(due_at)
+    assert day is not None
+    text = f"{day.year}年{day.month}月{day.day}日"
+    return text if (local.hour, local.minute, local.second) == (0, 0, 0) else f"{text} {local:%H:%M}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from rules.conditions import evaluate, facts_of, shortfalls, truth
 from schemas.cases import CaseOut
 from schemas.conditions import ConditionResult, parse_condition
 from schemas.fund_items import FundItemOut, FundItemSummary, ListingCheck, VersionSummary
-from schemas.localtime import aware, local_date
+from schemas.localtime import aware, last_local_day, local_date
 from schemas.regions import region_name
 from schemas.vocabulary import CaseStatus, ObjectionStatus, Role, TaskStatus
 from schemas.workbench import TaskRow
@@ -45,9 +45,7 @@ def _department(scope: Scope, department: str | None) -> str:
     return scope.principal.subject
 
 
-def last_day(due_at: datetime | None) -> date | None:
-    """The last local day a task may be done on: a deadline at local midnight closes the day before."""
-    return None if due_at is None else local_date(aware(due_at) - timedelta(microseconds=1))
+last_day = last_local_day  # the last local day a task may be done on
 
 
 def _row(task: CaseTask, case: Any, item: Any, enterprise: Any, cal: WorkCalendar, now: datetime) -> TaskRow:

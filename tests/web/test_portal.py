@@ -226,6 +226,14 @@ async def _review_with_materials_and_a_returned_account(web: Web, me: Enterprise
     )  # fmt: skip
     assert returned.status_code == 200, returned.text
     await _progress(web, case_id, ent, lambda p: p["status"] == CaseStatus.SUPPLEMENT)
+    asked = await eventually(
+        lambda: web.stack.http.get(f"/api/v1/enterprises/{me.uscc}/notices", headers=ent),
+        lambda r: r.status_code == 200 and any("登录平台补正" in n["content"] for n in r.json()),
+        what="the 补正 SMS",
+    )
+    sms = next(n["content"] for n in asked.json() if "登录平台补正" in n["content"])
+    sms_day = re.search(r"请于(\d{4}年\d{1,2}月\d{1,2}日)前登录平台补正", sms)
+    assert sms_day, sms
 
     def answer_supplement(page: Page) -> None:
         page.set_viewport_size(PHONE)
@@ -233,6 +241,8 @@ async def _review_with_materials_and_a_returned_account(web: Web, me: Enterprise
         expect(page.locator("#pending")).to_contain_text("被退回补正")
         page.locator("#pending").get_by_role("link", name="去补正").click()
         expect(page.locator("#supplement")).to_be_visible()
+        # the page states the same last day as the SMS (it showed the next day's 00:00 before)
+        expect(page.locator("#case-card")).to_contain_text(f"请于 {sms_day.group(1)}前办理")
         page.locator("#comment").fill("已补充项目备案证明")
         page.set_input_files("#supplement-files", files=[{"name": "项目备案证明.pdf", "mimeType": "application/pdf",
                                                           "buffer": PDF + b"% 2"}])  # fmt: skip
