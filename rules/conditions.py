@@ -25,6 +25,7 @@ from schemas.conditions import (
     parse_condition,
 )
 from schemas.fields import FIELDS, TYPE_LABELS, FieldSpec, FieldType, format_bp, format_fen
+from schemas.regions import industry_label, region_area_name
 
 __all__ = ["ConditionResult", "Evaluation", "evaluate", "facts_of", "parse_condition"]
 
@@ -83,7 +84,7 @@ def _fmt_gap(spec: FieldSpec, gap: int) -> str:
             return f"{format_bp(gap)} 个百分点"
         case FieldType.DATE:
             return f"{gap} 天"
-    return f"{gap} {spec.unit}".rstrip()
+    return f"{gap:,} {spec.unit}".rstrip()
 
 
 _SYMBOLS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
@@ -101,6 +102,10 @@ def _requirement(spec: FieldSpec, op: str, negated: bool, value: Any) -> str:
         case "in" | "not_in":
             verb = "属于" if op == "in" else "不属于"
             return f"{verb} {'、'.join(spec.format(v) for v in value)}"
+        case "prefix" if spec.name == "region_code":
+            return f"{no}位于 {region_area_name(value)}"
+        case "prefix" if spec.name == "industry_code":
+            return f"{no}属于 {industry_label(value)}"
         case "prefix":
             return f"{no}以 {value} 开头"
         case "has_tag":

@@ -131,13 +131,18 @@ class FieldSpec:
             case FieldType.RATIO_BP:
                 return f"{format_bp(value)}%"
             case FieldType.INT:
-                return f"{value} {self.unit}".rstrip()
+                return f"{value:,} {self.unit}".rstrip()
             case FieldType.DATE:
                 return f"{value.year:04d}年{value.month:02d}月{value.day:02d}日"
             case FieldType.ENUM:
                 return self.choice_label(value)
             case FieldType.TAGS:
                 return "、".join(value) if value else "无"
+        if value and self.name in ("region_code", "industry_code"):
+            # imported here: the code lists' module imports this one
+            from schemas.regions import industry_label, region_name
+
+            return region_name(value) if self.name == "region_code" else industry_label(value)
         return value if value else "（空）"
 
     def describe(self) -> dict[str, Any]:

@@ -29,3 +29,21 @@ def industry_name(code: str | None) -> str:
         return "未登记行业"
     section = industry_sections().get(code[:1].upper())
     return section[2] if section else "其他行业"
+
+
+def region_area_name(prefix: str) -> str:
+    """The division a code prefix stands for in a condition ("以 4205 开头" is 宜昌市): the prefix padded to six
+    digits, else the nearest listed division above it."""
+    names = region_codes()
+    return names.get(prefix[:6].ljust(6, "0")) or region_name(prefix)
+
+
+_INDUSTRY_LEVELS = {3: "大类", 4: "中类", 5: "小类"}
+
+
+def industry_label(code: str) -> str:
+    """An industry code as people read it in a condition: C → 制造业, C39 → 制造业 C39 大类 (only the sections are
+    kept by name, so a finer code keeps its number with its level)."""
+    section = industry_name(code)
+    level = _INDUSTRY_LEVELS.get(len(code))
+    return f"{section} {code.upper()} {level}" if level else section

@@ -270,7 +270,7 @@ def test_the_guide_text_is_generated_from_the_tree(app_client) -> None:
     text = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", r.text, re.S).group(1))
     assert text == (
         "申报单位须同时满足以下条件：\n"
-        "（一）注册地行政区划 以 4205 开头；\n"
+        "（一）注册地行政区划 位于 宜昌市；\n"
         "（二）不得存在以下任一情形：1. 信用状态 = 失信；2. 资质标签 具有“环保处罚”；\n"
         "（三）满足以下条件之一：1. 研发投入占比 ≥ 3.00%；2. 营业收入 ≥ 20,000,000.00 元。"
     )

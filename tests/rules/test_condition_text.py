@@ -11,7 +11,7 @@ from schemas.conditions import EXAMPLE_CONDITION, parse_condition
 def test_the_example_tree_reads_as_a_numbered_guide_paragraph() -> None:
     assert conditions_text(EXAMPLE_CONDITION) == (
         "申报单位须同时满足以下条件：\n"
-        "（一）注册地行政区划 以 4205 开头；\n"
+        "（一）注册地行政区划 位于 宜昌市；\n"
         "（二）企业规模 属于 小型、微型；\n"
         "（三）从业人数 ≥ 50 人；\n"
         "（四）营业收入 介于 10,000,000.00 元 至 500,000,000.00 元（含）；\n"
@@ -52,7 +52,7 @@ def test_not_groups_list_what_must_not_be_the_case() -> None:
         "申报单位须同时满足以下条件：\n"
         "（一）从业人数 ≥ 10 人；\n"
         "（二）不得存在以下任一情形：1. 信用状态 = 失信；2. 资质标签 具有“环保处罚”；\n"
-        "（三）不得同时存在以下情形：1. 企业规模 = 大型；2. 注册地行政区划 不以 4205 开头。"
+        "（三）不得同时存在以下情形：1. 企业规模 = 大型；2. 注册地行政区划 不位于 宜昌市。"
     )
     root_not = {"op": "not", "item": {"field": "employees", "op": "lt", "value": 5}}
     assert conditions_text(root_not) == "申报单位须符合以下条件：从业人数 ≥ 5 人。"
@@ -91,3 +91,20 @@ def _leaves(node, negated: bool = False):
             yield from _leaves(item, negated)
     else:
         yield node, negated
+
+
+def test_codes_read_as_names_and_counts_have_thousands_separators() -> None:
+    text = conditions_text(
+        {
+            "op": "all",
+            "items": [
+                {"field": "region_code", "op": "in", "value": ["420502", "420503"]},
+                {"field": "industry_code", "op": "prefix", "value": "C39"},
+                {"field": "industry_code", "op": "prefix", "value": "C"},
+                {"field": "employees", "op": "ge", "value": 50000},
+            ],
+        }
+    )
+    assert "属于 西陵区、伍家岗区" in text and "420502" not in text
+    assert "所属行业 属于 制造业 C39 大类" in text and "所属行业 属于 制造业；" in text
+    assert "从业人数 ≥ 50,000 人" in text

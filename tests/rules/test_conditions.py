@@ -162,7 +162,7 @@ def test_enum_and_string_texts_use_labels_and_have_no_shortfall() -> None:
     assert item.text == "企业规模 属于 小型、微型：实际 中型，不符合"
     assert item.shortfall is None
     assert one(leaf("region_code", "prefix", "4205"), region_code="420602").text == (
-        "注册地行政区划 以 4205 开头：实际 420602，不符合"
+        "注册地行政区划 位于 宜昌市：实际 襄阳市其他地区，不符合"
     )
     assert one(leaf("industry_code", "eq", "C3911"), industry_code="").text.endswith("实际 （空），不符合")
 
@@ -192,7 +192,7 @@ def test_negation_is_explained_as_the_requirement_to_meet() -> None:
     double = one({"op": "not", "item": {"op": "not", "item": leaf("employees", "ge", 50)}}, employees=60)
     assert (double.status, double.negated) == ("met", False)
     assert one({"op": "not", "item": leaf("region_code", "prefix", "42")}).text.startswith(
-        "注册地行政区划 不以 42 开头"
+        "注册地行政区划 不位于 湖北省"
     )
 
 

@@ -144,7 +144,7 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         page.locator("#sms").screenshot(path=SHOTS / "editor-sms.png")
         page.click("#generate-conditions-text")  # the guide's text from the tree
         expect(page.locator("#guide_conditions_text")).to_have_value(
-            "申报单位须同时满足以下条件：\n（一）注册地行政区划 以 4205 开头；\n（二）研发投入占比 ≥ 3.00%；\n"
+            "申报单位须同时满足以下条件：\n（一）注册地行政区划 位于 宜昌市；\n（二）研发投入占比 ≥ 3.00%；\n"
             "（三）信用状态 ≠ 失信。"
         )
         page.locator("#window_end").press("Tab")  # live validation: the section checks itself on change
