@@ -28,7 +28,18 @@ from api.pages import templates
 from api.routers.web import signed_in
 from db.session import transaction
 from logs import get_logger
-from schemas.campaigns import CampaignProgress, ConsentIn, ConsentOut, ObjectionIn, ObjectionRuling
+from schemas.campaigns import (
+    CampaignProgress,
+    CaseEvidenceOut,
+    CollectAccepted,
+    ConsentIn,
+    ConsentOut,
+    FinanceDecisionAccepted,
+    ObjectionFiled,
+    ObjectionIn,
+    ObjectionRuled,
+    ObjectionRuling,
+)
 from schemas.principal import Principal
 from schemas.text import Id
 from schemas.vocabulary import Role
@@ -142,7 +153,9 @@ async def _decide(
                      tranche=body.tranche, approve=body.approve, note=body.note))  # fmt: skip
 
 
-@router.post("/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202)
+@router.post(
+    "/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202, response_model=FinanceDecisionAccepted
+)
 async def decide(
     campaign_id: Id, body: FinanceDecisionIn, principal: Finance, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -151,7 +164,7 @@ async def decide(
     return {"campaign_id": campaign_id, "tranche": body.tranche, "approve": body.approve}
 
 
-@router.post("/api/v1/campaigns/{campaign_id}/collect", status_code=202)
+@router.post("/api/v1/campaigns/{campaign_id}/collect", status_code=202, response_model=CollectAccepted)
 async def collect_now(
     campaign_id: Id, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -174,13 +187,13 @@ def post_consent(
     return service.consent(session=session, settings=settings, principal=principal, case_id=case_id, body=body)
 
 
-@router.post("/api/v1/cases/{case_id}/objections", status_code=201)
+@router.post("/api/v1/cases/{case_id}/objections", status_code=201, response_model=ObjectionFiled)
 def post_objection(case_id: Id, body: ObjectionIn, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """A real-name objection during publicity: the case leaves its wave until the department rules."""
     return service.file_objection(session=session, principal=principal, case_id=case_id, body=body)
 
 
-@router.post("/api/v1/cases/{case_id}/objection-ruling", status_code=202)
+@router.post("/api/v1/cases/{case_id}/objection-ruling", status_code=202, response_model=ObjectionRuled)
 async def rule_objection(
     case_id: Id, body: ObjectionRuling, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -192,7 +205,7 @@ async def rule_objection(
     return {"case_id": case_id, "ruling": result}
 
 
-@router.get("/api/v1/cases/{case_id}/evidence")
+@router.get("/api/v1/cases/{case_id}/evidence", response_model=CaseEvidenceOut)
 def case_evidence(case_id: Id, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """The frozen evidence of a campaign case and its condition-by-condition explanation on those values."""
     return service.evidence(session=session, principal=principal, case_id=case_id)

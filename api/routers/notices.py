@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import SessionDep, allow
 from api.pages import templates
 from api.routers.web import error_page, signed_in
-from schemas.notices import NoticeRow, PushPreferenceIn, PushPreferenceOut
+from schemas.notices import NoticeRow, PushPreferenceIn, PushPreferenceOut, PushScheduledOut, PushSummaryOut
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
@@ -47,12 +47,12 @@ def notice_list(uscc: str, session: SessionDep, scope: Viewer) -> list[NoticeRow
     return notices.notice_list(session=session, scope=scope, uscc=uscc)
 
 
-@router.get("/api/v1/pushes", summary="政策推送汇总（注册后、上架后、兑付时三次推送）")
+@router.get("/api/v1/pushes", response_model=PushSummaryOut, summary="政策推送汇总（注册后、上架后、兑付时三次推送）")
 def push_summary(session: SessionDep, scope: Staff, fund_item_id: Id | None = None) -> dict:
     return notices.push_summary(session=session, scope=scope, fund_item_id=fund_item_id)
 
 
-@router.post("/api/v1/pushes/listed/{fund_item_id}", status_code=202,
+@router.post("/api/v1/pushes/listed/{fund_item_id}", status_code=202, response_model=PushScheduledOut,
              summary="重新推送上架事项（只推送尚未推送过的匹配企业；短信发送程序在后台推送）")  # fmt: skip
 def push_listed_again(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.push_listed_again(session=session, scope=scope, fund_item_id=fund_item_id)

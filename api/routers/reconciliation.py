@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError
+from api.openapi import file_answer
 from api.pages import templates
 from api.routers.web import signed_in
 from db.session import transaction
@@ -61,7 +62,8 @@ def get_run(
     )
 
 
-@router.get("/api/v1/reconciliation/runs/{run_id}/export.xlsx")
+@router.get("/api/v1/reconciliation/runs/{run_id}/export.xlsx", response_class=Response,
+            responses={200: file_answer(service.XLSX)})  # fmt: skip
 def export_run(run_id: Id, session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> Response:
     """The run as an Excel workbook: a summary sheet and every line, Chinese headers, amounts in yuan."""
     name, data = service.export_run(
