@@ -108,8 +108,8 @@ def _attributes(attributes: Any, query_key: str = "url.query") -> dict[str, Any]
 
 class RedactingExporter:
     """A span exporter that hands on copies of the spans with personal data masked (the wrapped exporter never sees
-    the original): span names, attributes, statuses, event names and attributes, through `logs.redact`; `url.query` also drops
-    the values of secret parameters (sign-in tokens)."""
+    the original): span names, attributes, statuses, event names and attributes, through `logs.redact`; `url.query`
+    also drops the values of secret parameters (sign-in tokens)."""
 
     def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner

@@ -111,17 +111,19 @@ def page(
     *,
     guard: Callable[[Request], Scope | Response] = signed_in,
     scope: Scope | None = None,
+    on_error: Callable[[Request, DomainError], Response] = error_page,
 ) -> Response:
     """The page routers' one block: the caller from `guard` (or the page it shows instead: the login form, a
     refusal; `scope` when the route has it already) → `build(scope)`, the service call that gives the template's
-    context (or a response of its own) → a `DomainError` shown as the error page with the API's status → the page."""
+    context (or a response of its own) → a `DomainError` shown as the error page with the API's status (or by
+    `on_error`) → the page."""
     scope = scope if scope is not None else guard(request)
     if not isinstance(scope, Scope):
         return scope
     try:
         context = build(scope)
     except DomainError as exc:
-        return error_page(request, exc)
+        return on_error(request, exc)
     return context if isinstance(context, Response) else render(request, template, scope, context)
 
 
@@ -132,6 +134,7 @@ async def page_async(
     *,
     guard: Callable[[Request], Scope | Response] = signed_in,
     scope: Scope | None = None,
+    on_error: Callable[[Request, DomainError], Response] = error_page,
 ) -> Response:
     """`page` for a page whose service call is awaited (a unit of work's `read`, a Temporal call)."""
     scope = scope if scope is not None else guard(request)
@@ -140,5 +143,5 @@ async def page_async(
     try:
         context = await build(scope)
     except DomainError as exc:
-        return error_page(request, exc)
+        return on_error(request, exc)
     return context if isinstance(context, Response) else render(request, template, scope, context)

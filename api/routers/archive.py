@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import pages
 from api.deps import SessionDep, allow
 from api.openapi import file_answer
-from api.pages import templates
 from api.routers.web import error_page, signed_in
 from schemas.archive import ArchiveSourceOut, FactOut, ImportOut, ProvenanceOut
 from schemas.archive_sources import SOURCES
@@ -121,16 +121,14 @@ def _importer_page(request: Request) -> Scope | Response:
 
 @router.get("/web/archive", response_class=HTMLResponse, include_in_schema=False)
 def archive_page(request: Request, session: SessionDep) -> Response:
-    scope = _importer_page(request)
-    if not isinstance(scope, Scope):
-        return scope
-    context = {
-        "principal": scope.principal,
-        "sources": list(SOURCES.values()),
-        "importable": archive.importable(scope=scope),
-        "imports": archive.imports(session=session, scope=scope),
-    }
-    return templates.TemplateResponse(request, "archive_imports.html", context)
+    def build(scope: Scope) -> dict:
+        return {
+            "sources": list(SOURCES.values()),
+            "importable": archive.importable(scope=scope),
+            "imports": archive.imports(session=session, scope=scope),
+        }
+
+    return pages.page(request, "archive_imports.html", build, guard=_importer_page)
 
 
 @router.post("/web/archive/imports", response_class=HTMLResponse, include_in_schema=False)
@@ -164,21 +162,16 @@ async def archive_upload(
 
 @router.get("/web/archive/imports/{import_id}", response_class=HTMLResponse, include_in_schema=False)
 def archive_import_page(import_id: int, request: Request, session: SessionDep, duplicate: bool = False) -> Response:
-    scope = _importer_page(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+    def build(scope: Scope) -> dict:
         row = archive.get_import(session=session, scope=scope, import_id=import_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "result": archive.ImportResult.of(row, errors=200),
-        "created_at": row.created_at,
-        "source_date": row.source_date,
-        "duplicate": duplicate,
-    }
-    return templates.TemplateResponse(request, "archive_import.html", context)
+        return {
+            "result": archive.ImportResult.of(row, errors=200),
+            "created_at": row.created_at,
+            "source_date": row.source_date,
+            "duplicate": duplicate,
+        }
+
+    return pages.page(request, "archive_import.html", build, guard=_importer_page)
 
 
 @router.get("/web/archive/imports/{import_id}/errors.csv", include_in_schema=False)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from api import pages
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError, Unavailable
 from api.pages import templates
@@ -44,6 +45,7 @@ from schemas.principal import Principal
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import campaigns as service
+from services.scope import Scope
 from settings import Settings
 
 log = get_logger("zhida.campaigns")
@@ -227,27 +229,19 @@ def _error(request: Request, exc: DomainError) -> Response:
 @router.get("/web/campaigns", response_class=HTMLResponse, include_in_schema=False)
 def campaigns_page(request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: every campaign they may see, with its progress."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        rows = service.list_campaigns(session=session, principal=principal)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(request, "campaign_list.html", {"principal": principal, "rows": rows})
+    def build(scope: Scope) -> dict:
+        return {"rows": service.list_campaigns(session=session, principal=scope.principal)}
+
+    return pages.page(request, "campaign_list.html", build)
 
 
 @router.get("/web/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
 def campaign_page(campaign_id: Id, request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: the campaign's progress, its waves and the decision form."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        shown = service.page(session=session, principal=principal, campaign_id=campaign_id)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(request, "campaign.html", {"principal": principal, **shown})
+    def build(scope: Scope) -> dict:
+        return service.page(session=session, principal=scope.principal, campaign_id=campaign_id)
+
+    return pages.page(request, "campaign.html", build)
 
 
 @router.post("/web/campaigns/{campaign_id}/decision", include_in_schema=False)
@@ -272,18 +266,12 @@ async def campaign_decision_form(
 @router.get("/web/cases/{case_id}/consent", response_class=HTMLResponse, include_in_schema=False)
 def consent_page(case_id: Id, request: Request, session: SessionDep) -> Response:
     """企业: confirm the payout and the account."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        shown = service.consent_page(session=session, principal=principal, case_id=case_id)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(
-        request,
-        "campaign_consent.html",
-        {"principal": principal, "message": request.query_params.get("message"), **shown},
-    )
+
+    def build(scope: Scope) -> dict:
+        shown = service.consent_page(session=session, principal=scope.principal, case_id=case_id)
+        return {"message": request.query_params.get("message"), **shown}
+
+    return pages.page(request, "campaign_consent.html", build)
 
 
 @router.post("/web/cases/{case_id}/consent", include_in_schema=False)

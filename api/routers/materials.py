@@ -85,7 +85,8 @@ def list_materials(case_id: Id, session: SessionDep, scope: Readers) -> list[Mat
 
 
 @router.get("/api/v1/cases/{case_id}/materials/{material_id}", tags=["cases 办件"],
-            response_class=Response, responses={200: file_answer("application/pdf", "image/jpeg", "image/png")})  # fmt: skip
+            response_class=Response,
+            responses={200: file_answer("application/pdf", "image/jpeg", "image/png")})  # fmt: skip
 def download(case_id: Id, material_id: Id, request: Request, session: SessionDep, scope: Readers) -> Response:
     """One material's file (checked against its SHA-256 before it is served)."""
     found = materials.open_material(
