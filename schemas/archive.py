@@ -64,7 +64,7 @@ class ImportOut(BaseModel):
 class FactOut(BaseModel):
     field: str
     label: str
-    value: Any = Field(description="字段的值（类型见条件字段目录）；未知为空")
+    value: int | date | str | list[str] | None = Field(description="字段的值（类型见条件字段目录）；未知为空")
     text: str = Field(description="值的中文写法")
     source: str
     source_label: str

@@ -70,6 +70,55 @@ def test_the_walker_tells_a_bare_schema_from_a_declared_one(spec) -> None:
     assert not bare(spec, {"type": "array", "items": {"$ref": "#/components/schemas/HealthOut"}})
 
 
+# Fields inside declared answers that hold free-form JSON on purpose, each for its reason; any other field that
+# accepts any value or any object fails `test_no_field_of_an_answer_is_left_untyped`.
+FREE_FORM = {
+    "CaseEventOut.data": "each event kind records its own facts, as they were when it happened",
+    "CaseEvidenceOut.evidence": "the evidence frozen with the case, exactly as stored",
+    "TagRuleOut.condition": "the stored condition tree (its request schema, Condition, types it)",
+    "Leaf.value": "a comparison's value, typed by the field it names (shared with workflow payloads)",
+    "ConditionResult.expected": "as Leaf.value",
+    "ConditionResult.actual": "the enterprise's value of the field, typed by the field",
+}
+
+
+def _fields(spec: dict[str, Any], schema: dict[str, Any], seen: set[str]):
+    """(component.field, field schema) of every field reachable from `schema`."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return
+        seen.add(name)
+        component = spec["components"]["schemas"][name]
+        for field, sub in (component.get("properties") or {}).items():
+            yield f"{name}.{field}", sub
+            yield from _fields(spec, sub, seen)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in component.get(key, []):
+                yield from _fields(spec, part, seen)
+        return
+    for key in ("anyOf", "oneOf", "allOf"):
+        for part in schema.get(key, []):
+            yield from _fields(spec, part, seen)
+    if isinstance(schema.get("items"), dict):
+        yield from _fields(spec, schema["items"], seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _fields(spec, schema["additionalProperties"], seen)
+
+
+def test_no_field_of_an_answer_is_left_untyped(spec) -> None:
+    seen: set[str] = set()
+    untyped = {}
+    for _, operation in _operations(spec):
+        for code, response in operation["responses"].items():
+            for media, body in (response.get("content") or {}).items():
+                if code.startswith("2") and media in JSON:
+                    for name, schema in _fields(spec, body.get("schema", {}), seen):
+                        if name not in FREE_FORM and (why := bare(spec, schema)):
+                            untyped[name] = why
+    assert not untyped, untyped
+
+
 def test_every_2xx_answer_declares_its_schema(spec) -> None:
     problems: list[str] = []
     for label, operation in _operations(spec):
