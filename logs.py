@@ -9,12 +9,36 @@ renders structlog events and the libraries' records (uvicorn, temporalio) alike.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, Literal
 
 import structlog
 
 LogFormat = Literal["json", "console"]
+
+# Personal data that URLs carry (enterprise pages are keyed by USCC; a query may hold a phone, an ID or an account
+# number): a USCC (GB 32100: two alphanumerics, a six-digit region code, ten alphanumerics) or a run of 11 or more
+# digits (mobile phones, ID card and bank account numbers), standing alone between separators.
+_PERSONAL = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}|[0-9]{11,}[0-9X]?)(?![0-9A-Za-z])", re.I
+)
+# Query parameters whose values are dropped whatever they look like (sign-in tokens, names, account details).
+_SECRET_PARAMETERS = frozenset({"token", "access_token", "uscc", "phone", "mobile", "name", "acct_no", "acct_name"})
+REDACTED = "{redacted}"
+
+
+def redact(text: str) -> str:
+    """`text` with every USCC, phone, ID or account number in it replaced by `{redacted}`."""
+    return _PERSONAL.sub(REDACTED, text)
+
+
+def redact_query(query: str) -> str:
+    """A query string fit for logs and traces: secret parameters' values dropped, personal data masked."""
+    from urllib.parse import parse_qsl, urlencode
+
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return redact(urlencode([(k, REDACTED if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs], safe="{}"))
 
 def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """The current OpenTelemetry trace and span ids (when tracing is on: tracing.py), so a log line leads to its

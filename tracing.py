@@ -6,12 +6,17 @@ activities (temporalio.contrib.opentelemetry), one trace from a request to the a
 (spans printed as JSON on stdout, for a look by hand). A process entry point calls `configure(settings, service)`;
 tests pass their own span exporter (an in-memory one).
 
-Spans carry names and ids (route, workflow type and id, activity type), never request bodies: no personal data.
+Spans carry names and ids (route, workflow type and id, activity type), never request bodies. FastAPI's server span
+names itself by the route template but records the raw `url.path` and `url.query`, where enterprise URLs carry the
+USCC: every exporter here sits behind `RedactingExporter`, which masks USCCs, phones, ID and account numbers in every
+span name, attribute and event before a span leaves the process (logs.redact).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import logs
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -37,14 +42,14 @@ def configure(settings: Settings, service: str, *, exporter: SpanExporter | None
 
     provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "zhida"}))
     if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(RedactingExporter(exporter)))
     elif kind == "console":
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        provider.add_span_processor(SimpleSpanProcessor(RedactingExporter(ConsoleSpanExporter())))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.tracing_otlp_endpoint or None))
+            BatchSpanProcessor(RedactingExporter(OTLPSpanExporter(endpoint=settings.tracing_otlp_endpoint or None)))
         )
     if _provider is not None:
         _provider.shutdown()
@@ -84,3 +89,56 @@ def fastapi_telemetry() -> dict[str, Any]:
     if _provider is None:
         return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     return {"tracer_provider": _provider, "metrics": False, "logs": False}
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return logs.redact(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_redacted(v) for v in value)
+    return value
+
+
+def _attributes(attributes: Any, query_key: str = "url.query") -> dict[str, Any]:
+    out = {k: _redacted(v) for k, v in (attributes or {}).items()}
+    if isinstance(out.get(query_key), str):
+        out[query_key] = logs.redact_query(out[query_key])
+    return out
+
+
+class RedactingExporter:
+    """A span exporter that hands on copies of the spans with personal data masked (the wrapped exporter never sees
+    the original): span names, attributes, statuses, event names and attributes, through `logs.redact`; `url.query`
+    also drops the values of secret parameters (sign-in tokens)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+        from opentelemetry.trace import Status
+
+        clean = [
+            ReadableSpan(
+                name=logs.redact(span.name),
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=_attributes(span.attributes),
+                events=[Event(logs.redact(e.name), _attributes(e.attributes), e.timestamp) for e in span.events],
+                links=span.links,
+                kind=span.kind,
+                status=Status(span.status.status_code, logs.redact(span.status.description or "") or None),
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+            for span in spans
+        ]
+        return self.inner.export(clean)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)

@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 import tracing
-from api import errors, security
+from api import errors, request_log, security
 from api.routers import (
     applications,
     audit,
@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="惠企政策资金兑付：免申即享、即申即享、申报审批。金额单位均为分（fen）。",
         lifespan=lifespan,
+        # Every log line of a request carries its path's ids (case, alert, fund item...): api/request_log.py.
+        dependencies=[Depends(request_log.bind_path_ids)],
         docs_url=None,  # served below from the vendored Swagger UI: the default loads it from a CDN
         telemetry=tracing.fastapi_telemetry(),  # the HTTP span of a request is the root of its trace (tracing.py)
     )
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.nonces = NonceCache()
     app.state.materials = store_for(settings.data_dir, settings.materials_dir)
     errors.install(app)
-    # Outermost: oversized bodies, foreign origins and missing CSRF tokens are refused before any route runs.
+    # Oversized bodies, foreign origins and missing CSRF tokens are refused before any route runs.
     app.add_middleware(
         security.Guard,
         secret=settings.jwt_key,
@@ -99,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_limit=settings.materials_max_files * settings.materials_max_file_bytes + 256 * 1024,
         path_origins=(("/codec/", settings.ui_origin),),
     )
+    # Outside the guard: its refusals get an access line too (api/request_log.py).
+    app.add_middleware(request_log.RequestLog)
     for module in (
         health,
         metrics,

@@ -96,7 +96,7 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
 
 
 class Guard:
-    """The ASGI middleware (installed outermost in api/app.py)."""
+    """The ASGI middleware (installed in api/app.py, outermost but for the access log of api/request_log.py)."""
 
     def __init__(
         self,

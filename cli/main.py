@@ -97,7 +97,10 @@ def api() -> None:
     tracing.configure(settings, "zhida-api")
     web = create_app(settings)
     freeze_startup_heap()  # no full collection walks the imported app in the middle of a request
-    uvicorn.run(web, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None)
+    # No uvicorn access log: it writes raw paths, USCCs included; api/request_log.py logs route templates instead.
+    uvicorn.run(
+        web, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None, access_log=False
+    )
 
 
 def freeze_startup_heap() -> None:

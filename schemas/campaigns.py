@@ -6,11 +6,13 @@ Workflow payloads carry IDs, counts and amounts only; per-case state lives in th
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.conditions import Evaluation
 from schemas.text import BasisPoints, Fen, Headcount, LongText, Name
+from schemas.vocabulary import ObjectionStatus
 
 Phase = Literal["match", "reserve", "consent", "wave", "tranche", "done"]
 TrancheStep = Literal["open", "publicity", "finance", "approve", "pay", "results"]
@@ -232,3 +234,39 @@ class ObjectionRuleIn(BaseModel):
     campaign_id: int
     case_id: int
     ruling: ObjectionRuling
+
+
+class FinanceDecisionAccepted(BaseModel):
+    """A finance decision on a wave, handed to the campaign workflow (202: the wave is paid or released after)."""
+
+    campaign_id: int
+    tranche: int
+    approve: bool
+
+
+class CollectAccepted(BaseModel):
+    campaign_id: int
+
+
+class ObjectionFiled(BaseModel):
+    case_id: int
+    status: str = Field(description="办件状态（离开所在批次，待主管部门处理异议）")
+
+
+class ObjectionRuled(BaseModel):
+    case_id: int
+    ruling: ObjectionStatus = Field(description="upheld：异议成立，不予兑付；dismissed：不成立，随批次兑付")
+
+
+class CaseEvidenceOut(BaseModel):
+    """A campaign case's frozen evidence and the condition-by-condition explanation on those values."""
+
+    case_id: int
+    evidence: dict[str, Any] = Field(description="办件创建时冻结的企业数据（values）及其来源（provenance）")
+    evaluation: Evaluation
+
+
+class ArchiveUpdated(BaseModel):
+    uscc: str
+    updated: list[str] = Field(description="修改的字段")
+    reevaluations: list[str] = Field(description="因此重新比对的免申即享工作流")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel
+
 
 class FieldType(StrEnum):
     STRING = "string"
@@ -182,3 +184,25 @@ FIELDS: dict[str, FieldSpec] = {
 def field_catalogue() -> list[dict[str, Any]]:
     """All fields with their allowed operators, for the configuration UI and the API."""
     return [spec.describe() for spec in FIELDS.values()]
+
+
+class OperatorOut(BaseModel):
+    op: str
+    label: str
+
+
+class ChoiceOut(BaseModel):
+    value: str
+    label: str
+
+
+class ConditionFieldOut(BaseModel):
+    """One enterprise field conditions may use, as `FieldSpec.describe` gives it."""
+
+    name: str
+    type: str
+    type_label: str
+    label: str
+    unit: str
+    operators: list[OperatorOut]
+    choices: list[ChoiceOut]

@@ -91,3 +91,85 @@ class NoticeRow(BaseModel):
     created_at: datetime
     created_at_beijing: str
     fail_reason: str | None = None
+
+
+# -- SMS statistics, failures and policy pushes (the staff API) ------------------------------------------------------
+
+
+class SmsStatsRow(BaseModel):
+    """One fund item's notices by status (a notice counts under its own or its case's item)."""
+
+    fund_item_id: int
+    fund_item_code: str
+    fund_item_name: str
+    total: int
+    pending: int = Field(description="排队或发送中")
+    sent: int
+    delivered: int
+    failed: int
+    cancelled: int
+    case_notices: int = Field(description="其中办件通知")
+    pushes: int = Field(description="其中政策推送")
+
+
+class SmsStatsOut(BaseModel):
+    items: list[SmsStatsRow]
+
+
+class SmsFailureOut(BaseModel):
+    notice_id: int
+    case_id: int | None
+    enterprise_id: int | None
+    stage: str = Field(description="通知模板（办件阶段）")
+    category: NoticeCategory
+    phone: str | None = Field(description="手机号（脱敏）")
+    provider: str | None
+    attempts: int
+    reason: str | None
+    created_at: str | None = Field(description="创建时间（ISO 8601）")
+
+
+class SmsFailuresOut(BaseModel):
+    fund_item_id: int
+    failures: list[SmsFailureOut]
+
+
+class PushKindOut(BaseModel):
+    kind: str
+    label: str
+    pushes: int
+    matched: int
+    queued: int
+    opted_out: int
+    no_phone: int
+
+
+class PushSummaryOut(BaseModel):
+    fund_item_id: int | None = Field(description="所查资金事项（为空：调用者范围内的全部事项）")
+    kinds: list[PushKindOut]
+
+
+class PushScheduledOut(BaseModel):
+    fund_item_id: int
+    scheduled: Literal[True]
+    note: str
+
+
+# -- the answers each SMS provider expects to its pushes (receipts and replies), in its own format --------------------
+
+
+class AliyunAck(BaseModel):
+    code: int = Field(description="0：已接收；1：格式错误")
+    msg: str
+
+
+class TencentAck(BaseModel):
+    result: int = Field(description="0：已接收；1：格式错误")
+    errmsg: str
+
+
+class HttpReceiptAck(BaseModel):
+    ok: bool
+    applied: int | None = Field(None, description="已记录的回执数")
+    duplicate: int | None = Field(None, description="重复或过期的回执数")
+    error: str | None = Field(None, description="格式错误的说明")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HealthOut(BaseModel):
@@ -32,3 +32,25 @@ class CallbackAck(BaseModel):
     outcome: Literal["applied", "unchanged", "unknown"] = Field(
         description="applied：已记录；unchanged：重复或过期；unknown：非本系统凭证"
     )
+
+
+class ReadyOut(BaseModel):
+    """Readiness: 200 when the database and Temporal answer, 503 (same body) otherwise."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="每项依赖：ok，或 error: 原因")
+
+
+class CodecPayload(BaseModel):
+    """A Temporal payload in its protobuf JSON form (base64 `data`, base64 values in `metadata`); fields a newer
+    Temporal adds (`externalPayloads`) pass through unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+
+class CodecPayloads(BaseModel):
+    """The body and the answer of the Temporal Web UI's codec server (/codec/encode, /codec/decode)."""
+
+    payloads: list[CodecPayload]

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["applications 申报"])
     "/applications",
     response_model=CaseOut,
     status_code=201,
-    responses={200: {"description": "已有办件：重复申报返回原办件，不会二次兑付"}},
+    responses={200: {"model": CaseOut, "description": "已有办件：重复申报返回原办件，不会二次兑付"}},
 )
 async def apply(
     body: ApplicationIn,

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import pages
 from api.deps import SessionDep, allow
-from api.pages import templates
+from api.openapi import file_answer
 from api.routers.web import error_page, signed_in
+from schemas.archive import ArchiveSourceOut, FactOut, ImportOut, ProvenanceOut
 from schemas.archive_sources import SOURCES
 from schemas.vocabulary import Role
 from services import archive
@@ -26,7 +28,8 @@ Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
 MAX_BYTES = 50 * 1024 * 1024  # a year's registrations of a city fit many times over
 
 
-@router.get("/api/v1/archive/sources", summary="企档数据来源（拥有的字段、格式、更新频率）")
+@router.get("/api/v1/archive/sources", response_model=list[ArchiveSourceOut],
+            summary="企档数据来源（拥有的字段、格式、更新频率）")  # fmt: skip
 def list_sources(scope: Viewer) -> list[dict[str, Any]]:
     """Every data source: the fields it owns (a field has one owner), its file columns, formats and cadence."""
     return archive.sources()
@@ -39,7 +42,8 @@ async def _raw_body(request: Request) -> bytes:
     return data
 
 
-@router.post("/api/v1/archive/imports", status_code=201, summary="导入数据来源文件（全部校验通过才写入）")
+@router.post("/api/v1/archive/imports", status_code=201, response_model=ImportOut,
+             summary="导入数据来源文件（全部校验通过才写入）")  # fmt: skip
 def import_file(
     session: SessionDep,
     scope: Importer,
@@ -56,19 +60,20 @@ def import_file(
     return dataclasses.asdict(result)
 
 
-@router.get("/api/v1/archive/imports", summary="最近的数据导入")
+@router.get("/api/v1/archive/imports", response_model=list[ImportOut], summary="最近的数据导入")
 def list_imports(session: SessionDep, scope: Importer) -> list[dict[str, Any]]:
     """Recent imports, newest first: an administrator sees all, a department its own."""
     return [dataclasses.asdict(r) for r in archive.imports(session=session, scope=scope)]
 
 
-@router.get("/api/v1/archive/imports/{import_id}", summary="一次数据导入及其逐行错误")
+@router.get("/api/v1/archive/imports/{import_id}", response_model=ImportOut, summary="一次数据导入及其逐行错误")
 def get_import(import_id: int, session: SessionDep, scope: Importer) -> dict[str, Any]:
     row = archive.get_import(session=session, scope=scope, import_id=import_id)
     return dataclasses.asdict(archive.ImportResult.of(row, errors=row.error_count))
 
 
-@router.get("/api/v1/archive/imports/{import_id}/errors.csv", summary="逐行错误报告（CSV）")
+@router.get("/api/v1/archive/imports/{import_id}/errors.csv", summary="逐行错误报告（CSV）", response_class=Response,
+            responses={200: file_answer("text/csv")})  # fmt: skip
 def error_report(import_id: int, session: SessionDep, scope: Importer) -> Response:
     report = archive.error_report(session=session, scope=scope, import_id=import_id)
     return Response(
@@ -78,7 +83,8 @@ def error_report(import_id: int, session: SessionDep, scope: Importer) -> Respon
     )
 
 
-@router.get("/api/v1/archive/enterprises/{uscc}/facts", summary="企业档案数据及其来源、数据日期（可按日期回溯）")
+@router.get("/api/v1/archive/enterprises/{uscc}/facts", response_model=list[FactOut],
+            summary="企业档案数据及其来源、数据日期（可按日期回溯）")  # fmt: skip
 def facts(
     uscc: str,
     session: SessionDep,
@@ -95,7 +101,8 @@ def facts(
     return [f.as_dict() for f in found]
 
 
-@router.get("/api/v1/archive/cases/{case_id}/provenance", summary="办件冻结证据中每项数据的来源导入")
+@router.get("/api/v1/archive/cases/{case_id}/provenance", response_model=dict[str, ProvenanceOut],
+            summary="办件冻结证据中每项数据的来源导入")  # fmt: skip
 def case_provenance(case_id: int, session: SessionDep, scope: Viewer) -> dict[str, dict[str, Any]]:
     """For each fact frozen in the case's evidence: the import (or manual change) that supplied the value the archive
     held when the case was created, with its source and source date (all null: recorded before history began)."""
@@ -114,16 +121,14 @@ def _importer_page(request: Request) -> Scope | Response:
 
 @router.get("/web/archive", response_class=HTMLResponse, include_in_schema=False)
 def archive_page(request: Request, session: SessionDep) -> Response:
-    scope = _importer_page(request)
-    if not isinstance(scope, Scope):
-        return scope
-    context = {
-        "principal": scope.principal,
-        "sources": list(SOURCES.values()),
-        "importable": archive.importable(scope=scope),
-        "imports": archive.imports(session=session, scope=scope),
-    }
-    return templates.TemplateResponse(request, "archive_imports.html", context)
+    def build(scope: Scope) -> dict:
+        return {
+            "sources": list(SOURCES.values()),
+            "importable": archive.importable(scope=scope),
+            "imports": archive.imports(session=session, scope=scope),
+        }
+
+    return pages.page(request, "archive_imports.html", build, guard=_importer_page)
 
 
 @router.post("/web/archive/imports", response_class=HTMLResponse, include_in_schema=False)
@@ -157,21 +162,16 @@ async def archive_upload(
 
 @router.get("/web/archive/imports/{import_id}", response_class=HTMLResponse, include_in_schema=False)
 def archive_import_page(import_id: int, request: Request, session: SessionDep, duplicate: bool = False) -> Response:
-    scope = _importer_page(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+    def build(scope: Scope) -> dict:
         row = archive.get_import(session=session, scope=scope, import_id=import_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "result": archive.ImportResult.of(row, errors=200),
-        "created_at": row.created_at,
-        "source_date": row.source_date,
-        "duplicate": duplicate,
-    }
-    return templates.TemplateResponse(request, "archive_import.html", context)
+        return {
+            "result": archive.ImportResult.of(row, errors=200),
+            "created_at": row.created_at,
+            "source_date": row.source_date,
+            "duplicate": duplicate,
+        }
+
+    return pages.page(request, "archive_import.html", build, guard=_importer_page)
 
 
 @router.get("/web/archive/imports/{import_id}/errors.csv", include_in_schema=False)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from api.deps import SessionDep, allow
 from api.pages import templates
 from api.routers.web import error_page, signed_in
+from schemas.archive import TagPreviewOut, TagRuleOut
 from schemas.fields import OPERATOR_LABELS, field_catalogue
 from schemas.vocabulary import Role, TagRuleKind
 from services import archive, item_editor
@@ -44,14 +45,15 @@ def _draft(session: Any, scope: Scope, body: TagRuleIn) -> archive.TagDraft:
                                   condition=body.condition, list_file=_members_file(body.members))  # fmt: skip
 
 
-@router.get("/api/v1/archive/tag-rules", summary="标签规则（《宜昌市惠企服务平台运行规则》第二十七条）")
+@router.get("/api/v1/archive/tag-rules", response_model=list[TagRuleOut], summary="标签规则（《宜昌市惠企服务平台运行规则》第二十七条）")
 def list_tag_rules(session: SessionDep, scope: Staff) -> list[dict[str, Any]]:
     """The tag rules the caller may see (a department its own; finance and administrators all) and how many
     enterprises carry each tag."""
     return [dataclasses.asdict(r) for r in archive.tag_rules(session=session, scope=scope)]
 
 
-@router.post("/api/v1/archive/tag-rules", status_code=201, summary="定义标签（按条件或导入名单，立即为企业打标签）")
+@router.post("/api/v1/archive/tag-rules", status_code=201, response_model=TagRuleOut,
+             summary="定义标签（按条件或导入名单，立即为企业打标签）")  # fmt: skip
 def create_tag_rule(body: TagRuleIn, session: SessionDep, scope: Tagger) -> dict[str, Any]:
     """A tag as a condition over archive fields (re-tagged when an import changes a field it uses) or as a list of
     USCCs; conditions of fund items use it as `rule_tags` (has_tag). Any error refuses the tag, naming the field."""
@@ -59,7 +61,8 @@ def create_tag_rule(body: TagRuleIn, session: SessionDep, scope: Tagger) -> dict
     return dataclasses.asdict(rule)
 
 
-@router.post("/api/v1/archive/tag-rules/preview", summary="预览标签：将有多少家企业带上此标签（不保存）")
+@router.post("/api/v1/archive/tag-rules/preview", response_model=TagPreviewOut,
+             summary="预览标签：将有多少家企业带上此标签（不保存）")  # fmt: skip
 def preview_tag_rule(body: TagRuleIn, session: SessionDep, scope: Tagger) -> dict[str, Any]:
     """Every error of the draft (each naming its field), and how many enterprises it would tag now when there is
     none; nothing is stored."""

@@ -22,17 +22,30 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from api import pages
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError, Unavailable
 from api.pages import templates
 from api.routers.web import signed_in
 from db.session import transaction
 from logs import get_logger
-from schemas.campaigns import CampaignProgress, ConsentIn, ConsentOut, ObjectionIn, ObjectionRuling
+from schemas.campaigns import (
+    CampaignProgress,
+    CaseEvidenceOut,
+    CollectAccepted,
+    ConsentIn,
+    ConsentOut,
+    FinanceDecisionAccepted,
+    ObjectionFiled,
+    ObjectionIn,
+    ObjectionRuled,
+    ObjectionRuling,
+)
 from schemas.principal import Principal
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import campaigns as service
+from services.scope import Scope
 from settings import Settings
 
 log = get_logger("zhida.campaigns")
@@ -142,7 +155,9 @@ async def _decide(
                      tranche=body.tranche, approve=body.approve, note=body.note))  # fmt: skip
 
 
-@router.post("/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202)
+@router.post(
+    "/api/v1/campaigns/{campaign_id}/finance-decisions", status_code=202, response_model=FinanceDecisionAccepted
+)
 async def decide(
     campaign_id: Id, body: FinanceDecisionIn, principal: Finance, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -151,7 +166,7 @@ async def decide(
     return {"campaign_id": campaign_id, "tranche": body.tranche, "approve": body.approve}
 
 
-@router.post("/api/v1/campaigns/{campaign_id}/collect", status_code=202)
+@router.post("/api/v1/campaigns/{campaign_id}/collect", status_code=202, response_model=CollectAccepted)
 async def collect_now(
     campaign_id: Id, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -174,13 +189,13 @@ def post_consent(
     return service.consent(session=session, settings=settings, principal=principal, case_id=case_id, body=body)
 
 
-@router.post("/api/v1/cases/{case_id}/objections", status_code=201)
+@router.post("/api/v1/cases/{case_id}/objections", status_code=201, response_model=ObjectionFiled)
 def post_objection(case_id: Id, body: ObjectionIn, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """A real-name objection during publicity: the case leaves its wave until the department rules."""
     return service.file_objection(session=session, principal=principal, case_id=case_id, body=body)
 
 
-@router.post("/api/v1/cases/{case_id}/objection-ruling", status_code=202)
+@router.post("/api/v1/cases/{case_id}/objection-ruling", status_code=202, response_model=ObjectionRuled)
 async def rule_objection(
     case_id: Id, body: ObjectionRuling, principal: Department, client: TemporalDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -192,7 +207,7 @@ async def rule_objection(
     return {"case_id": case_id, "ruling": result}
 
 
-@router.get("/api/v1/cases/{case_id}/evidence")
+@router.get("/api/v1/cases/{case_id}/evidence", response_model=CaseEvidenceOut)
 def case_evidence(case_id: Id, session: SessionDep, principal: Anyone) -> dict[str, Any]:
     """The frozen evidence of a campaign case and its condition-by-condition explanation on those values."""
     return service.evidence(session=session, principal=principal, case_id=case_id)
@@ -214,27 +229,19 @@ def _error(request: Request, exc: DomainError) -> Response:
 @router.get("/web/campaigns", response_class=HTMLResponse, include_in_schema=False)
 def campaigns_page(request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: every campaign they may see, with its progress."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        rows = service.list_campaigns(session=session, principal=principal)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(request, "campaign_list.html", {"principal": principal, "rows": rows})
+    def build(scope: Scope) -> dict:
+        return {"rows": service.list_campaigns(session=session, principal=scope.principal)}
+
+    return pages.page(request, "campaign_list.html", build)
 
 
 @router.get("/web/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
 def campaign_page(campaign_id: Id, request: Request, session: SessionDep) -> Response:
     """财政局 / 主管部门: the campaign's progress, its waves and the decision form."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        shown = service.page(session=session, principal=principal, campaign_id=campaign_id)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(request, "campaign.html", {"principal": principal, **shown})
+    def build(scope: Scope) -> dict:
+        return service.page(session=session, principal=scope.principal, campaign_id=campaign_id)
+
+    return pages.page(request, "campaign.html", build)
 
 
 @router.post("/web/campaigns/{campaign_id}/decision", include_in_schema=False)
@@ -259,18 +266,12 @@ async def campaign_decision_form(
 @router.get("/web/cases/{case_id}/consent", response_class=HTMLResponse, include_in_schema=False)
 def consent_page(case_id: Id, request: Request, session: SessionDep) -> Response:
     """企业: confirm the payout and the account."""
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        shown = service.consent_page(session=session, principal=principal, case_id=case_id)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(
-        request,
-        "campaign_consent.html",
-        {"principal": principal, "message": request.query_params.get("message"), **shown},
-    )
+
+    def build(scope: Scope) -> dict:
+        shown = service.consent_page(session=session, principal=scope.principal, case_id=case_id)
+        return {"message": request.query_params.get("message"), **shown}
+
+    return pages.page(request, "campaign_consent.html", build)
 
 
 @router.post("/web/cases/{case_id}/consent", include_in_schema=False)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from api.deps import SessionDep, SettingsDep, UowDep, allow
+from api.openapi import file_answer
 from api.pages import templates
 from api.routers.web import error_page, signed_in
 from schemas.cockpit import CockpitFilter
@@ -64,7 +65,8 @@ def cockpit_filter(
 FilterDep = Annotated[CockpitFilter | DomainError, Depends(cockpit_filter)]
 
 
-@router.get("/api/v1/cockpit/exports/{table}")
+@router.get("/api/v1/cockpit/exports/{table}", response_class=Response,
+            responses={200: file_answer(cockpit_export.XLSX, "text/csv")})  # fmt: skip
 def export_table(
     table: str,
     session: SessionDep,

@@ -17,6 +17,7 @@ from temporalio.api.common.v1 import Payload
 
 from api.deps import COOKIE, bearer_of, resolve_scope, verify
 from api.errors import Forbidden, Invalid, Unauthorized
+from schemas.ops import CodecPayloads
 from schemas.vocabulary import Role
 from workflows.client import data_converter
 from workflows.codec import CodecKeyError
@@ -71,7 +72,8 @@ def preflight(operation: str, request: Request) -> Response:
     return response
 
 
-@router.post("/decode", summary="解密工作流载荷（Temporal Web UI 编解码服务，仅平台管理员）")
+@router.post("/decode", summary="解密工作流载荷（Temporal Web UI 编解码服务，仅平台管理员）",
+             response_model=CodecPayloads)  # fmt: skip
 async def decode(request: Request, response: Response, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     _cors(request, response)
     _operator(request)
@@ -87,7 +89,8 @@ async def decode(request: Request, response: Response, body: Annotated[dict[str,
         raise Invalid("payloads：载荷已被篡改或已损坏，无法解密", field="payloads", rule="tampered") from exc
 
 
-@router.post("/encode", summary="加密工作流载荷（Temporal Web UI 编解码服务，仅平台管理员）")
+@router.post("/encode", summary="加密工作流载荷（Temporal Web UI 编解码服务，仅平台管理员）",
+             response_model=CodecPayloads)  # fmt: skip
 async def encode(request: Request, response: Response, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     _cors(request, response)
     _operator(request)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionDep, SettingsDep, allow, registrant
-from schemas.campaigns import EnterpriseUpdate
+from schemas.campaigns import ArchiveUpdated, EnterpriseUpdate
 from schemas.cases import CaseOut, NoticeOut
 from schemas.notices import EnterpriseRegister, EnterpriseRegistered
 from schemas.vocabulary import Role
@@ -40,7 +40,7 @@ def list_cases(uscc: str, session: SessionDep, scope: Viewer) -> list[CaseOut]:
     return enterprises.cases_of(session=session, scope=scope, uscc=uscc)
 
 
-@router.patch("/{uscc}/archive")
+@router.patch("/{uscc}/archive", response_model=ArchiveUpdated)
 def update_archive(
     uscc: str,
     body: EnterpriseUpdate,

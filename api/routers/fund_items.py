@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.deps import SessionDep, require
+from schemas.fields import ConditionFieldOut
 from schemas.fund_items import (
     EXAMPLE_INSTANT,
     EXAMPLE_NO_APPLICATION,
@@ -162,7 +163,7 @@ def get_fund_item_version(code: str, number: Id, session: SessionDep, principal:
     return service.version(session=session, principal=principal, code=code, number=number)
 
 
-@router.get("/condition-fields", tags=["conditions 申报条件"])
+@router.get("/condition-fields", response_model=list[ConditionFieldOut], tags=["conditions 申报条件"])
 def condition_fields(session: SessionDep, principal: Reader) -> list[dict[str, Any]]:
     """The enterprise fields conditions may use: type, unit, Chinese label, operators and choices."""
     return service.condition_fields(session=session, principal=principal)

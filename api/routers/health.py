@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from db.session import reading
-from schemas.ops import HealthOut
+from schemas.ops import HealthOut, ReadyOut
 from services import health as health_service
 
 router = APIRouter(tags=["health"])
@@ -20,7 +20,8 @@ def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "数据库或 Temporal 未就绪"}})  # fmt: skip
 async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
 
 from api.deps import SessionDep, allow
+from api.openapi import file_answer
 from api.routers.web import error_page, signed_in
 from rules.materials import Upload
 from schemas.materials import MaterialOut
@@ -84,7 +85,8 @@ def list_materials(case_id: Id, session: SessionDep, scope: Readers) -> list[Mat
 
 
 @router.get("/api/v1/cases/{case_id}/materials/{material_id}", tags=["cases 办件"],
-            responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}})  # fmt: skip
+            response_class=Response,
+            responses={200: file_answer("application/pdf", "image/jpeg", "image/png")})  # fmt: skip
 def download(case_id: Id, material_id: Id, request: Request, session: SessionDep, scope: Readers) -> Response:
     """One material's file (checked against its SHA-256 before it is served)."""
     found = materials.open_material(

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import pages
 from api.deps import SessionDep, allow
-from api.pages import templates
 from api.routers.web import error_page, signed_in
-from schemas.notices import NoticeRow, PushPreferenceIn, PushPreferenceOut
+from schemas.notices import NoticeRow, PushPreferenceIn, PushPreferenceOut, PushScheduledOut, PushSummaryOut
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
@@ -47,12 +47,12 @@ def notice_list(uscc: str, session: SessionDep, scope: Viewer) -> list[NoticeRow
     return notices.notice_list(session=session, scope=scope, uscc=uscc)
 
 
-@router.get("/api/v1/pushes", summary="政策推送汇总（注册后、上架后、兑付时三次推送）")
+@router.get("/api/v1/pushes", response_model=PushSummaryOut, summary="政策推送汇总（注册后、上架后、兑付时三次推送）")
 def push_summary(session: SessionDep, scope: Staff, fund_item_id: Id | None = None) -> dict:
     return notices.push_summary(session=session, scope=scope, fund_item_id=fund_item_id)
 
 
-@router.post("/api/v1/pushes/listed/{fund_item_id}", status_code=202,
+@router.post("/api/v1/pushes/listed/{fund_item_id}", status_code=202, response_model=PushScheduledOut,
              summary="重新推送上架事项（只推送尚未推送过的匹配企业；短信发送程序在后台推送）")  # fmt: skip
 def push_listed_again(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.push_listed_again(session=session, scope=scope, fund_item_id=fund_item_id)
@@ -63,23 +63,18 @@ def push_listed_again(fund_item_id: Id, session: SessionDep, scope: Staff) -> di
 
 @router.get("/web/enterprises/{uscc}/notices", response_class=HTMLResponse, include_in_schema=False)
 def notices_page(uscc: str, request: Request, session: SessionDep, saved: str = "") -> Response:
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+    def build(scope: Scope) -> dict:
         page = notices.notices_page(session=session, scope=scope, uscc=uscc)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "enterprise": page.enterprise,
-        "rows": page.rows,
-        "counts": page.counts,
-        "preference": page.preference,
-        "can_change": page.can_change,
-        "saved": saved,
-    }
-    return templates.TemplateResponse(request, "notices.html", context)
+        return {
+            "enterprise": page.enterprise,
+            "rows": page.rows,
+            "counts": page.counts,
+            "preference": page.preference,
+            "can_change": page.can_change,
+            "saved": saved,
+        }
+
+    return pages.page(request, "notices.html", build)
 
 
 @router.post("/web/enterprises/{uscc}/push-preference", include_in_schema=False)
@@ -104,22 +99,17 @@ def _staff(request: Request) -> Scope | Response:
 
 @router.get("/web/sms", response_class=HTMLResponse, include_in_schema=False)
 def stats_page(request: Request, session: SessionDep) -> Response:
-    scope = _staff(request)
-    if not isinstance(scope, Scope):
-        return scope
-    page = notices.stats_page(session=session, scope=scope)
-    context = {"principal": scope.principal, "rows": page.rows, "kinds": page.kinds}
-    return templates.TemplateResponse(request, "sms_stats.html", context)
+    def build(scope: Scope) -> dict:
+        page = notices.stats_page(session=session, scope=scope)
+        return {"rows": page.rows, "kinds": page.kinds}
+
+    return pages.page(request, "sms_stats.html", build, guard=_staff)
 
 
 @router.get("/web/sms/{fund_item_id}/failures", response_class=HTMLResponse, include_in_schema=False)
 def failures_page(fund_item_id: Id, request: Request, session: SessionDep) -> Response:
-    scope = _staff(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+    def build(scope: Scope) -> dict:
         found = notices.sms_failures(session=session, scope=scope, fund_item_id=fund_item_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"principal": scope.principal, "item": found.item, "rows": found.rows}
-    return templates.TemplateResponse(request, "sms_failures.html", context)
+        return {"item": found.item, "rows": found.rows}
+
+    return pages.page(request, "sms_failures.html", build, guard=_staff)

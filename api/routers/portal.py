@@ -4,6 +4,7 @@ apply now, my enterprise). Pages call the same services as the API; a refusal co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from api import pages
 from api.deps import SessionDep, SettingsDep, UowDep, allow
 from api.pages import templates
 from api.routers.materials import read_uploads, store_of
@@ -54,14 +56,17 @@ def get_calculator(uscc: str, session: SessionDep, scope: Own) -> CalculatorOut:
 # -- pages ----------------------------------------------------------------------------------------------------------
 
 
-def _page(request: Request, name: str, context: dict, scope: Scope, status_code: int = 200) -> Response:
-    context = {
-        "principal": scope.principal,
-        "message": request.query_params.get("message"),
-        "limits": materials.limits_of(request.app.state.settings),
-        **context,
-    }
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+def _page(request: Request, name: str, build: Callable[[Scope], dict]) -> Response:
+    """An enterprise page (api/pages.py), with the message of the last action and the upload limits."""
+
+    def context(scope: Scope) -> dict:
+        common = {
+            "message": request.query_params.get("message"),
+            "limits": materials.limits_of(request.app.state.settings),
+        }
+        return common | build(scope)
+
+    return pages.page(request, name, context)
 
 
 def _back(path: str, message: str) -> RedirectResponse:
@@ -77,43 +82,30 @@ def _invalid(exc: ValidationError) -> str:
 @router.get("/web/me", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, session: SessionDep) -> Response:
     """我的首页: my policies, my cases and what waits for me."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        page = portal.home(session=session, scope=scope)
-    except DomainError as exc:
-        return error_page(request, exc)
-    return _page(request, "portal_home.html", {"page": page}, scope)
+    return _page(request, "portal_home.html", lambda scope: {"page": portal.home(session=session, scope=scope)})
 
 
 @router.get("/web/me/policies", response_class=HTMLResponse, include_in_schema=False)
 def policies(request: Request, session: SessionDep) -> Response:
     """政策找企业 and 政策计算器: every listed item for me; the 申报日历."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+
+    def build(scope: Scope) -> dict:
         enterprise = portal.own_enterprise(session=session, scope=scope)
         result = calculator.calculate_for(session=session, enterprise=enterprise)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"result": result, "calendar": calculator.calendar(result.items, result.today)}
-    return _page(request, "portal_policies.html", context, scope)
+        return {"result": result, "calendar": calculator.calendar(result.items, result.today)}
+
+    return _page(request, "portal_policies.html", build)
 
 
 @router.get("/web/me/policies/{code}", response_class=HTMLResponse, include_in_schema=False)
 def policy(code: str, request: Request, session: SessionDep) -> Response:
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+    def build(scope: Scope) -> dict:
         page = portal.policy(session=session, scope=scope, code=code)
         if page is None:
             raise NotFound(f"资金事项 {code} 未上架或不存在", field="code")
-    except DomainError as exc:
-        return error_page(request, exc)
-    return _page(request, "portal_policy.html", {"page": page}, scope)
+        return {"page": page}
+
+    return _page(request, "portal_policy.html", build)
 
 
 @router.post("/web/me/policies/{code}/apply", include_in_schema=False)
@@ -149,28 +141,18 @@ def portal_refusal(scope: Scope) -> DomainError:
 @router.get("/web/me/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 def case_page(case_id: int, request: Request, session: SessionDep) -> Response:
     """My case: status in plain Chinese, the stage line, notices, and the actions that apply now."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        card = portal.case_card(session=session, scope=scope, case_id=case_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    return _page(request, "portal_case.html", {"card": card, "final": CaseStatus(card.case.status).is_final}, scope)
+    return _page(request, "portal_case.html", lambda scope: _card(session, scope, case_id))
 
 
 @router.get("/web/me/cases/{case_id}/status", response_class=HTMLResponse, include_in_schema=False)
 def case_status(case_id: int, request: Request, session: SessionDep) -> Response:
     """The status block alone, polled by htmx until the case settles (an instant decision arrives in seconds)."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        card = portal.case_card(session=session, scope=scope, case_id=case_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"card": card, "final": CaseStatus(card.case.status).is_final}
-    return _page(request, "portal_case_status.html", context, scope)
+    return _page(request, "portal_case_status.html", lambda scope: _card(session, scope, case_id))
+
+
+def _card(session: SessionDep, scope: Scope, case_id: int) -> dict:
+    card = portal.case_card(session=session, scope=scope, case_id=case_id)
+    return {"card": card, "final": CaseStatus(card.case.status).is_final}
 
 
 async def _case_action(request: Request, case_id: int, run) -> Response:
@@ -246,14 +228,7 @@ async def correct_account(
 @router.get("/web/me/enterprise", response_class=HTMLResponse, include_in_schema=False)
 def mine(request: Request, session: SessionDep) -> Response:
     """我的企业: archive facts (read-only), contacts, payout account, push preference."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        page = portal.mine(session=session, scope=scope)
-    except DomainError as exc:
-        return error_page(request, exc)
-    return _page(request, "portal_enterprise.html", {"page": page}, scope)
+    return _page(request, "portal_enterprise.html", lambda scope: {"page": portal.mine(session=session, scope=scope)})
 
 
 @router.post("/web/me/enterprise/account", include_in_schema=False)

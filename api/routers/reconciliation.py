@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import pages
 from api.deps import SessionDep, SettingsDep, TemporalDep, require
 from api.errors import DomainError
+from api.openapi import file_answer
 from api.pages import templates
 from api.routers.web import signed_in
 from db.session import transaction
@@ -19,6 +21,7 @@ from schemas.reconciliation import AlertCloseIn, AlertOut, ReconRunDetail, Recon
 from schemas.text import Id
 from schemas.vocabulary import AlertStatus, Role
 from services import reconciliation as service
+from services.scope import Scope
 
 router = APIRouter(tags=["reconciliation 对账"])
 FinanceDep = Annotated[Principal, Depends(require(Role.FINANCE))]
@@ -61,7 +64,8 @@ def get_run(
     )
 
 
-@router.get("/api/v1/reconciliation/runs/{run_id}/export.xlsx")
+@router.get("/api/v1/reconciliation/runs/{run_id}/export.xlsx", response_class=Response,
+            responses={200: file_answer(service.XLSX)})  # fmt: skip
 def export_run(run_id: Id, session: SessionDep, settings: SettingsDep, principal: FinanceDep) -> Response:
     """The run as an Excel workbook: a summary sheet and every line, Chinese headers, amounts in yuan."""
     name, data = service.export_run(
@@ -112,34 +116,26 @@ def _error(request: Request, exc: DomainError) -> Response:
 
 @router.get("/web/reconciliation", response_class=HTMLResponse, include_in_schema=False)
 def reconciliation_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
     division = settings.adm_div_code
-    try:
-        runs = service.list_runs(session=session, principal=principal, treasury_division=division)
-        alerts = service.list_alerts(session=session, principal=principal, treasury_division=division)
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(
-        request, "reconciliation.html", {"principal": principal, "runs": runs, "alerts": alerts}
-    )
+
+    def build(scope: Scope) -> dict:
+        return {
+            "runs": service.list_runs(session=session, principal=scope.principal, treasury_division=division),
+            "alerts": service.list_alerts(session=session, principal=scope.principal, treasury_division=division),
+        }
+
+    return pages.page(request, "reconciliation.html", build, on_error=_error)
 
 
 @router.get("/web/reconciliation/{run_id}", response_class=HTMLResponse, include_in_schema=False)
 def reconciliation_run_page(run_id: Id, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    principal = _page_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
+    def build(scope: Scope) -> dict:
         run = service.get_run(
-            session=session, principal=principal, treasury_division=settings.adm_div_code, run_id=run_id
+            session=session, principal=scope.principal, treasury_division=settings.adm_div_code, run_id=run_id
         )
-    except DomainError as exc:
-        return _error(request, exc)
-    return templates.TemplateResponse(
-        request, "reconciliation_run.html", {"principal": principal, "run": run, "lines": run.lines}
-    )
+        return {"run": run, "lines": run.lines}
+
+    return pages.page(request, "reconciliation_run.html", build, on_error=_error)
 
 
 @router.get("/web/reconciliation/{run_id}/export.xlsx", include_in_schema=False)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import SessionDep, allow, get_uow
 from api.errors import Unauthorized
@@ -21,6 +22,7 @@ from gateways.sms.base import ReceiptFormatError
 from gateways.sms.http import HttpProvider
 from gateways.sms.tencent import TencentProvider
 from gateways.sms.tencent import parse_uplinks as tencent_uplinks
+from schemas.notices import AliyunAck, HttpReceiptAck, SmsFailuresOut, SmsStatsOut, TencentAck
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import notices
@@ -43,6 +45,12 @@ _BAD = {
     "tencent": lambda m: {"result": 1, "errmsg": m},
     "http": lambda m: {"ok": False, "error": m},
 }
+
+
+
+def _answers(model: type[BaseModel]) -> dict[str, Any]:
+    """The provider's own answer format, declared for the acknowledgement (200) and a malformed push (400)."""
+    return {"response_model": model, "responses": {400: {"model": model, "description": "推送格式错误"}}}
 
 
 def _require_provider_secret(request: Request) -> None:
@@ -72,17 +80,17 @@ async def _receipts(request: Request, provider: str) -> JSONResponse:
     )
 
 
-@router.post("/receipts/aliyun", summary="阿里云短信状态报告（SmsReport）推送")
+@router.post("/receipts/aliyun", summary="阿里云短信状态报告（SmsReport）推送", **_answers(AliyunAck))
 async def aliyun_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "aliyun")
 
 
-@router.post("/receipts/tencent", summary="腾讯云短信下发状态回调")
+@router.post("/receipts/tencent", summary="腾讯云短信下发状态回调", **_answers(TencentAck))
 async def tencent_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "tencent")
 
 
-@router.post("/receipts/http", summary="通用短信网关回执")
+@router.post("/receipts/http", summary="通用短信网关回执", **_answers(HttpReceiptAck))
 async def http_receipts(request: Request) -> JSONResponse:
     return await _receipts(request, "http")
 
@@ -105,12 +113,14 @@ async def _uplinks(request: Request, provider: str) -> JSONResponse:
     return JSONResponse(_OK[provider])
 
 
-@router.post("/uplink/aliyun", summary="阿里云上行短信（SmsUp）推送：回复 R / TD / 退订 即退订政策推送")
+@router.post("/uplink/aliyun", summary="阿里云上行短信（SmsUp）推送：回复 R / TD / 退订 即退订政策推送",
+             **_answers(AliyunAck))  # fmt: skip
 async def aliyun_uplink(request: Request) -> JSONResponse:
     return await _uplinks(request, "aliyun")
 
 
-@router.post("/uplink/tencent", summary="腾讯云短信回复回调：回复 R / TD / 退订 即退订政策推送")
+@router.post("/uplink/tencent", summary="腾讯云短信回复回调：回复 R / TD / 退订 即退订政策推送",
+             **_answers(TencentAck))  # fmt: skip
 async def tencent_uplink(request: Request) -> JSONResponse:
     return await _uplinks(request, "tencent")
 
@@ -118,11 +128,11 @@ async def tencent_uplink(request: Request) -> JSONResponse:
 Staff = Annotated[Scope, Depends(allow(Role.DEPARTMENT, Role.FINANCE))]
 
 
-@router.get("/stats", summary="各资金事项短信统计（已发送、已送达、失败；办件通知与政策推送分列）")
+@router.get("/stats", response_model=SmsStatsOut, summary="各资金事项短信统计（已发送、已送达、失败；办件通知与政策推送分列）")
 def stats(session: SessionDep, scope: Staff, category: Literal["case", "push"] | None = None) -> dict:
     return {"items": notices.sms_stats(session=session, scope=scope, category=category)}
 
 
-@router.get("/stats/{fund_item_id}/failures", summary="资金事项的短信失败清单（待跟进）")
+@router.get("/stats/{fund_item_id}/failures", response_model=SmsFailuresOut, summary="资金事项的短信失败清单（待跟进）")
 def failures(fund_item_id: Id, session: SessionDep, scope: Staff) -> dict:
     return notices.failures_out(notices.sms_failures(session=session, scope=scope, fund_item_id=fund_item_id))

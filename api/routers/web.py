@@ -12,33 +12,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Principal, mint
-from api.deps import COOKIE, SessionDep, page_principal, page_scope, resolve_scope, verify
-from api.pages import templates
+from api.deps import COOKIE, SessionDep, page_principal, resolve_scope, verify
+from api.pages import error_page, page, signed_in, templates
 from db.session import reading, transaction
 from schemas.text import Id
 from schemas.vocabulary import Role
 from services import cases, enterprises, sessions
-from services.errors import DomainError, Forbidden, Unauthorized
+from services.errors import Forbidden, Unauthorized
 from services.scope import Scope
 
 # Pages not yet on api.pages import these from here; new code imports api.pages and schemas.localtime.
-__all__ = ["router", "signed_in", "templates"]
+__all__ = ["error_page", "router", "signed_in", "templates"]
 router = APIRouter(prefix="/web", include_in_schema=False)
-
-
-def error_page(request: Request, exc: DomainError) -> Response:
-    """A refusal as a page, with the status the API would answer."""
-    return templates.TemplateResponse(request, "error.html", {"message": exc.message}, status_code=exc.status_code)
-
-
-def signed_in(request: Request) -> Scope | Response:
-    """The caller's scope, or the page to show instead: the login form when nobody is signed in, 401 when the token
-    names a department or enterprise that does not exist."""
-    try:
-        scope = page_scope(request)
-    except DomainError as exc:
-        return error_page(request, exc)
-    return RedirectResponse("/web/login", status_code=303) if scope is None else scope
 
 
 def _login_page(request: Request, error: str | None, status_code: int = 200) -> Response:
@@ -124,42 +109,28 @@ def logout(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> Response:
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    if scope.role == Role.ENTERPRISE:
-        return RedirectResponse("/web/me", status_code=303)  # the enterprise's own pages
-    home = cases.home(session=session, scope=scope)
-    context = {"principal": scope.principal, "items": home.items, "cases": home.cases, "counts": home.counts}
-    return templates.TemplateResponse(request, "home.html", context)
+    def build(scope: Scope) -> dict | Response:
+        if scope.role == Role.ENTERPRISE:
+            return RedirectResponse("/web/me", status_code=303)  # the enterprise's own pages
+        home = cases.home(session=session, scope=scope)
+        return {"items": home.items, "cases": home.cases, "counts": home.counts}
+
+    return page(request, "home.html", build)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(case_id: Id, request: Request, session: SessionDep) -> Response:
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        page = cases.page(session=session, scope=scope, case_id=case_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"principal": scope.principal, "case": page.case, "names": page.names}
-    return templates.TemplateResponse(request, "case.html", context)
+    def build(scope: Scope) -> dict:
+        found = cases.page(session=session, scope=scope, case_id=case_id)
+        return {"case": found.case, "names": found.names}
+
+    return page(request, "case.html", build)
 
 
 @router.get("/enterprises/{uscc}", response_class=HTMLResponse)
 def enterprise_page(uscc: str, request: Request, session: SessionDep) -> Response:
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        page = enterprises.page(session=session, scope=scope, uscc=uscc)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "enterprise": page.enterprise,
-        "cases": page.cases,
-        "notices": page.notices,
-    }
-    return templates.TemplateResponse(request, "enterprise.html", context)
+    def build(scope: Scope) -> dict:
+        found = enterprises.page(session=session, scope=scope, uscc=uscc)
+        return {"enterprise": found.enterprise, "cases": found.cases, "notices": found.notices}
+
+    return page(request, "enterprise.html", build)

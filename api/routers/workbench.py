@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import pages
 from api.deps import SessionDep, UowDep
 from api.pages import templates
 from api.routers.fund_items import Today
@@ -60,58 +61,52 @@ def tasks_page(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     """My department's work list (待办), the earliest deadline first, overdue in red, counts in the header."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+
+    def build(scope: Scope) -> dict:
         result = workbench.task_page(
             session=session, scope=scope, status=status, fund_item=fund_item or None,
             limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
         )  # fmt: skip
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "department": scope.department_name,
-        "result": result,
-        "status": status,
-        "fund_item": fund_item or "",
-        "page": page,
-        "pages": max(1, -(-result.total // PAGE_SIZE)),
-        "statuses": list(TaskStatus),
-        "open_status": TaskStatus.OPEN,
-    }
-    return templates.TemplateResponse(request, "workbench_tasks.html", context)
+        return {
+            "department": scope.department_name,
+            "result": result,
+            "status": status,
+            "fund_item": fund_item or "",
+            "page": page,
+            "pages": max(1, -(-result.total // PAGE_SIZE)),
+            "statuses": list(TaskStatus),
+            "open_status": TaskStatus.OPEN,
+        }
+
+    return pages.page(request, "workbench_tasks.html", build)
 
 
-async def _review(request: Request, uow: UowDep, scope: Scope, case_id: int, **extra: object) -> Response:
-    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
-    try:
+async def _review(
+    request: Request, uow: UowDep, case_id: int, *, scope: Scope | None = None, **extra: object
+) -> Response:
+    """The review screen of `case_id`, with `extra` (a refused decision's reason and form, and its status)."""
+
+    async def build(scope: Scope) -> dict:
         page = await uow.read(workbench.review_page, scope=scope, case_id=case_id)
-    except DomainError as exc:
-        return error_page(request, exc)
-    try:  # the enterprise's materials: the reviewing departments open them; finance does not see them
-        found = await uow.read(materials.list_for_case, scope=scope, case_id=case_id)
-    except Forbidden:
-        found = None
-    context = {
-        "principal": scope.principal,
-        "page": page,
-        "materials": found,
-        "case": page.case,
-        "names": page.names,
-        "objection_open": ObjectionStatus.OPEN,
-    } | extra
-    return templates.TemplateResponse(request, "workbench_case.html", context, status_code=status_code)
+        try:  # the enterprise's materials: the reviewing departments open them; finance does not see them
+            found = await uow.read(materials.list_for_case, scope=scope, case_id=case_id)
+        except Forbidden:
+            found = None
+        return {
+            "page": page,
+            "materials": found,
+            "case": page.case,
+            "names": page.names,
+            "objection_open": ObjectionStatus.OPEN,
+        } | extra
+
+    return await pages.page_async(request, "workbench_case.html", build, scope=scope)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(case_id: int, request: Request, uow: UowDep, done: str = "") -> Response:
     """The review screen: conditions against the archive, the timeline, each department's progress, the decision."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    return await _review(request, uow, scope, case_id, done=done[:200])
+    return await _review(request, uow, case_id, done=done[:200])
 
 
 def _amount(text: str) -> int | None:
@@ -160,7 +155,7 @@ async def decide(
         await reviews.decide(uow=uow, client=client, scope=scope, case_id=case_id, body=body)
     except DomainError as exc:
         return await _review(
-            request, uow, scope, case_id, error=page_reason(exc), form=form, status_code=exc.status_code
+            request, uow, case_id, scope=scope, error=page_reason(exc), form=form, status_code=exc.status_code
         )
     done = f"已提交：{DecisionKind(decision).label}"
     return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
@@ -190,7 +185,7 @@ async def rule(
             uphold=uphold == "uphold", comment=comment,
         )  # fmt: skip
     except DomainError as exc:
-        return await _review(request, uow, scope, case_id, error=page_reason(exc), status_code=exc.status_code)
+        return await _review(request, uow, case_id, scope=scope, error=page_reason(exc), status_code=exc.status_code)
     done = "已裁定：异议成立" if uphold == "uphold" else "已裁定：异议不成立"
     return RedirectResponse(f"/web/workbench/cases/{case_id}?done={quote(done)}", status_code=303)
 
@@ -207,49 +202,43 @@ def items_page(
     q: Annotated[str, Query(max_length=60)] = "",
 ) -> Response:
     """My fund items (政策资金事项) with status, window, budget use and case counts; filter and search."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
-        status_value = FundItemStatus(status) if status else None
-        mode_value = FundItemMode(mode) if mode else None
-    except ValueError:
-        return error_page(request, Invalid("status / mode：筛选条件不是已知的事项状态或兑付方式", field="status"))
-    try:
-        rows = workbench.items_page(session=session, scope=scope, status=status_value, mode=mode_value, q=q)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {
-        "principal": scope.principal,
-        "department": scope.department_name,
-        "rows": rows,
-        "status": status,
-        "mode": mode,
-        "q": q,
-        "statuses": list(FundItemStatus),
-        "modes": list(FundItemMode),
-    }
-    return templates.TemplateResponse(request, "workbench_items.html", context)
+
+    def build(scope: Scope) -> dict:
+        try:
+            status_value = FundItemStatus(status) if status else None
+            mode_value = FundItemMode(mode) if mode else None
+        except ValueError:
+            raise Invalid("status / mode：筛选条件不是已知的事项状态或兑付方式", field="status") from None
+        return {
+            "department": scope.department_name,
+            "rows": workbench.items_page(session=session, scope=scope, status=status_value, mode=mode_value, q=q),
+            "status": status,
+            "mode": mode,
+            "q": q,
+            "statuses": list(FundItemStatus),
+            "modes": list(FundItemMode),
+        }
+
+    return pages.page(request, "workbench_items.html", build)
 
 
-def _item_response(request: Request, session: SessionDep, scope: Scope, code: str, today: Today, **extra: object):
-    status_code = int(extra.pop("status_code", 200))  # type: ignore[call-overload]
-    try:
+def _item_response(
+    request: Request, session: SessionDep, code: str, today: Today, *, scope: Scope | None = None, **extra: object
+) -> Response:
+    """The fund item page, with `extra` (notes of what was done, or a refusal and its status)."""
+
+    def build(scope: Scope) -> dict:
         page = workbench.item_page(session=session, scope=scope, code=code, today=today)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"principal": scope.principal, "page": page, "item": page.item, "statuses": FundItemStatus} | extra
-    return templates.TemplateResponse(request, "workbench_item.html", context, status_code=status_code)
+        return {"page": page, "item": page.item, "statuses": FundItemStatus} | extra
+
+    return pages.page(request, "workbench_item.html", build, scope=scope)
 
 
 @router.get("/items/{code}", response_class=HTMLResponse)
 def item_page(code: str, request: Request, session: SessionDep, today: Today, saved: str = "") -> Response:
     """One fund item: lifecycle buttons with the 5-working-day listing rule explained, and its version history."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
     notes = [n for n in saved[:500].split("；") if n]
-    return _item_response(request, session, scope, code, today, notes=notes)
+    return _item_response(request, session, code, today, notes=notes)
 
 
 @router.post("/items/{code}/lifecycle", response_class=HTMLResponse)
@@ -268,8 +257,10 @@ def lifecycle(
     try:
         out = workbench.lifecycle(session=session, scope=scope, code=code, action=action, reason=reason, today=today)
     except DomainError as exc:
-        return _item_response(request, session, scope, code, today, error=exc.message, status_code=exc.status_code)
-    return _item_response(request, session, scope, code, today, notes=out.notes)
+        return _item_response(
+            request, session, code, today, scope=scope, error=exc.message, status_code=exc.status_code
+        )
+    return _item_response(request, session, code, today, scope=scope, notes=out.notes)
 
 
 # -- the fund item editor -------------------------------------------------------------------------------------------
@@ -455,29 +446,24 @@ async def create_item(request: Request, uow: UowDep) -> Response:
 def dry_run_page(code: str, request: Request, session: SessionDep) -> Response:
     """政策预匹配: matched count, amount, budget coverage, charts by district and size, and a sample of matched and
     near-miss enterprises with the conditions they do not meet."""
-    scope = signed_in(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+
+    def build(scope: Scope) -> dict:
         page = workbench.dry_run_page(session=session, scope=scope, code=code)
-    except DomainError as exc:
-        return error_page(request, exc)
-    context = {"principal": scope.principal, "page": page, "r": page.result}
-    return templates.TemplateResponse(request, "workbench_dry_run.html", context)
+        return {"page": page, "r": page.result}
+
+    return pages.page(request, "workbench_dry_run.html", build)
 
 
 @router.get("/items/{code}/edit", response_class=HTMLResponse)
 def edit_item(code: str, request: Request, session: SessionDep) -> Response:
     """The editor on the item's latest version (a listed version is copied into a new draft when saved)."""
-    scope = _editor_scope(request)
-    if not isinstance(scope, Scope):
-        return scope
-    try:
+
+    def build(scope: Scope) -> Response:
         item = fund_item_service.get_item(session=session, principal=scope.principal, code=code)
-    except DomainError as exc:
-        return error_page(request, exc)
-    values, rows = item_editor.form_from_config(item.version.config.model_dump(mode="json"))
-    return _editor(request, scope, values, rows, code=code)
+        values, rows = item_editor.form_from_config(item.version.config.model_dump(mode="json"))
+        return _editor(request, scope, values, rows, code=code)
+
+    return pages.page(request, "workbench_editor.html", build, guard=_editor_scope)
 
 
 @router.post("/items/{code}/edit", response_class=HTMLResponse)

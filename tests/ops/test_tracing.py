@@ -77,3 +77,32 @@ async def test_one_trace_from_the_request_to_the_activities(traced) -> None:
     assert any(n.startswith("RunActivity:") for n in names), names
     # Span names hold route templates and type names, never the enterprise's USCC.
     assert all(uscc not in n for n in names)
+
+    # Enterprise URLs carry the USCC in the path, and a query may carry it, a phone or a sign-in token: the server
+    # spans name the route template, and their URL attributes are masked.
+    phone, token = "13812345678", headers["Authorization"].removeprefix("Bearer ")
+    for path in (f"/api/v1/enterprises/{uscc}/cases?uscc={uscc}&phone={phone}&token={token}",
+                 f"/api/v1/archive/enterprises/{uscc}/facts?as_of=2026-11-30", f"/nowhere/{uscc}"):  # fmt: skip
+        await asyncio.to_thread(httpx.get, f"{url}{path}", headers=headers, timeout=30)
+
+    def enterprise_spans():
+        spans = exporter.get_finished_spans()
+        found = [s for s in spans if s.attributes.get("http.route") == "/api/v1/archive/enterprises/{uscc}/facts"]
+        return spans if found and any(s.attributes.get("url.path", "").startswith("/nowhere") for s in spans) else None
+
+    spans = await eventually(enterprise_spans, lambda s: s is not None, what="the enterprise requests' spans")
+    cases = next(s for s in spans if s.attributes.get("http.route") == "/api/v1/enterprises/{uscc}/cases")
+    assert cases.name == "GET /api/v1/enterprises/{uscc}/cases"
+    assert cases.attributes["url.path"] == "/api/v1/enterprises/{redacted}/cases", cases.attributes
+    leaks = [
+        (s.name, text)
+        for s in spans
+        for text in (
+            s.name,
+            *(f"{k}={v}" for k, v in s.attributes.items()),
+            *(f"{e.name} {dict(e.attributes or {})}" for e in s.events),
+            s.status.description or "",
+        )
+        if uscc in text or phone in text or token in text
+    ]
+    assert not leaks, leaks
