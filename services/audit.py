@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from db.repositories import audit
+from schemas.audit import AuditNote
 from schemas.vocabulary import AuditKind, Role
 from services.errors import Forbidden
 from services.scope import Scope
@@ -19,6 +20,13 @@ from services.scope import Scope
 def record(*, session: Session, kind: str, actor: str, subject: str, data: dict | None = None) -> None:
     """Append one audit record (kind from AuditKind; subject names what it is about, e.g. `fund_item:YC-…`)."""
     audit.append(session=session, kind=kind, actor=actor, subject=subject, data=data)
+
+
+def record_note(*, session: Session, note: AuditNote) -> None:
+    """The audit record a workflow step carries (a person's decision), written in the step's own transaction: the
+    step writes it only with an effect that is new, so Temporal's retries write it once and a crash writes neither.
+    Writing it after the workflow accepted the update, in a second transaction, could lose it to a crash between."""
+    record(session=session, kind=note.kind, actor=note.actor, subject=note.subject, data=note.data)
 
 
 @dataclass

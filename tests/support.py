@@ -123,3 +123,33 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def crash_first_audit_write(monkeypatch: Any, subject: str) -> list[str]:
+    """Make the first audit record about `subject` fail as a crash would, inside the transaction that writes it: the
+    step must then roll back its whole effect and, retried, write both once. Returns the subjects it failed."""
+    from db.repositories import audit
+
+    real, failed = audit.append, []
+
+    def append(*, session: Any, kind: str, actor: str, subject: str, data: dict | None = None, chain: str = audit.MAIN):
+        if subject == wanted and not failed:
+            failed.append(subject)
+            raise RuntimeError(f"simulated crash before the audit record of {subject} was written")
+        return real(session=session, kind=kind, actor=actor, subject=subject, data=data, chain=chain)
+
+    wanted = subject
+    monkeypatch.setattr(audit, "append", append)
+    return failed
+
+
+def audit_records(db_url: str, subject: str) -> list[tuple[str, str, dict]]:
+    """(kind, actor, data) of every audit record about `subject`, oldest first."""
+    from sqlalchemy import select
+
+    from db.models import AuditRecord
+    from db.session import transaction
+
+    with transaction(db_url) as session:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.subject == subject).order_by(AuditRecord.seq))
+        return [(r.kind, r.actor, r.data) for r in rows]
