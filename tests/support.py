@@ -153,3 +153,18 @@ def audit_records(db_url: str, subject: str) -> list[tuple[str, str, dict]]:
     with transaction(db_url) as session:
         rows = session.scalars(select(AuditRecord).where(AuditRecord.subject == subject).order_by(AuditRecord.seq))
         return [(r.kind, r.actor, r.data) for r in rows]
+
+
+def drop_audit_guards(session: Any) -> None:
+    """What an attacker with the database owner's rights does first: drop the triggers that refuse edits and deletes
+    of case events and audit records (inside the caller's transaction; DDL is transactional on both engines)."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        for trigger, table in (("audit_record_guard", "audit_record"), ("case_event_guard", "case_event"),
+                               ("audit_record_no_truncate", "audit_record"), ("case_event_no_truncate", "case_event")):  # fmt: skip
+            session.execute(text(f"DROP TRIGGER IF EXISTS {trigger} ON {table}"))
+    else:
+        for trigger in ("audit_record_append_only", "audit_record_retention", "case_event_append_only",
+                        "case_event_retention"):  # fmt: skip
+            session.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
