@@ -29,6 +29,18 @@ def record_note(*, session: Session, note: AuditNote) -> None:
     record(session=session, kind=note.kind, actor=note.actor, subject=note.subject, data=note.data)
 
 
+def record_decode(*, session: Session, scope: Scope, payloads: int, key_ids: list[str], namespace: str,
+                  workflow_id: str | None) -> None:  # fmt: skip
+    """An operator read workflow payloads in plaintext (the Temporal Web UI's codec endpoint): who, how many, under
+    which keys, in which namespace and, when the caller says, for which workflow — never what they hold."""
+    if scope.role != Role.ADMIN:
+        raise Forbidden("只有平台管理员可以查看工作流载荷", rule="role")
+    record(session=session, kind=AuditKind.PAYLOAD_DECODED, actor=scope.actor,
+           subject=f"workflow:{workflow_id}" if workflow_id else f"namespace:{namespace}",
+           data={"payloads": payloads, "decrypted": len(key_ids), "key_ids": sorted(set(key_ids)),
+                 "namespace": namespace, "workflow_id": workflow_id})  # fmt: skip
+
+
 @dataclass
 class AuditReport:
     cases: int = 0
