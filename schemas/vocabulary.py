@@ -520,3 +520,4 @@ class AuditKind(Vocabulary):
     PAYLOAD_DECODED = "payload_decoded", "工作流载荷解密查看"
     KEY_RETIRED = "key_retired", "密钥停用"
     SIGN_IN_REFUSED = "sign_in_refused", "登录被拒绝"
+    CALENDAR_IMPORTED = "calendar_imported", "节假日安排导入"

@@ -10,9 +10,10 @@ PostgreSQL a TRUNCATE of either table is refused too (row triggers do not see it
 deletes an event (a key rotation re-encrypts no column of case_event), so no code path changes. An attacker who
 drops the triggers is still caught by the keyed, anchored chains.
 
-Two audit kinds are added to the audit_record CHECK: `payload_decoded` (an operator read workflow payloads through
-the Temporal Web UI's codec endpoint) and `key_retired` (`zhida keys retire`), plus `sign_in_refused` (a sign-in
-with a token that was not accepted). The value lists are written out so this revision keeps meaning what it meant.
+Four audit kinds are added to the audit_record CHECK: `payload_decoded` (an operator read workflow payloads through
+the Temporal Web UI's codec endpoint), `key_retired` (`zhida keys retire`), `sign_in_refused` (a sign-in with a
+token that was not accepted) and `calendar_imported` (an administrator replaced a year's holidays, which moves
+working-day deadlines). The value lists are written out so this revision keeps meaning what it meant.
 
 SQLite rewrites a CHECK by copying the table (batch mode), which drops its triggers: audit_record's are created
 again here, and a later migration that copies case_event or audit_record must do the same
@@ -32,7 +33,7 @@ depends_on: str | Sequence[str] | None = None
 RETENTION_DAYS = 183
 KINDS = ("sign_in", "sign_out", "fund_item_changed", "fund_item_lifecycle", "archive_edit", "decision",
          "alert_closed", "export", "reanchor", "key_rotation")  # fmt: skip
-NEW_KINDS = ("payload_decoded", "key_retired", "sign_in_refused")
+NEW_KINDS = ("payload_decoded", "key_retired", "sign_in_refused", "calendar_imported")
 
 
 def _pg() -> bool:

@@ -174,3 +174,23 @@ def test_reanchor_anchors_old_chains_that_hold_and_records_itself(session: Sessi
     assert audit.verify_case(session=session, case_id=bad) is not None  # tampering is not re-anchored
     last = session.scalar(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1))
     assert last.kind == AuditKind.REANCHOR and good in last.data["case_ids"]
+
+
+def test_refused_sign_ins_are_recorded_without_the_token(world: World, client) -> None:
+    from tests.api.scoping import csrf_headers
+
+    def refused() -> list[AuditRecord]:
+        with transaction(world.settings.db_url) as s:
+            return list(s.scalars(select(AuditRecord).where(AuditRecord.kind == AuditKind.SIGN_IN_REFUSED)
+                                  .order_by(AuditRecord.seq)))  # fmt: skip
+
+    before = len(refused())
+    headers = csrf_headers(world.settings.jwt_key())
+    forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.forged"
+    assert client.post("/web/login", data={"token": forged}, headers=headers).status_code == 401
+    unknown = world.token("department", "YC-NO-SUCH")
+    assert client.post("/web/login", data={"token": unknown}, headers=headers).status_code == 401
+    bad, stranger = refused()[before:]
+    assert (bad.actor, bad.subject, bad.data["rule"]) == ("anonymous", "login:token", "token")
+    assert (stranger.actor, stranger.data["rule"]) == ("department:YC-NO-SUCH", "known_department")
+    assert bad.data["client"] and forged not in str(bad.data) and unknown not in str(stranger.data)
