@@ -228,14 +228,20 @@ class Settings(BaseSettings):
     def fernet_key(self) -> str:
         """The keyring of personal data at rest (db/crypto.py): the original key (`k0`: ZHIDA_ENCRYPTION_KEY, or
         keys/fernet.key) and the rotated ones, keys/fernet/<id>.key, the current one (keys/fernet/current) first."""
-        if self.encryption_key:
+        retired = self.retired_fernet_keys()
+        if "k0" in retired:  # never read (nor made again) once retired
+            legacy = None
+        elif self.encryption_key:
             legacy = self.encryption_key.get_secret_value()
         else:
             legacy = self._dev_secret("fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
         folder = self.keys_path / "fernet"
         if not folder.is_dir():
+            assert legacy is not None
             return legacy.strip()
-        ring = {"k0": legacy.strip()} | {p.stem: p.read_text().strip() for p in sorted(folder.glob("*.key"))}
+        ring = ({"k0": legacy.strip()} if legacy is not None else {}) | {
+            p.stem: p.read_text().strip() for p in sorted(folder.glob("*.key")) if p.stem not in retired
+        }
         current_file = folder / "current"
         current = current_file.read_text().strip() if current_file.exists() else "k0"
         order = [current, *sorted(k for k in ring if k != current)]
@@ -244,11 +250,43 @@ class Settings(BaseSettings):
     def new_fernet_key(self) -> str:
         """Add a key to the keyring (keys/fernet/k<N>.key, 0600) and return its id; it is not current yet."""
         folder = self.keys_path / "fernet"
-        taken = {p.stem for p in folder.glob("*.key")} if folder.is_dir() else set()
+        taken = ({p.stem for p in folder.glob("*.key")} if folder.is_dir() else set()) | self.retired_fernet_keys()
         number = 1 + max((int(k[1:]) for k in taken | {"k0"} if k[1:].isdigit()), default=0)
         key_id = f"k{number}"
         self._dev_secret(f"fernet/{key_id}.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
         return key_id
+
+    def retired_fernet_keys(self) -> set[str]:
+        """Ids retired by `zhida keys retire` (keys/fernet/retired.txt, one a line): never loaded again."""
+        path = self.keys_path / "fernet" / "retired.txt"
+        return set(path.read_text().split()) if path.exists() else set()
+
+    def retire_fernet_key(self, key_id: str) -> Path | None:
+        """Mark the key retired and move its file out of the keyring (to keys/fernet/retired/, 0600, for offline
+        archiving or destruction); returns where it went (None: k0 given by ZHIDA_ENCRYPTION_KEY has no file)."""
+        folder = self.keys_path / "fernet"
+        source = self.keys_path / "fernet.key" if key_id == "k0" else folder / f"{key_id}.key"
+        moved = None
+        if source.exists():
+            archive = folder / "retired"
+            archive.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(archive, 0o700)
+            moved = archive / f"{key_id}.key"
+            os.replace(source, moved)
+        listed = folder / "retired.txt"
+        tmp = listed.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("".join(f"{k}\n" for k in sorted(self.retired_fernet_keys() | {key_id})))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, listed)
+        return moved
+
+    def unretire_fernet_key(self, key_id: str, moved: Path | None) -> None:
+        """Undo retire_fernet_key (its audit record could not be written)."""
+        folder = self.keys_path / "fernet"
+        if moved is not None:
+            os.replace(moved, self.keys_path / "fernet.key" if key_id == "k0" else folder / f"{key_id}.key")
+        left = self.retired_fernet_keys() - {key_id}
+        (folder / "retired.txt").write_text("".join(f"{k}\n" for k in sorted(left)))
 
     def set_current_fernet_key(self, key_id: str) -> None:
         path = self.keys_path / "fernet" / "current"

@@ -22,6 +22,7 @@ from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from logs import get_logger
 from rules.indicators import voucher_details
+from schemas.audit import AuditNote
 from schemas.campaigns import (
     BatchIn,
     BatchOut,
@@ -39,7 +40,8 @@ from schemas.campaigns import (
 from schemas.localtime import LOCAL_TZ, local_date
 from schemas.treasury import MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
-from schemas.vocabulary import CampaignPhase, CaseStatus, FinanceStatus, PaymentStatus
+from schemas.vocabulary import AuditKind, CampaignPhase, CaseStatus, FinanceStatus, PaymentStatus
+from services import audit
 from services import campaign_progress as campaign_service
 
 log = get_logger("zhida.campaign")
@@ -225,9 +227,14 @@ class CampaignActivities:
             row = repo.tranche(session=session, campaign_id=record.campaign_id, number=record.decision.tranche)
             assert row is not None
             d = record.decision
-            return campaign_service.tranche_view(
-                repo.record_finance(session=session, row=row, approve=d.approve, actor=d.actor, note=d.note)
-            )
+            first = row.finance_status == FinanceStatus.PENDING
+            stored = repo.record_finance(session=session, row=row, approve=d.approve, actor=d.actor, note=d.note)
+            if first:  # the decision's audit record commits with it, once (a retry finds the wave decided)
+                audit.record_note(session=session, note=AuditNote(kind=AuditKind.DECISION, actor=d.actor,
+                                              subject=f"campaign:{record.campaign_id}",
+                                              data={"decision": "campaign_tranche", "tranche": d.tranche,
+                                                    "approve": d.approve, "note": d.note}))  # fmt: skip
+            return campaign_service.tranche_view(stored)
 
     @activity.defn
     def campaign_approve(self, batch: BatchIn) -> BatchOut:
@@ -376,9 +383,14 @@ class CampaignActivities:
             case = cases.get(session=session, case_id=ruling.case_id)
             assert case is not None
             r = ruling.ruling
+            first = case.status == CaseStatus.OBJECTED
             status = repo.rule_objection(
                 session=session, ctx=ctx, case=case, upheld=r.upheld, actor=r.actor, reason=r.reason
             )
+            if first:  # the ruling's audit record commits with it, once (a retry finds the case ruled)
+                audit.record_note(session=session, note=AuditNote(kind=AuditKind.DECISION, actor=r.actor, subject=f"case:{case.id}",
+                                              data={"decision": "campaign_objection_ruling", "upheld": r.upheld,
+                                                    "reason": r.reason}))  # fmt: skip
             return ObjectionOutcome(case_id=case.id, status=status, pay=status == CaseStatus.APPROVED)
 
     @activity.defn

@@ -55,6 +55,7 @@ from schemas.vocabulary import (
     SystemActor,
     actor,
 )
+from services import audit
 
 # The enterprise's time to correct its payout account after a failed or returned payment (working days).
 CORRECTION_WORKING_DAYS = 5
@@ -542,10 +543,10 @@ class CaseActivities:
 
     @activity.defn
     def record_event(self, rec: EventRecord) -> None:
-        """One event the workflow knows whole: no other state changes with it."""
+        """One event the workflow knows whole: no other state changes with it (but its audit record, if any)."""
         with transaction(self.db_url) as session:
             case, _, _, _ = self._load(session, rec.case_id)
-            cases.record(
+            _, created = cases.record(
                 session=session,
                 case=case,
                 key=rec.key,
@@ -555,6 +556,8 @@ class CaseActivities:
                 reason=rec.reason,
                 data=rec.data,
             )
+            if created and rec.audit is not None:
+                audit.record_note(session=session, note=rec.audit)
 
     @activity.defn
     def fail_payment(self, step: PaymentStep) -> None:

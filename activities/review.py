@@ -14,6 +14,7 @@ from rules.amounts import compute_amount, is_fully_quantified
 from rules.conditions import evaluate, facts_of
 from rules.money import to_capitals
 from rules.sms_templates import format_date
+from schemas.audit import AuditNote
 from schemas.cases import (
     CaseRef,
     CloseRequest,
@@ -33,6 +34,7 @@ from schemas.fund_items import ApprovalFlow
 from schemas.localtime import local_date
 from schemas.vocabulary import (
     STAGE_CASE_STATUS,
+    AuditKind,
     CaseStatus,
     DecisionKind,
     EventKind,
@@ -42,6 +44,7 @@ from schemas.vocabulary import (
     TaskStatus,
     TimeoutPolicy,
 )
+from services import audit
 
 # Working days the objection department has to rule on a real-name objection.
 OBJECTION_RULING_WORKING_DAYS = 5
@@ -353,7 +356,7 @@ class ReviewActivities(CaseActivities):
             still_open = [
                 o for o in reviews.objections_for_case(session=session, case_id=case.id) if o.status == ObjectionStatus.OPEN
             ]
-            cases.record(
+            _, created = cases.record(
                 session=session,
                 case=case,
                 key=f"objection_ruling:{r.objection_id}",
@@ -363,6 +366,10 @@ class ReviewActivities(CaseActivities):
                 reason=ruled.label + (f"：{r.comment}" if r.comment else ""),
                 data={"objection_id": r.objection_id, "department": r.department},
             )
+            if created:  # the ruling's audit record commits with its effect, once (a retry finds the event)
+                audit.record_note(session=session, note=AuditNote(kind=AuditKind.DECISION, actor=r.actor, subject=f"case:{case.id}",
+                                              data={"decision": "objection_ruling", "objection_id": r.objection_id,
+                                                    "uphold": r.uphold}))  # fmt: skip
 
     @activity.defn
     def finance_approve(self, step: FinanceStep) -> ReserveResult:

@@ -1,6 +1,8 @@
 """`zhida keys rotate`: a new key for personal data at rest, and every encrypted value re-encrypted under it.
 
-`zhida keys status`: the keyring (ids only) and how many values each key still holds."""
+`zhida keys retire KEY_ID`: an old key out of the keyring, refused while any stored value still uses it.
+
+`zhida keys status`: the keyring (ids only), the retired keys, and how many values each key still holds."""
 
 from __future__ import annotations
 
@@ -45,18 +47,58 @@ def rotate(
                   f"全部进程重启后可归档[/]")  # fmt: skip
 
 
+@app.command("retire")
+def retire(
+    key_id: str = typer.Argument(..., help="the key id to retire, e.g. k1 (see zhida keys status)"),
+    operator: str = typer.Option(..., help="who runs it (recorded in the audit chain)"),
+) -> None:
+    """Take an old key out of the keyring once no stored value uses it (refused otherwise); recorded."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from schemas.vocabulary import ActorKind, actor
+    from services import keys
+    from services.errors import DomainError
+    from settings import get_settings
+
+    settings = get_settings()
+    columns = keys._columns()
+    try:
+        with Progress(TextColumn("检查 {task.fields[column]}"), BarColumn(), MofNCompleteColumn(),
+                      console=console) as bar:  # fmt: skip
+            task = bar.add_task("retire", total=len(columns), column="")
+            report = keys.retire(settings=settings, key_id=key_id, actor=actor(ActorKind.ADMIN, "cli", operator),
+                                 on_column=lambda column, n: bar.update(task, advance=1, column=f"{column}：{n} 个值"))  # fmt: skip
+    except DomainError as exc:
+        console.print(f"[red]不能停用密钥 {key_id}：{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    if report.already:
+        console.print(f"[yellow]密钥 {key_id} 此前已停用，不再加载；无需再次操作[/]")
+        return
+    where = (f"密钥文件已移到 {report.moved_to}（不再加载；离线归档或在备份保存期满后销毁）" if report.moved_to
+             else "该密钥来自 ZHIDA_ENCRYPTION_KEY：请从各进程的环境中删除它")  # fmt: skip
+    console.print(f"[green]密钥 {key_id} 已停用：{len(report.checked)} 个加密字段中没有值再使用它；{where}。"
+                  f"已写入审计记录；请重启各进程，使其不再持有该密钥[/]")  # fmt: skip
+
+
 @app.command("status")
 def status() -> None:
-    """Key ids in the keyring (current first) and the values each still encrypts."""
+    """Key ids in the keyring (current first), the retired ones, and how many values each key encrypts."""
     from db import crypto
-    from db.repositories import keys as repo
-    from db.session import reading
+    from services import keys
     from settings import get_settings
 
     settings = get_settings()
     current, ring = crypto.keyring(settings.fernet_key())
-    console.print(f"当前密钥 {current}；密钥目录中：{', '.join(ring)}")
-    with reading(settings.db_url) as session:
-        for table, column in repo.ENCRYPTED:
-            left = repo.count_pending(session=session, table=table, column=column, key_id=current)
-            console.print(f"  {table.name}.{column}: {left} 个值不在当前密钥下")
+    retired = settings.retired_fernet_keys()
+    console.print(f"当前密钥 {current}；密钥目录中：{', '.join(ring)}" + (f"；已停用：{', '.join(sorted(retired))}"
+                                                                  if retired else ""))  # fmt: skip
+    for key_id, by_column in keys.usage(settings=settings).items():
+        state = "当前" if key_id == current else ("已停用" if key_id in retired else "可停用" if not any(
+            by_column.values()) else "待重新加密")  # fmt: skip
+        console.print(f"  {key_id}（{state}）：{sum(by_column.values())} 个值")
+        for column, n in by_column.items():
+            if n:
+                console.print(f"    {column}: {n}")
+        if key_id in retired and any(by_column.values()):
+            console.print(f"[red]    已停用的密钥 {key_id} 下仍有值（轮换后未重启的进程写入）：把 keys/fernet/retired/"
+                          f"{key_id}.key 移回 keys/fernet/ 并从 retired.txt 删除它，再运行 zhida keys rotate[/]")  # fmt: skip

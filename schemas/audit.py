@@ -1,8 +1,10 @@
-"""Payloads of the daily audit verification (workflows/audit.py)."""
+"""Payloads of the daily audit verification (workflows/audit.py), and the audit note a workflow step carries."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from schemas.vocabulary import AuditKind
 
 
 class AuditCheckIn(BaseModel):
@@ -15,3 +17,13 @@ class AuditCheckOut(BaseModel):
     records: int
     broken: int
     alert_id: int | None = None
+
+
+class AuditNote(BaseModel):
+    """An audit record (services/audit.py) that a workflow step writes with its own database effect: in the same
+    transaction and only when that effect is new, so a retried step writes it once and a crash writes neither."""
+
+    kind: AuditKind
+    actor: str
+    subject: str
+    data: dict = Field(default_factory=dict)

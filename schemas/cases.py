@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.audit import AuditNote
 from schemas.vocabulary import (
     Awaiting,
     CaseStatus,
@@ -410,6 +411,8 @@ class EventRecord(BaseModel):
     reason: str
     to_status: CaseStatus | None = None
     data: dict | None = None
+    # A person's decision (finance's budget decision) is an audit record too, written with the event.
+    audit: AuditNote | None = None
 
 
 class CorrectionCheck(BaseModel):

@@ -517,3 +517,7 @@ class AuditKind(Vocabulary):
     EXPORT = "export", "数据导出"
     REANCHOR = "reanchor", "审计链重新锚定"
     KEY_ROTATION = "key_rotation", "密钥轮换"
+    PAYLOAD_DECODED = "payload_decoded", "工作流载荷解密查看"
+    KEY_RETIRED = "key_retired", "密钥停用"
+    SIGN_IN_REFUSED = "sign_in_refused", "登录被拒绝"
+    CALENDAR_IMPORTED = "calendar_imported", "节假日安排导入"

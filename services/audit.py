@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from db.repositories import audit
+from schemas.audit import AuditNote
 from schemas.vocabulary import AuditKind, Role
 from services.errors import Forbidden
 from services.scope import Scope
@@ -19,6 +20,25 @@ from services.scope import Scope
 def record(*, session: Session, kind: str, actor: str, subject: str, data: dict | None = None) -> None:
     """Append one audit record (kind from AuditKind; subject names what it is about, e.g. `fund_item:YC-…`)."""
     audit.append(session=session, kind=kind, actor=actor, subject=subject, data=data)
+
+
+def record_note(*, session: Session, note: AuditNote) -> None:
+    """The audit record a workflow step carries (a person's decision), written in the step's own transaction: the
+    step writes it only with an effect that is new, so Temporal's retries write it once and a crash writes neither.
+    Writing it after the workflow accepted the update, in a second transaction, could lose it to a crash between."""
+    record(session=session, kind=note.kind, actor=note.actor, subject=note.subject, data=note.data)
+
+
+def record_decode(*, session: Session, scope: Scope, payloads: int, key_ids: list[str], namespace: str,
+                  workflow_id: str | None) -> None:  # fmt: skip
+    """An operator read workflow payloads in plaintext (the Temporal Web UI's codec endpoint): who, how many, under
+    which keys, in which namespace and, when the caller says, for which workflow — never what they hold."""
+    if scope.role != Role.ADMIN:
+        raise Forbidden("只有平台管理员可以查看工作流载荷", rule="role")
+    record(session=session, kind=AuditKind.PAYLOAD_DECODED, actor=scope.actor,
+           subject=f"workflow:{workflow_id}" if workflow_id else f"namespace:{namespace}",
+           data={"payloads": payloads, "decrypted": len(key_ids), "key_ids": sorted(set(key_ids)),
+                 "namespace": namespace, "workflow_id": workflow_id})  # fmt: skip
 
 
 @dataclass

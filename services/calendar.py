@@ -30,8 +30,8 @@ from schemas.calendar import (
 from schemas.cases import CaseProgress
 from schemas.localtime import LOCAL_TZ, to_local
 from schemas.principal import Principal
-from schemas.vocabulary import ActorKind, Awaiting, CaseStatus, EventKind, Role, actor
-from services import scope
+from schemas.vocabulary import ActorKind, AuditKind, Awaiting, CaseStatus, EventKind, Role, actor
+from services import audit, scope
 from services.errors import Forbidden, Invalid, NotFound
 from workflows.review import ReviewCaseWorkflow
 
@@ -142,6 +142,10 @@ def import_year(*, session: Session, principal: Principal, year: int, raw: bytes
     moved = recompute_provisional(
         session=session, year=year, source=label, actor=actor(ActorKind.ADMIN, principal.subject)
     )
+    # A configuration change that moves working-day deadlines: in the audit chain, in the import's transaction.
+    audit.record(session=session, kind=AuditKind.CALENDAR_IMPORTED, actor=principal.actor, subject=f"calendar:{year}",
+                 data={"source": label, "days": stored, "holidays": sum(1 for e in entries if not e.is_workday),
+                       "deadlines_moved": len(moved)})  # fmt: skip
     return ImportOut(
         year=year,
         source=label,

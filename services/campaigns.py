@@ -38,8 +38,8 @@ from schemas.campaigns import (
     ObjectionRuling,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import AuditKind, CaseStatus, ConsentStatus, Role
-from services import audit, scope
+from schemas.vocabulary import CaseStatus, ConsentStatus, Role
+from services import scope
 from services.campaign_progress import counted_progress
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from settings import Settings
@@ -181,27 +181,14 @@ def finance_target(*, session: Session, principal: Principal, campaign_id: int) 
 async def decide(
     *, client: Client, workflow_id: str, principal: Principal, tranche: int, approve: bool, note: str
 ) -> None:
-    """One finance decision on a whole wave: approve (the wave is paid) or refuse (budget released)."""
+    """One finance decision on a whole wave: approve (the wave is paid) or refuse (budget released). Its audit
+    record is written with the wave's decision by the workflow's activity (CampaignActivities.campaign_finance)."""
     decision = FinanceDecision(tranche=tranche, approve=approve, actor=principal.actor, note=note)
     try:
         await client.get_workflow_handle(workflow_id).execute_update(CampaignWorkflow.finance_decision, decision)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise Conflict(str(getattr(cause, "message", cause) or exc), field="tranche") from exc
-
-
-def record_decision(
-    *, session: Session, principal: Principal, campaign_id: int, tranche: int, approve: bool, note: str
-) -> None:
-    """The finance decision on a wave, in the audit chain (after the workflow accepted it)."""
-    audit.record(session=session, kind=AuditKind.DECISION, actor=principal.actor, subject=f"campaign:{campaign_id}",
-                 data={"decision": "campaign_tranche", "tranche": tranche, "approve": approve, "note": note})  # fmt: skip
-
-
-def record_ruling(*, session: Session, principal: Principal, case_id: int, upheld: bool, reason: str) -> None:
-    """A department's ruling on a campaign case's objection, in the audit chain (after the workflow accepted it)."""
-    audit.record(session=session, kind=AuditKind.DECISION, actor=principal.actor, subject=f"case:{case_id}",
-                 data={"decision": "campaign_objection_ruling", "upheld": upheld, "reason": reason})  # fmt: skip
 
 
 def collect_target(*, session: Session, principal: Principal, campaign_id: int) -> str:

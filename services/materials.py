@@ -21,9 +21,9 @@ from gateways.storage import MaterialStore, MissingMaterial
 from rules.materials import MEDIA_TYPES, Limits, Upload, display_name, problems, sniff
 from schemas.cases import ApplicationIn, CaseOut, CaseProgress
 from schemas.materials import MaterialOut
-from schemas.vocabulary import CaseStatus, FundItemMode, MaterialPurpose, MaterialType, Role
+from schemas.vocabulary import AuditKind, CaseStatus, FundItemMode, MaterialPurpose, MaterialType, Role
+from services import audit, reviews
 from services import cases as case_service
-from services import reviews
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.scope import Scope
 from services.uow import UnitOfWork
@@ -146,6 +146,11 @@ def open_material(
     if hashlib.sha256(content).hexdigest() != row.sha256:
         raise Conflict(f"材料“{row.file_name}”的文件与提交时的 SHA-256 不符，已拒绝打开", field="material_id",
                        rule="sha256")  # fmt: skip
+    if scope.role != Role.ENTERPRISE:
+        # An official (or an administrator) reading an enterprise's documents is an export of its data: in the audit
+        # chain, in the request's transaction (which commits before the file is sent).
+        audit.record(session=session, kind=AuditKind.EXPORT, actor=scope.actor, subject=f"material:{row.id}",
+                     data={"case_id": case.id, "material_id": row.id, "sha256": row.sha256})  # fmt: skip
     return MaterialFile(out(row), MEDIA_TYPES[MaterialType(row.content_type)], content)
 
 

@@ -31,8 +31,7 @@ from schemas.cases import (
     WithdrawIn,
 )
 from schemas.reviews import AccountBody, DecisionBody, ObjectionBody, ObjectionOut, TaskOut
-from schemas.vocabulary import AuditKind, CaseStatus, FundItemMode, PaymentStatus, Role
-from services import audit
+from schemas.vocabulary import CaseStatus, FundItemMode, PaymentStatus, Role
 from services.cases import visible_case
 from services.errors import Conflict, Forbidden, Invalid
 from services.scope import Scope
@@ -233,11 +232,8 @@ async def rule_objection(
         actor=scope.actor,
         comment=comment,
     )
-    progress = await _update(client, ref.workflow_id, "rule_objection", ruling)
-    await uow.write(audit.record, kind=AuditKind.DECISION, actor=scope.actor, subject=f"case:{case_id}",
-                    data={"decision": "objection_ruling", "objection_id": ruling.objection_id,
-                          "uphold": ruling.uphold})  # fmt: skip
-    return progress
+    # Its audit record is written by the workflow's activity, with the ruling (ReviewActivities.record_objection_ruling).
+    return await _update(client, ref.workflow_id, "rule_objection", ruling)
 
 
 # -- payments that came back ----------------------------------------------------------------------------------------
@@ -278,7 +274,5 @@ async def budget_decision(
         raise Forbidden("只有财政部门可以作出预算决定", rule="role")
     ref = await uow.read(case_ref, scope=scope, case_id=case_id)
     decision = BudgetDecision(department=scope.principal.subject, approve=approve, actor=scope.actor, comment=comment)
-    progress = await _payment_update(client, ref, "decide_budget", decision)
-    await uow.write(audit.record, kind=AuditKind.DECISION, actor=scope.actor, subject=f"case:{case_id}",
-                    data={"decision": "budget", "approve": approve, "comment": comment})  # fmt: skip
-    return progress
+    # Its audit record is written by the workflow's activity, with the decision's event (CaseActivities.record_event).
+    return await _payment_update(client, ref, "decide_budget", decision)

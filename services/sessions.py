@@ -31,6 +31,13 @@ def sign_in(*, session: Session, principal: Principal, method: str) -> None:
                  subject=f"session:{principal.token_id}", data={"method": method})  # fmt: skip
 
 
+def sign_in_refused(*, session: Session, actor: str, method: str, rule: str | None, client: str | None) -> None:
+    """Record a refused sign-in (等保 2.0: failed logins are security events): who the token claimed to be, when it
+    could be read at all (`anonymous` otherwise), why, and from where — never the token."""
+    audit.record(session=session, kind=AuditKind.SIGN_IN_REFUSED, actor=actor, subject=f"login:{method}",
+                 data={"rule": rule or "refused", "client": (client or "")[:64]})  # fmt: skip
+
+
 def sign_in_choices(*, session: Session) -> list[dict]:
     """The development sign-in list: administrator, every department and finance bureau, the first enterprises —
     each with the role and subject its token will carry and a Chinese label."""

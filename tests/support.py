@@ -123,3 +123,48 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def crash_first_audit_write(monkeypatch: Any, subject: str) -> list[str]:
+    """Make the first audit record about `subject` fail as a crash would, inside the transaction that writes it: the
+    step must then roll back its whole effect and, retried, write both once. Returns the subjects it failed."""
+    from db.repositories import audit
+
+    real, failed = audit.append, []
+
+    def append(*, session: Any, kind: str, actor: str, subject: str, data: dict | None = None, chain: str = audit.MAIN):
+        if subject == wanted and not failed:
+            failed.append(subject)
+            raise RuntimeError(f"simulated crash before the audit record of {subject} was written")
+        return real(session=session, kind=kind, actor=actor, subject=subject, data=data, chain=chain)
+
+    wanted = subject
+    monkeypatch.setattr(audit, "append", append)
+    return failed
+
+
+def audit_records(db_url: str, subject: str) -> list[tuple[str, str, dict]]:
+    """(kind, actor, data) of every audit record about `subject`, oldest first."""
+    from sqlalchemy import select
+
+    from db.models import AuditRecord
+    from db.session import transaction
+
+    with transaction(db_url) as session:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.subject == subject).order_by(AuditRecord.seq))
+        return [(r.kind, r.actor, r.data) for r in rows]
+
+
+def drop_audit_guards(session: Any) -> None:
+    """What an attacker with the database owner's rights does first: drop the triggers that refuse edits and deletes
+    of case events and audit records (inside the caller's transaction; DDL is transactional on both engines)."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        for trigger, table in (("audit_record_guard", "audit_record"), ("case_event_guard", "case_event"),
+                               ("audit_record_no_truncate", "audit_record"), ("case_event_no_truncate", "case_event")):  # fmt: skip
+            session.execute(text(f"DROP TRIGGER IF EXISTS {trigger} ON {table}"))
+    else:
+        for trigger in ("audit_record_append_only", "audit_record_retention", "case_event_append_only",
+                        "case_event_retention"):  # fmt: skip
+            session.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))

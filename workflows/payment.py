@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
+    from schemas.audit import AuditNote
     from schemas.cases import (
         AccountCorrection,
         BudgetDecision,
@@ -26,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentStep,
         StageNote,
     )
-    from schemas.vocabulary import Awaiting, CaseStatus, EventKind, PaymentStatus
+    from schemas.vocabulary import AuditKind, Awaiting, CaseStatus, EventKind, PaymentStatus
 
 DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -196,6 +197,14 @@ class PaymentHandlers:
                     actor=decision.actor,
                     reason=decision.comment or ("财政同意重新安排预算" if decision.approve else "财政不再安排预算"),
                     data={"approve": decision.approve},
+                    # The decision's audit record commits with its event (a second write after the update could be
+                    # lost to a crash); the command sequence is unchanged, only the activity's input grew.
+                    audit=AuditNote(
+                        kind=AuditKind.DECISION,
+                        actor=decision.actor,
+                        subject=f"case:{case_id}",
+                        data={"decision": "budget", "approve": decision.approve, "comment": decision.comment},
+                    ),
                 ),
                 **DB_STEP,
             )

@@ -151,8 +151,6 @@ async def _decide(
         approve=body.approve,
         note=body.note,
     )
-    await in_session(settings, lambda s: service.record_decision(session=s, principal=principal, campaign_id=campaign_id,
-                     tranche=body.tranche, approve=body.approve, note=body.note))  # fmt: skip
 
 
 @router.post(
@@ -202,8 +200,6 @@ async def rule_objection(
     """The department rules on an objection: upheld (not paid) or dismissed (paid with its wave)."""
     await in_session(settings, lambda s: service.ruling_target(session=s, principal=principal, case_id=case_id))
     result = await service.rule_objection(client=client, principal=principal, case_id=case_id, body=body)
-    await in_session(settings, lambda s: service.record_ruling(session=s, principal=principal, case_id=case_id,
-                                                               upheld=body.upheld, reason=body.reason))  # fmt: skip
     return {"case_id": case_id, "ruling": result}
 
 

@@ -4,23 +4,31 @@ Temporal's codec server protocol: `POST /codec/decode` and `POST /codec/encode` 
 `{"payloads": [{"metadata": {k: base64}, "data": base64}]}`, answered in the same shape. The Web UI calls it from its
 own origin (settings.ui_origin), so that origin, and only that one, is admitted by CORS. Only administrators may
 call it: with a bearer token (the UI's "pass access token"), or with the pages' sign-in cookie when the request comes
-from the Web UI's origin (the UI's "include credentials"). Everyone else gets 401/403 and never a plaintext.
+from the Web UI's origin (the UI's "include credentials"). Everyone else gets 401/403 and never a plaintext. Every decode is an audit record (who, how many payloads under
+which keys, the namespace and the workflow when the UI's Referer names it; never the contents), committed before
+the answer leaves.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Body, Request, Response
 from google.protobuf import json_format
+from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payload
 
 from api.deps import COOKIE, bearer_of, resolve_scope, verify
 from api.errors import Forbidden, Invalid, Unauthorized
+from db.session import transaction
 from schemas.ops import CodecPayloads
 from schemas.vocabulary import Role
+from services import audit
+from services.scope import Scope
 from workflows.client import data_converter
-from workflows.codec import CodecKeyError
+from workflows.codec import ENCODING, CodecKeyError
 
 router = APIRouter(prefix="/codec", tags=["codec 载荷编解码（Temporal Web UI）"])
 MAX_PAYLOADS = 1000
@@ -37,7 +45,7 @@ def _cors(request: Request, response: Response) -> None:
         response.headers["Vary"] = "Origin"
 
 
-def _operator(request: Request) -> None:
+def _operator(request: Request) -> Scope:
     settings = request.app.state.settings
     token = bearer_of(request)
     from_ui = request.headers.get("origin", "").rstrip("/") == settings.ui_origin
@@ -48,6 +56,33 @@ def _operator(request: Request) -> None:
     scope = resolve_scope(settings.db_url, verify(settings, token))
     if scope.role != Role.ADMIN:
         raise Forbidden(f"{Role.label_of(scope.role)}无权查看工作流载荷（仅平台管理员）", rule="role")
+    return scope
+
+
+# The Web UI's page of a workflow, as a Referer names it (sent in full when the UI and this endpoint share an
+# origin behind a proxy, or the UI's Referrer-Policy allows it; across origins browsers send the origin only).
+_WORKFLOW_PAGE = re.compile(r"/namespaces/([^/]+)/workflows/([^/]+)")
+
+
+def _where(request: Request) -> tuple[str, str | None]:
+    """(namespace, workflow id or None) of a decode request, from what the UI sends: X-Namespace and the Referer."""
+    namespace = request.headers.get("x-namespace", "")[:100] or request.app.state.settings.temporal_namespace
+    found = _WORKFLOW_PAGE.search(urlsplit(request.headers.get("referer", "")).path)
+    return namespace, unquote(found.group(2))[:200] if found else None
+
+
+async def _record_decode(request: Request, scope: Scope, payloads: list[Payload]) -> None:
+    """One audit record per decode request, committed before any plaintext leaves (no record, no answer)."""
+    namespace, workflow_id = _where(request)
+    key_ids = [p.metadata.get("encryption-key-id", b"?").decode(errors="replace")[:40] for p in payloads
+               if p.metadata.get("encoding") == ENCODING]  # fmt: skip
+
+    def write() -> None:
+        with transaction(request.app.state.settings.db_url) as session:
+            audit.record_decode(session=session, scope=scope, payloads=len(payloads), key_ids=key_ids,
+                                namespace=namespace, workflow_id=workflow_id)  # fmt: skip
+
+    await run_in_threadpool(write)
 
 
 def _payloads(body: dict[str, Any]) -> list[Payload]:
@@ -76,17 +111,20 @@ def preflight(operation: str, request: Request) -> Response:
              response_model=CodecPayloads)  # fmt: skip
 async def decode(request: Request, response: Response, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     _cors(request, response)
-    _operator(request)
+    scope = _operator(request)
     codec = data_converter(request.app.state.settings).payload_codec
     assert codec is not None
+    payloads = _payloads(body)
     try:
-        return _answer(await codec.decode(_payloads(body)))
+        decoded = await codec.decode(payloads)
     except CodecKeyError as exc:
         raise Invalid("payloads：载荷的密钥不在本平台的密钥目录中", field="payloads", rule="unknown_key") from exc
     except Exception as exc:  # a forged or damaged ciphertext (InvalidTag)
         if isinstance(exc, Invalid):
             raise
         raise Invalid("payloads：载荷已被篡改或已损坏，无法解密", field="payloads", rule="tampered") from exc
+    await _record_decode(request, scope, payloads)
+    return _answer(decoded)
 
 
 @router.post("/encode", summary="加密工作流载荷（Temporal Web UI 编解码服务，仅平台管理员）",

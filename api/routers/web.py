@@ -36,6 +36,13 @@ def _login_page(request: Request, error: str | None, status_code: int = 200) -> 
     return templates.TemplateResponse(request, "login.html", context, status_code=status_code)
 
 
+def _refused(request: Request, claimed: str, method: str, exc: Unauthorized) -> None:
+    """A refused sign-in is an audit record too (who the token claimed to be, the rule, the client address)."""
+    with transaction(request.app.state.settings.db_url) as session:
+        sessions.sign_in_refused(session=session, actor=claimed, method=method, rule=exc.rule,
+                                 client=request.client.host if request.client else None)  # fmt: skip
+
+
 def _start_session(request: Request, token: str, principal: Principal, method: str = "token") -> Response:
     """Check the caller exists, then hand out our own session token (with a jti, so logout can revoke it); the
     sign-in is recorded in the audit chain."""
@@ -43,6 +50,7 @@ def _start_session(request: Request, token: str, principal: Principal, method: s
     try:
         resolve_scope(settings.db_url, principal)
     except Unauthorized as exc:
+        _refused(request, principal.actor, method, exc)
         return _login_page(request, exc.message, 401)
     if principal.token_id == "" or principal.expires_at - int(time.time()) > settings.jwt_ttl_seconds:
         # An identity-service token: exchange it for ours, which logout can revoke.
@@ -71,6 +79,7 @@ def login_form(request: Request, token: str = Form("")) -> Response:
     try:
         principal = verify(request.app.state.settings, token.strip())
     except Unauthorized as exc:
+        _refused(request, "anonymous", "token", exc)
         return _login_page(request, exc.message.replace("访问令牌无效", "令牌无效"), 401)
     return _start_session(request, token.strip(), principal)
 

@@ -28,6 +28,18 @@ def _pending(table: Table, column: str, key_id: str):
     return col.is_not(None) & col.not_like(f"{key_id}:%")
 
 
+def _under(table: Table, column: str, key_id: str):
+    col = table.c[column]
+    if key_id == crypto.LEGACY_ID:  # k0 also holds the values from before key ids (no prefix: a Fernet token has no ':')
+        return col.is_not(None) & (col.like(f"{key_id}:%") | col.not_like("%:%"))
+    return col.is_not(None) & col.like(f"{key_id}:%")
+
+
+def count_under(*, session: Session, table: Table, column: str, key_id: str) -> int:
+    """Values of the column encrypted under `key_id`."""
+    return session.scalar(select(func.count()).select_from(table).where(_under(table, column, key_id))) or 0
+
+
 def count_pending(*, session: Session, table: Table, column: str, key_id: str) -> int:
     """Values of the column not yet under `key_id`."""
     return session.scalar(select(func.count()).select_from(table).where(_pending(table, column, key_id))) or 0

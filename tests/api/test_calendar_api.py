@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.auth import mint
 from db.migrate import upgrade
-from db.models import CalendarDay, CalendarYear, Enterprise
+from db.models import AuditRecord, CalendarDay, CalendarYear, Enterprise
 from db.repositories import enterprises, fund_items
 from db.session import engine_for, transaction
 from settings import Settings
@@ -178,6 +178,12 @@ def test_2027_is_provisional_until_its_notice_is_imported(client: TestClient, se
     assert response.status_code == 200, response.text
     assert (response.json()["source"], response.json()["days_stored"]) == ("国办发明电〔2026〕7号", 2)
     assert deadline(client, settings, "2027-02-05", 2)["due"] == "2027-02-08"
+    # Each good import is a configuration change in the audit chain (the refused ones changed nothing).
+    with transaction(settings.db_url) as session:
+        records = session.scalars(select(AuditRecord).where(AuditRecord.subject == "calendar:2027")
+                                  .order_by(AuditRecord.seq)).all()  # fmt: skip
+    assert [(r.kind, r.actor, r.data["days"]) for r in records] == [("calendar_imported", "admin:root", 9),
+                                                                    ("calendar_imported", "admin:root", 2)]  # fmt: skip
 
 
 def test_import_needs_a_sane_body(client: TestClient, settings: Settings) -> None:

@@ -288,3 +288,26 @@ def test_page_upload_carries_csrf_and_shows_the_rule(small: TestClient, material
                    data={"comment": "补"}, files=[("files", ("说明.docx", b"PK\x03\x04word"))])  # fmt: skip
     assert r.status_code == 303
     assert "“说明.docx”的文件类型不允许" in unquote(r.headers["location"])
+
+
+def test_an_official_reading_a_material_is_an_audit_record(client: TestClient, materials_world: World) -> None:  # noqa: F811
+    from sqlalchemy import select
+
+    from db.models import AuditRecord
+
+    w = materials_world
+    url = f"/api/v1/cases/{w.ids['case_a']}/materials/{w.ids['material_a']}"
+    subject = f"material:{w.ids['material_a']}"
+
+    def records(db_url: str) -> list[tuple[str, dict]]:
+        with transaction(db_url) as s:
+            rows = s.scalars(select(AuditRecord).where(AuditRecord.subject == subject).order_by(AuditRecord.seq))
+            return [(r.actor, r.data) for r in rows]
+
+    db_url = client.app.state.settings.db_url
+    before = records(db_url)
+    client.cookies.clear()
+    assert client.get(url, headers=w.headers["dept_a"]).content == PDF
+    assert client.get(url, headers=w.headers["ent_a"]).content == PDF  # the enterprise reading its own: no export
+    [(actor, data)] = records(db_url)[len(before):]
+    assert actor.startswith("department:") and data["case_id"] == w.ids["case_a"] and data["sha256"]

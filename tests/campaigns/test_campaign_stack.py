@@ -21,7 +21,7 @@ from settings import get_settings
 from tests.api.scoping import csrf_headers
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.stack import Stack
-from tests.support import eventually
+from tests.support import audit_records, crash_first_audit_write, eventually
 from workflows.client import connect, correction_workflow_id
 
 REGION = "420581"  # 宜都市: the demo enterprises (42050x) stay out of these campaigns
@@ -124,7 +124,9 @@ async def test_listing_pays_every_matched_enterprise_and_a_failed_line_gets_a_co
         assert described.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
 
 
-async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(stack: Stack) -> None:
+async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     small_batches(stack)
     code = "T7-E2E-FIN-001"
     with transaction(stack.settings.db_url) as session:
@@ -151,6 +153,8 @@ async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(st
     page = stack.http.get(f"/web/campaigns/{waiting['campaign_id']}", headers=cookie)
     assert "同意拨付（12 家，120,000.00元）" in page.text
     form = {"tranche": "1", "approve": "yes", "note": "同意"}
+    # The worker crashes once between the wave's decision and its audit record: the retry writes both, once.
+    crashed = crash_first_audit_write(monkeypatch, f"campaign:{waiting['campaign_id']}")
     ok = await asyncio.to_thread(
         stack.http.post,
         f"/web/campaigns/{waiting['campaign_id']}/decision",
@@ -161,6 +165,11 @@ async def test_finance_decides_the_wave_by_update_and_a_wrong_wave_is_refused(st
     done = await wait_campaign(stack, code, lambda p: p["finished"])
     assert done["paid"] == 12 and done["budget_left_fen"] == 0
     assert done["tranches"][0]["finance_status"] == "approved"
+    # The decision's audit record was written with the wave's decision by the workflow's activity, once.
+    assert crashed == [f"campaign:{done['campaign_id']}"]
+    assert audit_records(stack.settings.db_url, f"campaign:{done['campaign_id']}") == [
+        ("decision", "finance:YC-CZJ", {"decision": "campaign_tranche", "tranche": 1, "approve": True, "note": "同意"})
+    ]
     page = stack.http.get(f"/web/campaigns/{done['campaign_id']}", headers=cookie)
     assert page.status_code == 200 and "已拨付 12 / 匹配 12 家" in page.text and "已同意" in page.text
     listing = stack.http.get("/web/campaigns", headers=cookie)

@@ -32,7 +32,7 @@ from standins.treasury import create_app as create_treasury_app
 from tests.api.scoping import csrf_headers
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.replay.recording import record
-from tests.support import ServerThread, eventually
+from tests.support import ServerThread, audit_records, crash_first_audit_write, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
 from workflows.client import data_converter, decision_signer
 
@@ -184,7 +184,7 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
 
 
 async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
-    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest
+    waves_env: WorkflowEnvironment, settings: Settings, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = waves_env
     code = "T7-OBJ-001"
@@ -230,6 +230,8 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
             await env.sleep(timedelta(days=10))  # the publicity period ends
             result = await handle.result()
             assert result.paid == 2 and result.finished
+            # The worker crashes once between the upheld ruling's effect and its audit record: the retry writes both.
+            crashed = crash_first_audit_write(monkeypatch, f"case:{first.id}")
             upheld = env.client.get_workflow_handle(objection_workflow_id(first.id))
             dismissed = env.client.get_workflow_handle(objection_workflow_id(second.id))
             ruling = ObjectionRuling(upheld=True, actor="department:YC-RSJ", reason="经核查异议属实，不予兑付")
@@ -243,6 +245,14 @@ async def test_objection_takes_a_case_off_the_wave_until_the_department_rules(
     final = cases_by_status()
     assert [c.id for c in final["rejected"]] == [first.id]
     assert len(final["paid"]) == 3
+    # Rulings and the wave's (automatic) finance decision are in the audit chain, written with their effects.
+    assert crashed == [f"case:{first.id}"]
+    for case, upheld_, reason in ((first, True, "经核查异议属实，不予兑付"), (second, False, "经核查异议不成立")):
+        assert audit_records(settings.db_url, f"case:{case.id}") == [
+            ("decision", "department:YC-RSJ", {"decision": "campaign_objection_ruling", "upheld": upheld_, "reason": reason})
+        ]
+    [(kind, _, data)] = audit_records(settings.db_url, f"campaign:{campaign_id}")
+    assert kind == "decision" and data["decision"] == "campaign_tranche" and data["approve"] is True
     with transaction(settings.db_url) as session:
         totals = budget.totals(session=session, fund_item_id=item.id)
         assert totals["committed_fen"] == 3 * AMOUNT_FEN and totals["reserved_fen"] == 0

@@ -18,6 +18,7 @@ from db.session import transaction
 from schemas.vocabulary import CaseStatus, EventKind, FundItemMode, SystemActor
 from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
 from tests.security.conftest import DEPT, World
+from tests.support import drop_audit_guards
 
 KEY = "Y2FzZS1ldmVudHMtY2hhaW4tdGVzdC1rZXktMzJieXQ="
 STEPS = [("matched", EventKind.MATCHED, CaseStatus.MATCHED), ("reserved", EventKind.BUDGET_RESERVED, CaseStatus.RESERVED),
@@ -59,6 +60,7 @@ def test_an_untouched_chain_holds(session: Session) -> None:
 
 def test_editing_an_event_is_detected(session: Session) -> None:
     case_id = _case_with_events(session)
+    drop_audit_guards(session)  # the database refuses the edit (tests/security/test_case_event_guard.py)
     _event(session, case_id, 2).reason = "改过的理由"
     session.flush()
     assert "内容与其哈希不符" in _problem(session, case_id)
@@ -66,12 +68,14 @@ def test_editing_an_event_is_detected(session: Session) -> None:
 
 def test_deleting_a_middle_event_is_detected(session: Session) -> None:
     case_id = _case_with_events(session)
+    drop_audit_guards(session)
     session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 2))
     assert "缺失" in _problem(session, case_id)
 
 
 def test_deleting_the_last_event_is_detected(session: Session) -> None:
     case_id = _case_with_events(session)
+    drop_audit_guards(session)
     session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 3))
     assert "锚点记录 3 条，现存 2 条" in _problem(session, case_id)
 
@@ -79,6 +83,7 @@ def test_deleting_the_last_event_is_detected(session: Session) -> None:
 @pytest.mark.parametrize("how", ["sha256", "another key"])
 def test_recomputing_the_chain_and_its_head_without_the_key_is_detected(session: Session, how: str) -> None:
     case_id = _case_with_events(session)
+    drop_audit_guards(session)
     _event(session, case_id, 2).reason = "改过的理由"
     session.flush()
 
@@ -117,6 +122,7 @@ def test_the_command_and_the_admin_endpoint_say_so(world: World, client, monkeyp
         assert client.get("/api/v1/audit/verify", headers=world.bearer()).json()["ok"] is True
         assert client.get("/api/v1/audit/verify", headers=world.bearer("department", DEPT)).status_code == 403
         with transaction(world.settings.db_url) as s:
+            drop_audit_guards(s)
             s.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 3))
         bad = CliRunner().invoke(app, ["audit", "verify"])
         assert bad.exit_code == 1 and f"办件 {case_id}" in bad.output and "审计链校验失败" in bad.output

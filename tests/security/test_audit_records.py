@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -21,15 +21,7 @@ from db.repositories import audit
 from db.session import transaction
 from schemas.vocabulary import AuditKind
 from tests.security.conftest import World
-
-
-def _drop_guards(session: Session) -> None:
-    """What an attacker with the database's owner rights does first (inside the test's transaction)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("DROP TRIGGER IF EXISTS audit_record_guard ON audit_record"))
-    else:
-        session.execute(text("DROP TRIGGER IF EXISTS audit_record_append_only"))
-        session.execute(text("DROP TRIGGER IF EXISTS audit_record_retention"))
+from tests.support import drop_audit_guards
 
 
 def _three(session: Session) -> list[AuditRecord]:
@@ -81,7 +73,7 @@ def test_the_database_refuses_updates_and_young_deletes(session: Session) -> Non
 @pytest.mark.parametrize("how", ["edit", "delete middle", "delete last", "recompute sha256", "recompute other key"])
 def test_tampering_is_detected(session: Session, how: str) -> None:
     records = _three(session)
-    _drop_guards(session)
+    drop_audit_guards(session)
     middle, last = records[1], records[2]
     if how == "edit":
         session.execute(update(AuditRecord).where(AuditRecord.id == middle.id).values(actor="admin:nobody"))
@@ -152,7 +144,7 @@ def test_use_cases_record_and_the_command_says_so(world: World, client, monkeypa
         good = CliRunner().invoke(app, ["audit", "verify"])
         assert good.exit_code == 0 and "条审计记录" in good.output, good.output
         with transaction(world.settings.db_url) as s:
-            _drop_guards(s)
+            drop_audit_guards(s)
             last = s.scalar(select(func.max(AuditRecord.seq)))
             s.execute(delete(AuditRecord).where(AuditRecord.seq == last))
         bad = CliRunner().invoke(app, ["audit", "verify"])
@@ -171,6 +163,7 @@ def test_reanchor_anchors_old_chains_that_hold_and_records_itself(session: Sessi
     good, bad = _case_with_events(session), _case_with_events(session)
     # Chains written before migration d5 have no head.
     session.execute(delete(CaseChainHead).where(CaseChainHead.case_id.in_([good, bad])))
+    drop_audit_guards(session)
     session.execute(update(CaseEvent).where(CaseEvent.case_id == bad, CaseEvent.seq == 2).values(reason="改过"))
     session.flush()
     assert "缺少链头锚点" in audit.verify_case(session=session, case_id=good).problem
@@ -181,3 +174,23 @@ def test_reanchor_anchors_old_chains_that_hold_and_records_itself(session: Sessi
     assert audit.verify_case(session=session, case_id=bad) is not None  # tampering is not re-anchored
     last = session.scalar(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1))
     assert last.kind == AuditKind.REANCHOR and good in last.data["case_ids"]
+
+
+def test_refused_sign_ins_are_recorded_without_the_token(world: World, client) -> None:
+    from tests.api.scoping import csrf_headers
+
+    def refused() -> list[AuditRecord]:
+        with transaction(world.settings.db_url) as s:
+            return list(s.scalars(select(AuditRecord).where(AuditRecord.kind == AuditKind.SIGN_IN_REFUSED)
+                                  .order_by(AuditRecord.seq)))  # fmt: skip
+
+    before = len(refused())
+    headers = csrf_headers(world.settings.jwt_key())
+    forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.forged"
+    assert client.post("/web/login", data={"token": forged}, headers=headers).status_code == 401
+    unknown = world.token("department", "YC-NO-SUCH")
+    assert client.post("/web/login", data={"token": unknown}, headers=headers).status_code == 401
+    bad, stranger = refused()[before:]
+    assert (bad.actor, bad.subject, bad.data["rule"]) == ("anonymous", "login:token", "token")
+    assert (stranger.actor, stranger.data["rule"]) == ("department:YC-NO-SUCH", "known_department")
+    assert bad.data["client"] and forged not in str(bad.data) and unknown not in str(stranger.data)

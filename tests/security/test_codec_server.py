@@ -6,16 +6,18 @@ the other's payloads."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from google.protobuf import json_format
+from sqlalchemy import select
 
 from api.app import create_app
 from api.auth import mint
-from db.models import Base
-from db.session import engine_for
+from db.models import AuditRecord, Base
+from db.session import engine_for, transaction
 from settings import Settings
 from workflows.client import data_converter
 from workflows.codec import ENCODING
@@ -94,6 +96,53 @@ def test_refusals(client: TestClient, settings: Settings) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["errors"][0]["rule"] == "unknown_key"
     bad = client.post("/codec/decode", json={"payloads": [{"data": "not base64!"}]}, headers=bearer)
     assert bad.status_code == 422 and "base64" in bad.json()["error"]["message"]
+
+
+def _decode_records(settings: Settings) -> list[AuditRecord]:
+    with transaction(settings.db_url) as session:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.kind == "payload_decoded").order_by(AuditRecord.seq))
+        return list(rows)
+
+
+def test_every_decode_is_an_audit_record_without_the_contents(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sealed = _sealed(settings)
+    before = len(_decode_records(settings))
+    page = "http://127.0.0.1:8233/namespaces/default/workflows/case%3AYC-1%3Aab12/0f3c-run/history"
+    headers = {"Authorization": f"Bearer {_admin(settings)}", "X-Namespace": "default", "Referer": page}
+    plain = [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": base64.b64encode(b"1").decode()}]
+    assert client.post("/codec/decode", json={"payloads": sealed + plain}, headers=headers).status_code == 200
+    # The UI across origins sends its origin only: the record names the namespace.
+    assert client.post("/codec/decode", json={"payloads": sealed}, headers=headers | {"Referer": UI + "/"}).status_code == 200
+    first, second = _decode_records(settings)[before:]
+    assert (first.actor, first.subject) == ("admin:ops", "workflow:case:YC-1:ab12")
+    assert first.data == {"payloads": 2, "decrypted": 1, "key_ids": [sealed_key_id(sealed)], "namespace": "default",
+                          "workflow_id": "case:YC-1:ab12"}  # fmt: skip
+    assert second.subject == "namespace:default" and second.data["workflow_id"] is None
+    for value in PERSONAL.values():
+        assert value not in json.dumps(first.data, ensure_ascii=False) + first.subject
+    # Refused and failed decodes hand out no plaintext, and are no reads.
+    department = mint(settings.jwt_key(), role="department", subject="YC-JXJ")
+    assert client.post("/codec/decode", json={"payloads": sealed},
+                       headers={"Authorization": f"Bearer {department}"}).status_code in (401, 403)  # fmt: skip
+    tampered = [dict(sealed[0], data=base64.b64encode(base64.b64decode(sealed[0]["data"])[:-1] + b"x").decode())]
+    assert client.post("/codec/decode", json={"payloads": tampered}, headers=headers).status_code == 422
+    assert len(_decode_records(settings)) == before + 2
+    # No record, no answer: when the audit record cannot be written, the plaintext does not leave.
+    from db.repositories import audit
+
+    def broken(**_: object) -> None:
+        raise RuntimeError("audit chain unavailable")
+
+    monkeypatch.setattr(audit, "append", broken)
+    failing = TestClient(create_app(settings), raise_server_exceptions=False)
+    answer = failing.post("/codec/decode", json={"payloads": sealed}, headers=headers)
+    assert answer.status_code == 500 and PERSONAL["uscc"] not in answer.text
+
+
+def sealed_key_id(sealed: list[dict]) -> str:
+    return base64.b64decode(sealed[0]["metadata"]["encryption-key-id"]).decode()
 
 
 async def test_sm4_gcm_under_gm_and_either_cipher_reads_the_other(tmp_path) -> None:

@@ -14,6 +14,7 @@ from db.repositories import payments
 from db.session import transaction
 from schemas.cases import AccountCorrection, BudgetDecision, CaseProgress, CorrectionOutcome
 from schemas.treasury import InstructionResult
+from tests.support import audit_records, crash_first_audit_write
 from tests.workflows.conftest import Harness
 from workflows.client import correction_workflow_id, start_correction
 from workflows.instant import InstantCaseWorkflow
@@ -161,8 +162,12 @@ async def test_return_after_paid_same_year_restores_quota_and_pays_again(h: Harn
     assert h.notices(case_id) == ["received", "approved", "paid", "payment_returned", "paid"]
 
 
-async def test_cross_year_return_waits_for_finance_then_pays_without_restoring(h: Harness) -> None:
+async def test_cross_year_return_waits_for_finance_then_pays_without_restoring(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case_id = await _paid_case(h)
+    # The worker crashes once between the decision's event and its audit record: neither commits, the retry writes both.
+    crashed = crash_first_audit_write(monkeypatch, f"case:{case_id}")
     before = h.totals(DEMO_ITEM)
     v = _return_after_paid(h, case_id, returned_at=datetime(2027, 1, 6, 2, 0, tzinfo=UTC))
     await start_correction(h.client, case_id=case_id, voucher_no=v, task_queue=h.queue)
@@ -183,7 +188,12 @@ async def test_cross_year_return_waits_for_finance_then_pays_without_restoring(h
     assert h.returns(case_id) == [("passive", "back_to_finance", True)]
     assert h.ledger(case_id) == [("reserve", 1), ("commit", 1), ("reserve", 2), ("commit", 2)]  # no restore
     assert h.totals(DEMO_ITEM)["committed_fen"] == before["committed_fen"] + AMOUNT
-    assert "budget_decision" in h.events(case_id)
+    assert h.events(case_id).count("budget_decision") == 1
+    # Finance's decision is in the audit chain although nothing but the workflow update ran (no API step after it).
+    assert crashed == [f"case:{case_id}"]
+    assert audit_records(h.db_url, f"case:{case_id}") == [
+        ("decision", "finance:YC-CZJ", {"decision": "budget", "approve": True, "comment": "2027年预算重新安排"})
+    ]
 
 
 async def test_cross_year_return_without_new_budget_fails_finally(h: Harness) -> None:

@@ -21,6 +21,7 @@ from schemas.cases import (
     RevokeIn,
     WithdrawIn,
 )
+from tests.support import audit_records, crash_first_audit_write
 from tests.workflows.conftest import FERNET_KEY, Harness
 
 FULL = "T-RV-FULL"
@@ -299,8 +300,10 @@ def _objection(h: Harness, case_id: int) -> int:
         ).id
 
 
-async def test_objection_upheld_rejects_the_case(h: Harness) -> None:
+async def test_objection_upheld_rejects_the_case(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     case_id, handle = await _to_publicity(h)
+    # The worker crashes once between the ruling's effect and its audit record: neither commits, the retry writes both.
+    crashed = crash_first_audit_write(monkeypatch, f"case:{case_id}")
     objection_id = _objection(h, case_id)
     progress = await handle.execute_update(
         "file_objection", ObjectionFiled(objection_id=objection_id), result_type=CaseProgress
@@ -323,6 +326,12 @@ async def test_objection_upheld_rejects_the_case(h: Harness) -> None:
     assert h.ledger(case_id) == []
     with transaction(h.db_url) as session:
         assert reviews.get_objection(session=session, objection_id=objection_id).status == "upheld"
+    assert h.events(case_id).count("objection_upheld") == 1
+    # The ruling is in the audit chain although nothing but the workflow update ran (no API step after it).
+    assert crashed == [f"case:{case_id}"]
+    assert audit_records(h.db_url, f"case:{case_id}") == [
+        ("decision", "department:YC-JXJ", {"decision": "objection_ruling", "objection_id": objection_id, "uphold": True})
+    ]
 
 
 async def test_objection_dismissed_suspends_then_continues_to_payment(h: Harness) -> None:
