@@ -15,7 +15,7 @@ from db.repositories import budget, cases, payments
 from db.repositories.campaigns.common import BEFORE_FINANCE, case_t, ent_t, event, instr_t, money, now, selected
 from db.repositories.campaigns.notify import queue_notices
 from db.repositories.campaigns.registry import Context
-from db.repositories.campaigns.tranches import finance_event
+from db.repositories.campaigns.tranches import automatic, finance_event
 from schemas.vocabulary import CaseStatus, EventKind, FinanceStatus, NoticeStage, PaymentStatus, SystemActor
 
 
@@ -72,23 +72,30 @@ def create_instructions(
     instructions, sent, missing = [], [], []
     config = ctx.config
     created = now()
+    auto = approved_tranche is not None and automatic(approved_tranche)
+    wave = {"tranche": approved_tranche.number, "finance": "auto"} if auto and approved_tranche else {}
     for r in rows:
+        before = CaseStatus.APPROVED
         if r.status != CaseStatus.APPROVED:
             assert approved_tranche is not None
-            (sent if (r.consent_acct_enc or r.bank_account_enc) else missing).append(
-                finance_event(approved_tranche, r.id, r.status)
-            )
+            if auto:  # the wave's one automatic approval is its audit record; the next event names the wave
+                before = r.status
+            else:
+                (sent if (r.consent_acct_enc or r.bank_account_enc) else missing).append(
+                    finance_event(approved_tranche, r.id, r.status)
+                )
         own = r.consent_acct_enc is not None
         enc = r.consent_acct_enc if own else r.bank_account_enc
         if not enc:
             missing.append(
                 event(
                     r.id,
-                    CaseStatus.APPROVED,
+                    before,
                     CaseStatus.NO_ACCOUNT,
                     "no_account",
                     EventKind.NO_ACCOUNT,
                     reason="企业未登记收款账户，待企业补充账户后拨付",
+                    data=wave or None,
                 )
             )
             continue
@@ -115,11 +122,11 @@ def create_instructions(
         sent.append(
             event(
                 r.id,
-                CaseStatus.APPROVED,
+                before,
                 CaseStatus.PAYING,
                 "paying:1",
                 EventKind.PAYMENT_SENT,
-                data={"voucher_no": voucher},
+                data={"voucher_no": voucher} | wave,
             )
         )
     payments.create_many(session=session, beat=beat, rows=instructions)
