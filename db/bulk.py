@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Table
@@ -94,9 +95,21 @@ def insert_rows(
     if ignore_duplicates:
         sql += " ON CONFLICT DO NOTHING"
     connection = session.connection()
+    # Rows that all name every column (the usual case: one dict literal per row) are read by one itemgetter, in C;
+    # a row missing a column (NULL) takes the per-column path.
+    getter = itemgetter(*columns)
+    whole = all(len(r) == len(columns) for r in rows)
     for chunk in chunks(rows):
-        # Plain lists per row, and only the JSON and moment columns converted: this loop is per row and column.
-        params = [[r.get(c) for c in columns] for r in chunk]  # lists, converted in place, then tuples
+        if whole and not converted:
+            params: list[Any] = [getter(r) for r in chunk] if len(columns) > 1 else [(getter(r),) for r in chunk]
+            connection.exec_driver_sql(sql, params)
+            beat()
+            continue
+        if whole and len(columns) > 1:
+            params = [list(getter(r)) for r in chunk]
+        else:
+            params = [[r.get(c) for c in columns] for r in chunk]  # lists, converted in place, then tuples
+        # Only the JSON and moment columns are converted: this loop is per row and column.
         for index, convert in converted:
             for values in params:
                 values[index] = convert(values[index])

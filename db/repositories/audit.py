@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,7 +57,44 @@ def mac(message: str) -> str:
 
 def chain_hash(prev_hash: str, body: dict) -> str:
     """The one hash of the chain: keyed over the previous hash and the canonical JSON of the event."""
-    return mac(prev_hash + _CANONICAL.encode(body))
+    return mac(prev_hash + canonical(body))
+
+
+# A case event's hash body: these keys, in the sorted order the canonical JSON writes them.
+_EVENT_KEYS = ("actor", "case_id", "created_at", "data", "from_status", "key", "kind", "reason", "seq", "to_status")
+_EVENT_KEY_SET = frozenset(_EVENT_KEYS)
+
+
+@lru_cache(maxsize=4096)
+def _fragment(value: str | None) -> str:
+    """The canonical JSON of one string (or null); a batch repeats the same actors, kinds, reasons and moments."""
+    return _CANONICAL.encode(value)
+
+
+def canonical(body: dict) -> str:
+    """The canonical JSON of a hash body (sorted keys, no spaces, UTF-8 as is).
+
+    A case event's body is written from cached fragments — the same text `_CANONICAL.encode` gives (a test holds
+    them equal), at a third of the cost per event, which a campaign pays for half a million events; any other body
+    goes through the encoder."""
+    if body.keys() != _EVENT_KEY_SET:
+        return _CANONICAL.encode(body)
+    case_id, seq, data = body["case_id"], body["seq"], body["data"]
+    if type(case_id) is not int or type(seq) is not int:
+        return _CANONICAL.encode(body)
+    try:
+        strings = [_fragment(body[k]) for k in ("actor", "created_at", "from_status", "key", "kind", "reason",
+                                                "to_status")]  # fmt: skip
+    except TypeError:  # a value that is not a string (unhashable, or cached under another type): the general way
+        return _CANONICAL.encode(body)
+    if any(s[0] != '"' and s != "null" for s in strings):
+        return _CANONICAL.encode(body)
+    actor, created, from_status, key, kind, reason, to_status = strings
+    encoded = "null" if data is None else _CANONICAL.encode(data)
+    return (
+        f'{{"actor":{actor},"case_id":{case_id},"created_at":{created},"data":{encoded},"from_status":{from_status},'
+        f'"key":{key},"kind":{kind},"reason":{reason},"seq":{seq},"to_status":{to_status}}}'
+    )
 
 
 def head_mac(case_id: int, seq: int, digest: str) -> str:

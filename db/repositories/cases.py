@@ -190,12 +190,15 @@ def record_many(
     fresh: bool = False,
     extra: dict[str, Any] | None = None,
     beat: bulk.Beat = bulk.no_beat,
+    move: bool = True,
 ) -> None:
     """Append many events and move each case to its last `to_status`: `record` in bulk, with the same hash chain.
 
     Events of one case follow each other in the chain in the order given. Unlike `record` there is no key check:
     the callers select their cases by status, so a retried batch finds only what is left. `fresh`: the cases were
-    created in this transaction and have no events yet. `extra`: more columns to set on every moved case. `beat` is
+    created in this transaction and have no events yet. `extra`: more columns to set on every moved case (values or
+    SQL expressions, e.g. a correlated subquery). `move=False`: the caller already wrote every case's last status
+    (rows inserted with it), so no UPDATE is issued — each one costs the summary triggers' work per row. `beat` is
     called between chunks of the write.
     """
     if not events:
@@ -223,7 +226,7 @@ def record_many(
         digest = event_hash(prev, body)
         last[e.case_id] = (seq, digest)
         rows.append(body | {"created_at": created, "prev_hash": prev, "hash": digest})
-        if e.to_status:
+        if e.to_status and move:
             moves[e.case_id] = e.to_status
     beat()
     bulk.insert_rows(session, CaseEvent.__table__, rows, beat=beat)

@@ -39,6 +39,13 @@ class Faults:
             self._rng = random.Random(settings.Seed)
             self.injected.clear()
 
+    def request_rules(self) -> bool:
+        """Whether a timeout or 5xx rule is still in force (else no request needs its vouchers read for one)."""
+        return any(
+            rule.Kind in ("timeout", "error_5xx") and self._remaining.get(index, 0) > 0
+            for index, rule in enumerate(self._settings.Rules)
+        )
+
     def request_fault(self, vouchers: Sequence[str]) -> FaultRule | None:
         """A timeout or 5xx to inject into this request, if any rule hits it (counted down per rule)."""
         with self._lock:

@@ -171,6 +171,57 @@ def test_consent_lapse_releases_the_budget_of_those_who_never_answer(session: Se
         assert cases_repo.verify_chain(session=session, case_id=case.id)
 
 
+def test_a_payment_returned_before_it_was_seen_paid_is_settled_paid_and_goes_to_the_return_flow(
+    session: Session,
+) -> None:
+    """A poll that finds an instruction already returned (paid, then 退票 before we asked): the money went out, so the
+    case is settled as paid (budget committed, drawn) and handed to the correction loop like any returned payment —
+    not closed as payment_failed with a "payment failed" notice and its reservation released as if the treasury had
+    refused it, while the treasury's ledger shows it paid and returned."""
+    from datetime import UTC, datetime
+
+    from db.models import Notice, PaymentInstruction
+    from db.repositories import budget, payments
+    from schemas.treasury import InstructionResult
+
+    item = add_item(session, "T7-RET-001", item_config(budget_fen=10 * AMOUNT_FEN))
+    add_enterprises(session, KEY, 3, seed=9)
+    ctx = listing(session, item)
+    ids = sorted(_match_all(session, ctx))
+    row = repo.open_tranche(session=session, ctx=ctx, number=1)
+    row = repo.record_finance(session=session, row=row, approve=True, actor="system:auto", note="test")
+    payer = repo.Payer("420500", "1000", "宜昌市财政局", 2026)
+    assert repo.create_instructions(session=session, ctx=ctx, payer=payer, limit=10, approved_tranche=row) == (3, 0)
+    vouchers = {cid: payments.voucher_no(case_id=cid, attempt=1) for cid in ids}
+    payments.mark_accepted_many(session=session, vouchers=list(vouchers.values()))
+    now = datetime.now(UTC)
+    paid = [
+        InstructionResult(VoucherNo=vouchers[cid], Status="paid", PaidAmt=AMOUNT_FEN, AcceptedAt=now, SettledAt=now)
+        for cid in ids[:2]
+    ]
+    back = InstructionResult(
+        VoucherNo=vouchers[ids[2]], Status="returned", PaidAmt=0, Reason="收款人户名不符", AcceptedAt=now,
+        SettledAt=now, ReturnType="passive", ReturnedAmt=AMOUNT_FEN, ReturnedAt=now,
+    )  # fmt: skip
+    payments.record_results_many(session=session, results=[*paid, back])
+    settled, failures = repo.settle_batch(session=session, ctx=ctx, limit=10)
+    assert sorted(settled) == [(ids[0], AMOUNT_FEN), (ids[1], AMOUNT_FEN)]
+    assert failures == [(ids[2], vouchers[ids[2]])]  # the campaign starts its correction workflow
+    session.expire_all()
+    case = session.get(Case, ids[2])
+    assert case.status == "paid" and case.paid_fen == AMOUNT_FEN
+    kinds = [e.kind for e in cases_repo.events(session=session, case_id=case.id)]
+    assert kinds == ["matched", "budget_reserved", "payment_sent", "paid"]  # the automatic approval: one audit record
+    assert cases_repo.verify_chain(session=session, case_id=case.id)
+    # committed like any paid attempt: the correction loop restores a same-year quota from there (the return flow)
+    assert any(e.kind == "commit" and e.attempt == 1 for e in budget.entries(session=session, case_id=case.id))
+    assert session.get(PaymentInstruction, session.scalar(
+        select(PaymentInstruction.id).where(PaymentInstruction.voucher_no == vouchers[ids[2]])
+    )).status == "returned"  # fmt: skip
+    templates = set(session.scalars(select(Notice.template_key).where(Notice.case_id == case.id)))
+    assert templates.isdisjoint({"paid", "payment_failed"})  # the correction loop sends the return's notice
+
+
 def test_tax_import_registers_a_reevaluation_for_a_newly_eligible_enterprise(
     empty_db_url: str, tmp_path, monkeypatch
 ) -> None:

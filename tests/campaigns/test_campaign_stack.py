@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
 from cli.main import app
-from db.models import Case, CaseEvent, Notice, PaymentInstruction
+from db.models import AuditRecord, Case, CaseEvent, Notice, PaymentInstruction
 from db.repositories import budget, fund_items
 from db.repositories import campaigns as repo
 from db.session import transaction
@@ -87,7 +87,17 @@ async def test_listing_pays_every_matched_enterprise_and_a_failed_line_gets_a_co
         paid = [c for c in cases if c.status == "paid"]
         assert len(paid) == 28 and all(c.paid_fen == AMOUNT_FEN for c in paid)
         kinds = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == paid[0].id).order_by(CaseEvent.seq))
-        assert list(kinds) == ["matched", "budget_reserved", "finance_approved", "payment_sent", "paid"]
+        # The wave's automatic approval is one chained audit record; the payment event names the wave.
+        assert list(kinds) == ["matched", "budget_reserved", "payment_sent", "paid"]
+        sent = session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == paid[0].id, CaseEvent.kind == "payment_sent")
+        ).one()
+        assert sent.from_status == "reserved" and sent.data["finance"] == "auto" and sent.data["tranche"] == 1
+        wave = f"campaign:{repo.for_item(session=session, fund_item_id=item.id)[0].id}:tranche:1"
+        decision = session.scalars(
+            select(AuditRecord).where(AuditRecord.kind == "decision", AuditRecord.subject == wave)
+        ).one_or_none()
+        assert decision is not None and decision.data["approve"] is True and decision.actor == "system:auto"
         paid_notices = session.scalars(
             select(Notice.content).where(Notice.fund_item_id == item.id, Notice.template_key == "paid")
         ).all()

@@ -75,6 +75,9 @@ def match_batch(
             if high is None:
                 return MatchOut([], low, True)
     ratio = plan_budget(session=session, ctx=ctx)
+    # Reserved at once (the usual plan): the rows are inserted as reserved, so no case row is written twice (each
+    # UPDATE of a case also runs the cockpit's summary triggers); the few the budget cannot hold move on below.
+    inserted = CaseStatus.MATCHED if ratio is None else CaseStatus.RESERVED
     amount, where = matchable(ctx)
     values = _json_object(session, [(name, _frozen_value(session, name)) for name in frozen_fields(config)])
     decided = now()
@@ -95,7 +98,7 @@ def match_batch(
         literal(campaign.fund_item_version),
         ent_t.c.id,
         literal(FundItemMode.NO_APPLICATION.value, String),
-        literal(CaseStatus.MATCHED.value, String),
+        literal(inserted.value, String),
         amount,
         literal(0),
         literal(f"case:{item.code}:", String) + ent_t.c.uscc,
@@ -135,10 +138,16 @@ def match_batch(
         for cid, amt in rows
     ]
     reserved = exhausted = 0
+    moved: set[int] = set()
     if ratio is not None:  # the budget plan allows reserving at once: one pass, two events per case
         more, reserved, exhausted, _ = reserve_rows(
             session, ctx, [(c, int(a)) for c, a in rows], ratio, stop_in_order=False, stopped=False, beat=beat
         )
         events += more
-    cases.record_many(session=session, beat=beat, events=events, fresh=True)
+        moved = {e.case_id for e in more if e.to_status != inserted}
+    # The chain as before (matched, then reserved or budget_exhausted); only the cases not inserted with their last
+    # status are updated.
+    cases.record_many(session=session, beat=beat, events=[e for e in events if e.case_id not in moved], fresh=True,
+                      move=False)  # fmt: skip
+    cases.record_many(session=session, beat=beat, events=[e for e in events if e.case_id in moved], fresh=True)
     return MatchOut([cid for cid, _ in rows], int(high), done, reserved, exhausted)

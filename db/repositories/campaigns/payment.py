@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from db import bulk
@@ -15,7 +15,7 @@ from db.repositories import budget, cases, payments
 from db.repositories.campaigns.common import BEFORE_FINANCE, case_t, ent_t, event, instr_t, money, now, selected
 from db.repositories.campaigns.notify import queue_notices
 from db.repositories.campaigns.registry import Context
-from db.repositories.campaigns.tranches import finance_event
+from db.repositories.campaigns.tranches import automatic, finance_event
 from schemas.vocabulary import CaseStatus, EventKind, FinanceStatus, NoticeStage, PaymentStatus, SystemActor
 
 
@@ -72,23 +72,30 @@ def create_instructions(
     instructions, sent, missing = [], [], []
     config = ctx.config
     created = now()
+    auto = approved_tranche is not None and automatic(approved_tranche)
+    wave = {"tranche": approved_tranche.number, "finance": "auto"} if auto and approved_tranche else {}
     for r in rows:
+        before = CaseStatus.APPROVED
         if r.status != CaseStatus.APPROVED:
             assert approved_tranche is not None
-            (sent if (r.consent_acct_enc or r.bank_account_enc) else missing).append(
-                finance_event(approved_tranche, r.id, r.status)
-            )
+            if auto:  # the wave's one automatic approval is its audit record; the next event names the wave
+                before = r.status
+            else:
+                (sent if (r.consent_acct_enc or r.bank_account_enc) else missing).append(
+                    finance_event(approved_tranche, r.id, r.status)
+                )
         own = r.consent_acct_enc is not None
         enc = r.consent_acct_enc if own else r.bank_account_enc
         if not enc:
             missing.append(
                 event(
                     r.id,
-                    CaseStatus.APPROVED,
+                    before,
                     CaseStatus.NO_ACCOUNT,
                     "no_account",
                     EventKind.NO_ACCOUNT,
                     reason="企业未登记收款账户，待企业补充账户后拨付",
+                    data=wave or None,
                 )
             )
             continue
@@ -115,11 +122,11 @@ def create_instructions(
         sent.append(
             event(
                 r.id,
-                CaseStatus.APPROVED,
+                before,
                 CaseStatus.PAYING,
                 "paying:1",
                 EventKind.PAYMENT_SENT,
-                data={"voucher_no": voucher},
+                data={"voucher_no": voucher} | wave,
             )
         )
     payments.create_many(session=session, beat=beat, rows=instructions)
@@ -156,7 +163,11 @@ def settle_batch(
     *, session: Session, ctx: Context, limit: int, case_ids: Sequence[int] | None = None, beat: bulk.Beat = bulk.no_beat
 ) -> tuple[list[tuple[int, int]], list[tuple[int, str]]]:
     """Paying cases whose instruction is final: paid (budget committed, paid notice) or payment_failed
-    (notice; the reservation stays for the correction loop). Returns ([(case, paid fen)], [(case, voucher)])."""
+    (notice; the reservation stays for the correction loop). An instruction already returned when we first see its
+    result (paid, then 退票 before the poll) went out: its case is settled as paid (committed, without the paid
+    notice) and handed to the correction loop with the failures, which treats it as the return of a paid case
+    (restores a same-year quota, records the return, asks for a corrected account).
+    Returns ([(case, paid fen)] of the paid ones, [(case, voucher)] of those the correction loop takes)."""
     query = (
         select(
             case_t.c.id,
@@ -175,22 +186,21 @@ def settle_batch(
         )
     )
     rows = session.execute(selected(query, case_ids).order_by(case_t.c.id).limit(limit)).all()
-    paid = [r for r in rows if r.status == PaymentStatus.PAID]
-    failed = [r for r in rows if r.status != PaymentStatus.PAID]
-    budget.commit_many(session=session, beat=beat, case_ids=[r.id for r in paid])
-    paid_amount = (
-        select(instr_t.c.paid_amt_fen).where(instr_t.c.case_id == case_t.c.id, instr_t.c.attempt == 1).scalar_subquery()
-    )
-    for chunk in bulk.chunks([r.id for r in paid]):
-        session.execute(update(case_t).where(case_t.c.id.in_(chunk)).values(paid_fen=paid_amount))
-    if failed:
-        session.execute(
-            update(case_t).where(case_t.c.id == bindparam("cid")).values(outcome_reason=bindparam("why")),
-            [{"cid": r.id, "why": r.fail_reason or "银行退回"} for r in failed],
-        )
+    went_out = [r for r in rows if r.status in (PaymentStatus.PAID, PaymentStatus.RETURNED)]
+    paid = [r for r in went_out if r.status == PaymentStatus.PAID]
+    returned = [r for r in went_out if r.status == PaymentStatus.RETURNED]
+    failed = [r for r in rows if r.status not in (PaymentStatus.PAID, PaymentStatus.RETURNED)]
+    budget.commit_many(session=session, beat=beat, case_ids=[r.id for r in went_out])
+
+    def attempt_1(column: Any) -> Any:
+        return select(column).where(instr_t.c.case_id == case_t.c.id, instr_t.c.attempt == 1).scalar_subquery()
+
+    # The paid amount and the failure reason ride on the status UPDATE (a correlated subquery), so each case row is
+    # written once here (a second UPDATE doubled the summary triggers' work per case).
     cases.record_many(
         session=session,
         beat=beat,
+        extra={"paid_fen": attempt_1(instr_t.c.paid_amt_fen)},
         events=[
             event(
                 r.id,
@@ -202,9 +212,14 @@ def settle_batch(
                 actor=SystemActor.TREASURY,
                 data={"voucher_no": r.voucher_no, "paid_amt_fen": r.paid_amt_fen},
             )
-            for r in paid
-        ]
-        + [
+            for r in went_out
+        ],
+    )
+    cases.record_many(
+        session=session,
+        beat=beat,
+        extra={"outcome_reason": func.coalesce(func.nullif(attempt_1(instr_t.c.fail_reason), ""), "银行退回")},
+        events=[
             event(
                 r.id,
                 CaseStatus.PAYING,
@@ -236,7 +251,7 @@ def settle_batch(
         template="payment_failed",
         rows=[(r.id, r.enterprise_id, {"reason": r.fail_reason or "银行退回", "officer": ctx.officer}) for r in failed],
     )
-    return [(r.id, r.paid_amt_fen) for r in paid], [(r.id, r.voucher_no) for r in failed]
+    return [(r.id, r.paid_amt_fen) for r in paid], [(r.id, r.voucher_no) for r in failed + returned]
 
 
 def open_payments(*, session: Session, campaign_id: int, case_ids: Sequence[int] | None = None) -> int:

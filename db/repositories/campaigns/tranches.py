@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from db import bulk
 from db.models import CampaignTranche
-from db.repositories import budget, cases
+from db.repositories import audit, budget, cases
 from db.repositories.campaigns.common import BEFORE_FINANCE, case_t, event, money, now, selected
 from db.repositories.campaigns.notify import queue_notices
 from db.repositories.campaigns.registry import Context
 from rules import sms_templates
-from schemas.vocabulary import CaseStatus, EventKind, FinanceStatus, NoticeStage, SystemActor
+from schemas.vocabulary import AuditKind, CaseStatus, EventKind, FinanceStatus, NoticeStage, SystemActor
 
 
 def open_tranche(*, session: Session, ctx: Context, number: int) -> CampaignTranche:
@@ -130,8 +130,24 @@ def record_finance(*, session: Session, row: CampaignTranche, approve: bool, act
     if row.finance_status == FinanceStatus.PENDING:
         row.finance_status = FinanceStatus.APPROVED if approve else FinanceStatus.REJECTED
         row.finance_actor, row.finance_note, row.finance_at = actor, note, now()
+        if automatic(row):
+            # The automatic approval of a wave is one decision: it is chained once here, and each case's payment
+            # event names the wave, instead of one approval event per case (a hundred thousand in a large wave).
+            audit.append(
+                session=session,
+                kind=AuditKind.DECISION,
+                actor=actor,
+                subject=f"campaign:{row.campaign_id}:tranche:{row.number}",
+                data={"approve": approve, "note": note, "tranche": row.number, "tranche_cases": row.cases,
+                      "tranche_amount_fen": row.amount_fen, "decided_at": row.finance_at.isoformat()},
+            )  # fmt: skip
         session.flush()
     return row
+
+
+def automatic(row: CampaignTranche) -> bool:
+    """The wave was approved automatically (the standard is fully quantified): no approval event per case."""
+    return row.finance_status == FinanceStatus.APPROVED and row.finance_actor == SystemActor.AUTO
 
 
 def finance_batch(
