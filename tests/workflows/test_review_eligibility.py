@@ -43,7 +43,7 @@ async def test_unmet_conditions_reject_at_once_with_the_shortfall_in_the_notice(
     assert h.events(case_id) == ["received", "rejected"]  # no stage was opened: no department saw it
     rejected = h.event_rows(case_id)[-1]
     assert rejected["actor"] == "system:rules" and rejected["data"]["at_application"] is True
-    assert h.case(case_id)["reason"].startswith("不符合申报条件：从业人数 ≥ 1000000 人：实际")
+    assert h.case(case_id)["reason"].startswith("不符合申报条件：从业人数 ≥ 1,000,000 人：实际")
     assert h.notices(case_id) == ["received_review", "rejected"]
     text = h.notice_texts(case_id)[-1]
     assert "未通过审核" in text and "从业人数" in text and "不足" in text
