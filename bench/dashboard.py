@@ -8,7 +8,7 @@ import random
 import statistics
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -22,11 +22,25 @@ STATUS_WEIGHTS = [60, 10, 10, 5, 15]  # paid, reviewing, finance review, awaitin
 REGIONS = ["420502", "420503", "420504", "420505", "420506", "420581", "420582", "420583"]
 
 
+P = 2_147_483_647  # 2^31 - 1: the pseudo-random mix below stays within 64-bit integers on both engines
+
+
+def _mix(i: str, salt: int) -> str:
+    """A pseudo-random integer in [0, P) for row number `i` (SQL), the same on SQLite and PostgreSQL: an affine step
+    then two squarings modulo P, so the fields drawn with different salts are not linear in each other."""
+    x = f"((({i}) + 1) * 2654435761 + {salt * 40503}) % {P}"
+    x = f"(({x}) * ({x}) + {salt}) % {P}"
+    return f"(({x}) * ({x})) % {P}"
+
+
 def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
-    """Departments, policies, fund items with one budget line each, enterprises, cases, their payment instructions
-    and overdue stages, inserted in bulk (executemany through db/bulk.py)."""
+    """Departments, policies, fund items with one budget line each and enterprises (a few thousand rows, from
+    Python), then the cases, their payment instructions and overdue stages set-based: one INSERT … SELECT each over a
+    generated series, the fields drawn by a deterministic mix of the row number and the seed."""
+    from sqlalchemy import text
+
     from db import bulk
-    from db.models import BudgetLine, Case, CaseTask, Department, Enterprise, FundItem, PaymentInstruction, Policy
+    from db.models import BudgetLine, Department, Enterprise, FundItem, Policy
     from db.session import transaction
     from schemas import uscc as uscc_rules
     from schemas.vocabulary import (
@@ -41,11 +55,8 @@ def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
 
     rng = random.Random(seed)
     enterprises = max(1, math.ceil(cases / items))
-    start = datetime(2026, 1, 5, 1, tzinfo=UTC)
-    weights = STATUS_WEIGHTS
-    kinds = [CaseStatus.PAID, CaseStatus.REVIEWING, CaseStatus.FINANCE_REVIEW, CaseStatus.AWAITING_CORRECTION,
-             CaseStatus.REJECTED]  # fmt: skip
     with transaction(url) as s:
+        pg = bulk.is_postgres(s)
         bulk.insert_rows(s, Department.__table__, [{"id": 1, "code": "BENCH-CZ", "name": "宜昌市财政局",
                                                     "region_code": "420500", "kind": DepartmentKind.FINANCE}])  # fmt: skip
         bulk.insert_rows(s, Department.__table__, [
@@ -62,53 +73,77 @@ def _generate(url: str, *, cases: int, items: int, seed: int) -> dict[str, int]:
             {"id": 1 + e, "uscc": uscc_rules.generate(rng, REGIONS[e % len(REGIONS)]), "name": f"基准企业{e + 1}",
              "region_code": REGIONS[e % len(REGIONS)], "tags": [], "industry_code": "C",
              "size_class": "small", "credit_status": "good"} for e in range(enterprises)])  # fmt: skip
-    paid_total: dict[int, int] = {}
-    committed: dict[int, int] = {}
-    rows, instructions, tasks = [], [], []
+    # Cumulative status thresholds over 0..99 (STATUS_WEIGHTS).
+    kinds = [CaseStatus.PAID, CaseStatus.REVIEWING, CaseStatus.FINANCE_REVIEW, CaseStatus.AWAITING_CORRECTION,
+             CaseStatus.REJECTED]  # fmt: skip
+    bounds, total = [], 0
+    for weight in STATUS_WEIGHTS:
+        total += weight
+        bounds.append(total)
+    def status(i: str) -> str:
+        draw = f"({_mix(i, seed)} % {total})"
+        return "CASE " + " ".join(f"WHEN {draw} < {b} THEN '{k.value}'" for b, k in zip(bounds, kinds, strict=True)) + " END"
 
-    def flush() -> None:
-        with transaction(url) as s:
-            bulk.insert_rows(s, Case.__table__, rows)
-            bulk.insert_rows(s, PaymentInstruction.__table__, instructions)
-            bulk.insert_rows(s, CaseTask.__table__, tasks)
-        rows.clear(), instructions.clear(), tasks.clear()
+    def amount(i: str) -> str:  # 1,000.00 to 199,999.00 yuan in whole yuan
+        return f"(100000 + ({_mix(i, seed + 1)} % 199000) * 100)"
 
-    for i in range(cases):
-        item, ent = 1 + i % items, 1 + i // items
-        status = rng.choices(kinds, weights)[0]
-        amount = rng.randrange(1_000_00, 200_000_00, 100)
-        began = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 280))
-        row: dict[str, Any] = {"id": i + 1, "fund_item_id": item, "fund_item_version": 1, "enterprise_id": ent,
-                               "mode": FundItemMode.INSTANT, "status": status, "amount_fen": amount, "paid_fen": 0,
-                               "workflow_id": f"bench:{i}", "created_at": began, "updated_at": began}  # fmt: skip
-        if status in (CaseStatus.PAID, CaseStatus.AWAITING_CORRECTION):
-            paid_at = began + timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 8))
-            paid = status == CaseStatus.PAID
-            if paid:
-                row |= {"paid_fen": amount, "closed_at": paid_at}
-                paid_total[item] = paid_total.get(item, 0) + amount
-            committed[item] = committed.get(item, 0) + amount
-            instructions.append({"voucher_no": f"B{i:012d}A01", "case_id": i + 1, "attempt": 1, "adm_div_code": "420500",
-                                 "st_year": 2026, "pay_acct_no": "P", "payee_acct_no_enc": "x",
-                                 "payee_acct_no_masked": "6222****", "payee_acct_name": "企业", "payee_acct_bank_name": "银行",
-                                 "payee_acct_bank_no": "102", "pay_amt_fen": amount, "pay_summary_code": "30299",
-                                 "fund_source": "市级财政",
-                                 "status": PaymentStatus.PAID if paid else PaymentStatus.RETURNED,
-                                 "paid_amt_fen": amount, "created_at": began, "settled_at": paid_at})  # fmt: skip
-        elif status == CaseStatus.REVIEWING:
-            tasks.append({"case_id": i + 1, "stage_key": "review", "stage_name": "部门审核", "round": 1,
-                          "department_code": f"BENCH-D{(item - 1) % 20:02d}", "status": TaskStatus.OPEN,
-                          "due_at": began + timedelta(days=5), "provisional": False, "created_at": began})  # fmt: skip
-        rows.append(row)
-        if len(rows) >= 50_000:
-            flush()
-            console.print(f"生成办件 {i + 1:,} / {cases:,}")
-    flush()
+    def minutes(i: str) -> str:  # began: within 280 days of 2026-01-05
+        return f"({_mix(i, seed + 2)} % {60 * 24 * 280})"
+
+    def paid_minutes(i: str) -> str:  # paid: 0-29 days and 0-7 hours later
+        return f"({minutes(i)} + ({_mix(i, seed + 3)} % 30) * 1440 + ({_mix(i, seed + 4)} % 8) * 60)"
+
+    def moment(mins: str) -> str:  # 2026-01-05 01:00 UTC plus `mins` minutes, as each engine stores a DateTime
+        if pg:
+            return f"(TIMESTAMPTZ '2026-01-05 01:00:00+00' + ({mins}) * INTERVAL '1 minute')"
+        return f"(strftime('%Y-%m-%d %H:%M:%S', '2026-01-05 01:00:00', '+' || ({mins}) || ' minutes') || '.000000')"
+
+    def series(n: int) -> str:
+        if pg:
+            return f"FROM generate_series(0, {n - 1}) AS seq(n) CROSS JOIN LATERAL (SELECT seq.n::bigint AS i) AS g"
+        return f"FROM (WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n - 1}) SELECT i FROM seq)"
+
+    paid, returned = CaseStatus.PAID.value, CaseStatus.AWAITING_CORRECTION.value
+    false = "false" if pg else "0"
     with transaction(url) as s:
+        s.execute(text(
+            'INSERT INTO "case" (id, fund_item_id, fund_item_version, enterprise_id, mode, status, amount_fen, paid_fen, '
+            "workflow_id, created_at, updated_at, closed_at) "
+            f"SELECT i + 1, 1 + i % {items}, 1, 1 + i / {items}, '{FundItemMode.INSTANT.value}', st, amt, "
+            f"CASE WHEN st = '{paid}' THEN amt ELSE 0 END, 'bench:' || i, {moment('m')}, {moment('m')}, "
+            f"CASE WHEN st = '{paid}' THEN {moment('pm')} END "
+            f"FROM (SELECT i, {status('i')} AS st, {amount('i')} AS amt, {minutes('i')} AS m, {paid_minutes('i')} AS pm "
+            f"{series(cases)}) AS g2"
+        ))  # fmt: skip
+        voucher = "'B' || lpad((c.id - 1)::text, 12, '0') || 'A01'" if pg else "'B' || printf('%012d', c.id - 1) || 'A01'"
+        s.execute(text(
+            "INSERT INTO payment_instruction (voucher_no, case_id, attempt, adm_div_code, st_year, pay_acct_no, "
+            "payee_acct_no_enc, payee_acct_no_masked, payee_acct_name, payee_acct_bank_name, payee_acct_bank_no, "
+            "pay_amt_fen, pay_summary_code, fund_source, status, paid_amt_fen, created_at, settled_at) "
+            f"SELECT {voucher}, c.id, 1, '420500', 2026, 'P', 'x', '6222****', '企业', '银行', '102', c.amount_fen, "
+            f"'30299', '市级财政', CASE WHEN c.status = '{paid}' THEN '{PaymentStatus.PAID.value}' "
+            f"ELSE '{PaymentStatus.RETURNED.value}' END, c.amount_fen, c.created_at, "
+            f"CASE WHEN c.status = '{paid}' THEN c.closed_at ELSE "
+            f"{moment(paid_minutes('(c.id - 1)'))} END "
+            f"FROM \"case\" c WHERE c.status IN ('{paid}', '{returned}') ORDER BY c.id"
+        ))  # fmt: skip
+        department = "'BENCH-D' || lpad(((c.fund_item_id - 1) % 20)::text, 2, '0')" if pg else \
+            "'BENCH-D' || printf('%02d', (c.fund_item_id - 1) % 20)"  # fmt: skip
+        due = "c.created_at + INTERVAL '5 days'" if pg else \
+            "(strftime('%Y-%m-%d %H:%M:%S', c.created_at, '+5 days') || '.000000')"  # fmt: skip
+        s.execute(text(
+            "INSERT INTO case_task (case_id, stage_key, stage_name, round, department_code, status, due_at, provisional, "
+            f"created_at) SELECT c.id, 'review', '部门审核', 1, {department}, '{TaskStatus.OPEN.value}', {due}, {false}, "
+            f"c.created_at FROM \"case\" c WHERE c.status = '{CaseStatus.REVIEWING.value}' ORDER BY c.id"
+        ))  # fmt: skip
+        committed = dict(s.execute(text(
+            f"SELECT fund_item_id, sum(amount_fen) FROM \"case\" WHERE status IN ('{paid}', '{returned}') "
+            "GROUP BY fund_item_id")).all())  # fmt: skip
+        items_paid = s.scalar(text(f"SELECT count(DISTINCT fund_item_id) FROM \"case\" WHERE status = '{paid}'"))
         bulk.insert_rows(s, BudgetLine.__table__, [
             {"fund_item_id": 1 + i, "source": "市级财政", "budget_year": 2026, "total_fen": 10**12,
-             "reserved_fen": 0, "committed_fen": committed.get(1 + i, 0)} for i in range(items)])  # fmt: skip
-    return {"enterprises": enterprises, "items_paid": len(paid_total)}
+             "reserved_fen": 0, "committed_fen": int(committed.get(1 + i, 0))} for i in range(items)])  # fmt: skip
+    return {"enterprises": enterprises, "items_paid": int(items_paid or 0)}
 
 
 @contextmanager
@@ -116,31 +151,28 @@ def _triggers_off(url: str):
     """Drop the cockpit's summary triggers for a bulk load, put them back, and recount the summaries from the rows."""
     from sqlalchemy import text
 
-    from db.repositories import calendar as calendar_repo
-    from db.repositories import cockpit_summaries
     from db.session import transaction
-    from schemas.localtime import local_date
+    from services import cockpit
 
     with transaction(url) as s:
-        if s.get_bind().dialect.name != "sqlite":
-            saved = None
-        else:
+        if s.get_bind().dialect.name == "sqlite":
             saved = list(s.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                         "AND name LIKE 'cockpit_%'")))  # fmt: skip
             for name, _ in saved:
                 s.execute(text(f"DROP TRIGGER {name}"))
+            restore = [sql for _, sql in saved]
+        else:
+            found = list(s.execute(text("SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                                        "WHERE t.tgname LIKE 'cockpit_%' AND c.relname <> 'cockpit_delta_mark'")))  # fmt: skip
+            for name, table in found:
+                s.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER {name}'))
+            restore = [f'ALTER TABLE "{table}" ENABLE TRIGGER {name}' for name, table in found]
     yield
     with transaction(url) as s:
-        for _, sql in saved or []:
+        for sql in restore:
             s.execute(text(sql))
-        if saved is not None:
-            s.execute(text("ANALYZE"))  # after a bulk load, as a DBA would: the planner's row counts
-        calendar_repo.seed_from_chinese_calendar(session=s)
-        calendar = calendar_repo.load_calendar(session=s)
-        cockpit_summaries.rebuild_all(
-            session=s,
-            working_days=lambda a, b: max(0, calendar.working_days_between(local_date(a), local_date(b))),
-        )
+        s.execute(text("ANALYZE"))  # after a bulk load, as a DBA would: the planner's row counts
+        cockpit.rebuild_summaries(session=s)
 
 
 def _summaries(url: str, *, usable: bool) -> None:
