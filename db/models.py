@@ -96,6 +96,24 @@ class UtcDateTime(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value
 
+    def result_processor(self, dialect, coltype):
+        """On SQLite, the stored text through datetime.fromisoformat (C) rather than SQLAlchemy's regular expression:
+        a quarter of the cost, and an export reads three moments a row. Anything it cannot read goes the usual way."""
+        usual = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or usual is None:
+            return usual
+
+        def process(value):
+            if value.__class__ is str:
+                try:
+                    moment = datetime.fromisoformat(value)
+                except ValueError:
+                    return usual(value)
+                return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            return usual(value)
+
+        return process
+
 
 def _now() -> UtcDateTime:
     return UtcDateTime()

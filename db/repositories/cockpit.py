@@ -436,37 +436,38 @@ def _details(session: Session, ids: list[int], names: _Names | None = None) -> l
     Read per thousand ids with plain range or IN conditions and the names from a cache: joining per-case "latest"
     subqueries made SQLite re-scan them for every row of a million-case table."""
     names = names or _Names()
+    connection = session.connection()  # Core rows: the ORM's row handling costs more than the rows here
     out: dict[int, CaseRow] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         wanted = set(chunk)
         # Only the columns shown: whole rows would carry the encrypted account fields for nothing.
         instructions: dict[int, tuple] = {}
-        for case_id, *fields in session.execute(
+        for case_id, *fields in connection.execute(
             select(PaymentInstruction.case_id, PaymentInstruction.voucher_no, PaymentInstruction.status,
                    PaymentInstruction.pay_amt_fen, PaymentInstruction.settled_at)
             .where(_among(PaymentInstruction.case_id, chunk))
             .order_by(PaymentInstruction.attempt)
-        ):  # fmt: skip
+        ).all():  # fmt: skip
             instructions[case_id] = tuple(fields)
         returns: dict[int, tuple] = {}
-        for case_id, *fields in session.execute(
+        for case_id, *fields in connection.execute(
             select(PaymentReturn.case_id, PaymentReturn.reason, PaymentReturn.returned_on)
             .where(_among(PaymentReturn.case_id, chunk))
             .order_by(PaymentReturn.id)
-        ):
+        ).all():
             returns[case_id] = tuple(fields)
         sources: dict[int, str] = {}
-        for case_id, source in session.execute(
+        for case_id, source in connection.execute(
             select(BudgetEntry.case_id, BudgetLine.source)
             .join(BudgetLine, BudgetLine.id == BudgetEntry.budget_line_id)
             .where(_among(BudgetEntry.case_id, chunk), BudgetEntry.kind == BudgetEntryKind.RESERVE)
             .order_by(BudgetEntry.id.desc())
-        ):
+        ).all():
             sources[case_id] = source  # the first reservation wins (read last)
         stmt = select(Case.id, Case.enterprise_id, Case.fund_item_id, Case.status, Case.amount_fen, Case.paid_fen,
                       Case.created_at, Case.closed_at).where(_among(Case.id, chunk))  # fmt: skip
-        cases = [row for row in session.execute(stmt) if row[0] in wanted]
+        cases = [row for row in connection.execute(stmt).all() if row[0] in wanted]
         names.load(session, {r[1] for r in cases}, {r[2] for r in cases})
         for case_id, enterprise_id, item_id, *rest in cases:
             pay = instructions.get(case_id, (None, None, None, None))
