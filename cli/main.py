@@ -201,6 +201,18 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"数据库已迁移至 {revision}")
 
 
+@db_app.command("rebuild-cockpit")
+def db_rebuild_cockpit() -> None:
+    """Recount the finance cockpit's summaries from the cases (after a bulk load with the triggers off, or a restore)."""
+    from db.session import transaction
+    from services import cockpit
+
+    settings = get_settings()
+    with transaction(settings.db_url) as session:
+        cockpit.rebuild_summaries(session=session)
+    console.print("财政看板汇总已按办件重新统计")
+
+
 @app.command()
 def demo() -> None:
     """Load demo data (only into an empty database)."""

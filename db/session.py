@@ -33,6 +33,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Reads through a memory map of the file (pages shared by every connection through the OS cache) and a
+            # 32 MB page cache per connection: with the default 2 MB, a cockpit figure over a million cases spent
+            # most of its time copying pages in with read().
+            cur.execute("PRAGMA mmap_size=1073741824")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.close()
             # Writers take the lock at BEGIN, so read-then-write transactions never deadlock.
             dbapi_conn.isolation_level = None

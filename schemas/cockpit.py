@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlencode
 
 from schemas.vocabulary import CaseStatus
@@ -28,11 +28,14 @@ class CockpitFilter:
     def query(self, **changes: object) -> str:
         """The filter as a query string (for links that drill down from a figure); other keys (format, page) are
         appended as they are."""
-        names = set(asdict(self))
-        values = asdict(self.with_(**{k: v for k, v in changes.items() if k in names}))
-        values |= {k: v for k, v in changes.items() if k not in names}
+        # The fields read directly (asdict deep-copies; a page links a thousand items): the same mapping.
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values |= changes
         return urlencode({k: str(v) for k, v in values.items() if v not in (None, "")})
 
     @property
     def any(self) -> bool:
         return any(v not in (None, "") for v in asdict(self).values())
+
+
+_FIELDS = tuple(f.name for f in fields(CockpitFilter))

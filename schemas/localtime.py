@@ -30,7 +30,16 @@ def local_date(moment: datetime) -> date:
 
 def format_local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S", empty: str = "—") -> str:
     """A moment as users read it, in local time."""
-    return empty if moment is None else to_local(moment).strftime(fmt)
+    if moment is None:
+        return empty
+    if fmt == _SECONDS:  # the usual form, through isoformat (C, a fifth of strftime's cost: exports write millions)
+        local = to_local(moment)
+        if local.year >= 1000:
+            return local.isoformat(" ", "seconds")[:19]
+    return to_local(moment).strftime(fmt)
+
+
+_SECONDS = "%Y-%m-%d %H:%M:%S"
 
 
 def last_local_day(due_at: datetime | None) -> date | None:

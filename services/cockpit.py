@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -231,6 +232,25 @@ def months(*, session: Session, scope: Scope, filters: CockpitFilter, now: datet
     return [(m, n, fen, filters.query(paid_month=m)) for m, n, fen in rows]
 
 
+def _days_between(calendar: Any) -> Callable[[date, date], int]:
+    """Working days from one local day to another (at least 0), remembered: many cases share a pair of days and the
+    calendar walk is the expensive part."""
+    counted: dict[tuple[date, date], int] = {}
+
+    def days(began: date, paid: date) -> int:
+        if (began, paid) not in counted:
+            counted[(began, paid)] = max(0, calendar.working_days_between(began, paid))
+        return counted[(began, paid)]
+
+    return days
+
+
+def rebuild_summaries(*, session: Session) -> None:
+    """Recount every cockpit summary from the cases (after a bulk load with the triggers off, or a restore)."""
+    calendar_repo.seed_from_chinese_calendar(session=session)
+    summaries.rebuild_all(session=session, working_days=_days_between(calendar_repo.load_calendar(session=session)))
+
+
 def timeliness(
     *, session: Session, scope: Scope, filters: CockpitFilter, now: datetime | None = None
 ) -> list[Timeliness]:
@@ -241,16 +261,13 @@ def timeliness(
     _finance(scope)
     calendar_repo.seed_from_chinese_calendar(session=session)
     calendar = calendar_repo.load_calendar(session=session)
-    counted: dict[tuple, int] = {}  # many cases share a pair of days; the calendar walk is the expensive part
+    days_between = _days_between(calendar)
 
     def working_days(began: datetime, paid: datetime) -> int:
-        span = (local_date(began), local_date(paid))
-        if span not in counted:
-            counted[span] = max(0, calendar.working_days_between(*span))
-        return counted[span]
+        return days_between(local_date(began), local_date(paid))
 
     if summaries.stale(session=session, name=summaries.DAYS):  # the calendar changed under the histogram
-        summaries.rebuild_paid_days(session=session, working_days=working_days)
+        summaries.rebuild_paid_days(session=session, working_days=days_between)
     query = _query(scope, filters, now)
     histogram: dict[int, list[tuple[int, int]]] = defaultdict(list)
     found = repo.paid_days(session=session, query=query)

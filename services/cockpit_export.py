@@ -235,15 +235,27 @@ def _text(kind: str, value: Any) -> str:
     return str(value)
 
 
+def _plain(value: Any) -> Any:
+    """A text or integer cell as _text writes it, leaving the csv module to write numbers and strings; None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value
+
+
 def csv_chunks(t: Table, rows_per_chunk: int = 2000) -> Iterator[bytes]:
     """The table as CSV (UTF-8 with a BOM), a few thousand rows per chunk, as the rows arrive."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([header for header, _ in t.columns])
-    kinds = [kind for _, kind in t.columns]
+    # One formatter per column, chosen once (the export writes millions of cells): text columns need no dispatch.
+    formats = [_plain if kind in ("text", "int") else (lambda v, kind=kind: _text(kind, v)) for _, kind in t.columns]
     first, pending = True, 0
     for row in t.rows:
-        writer.writerow([_text(kind, value) for kind, value in zip(kinds, row, strict=True)])
+        writer.writerow([f(value) for f, value in zip(formats, row, strict=True)])
         pending += 1
         if pending >= rows_per_chunk:
             yield buffer.getvalue().encode("utf-8-sig" if first else "utf-8")
@@ -334,16 +346,36 @@ def _any_xml(ref: str, value: Any) -> str:
     return f'<c r="{ref}"><v>{value!r}</v></c>'
 
 
-_XML = {"yuan": _yuan_xml, "percent": _percent_xml}
+def _text_xml(ref: str, value: Any) -> str:
+    if value.__class__ is str:  # the common case first; anything else as _any_xml writes it
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_clean(value)}</t></is></c>' if value else ""
+    return _any_xml(ref, value)
+
+
+def _int_xml(ref: str, value: Any) -> str:
+    return f'<c r="{ref}"><v>{value}</v></c>' if value.__class__ is int else _any_xml(ref, value)
+
+
+def _moment_xml(ref: str, value: Any) -> str:
+    if value.__class__ is datetime:
+        return f'<c r="{ref}" t="inlineStr"><is><t>{format_local(value)}</t></is></c>'
+    return _any_xml(ref, value)
+
+
+# Per column kind, so a cell costs one call: the general _any_xml tests the value's type for every cell.
+_XML = {"yuan": _yuan_xml, "percent": _percent_xml, "text": _text_xml, "int": _int_xml, "moment": _moment_xml}
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MARKUP = re.compile(r"[&<>]")
+_SPECIAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f&<>]")  # either of the two: one search for most text
 
 
 def _clean(text: str) -> str:
     """Text escaped for XML, without the control characters XML 1.0 cannot carry (searched first: most text has
     neither, and the export writes millions of cells)."""
+    if not _SPECIAL.search(text):
+        return text
     if _CONTROL.search(text):
         text = _CONTROL.sub("", text)
     return escape(text) if _MARKUP.search(text) else text

@@ -82,20 +82,26 @@ def case_source():
 
 
 def overdue_task(now: datetime, task=CaseTask) -> ColumnElement[bool]:
-    """A stage past its working-day deadline: timed out, or still open after its due moment."""
-    return (task.status == TaskStatus.TIMED_OUT) | (
-        (task.status == TaskStatus.OPEN) & (task.due_at.is_not(None)) & (task.due_at < now)
+    """A stage past its working-day deadline: timed out, or still open after its due moment (the status as an IN list
+    first, so the index on status and due moment serves both)."""
+    return task.status.in_([TaskStatus.TIMED_OUT, TaskStatus.OPEN]) & (
+        (task.status == TaskStatus.TIMED_OUT) | (task.due_at < now)
     )
 
 
 def _conditions(scope: ColumnElement[bool], f: CockpitFilter, region_prefix: str | None, now: datetime) -> list:
+    # Conditions on Case only (per-case EXISTS for the item's department and the enterprise's region), so a query can
+    # read the cases alone: joined, SQLite's planner drove from the items or the enterprises and sorted every case of
+    # the filter to page the newest fifty.
     where: list = [scope]
     if f.fund_item_id is not None:
         where.append(Case.fund_item_id == f.fund_item_id)
     if f.department_id is not None:
-        where.append(FundItem.department_id == f.department_id)
+        item = aliased(FundItem)
+        where.append(exists().where(item.id == Case.fund_item_id, item.department_id == f.department_id))
     if region_prefix:
-        where.append(Enterprise.region_code.startswith(region_prefix))
+        enterprise = aliased(Enterprise)
+        where.append(exists().where(enterprise.id == Case.enterprise_id, enterprise.region_code.startswith(region_prefix)))
     if f.status is not None:
         where.append(Case.status == f.status)
     if f.source:
@@ -356,8 +362,9 @@ def paid_days(*, session: Session, query: Query) -> list[tuple[int, int, int]] |
 def overdue_by_department(*, session: Session, query: Query) -> list[tuple[str, int, int]]:
     """(department code, overdue stages, cases) of the stages past their deadline on the cases in scope."""
     stmt = (
-        _cases(CaseTask.department_code, func.count(CaseTask.id), func.count(func.distinct(CaseTask.case_id)))
-        .join(CaseTask, CaseTask.case_id == Case.id)
+        select(CaseTask.department_code, func.count(CaseTask.id), func.count(func.distinct(CaseTask.case_id)))
+        .select_from(CaseTask)
+        .join(Case, Case.id == CaseTask.case_id)  # from the overdue stages (few) to their cases, not the other way
         .where(*query.where(), overdue_task(query.now))
         .group_by(CaseTask.department_code)
         .order_by(func.count(CaseTask.id).desc(), CaseTask.department_code)
@@ -389,46 +396,84 @@ class CaseRow:
     returned_on: date | None
 
 
-def _details(session: Session, ids: list[int]) -> list[CaseRow]:
+def _among(column, chunk: list[int]):
+    """A condition selecting at least the ids of `chunk` (sorted or not): their range when they are dense (the
+    export's ids mostly are), else an IN list; the caller keeps only the ids it asked for. A range binds two
+    parameters where an IN list renders and binds a thousand for every chunk."""
+    low, high = min(chunk), max(chunk)
+    return column.between(low, high) if high - low < 4 * len(chunk) else column.in_(chunk)
+
+
+@dataclass
+class _Names:
+    """Enterprise, fund item and department names read once per list (a thousand cases share few of each)."""
+
+    enterprises: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # id → (name, uscc, region)
+    items: dict[int, tuple[str, str]] = field(default_factory=dict)  # id → (item name, department name)
+
+    def load(self, session: Session, enterprise_ids: set[int], item_ids: set[int]) -> None:
+        missing = sorted(enterprise_ids - self.enterprises.keys())
+        for start in range(0, len(missing), 1000):
+            for i, *fields in session.execute(
+                select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.region_code).where(
+                    Enterprise.id.in_(missing[start : start + 1000])
+                )
+            ):
+                self.enterprises[i] = tuple(fields)  # type: ignore[assignment]
+        missing = sorted(item_ids - self.items.keys())
+        for start in range(0, len(missing), 1000):
+            for i, *fields in session.execute(
+                select(FundItem.id, FundItem.name, Department.name)
+                .join(Department, Department.id == FundItem.department_id)
+                .where(FundItem.id.in_(missing[start : start + 1000]))
+            ):
+                self.items[i] = tuple(fields)  # type: ignore[assignment]
+
+
+def _details(session: Session, ids: list[int], names: _Names | None = None) -> list[CaseRow]:
     """The rows of the given cases, in the order given: names, the latest instruction, the latest return, the source.
 
-    Read per thousand ids with plain IN lists: joining per-case "latest" subqueries made SQLite re-scan them for
-    every row of a million-case table."""
+    Read per thousand ids with plain range or IN conditions and the names from a cache: joining per-case "latest"
+    subqueries made SQLite re-scan them for every row of a million-case table."""
+    names = names or _Names()
+    connection = session.connection()  # Core rows: the ORM's row handling costs more than the rows here
     out: dict[int, CaseRow] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
+        wanted = set(chunk)
         # Only the columns shown: whole rows would carry the encrypted account fields for nothing.
         instructions: dict[int, tuple] = {}
-        for case_id, *fields in session.execute(
+        for case_id, *fields in connection.execute(
             select(PaymentInstruction.case_id, PaymentInstruction.voucher_no, PaymentInstruction.status,
                    PaymentInstruction.pay_amt_fen, PaymentInstruction.settled_at)
-            .where(PaymentInstruction.case_id.in_(chunk))
+            .where(_among(PaymentInstruction.case_id, chunk))
             .order_by(PaymentInstruction.attempt)
-        ):  # fmt: skip
+        ).all():  # fmt: skip
             instructions[case_id] = tuple(fields)
         returns: dict[int, tuple] = {}
-        for case_id, *fields in session.execute(
+        for case_id, *fields in connection.execute(
             select(PaymentReturn.case_id, PaymentReturn.reason, PaymentReturn.returned_on)
-            .where(PaymentReturn.case_id.in_(chunk))
+            .where(_among(PaymentReturn.case_id, chunk))
             .order_by(PaymentReturn.id)
-        ):
+        ).all():
             returns[case_id] = tuple(fields)
         sources: dict[int, str] = {}
-        for case_id, source in session.execute(
+        for case_id, source in connection.execute(
             select(BudgetEntry.case_id, BudgetLine.source)
             .join(BudgetLine, BudgetLine.id == BudgetEntry.budget_line_id)
-            .where(BudgetEntry.case_id.in_(chunk), BudgetEntry.kind == BudgetEntryKind.RESERVE)
+            .where(_among(BudgetEntry.case_id, chunk), BudgetEntry.kind == BudgetEntryKind.RESERVE)
             .order_by(BudgetEntry.id.desc())
-        ):
+        ).all():
             sources[case_id] = source  # the first reservation wins (read last)
-        stmt = _cases(
-            Case.id, Enterprise.name, Enterprise.uscc, Enterprise.region_code, FundItem.name, Department.name,
-            Case.status, Case.amount_fen, Case.paid_fen, Case.created_at, Case.closed_at,
-        ).join(Department, Department.id == FundItem.department_id).where(Case.id.in_(chunk))  # fmt: skip
-        for row in session.execute(stmt):
-            pay = instructions.get(row[0], (None, None, None, None))
-            ret = returns.get(row[0], (None, None))
-            out[row[0]] = CaseRow(*row, sources.get(row[0]), *pay, *ret)
+        stmt = select(Case.id, Case.enterprise_id, Case.fund_item_id, Case.status, Case.amount_fen, Case.paid_fen,
+                      Case.created_at, Case.closed_at).where(_among(Case.id, chunk))  # fmt: skip
+        cases = [row for row in connection.execute(stmt).all() if row[0] in wanted]
+        names.load(session, {r[1] for r in cases}, {r[2] for r in cases})
+        for case_id, enterprise_id, item_id, *rest in cases:
+            pay = instructions.get(case_id, (None, None, None, None))
+            ret = returns.get(case_id, (None, None))
+            out[case_id] = CaseRow(case_id, *names.enterprises[enterprise_id], *names.items[item_id], *rest,
+                                   sources.get(case_id), *pay, *ret)  # fmt: skip
     return [out[i] for i in ids if i in out]
 
 
@@ -438,17 +483,18 @@ def case_list(*, session: Session, query: Query, offset: int, limit: int) -> tup
     if narrowed is not None:
         total = summaries.case_buckets(session=session, by=None, **narrowed)[0][1]
     else:
-        total = session.scalar(_cases(func.count(Case.id)).where(*query.where())) or 0
-    page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).offset(offset).limit(limit)
+        total = session.scalar(select(func.count(Case.id)).where(*query.where())) or 0
+    page = select(Case.id).where(*query.where()).order_by(Case.id.desc()).offset(offset).limit(limit)
     return int(total), _details(session, list(session.scalars(page)))
 
 
 def iter_cases(*, session: Session, query: Query, limit: int, chunk: int = 1000) -> Iterator[CaseRow]:
     """Every case behind a figure up to `limit`, newest first, read a thousand at a time (for a streamed export)."""
-    page = _cases(Case.id).where(*query.where()).order_by(Case.id.desc()).limit(limit)
+    page = select(Case.id).where(*query.where()).order_by(Case.id.desc()).limit(limit)
     ids = list(session.scalars(page))
+    names = _Names()
     for start in range(0, len(ids), chunk):
-        yield from _details(session, ids[start : start + chunk])
+        yield from _details(session, ids[start : start + chunk], names)
 
 
 def awaiting_correction(*, session: Session, query: Query, limit: int = 200) -> list[CaseRow]:

@@ -9,12 +9,13 @@ cases (db/repositories/cockpit.py).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import Column, ColumnElement, Date, Integer, MetaData, Table, delete, func, insert, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import FunctionElement
 
 from db.models import (
     BudgetEntry,
@@ -35,8 +36,19 @@ OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_secon
 CASES, MONTHS, DAYS = "cockpit_case_summary", "cockpit_paid_month", "cockpit_paid_days"
 
 
+def settle(*, session: Session) -> None:
+    """Fold this transaction's pending shares into the summaries now (PostgreSQL folds them at commit, see migration
+    2026-12-01-1201_cockpit_speed.py), so a read in the same transaction as a write sees it; later writes are deferred
+    again. SQLite's triggers add to the summaries at once: nothing to do."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = session.connection()
+        connection.exec_driver_sql("SET CONSTRAINTS cockpit_fold IMMEDIATE")
+        connection.exec_driver_sql("SET CONSTRAINTS cockpit_fold DEFERRED")
+
+
 def usable(*, session: Session, name: str) -> bool:
     """Whether a summary may be read: present, fresh, and cut with the local offset the pages use."""
+    settle(session=session)
     state = session.get(CockpitSummaryState, name)
     return state is not None and not state.stale and state.offset_hours == OFFSET_HOURS
 
@@ -138,34 +150,75 @@ def _first_source():
     )
 
 
-def rebuild_paid_days(*, session: Session, working_days: Callable[[datetime, datetime], int]) -> int:
-    """Recount the working-days histogram from the paid cases (after the calendar changed); returns the paid cases.
+class local_day(FunctionElement):
+    """The local calendar day of a stored UTC moment (the day the triggers' working days are counted on)."""
 
-    On PostgreSQL the table is locked first, so a case paid meanwhile waits and is counted once, by its trigger."""
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(local_day, "sqlite")
+def _local_day_sqlite(element, compiler, **kw) -> str:
+    (moment,) = list(element.clauses)
+    return f"date({compiler.process(moment, **kw)}, '{OFFSET_HOURS:+d} hours')"
+
+
+@compiles(local_day, "postgresql")
+def _local_day_postgresql(element, compiler, **kw) -> str:
+    (moment,) = list(element.clauses)
+    return f"(({compiler.process(moment, **kw)} AT TIME ZONE 'UTC') + interval '{OFFSET_HOURS} hours')::date"
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)  # SQLite's date() is text
+
+
+def rebuild_paid_days(*, session: Session, working_days: Callable[[date, date], int]) -> int:
+    """Recount the working-days histogram from the paid cases (after the calendar changed); returns the paid cases.
+    `working_days(began, paid)` counts on local days, at least 0.
+
+    Set-based: the distinct (began, paid) local-day pairs are few (days × a month) whatever the cases, so only they
+    are counted in Python, into a temporary table the grouping joins. On PostgreSQL the table is locked first, so a
+    case paid meanwhile waits and is counted once, by its trigger."""
+    settle(session=session)  # pending shares folded now would be counted twice after the recount
     if session.get_bind().dialect.name == "postgresql":
         session.connection().exec_driver_sql("LOCK TABLE cockpit_paid_days IN EXCLUSIVE MODE")
     session.execute(delete(CockpitPaidDays))
-    counted: Counter = Counter()
-    stmt = (
-        select(Case.fund_item_id, Enterprise.region_code, _first_source(), Case.created_at, Case.closed_at)
-        .join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .where(Case.status == CaseStatus.PAID, Case.closed_at.is_not(None))
-    )
-    for item, region, source, began, paid in session.execute(stmt):
-        counted[(item, region, source or "", working_days(began, paid))] += 1
-    rows = [
-        {"fund_item_id": i, "region_code": r, "source": s, "days": d, "cases": n} for (i, r, s, d), n in counted.items()
-    ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(CockpitPaidDays), rows[start : start + 5000])
+    began, paid = local_day(Case.created_at), local_day(Case.closed_at)
+    is_paid = (Case.status == CaseStatus.PAID, Case.closed_at.is_not(None))
+    pairs = [(_as_date(a), _as_date(b)) for a, b in session.execute(select(began, paid).where(*is_paid).distinct())]
+    spans = Table("cockpit_rebuild_spans", MetaData(), Column("began", Date, primary_key=True),
+                  Column("paid", Date, primary_key=True), Column("days", Integer, nullable=False),
+                  prefixes=["TEMPORARY"])  # fmt: skip
+    connection = session.connection()
+    spans.drop(connection, checkfirst=True)
+    spans.create(connection)
+    try:
+        rows = [{"began": a, "paid": b, "days": working_days(a, b)} for a, b in pairs]
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(spans), rows[start : start + 5000])
+        source = func.coalesce(_first_source(), "")
+        counted = (
+            select(Case.fund_item_id, Enterprise.region_code, source, spans.c.days, func.count(Case.id))
+            .join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .join(spans, (spans.c.began == began) & (spans.c.paid == paid))
+            .where(*is_paid)
+            .group_by(Case.fund_item_id, Enterprise.region_code, source, spans.c.days)
+        )
+        session.execute(
+            insert(CockpitPaidDays).from_select(["fund_item_id", "region_code", "source", "days", "cases"], counted)
+        )
+    finally:
+        spans.drop(connection)
     session.execute(update(CockpitSummaryState).where(CockpitSummaryState.name == DAYS).values(stale=False))
-    return sum(counted.values())
+    return int(session.scalar(select(func.coalesce(func.sum(CockpitPaidDays.cases), 0))) or 0)
 
 
-def rebuild_all(*, session: Session, working_days: Callable[[datetime, datetime], int]) -> None:
+def rebuild_all(*, session: Session, working_days: Callable[[date, date], int]) -> None:
     """Recount every summary from the cases (after a bulk load that ran with the triggers off, or a restore)."""
     from db.repositories.cockpit import local_month  # the same local month the live queries cut
 
+    settle(session=session)
     session.execute(delete(CockpitCaseSummary))
     session.execute(delete(CockpitPaidMonth))
     source = func.coalesce(_first_source(), "")
@@ -201,6 +254,7 @@ def rebuild_all(*, session: Session, working_days: Callable[[datetime, datetime]
 
 def summary_rows(*, session: Session, name: str) -> set[tuple]:
     """Every non-empty row of a summary, for checks against a recount."""
+    settle(session=session)
     table = {CASES: CockpitCaseSummary, MONTHS: CockpitPaidMonth, DAYS: CockpitPaidDays}[name].__table__
     keep = [c for c in table.columns if c.name != "id"]
     first_sum = {CASES: "cases", MONTHS: "payments", DAYS: "cases"}[name]

@@ -4,7 +4,7 @@ finance bureau's region. services/scope.py decides who gets which filter; the qu
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.models import Case, CaseTask, Department, Enterprise, FundItem
 from schemas.vocabulary import Role
@@ -33,7 +33,14 @@ def cases_of_department(department_id: int, department_code: str) -> ColumnEleme
 
 
 def cases_of_region(region_prefix: str) -> ColumnElement[bool]:
-    return Case.fund_item_id.in_(select(FundItem.id).where(items_of_region(region_prefix)))
+    """Cases of the fund items whose owning department lies in the region, as a per-case EXISTS: SQLite took an IN
+    list over the item ids for an index and sorted a million cases to page the newest fifty (about a second)."""
+    item, department = aliased(FundItem), aliased(Department)
+    return exists().where(
+        item.id == Case.fund_item_id,
+        department.id == item.department_id,
+        department.region_code.startswith(region_prefix),
+    )
 
 
 def case_matches(*, session: Session, case_id: int, condition: ColumnElement[bool]) -> bool:
