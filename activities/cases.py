@@ -361,8 +361,7 @@ class CaseActivities:
             raise ApplicationError(str(exc), non_retryable=True, type="TreasuryRejected") from exc
         except TreasuryUnavailable as exc:
             raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
-        self._store(result)
-        return self._state(req)
+        return self._store(result, req)
 
     @activity.defn
     def query_payment(self, req: PaymentRequest) -> PaymentState:
@@ -373,7 +372,7 @@ class CaseActivities:
         except TreasuryUnavailable as exc:
             raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
         if result is not None:
-            self._store(result)
+            return self._store(result, req)
         return self._state(req)
 
     @activity.defn
@@ -384,33 +383,52 @@ class CaseActivities:
     def settle_case(self, req: PaymentRequest) -> PaymentState:
         """Commit the budget of a paid attempt and close the case with its notice."""
         with transaction(self.db_url) as session:
-            case, enterprise, item, _config = self._load(session, req.case_id)
-            voucher = payments.voucher_no(case_id=case.id, attempt=req.attempt)
+            voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
             instruction = payments.get(session=session, voucher=voucher)
             assert instruction is not None and instruction.status == PaymentStatus.PAID, voucher
-            budget.commit(session=session, case_id=case.id, attempt=req.attempt)
-            case.paid_fen = instruction.paid_amt_fen
-            cases.record(
-                session=session,
-                case=case,
-                key=f"paid:{req.attempt}",
-                kind=EventKind.PAID,
-                actor=SystemActor.TREASURY,
-                to_status=CaseStatus.PAID,
-                reason="国库支付成功",
-                data={"voucher_no": voucher, "paid_amt_fen": instruction.paid_amt_fen, "attempt": req.attempt},
-            )
-            tail = instruction.payee_acct_no_masked[-4:]
-            self._notify(
-                session,
-                case,
-                enterprise,
-                item,
-                "paid",
-                self._money(instruction.paid_amt_fen) | {"acct_tail": tail},
-                key_suffix="" if req.attempt == 1 else f":{req.attempt}",
-            )
+            self._settle(session, req, instruction)
             return self._state_of(instruction)
+
+    @activity.defn
+    def settle_if_paid(self, req: PaymentRequest) -> PaymentState:
+        """After the result signal: the stored result (payment_state) and, when it is paid, the settlement
+        (settle_case) in the same unit of work, so a paid case costs one local activity and one transaction less.
+        `settled` tells the workflow that settle_case has nothing left to do."""
+        with transaction(self.db_url) as session:
+            voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
+            instruction = payments.get(session=session, voucher=voucher)
+            if instruction is None:
+                return PaymentState(voucher_no=voucher, status=PaymentStatus.CREATED)
+            if instruction.status != PaymentStatus.PAID:
+                return self._state_of(instruction)
+            self._settle(session, req, instruction)
+            return self._state_of(instruction).model_copy(update={"settled": True})
+
+    def _settle(self, session, req: PaymentRequest, instruction) -> None:
+        case, enterprise, item, _config = self._load(session, req.case_id)
+        voucher = instruction.voucher_no
+        budget.commit(session=session, case_id=case.id, attempt=req.attempt)
+        case.paid_fen = instruction.paid_amt_fen
+        cases.record(
+            session=session,
+            case=case,
+            key=f"paid:{req.attempt}",
+            kind=EventKind.PAID,
+            actor=SystemActor.TREASURY,
+            to_status=CaseStatus.PAID,
+            reason="国库支付成功",
+            data={"voucher_no": voucher, "paid_amt_fen": instruction.paid_amt_fen, "attempt": req.attempt},
+        )
+        tail = instruction.payee_acct_no_masked[-4:]
+        self._notify(
+            session,
+            case,
+            enterprise,
+            item,
+            "paid",
+            self._money(instruction.paid_amt_fen) | {"acct_tail": tail},
+            key_suffix="" if req.attempt == 1 else f":{req.attempt}",
+        )
 
     @activity.defn
     def reserve_attempt(self, step: PaymentStep) -> ReserveResult:
@@ -692,9 +710,15 @@ class CaseActivities:
 
     # -- internals -----------------------------------------------------------------------------------------
 
-    def _store(self, result: InstructionResult) -> None:
+    def _store(self, result: InstructionResult, req: PaymentRequest) -> PaymentState:
+        """Store a treasury answer and return the attempt's state from the same unit of work."""
         with transaction(self.db_url) as session:
             payments.store_result(session=session, result=result)
+            voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
+            instruction = payments.get(session=session, voucher=voucher)
+            if instruction is None:
+                return PaymentState(voucher_no=voucher, status=PaymentStatus.CREATED)
+            return self._state_of(instruction)
 
     def _state(self, req: PaymentRequest) -> PaymentState:
         with reading(self.db_url) as session:

@@ -84,7 +84,9 @@ def get_scope(request: Request, principal: Annotated[Principal, Depends(get_prin
 def allow(*roles: str):
     """A dependency that admits only the given roles (admin always) and yields the caller's Scope."""
 
-    def _check(scope: Annotated[Scope, Depends(get_scope)]) -> Scope:
+    # async: a check this cheap must not cost a thread-pool round trip per request (FastAPI runs sync dependencies
+    # on its threads).
+    async def _check(scope: Annotated[Scope, Depends(get_scope)]) -> Scope:
         if scope.role != Role.ADMIN and scope.role not in roles:
             raise Forbidden(f"{Role.label_of(scope.role)}无权执行此操作", rule="role")
         return scope
@@ -97,7 +99,7 @@ def require(*roles: str):
 
     admitted = allow(*roles)
 
-    def _check(scope: Scope = Depends(admitted)) -> Principal:
+    async def _check(scope: Scope = Depends(admitted)) -> Principal:
         return scope.principal
 
     return _check
@@ -142,8 +144,22 @@ def page_scope(request: Request) -> Scope | None:
 
 # scope="function": commit before the response is sent, so a client that reads right after a write sees it
 # (the default, request scope, runs the commit after the response has left).
+async def _settings_dep(request: Request) -> Settings:
+    return get_settings(request)
+
+
+async def _temporal_dep(request: Request) -> Client:
+    return get_temporal(request)
+
+
+async def _uow_dep(request: Request) -> UnitOfWork:
+    return get_uow(request)
+
+
+# The cheap dependencies as coroutines: FastAPI runs a sync dependency on its thread pool, a round trip through
+# the event loop each (an application took six of them before its one database write).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
-UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+SettingsDep = Annotated[Settings, Depends(_settings_dep)]
+TemporalDep = Annotated[Client, Depends(_temporal_dep)]
+UowDep = Annotated[UnitOfWork, Depends(_uow_dep)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]

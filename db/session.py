@@ -24,7 +24,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Personal data lives here: readable by our user only (SQLite gives its -wal and -shm files the same mode).
             Path(path).touch(mode=0o600, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # A pool as large as the threads that use it (API request threads, worker activity threads): with the default
+        # 5 + 10 overflow, every connection beyond five was opened (four pragmas) and closed again per unit of work.
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=40, max_overflow=40)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
@@ -87,7 +89,10 @@ def reader_for(url: str) -> Engine:
     return make_engine(url, read_only=True) if url.startswith("sqlite") else engine_for(url)
 
 
+@lru_cache
 def session_factory(url: str) -> sessionmaker[Session]:
+    """One factory per database: building a sessionmaker makes a new Session subclass (and its event dispatch), a
+    cost every unit of work paid when it was built per call."""
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 

@@ -129,6 +129,8 @@ class PaymentState(BaseModel):
     status: PaymentStatus
     paid_amt_fen: int = 0
     reason: str | None = None
+    # Set by settle_if_paid: the paid attempt is already settled (budget committed, case paid, notice queued).
+    settled: bool = False
 
     @property
     def final(self) -> bool:

@@ -51,6 +51,8 @@ TREASURY_FAST_STEP = {
 }
 # Histories recorded before the fast path existed replay with the durable send only.
 SEND_LOCAL_FIRST = "send-payment-local-first"
+# Histories recorded before settle_if_paid read the stored result and settle in two local activities.
+SETTLE_WITH_RESULT = "settle-with-result"
 MAX_ATTEMPTS = 3
 
 
@@ -135,9 +137,10 @@ class PaymentHandlers:
         while True:
             state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt))
             if state is not None and state.status == PaymentStatus.PAID:
-                await workflow.execute_local_activity_method(
-                    CaseActivities.settle_case, PaymentRequest(case_id=case_id, attempt=attempt), **DB_STEP
-                )
+                if not state.settled:
+                    await workflow.execute_local_activity_method(
+                        CaseActivities.settle_case, PaymentRequest(case_id=case_id, attempt=attempt), **DB_STEP
+                    )
                 self.progress.status = CaseStatus.PAID
                 self.progress.awaiting = None
                 return CaseStatus.PAID
@@ -264,8 +267,14 @@ class PaymentHandlers:
                     lambda: voucher in self.results, timeout=timedelta(seconds=self.poll_seconds)
                 )
                 self.results.pop(voucher, None)
-                # The callback endpoint stored the result; the database is the source of truth.
-                state = await workflow.execute_local_activity_method(CaseActivities.payment_state, req, **DB_STEP)
+                # The callback endpoint stored the result; the database is the source of truth. A paid result is
+                # settled in the same local activity (settle_if_paid), one workflow-side step less per paid case.
+                read = (
+                    CaseActivities.settle_if_paid
+                    if workflow.patched(SETTLE_WITH_RESULT)
+                    else CaseActivities.payment_state
+                )
+                state = await workflow.execute_local_activity_method(read, req, **DB_STEP)
             except TimeoutError:
                 state = await workflow.execute_activity_method(CaseActivities.query_payment, req, **TREASURY_STEP)
         self.progress.payment_status = state.status

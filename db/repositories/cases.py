@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,6 +93,18 @@ def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
 _hash_body = audit.hash_body
 
 
+# The hot path's statements, built once: building a select() costs more than running it on SQLite, and a reused
+# statement object also keeps its compiled form's cache key (an instant case appends four events).
+_event_t = CaseEvent.__table__
+_head_t = CaseChainHead.__table__
+_EVENT_EXISTS = select(_event_t.c.id).where(
+    _event_t.c.case_id == bindparam("case_id"), _event_t.c.key == bindparam("key")
+)
+_HEAD = select(_head_t.c.seq, _head_t.c.hash).where(_head_t.c.case_id == bindparam("case_id"))
+_LOCK_CASE = select(Case.__table__.c.id).where(Case.__table__.c.id == bindparam("case_id")).with_for_update()
+_INSERT_EVENT = insert(_event_t)
+
+
 def record(
     *,
     session: Session,
@@ -103,41 +115,43 @@ def record(
     to_status: str | None = None,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-) -> tuple[CaseEvent, bool]:
-    """Append an event and move the case to `to_status`; a retry with the same key changes nothing."""
+) -> bool:
+    """Append an event and move the case to `to_status`; a retry with the same key changes nothing (False).
+
+    The event is written with one Core INSERT (no ORM object, no flush of its own); the case's new status is an
+    attribute of the loaded case, written when the unit of work flushes."""
     # Lock the case row so two writers cannot take the same sequence number. SQLite needs no row lock: every writer
     # took the database's one write lock at BEGIN (db/session.py), and the statement would be one more round trip.
     if bulk.is_postgres(session):
-        session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
-    existing = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.key == key))
-    if existing:
-        return existing, False
+        session.execute(_LOCK_CASE, {"case_id": case.id})
+    if session.execute(_EVENT_EXISTS, {"case_id": case.id, "key": key}).first() is not None:
+        return False
     # The last link from the anchored head (a primary-key read of two columns, not an ORM load of the last event).
-    last_seq, last_hash = _last_links(session, [case.id]).get(case.id, (0, GENESIS))
-    event = CaseEvent(
-        case_id=case.id,
-        seq=last_seq + 1,
-        key=key,
-        kind=kind,
-        from_status=case.status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason,
-        data=data,
-        created_at=datetime.now(UTC).replace(microsecond=0),
-        prev_hash=last_hash,
-    )
-    event.hash = event_hash(event.prev_hash, _hash_body(event))
-    session.add(event)
-    audit.anchor(session=session, heads={case.id: (event.seq, event.hash)})
+    head = session.execute(_HEAD, {"case_id": case.id}).first()
+    last_seq, last_hash = head if head is not None else _last_links(session, [case.id]).get(case.id, (0, GENESIS))
+    created = datetime.now(UTC).replace(microsecond=0)
+    body = {
+        "case_id": case.id,
+        "seq": last_seq + 1,
+        "key": key,
+        "kind": kind,
+        "from_status": case.status,
+        "to_status": to_status,
+        "actor": actor,
+        "reason": reason,
+        "data": data,
+        "created_at": created.isoformat(),  # what audit.hash_body hashes (the same as record_many)
+    }
+    digest = event_hash(last_hash, body)
+    session.execute(_INSERT_EVENT, body | {"created_at": created, "prev_hash": last_hash, "hash": digest})
+    audit.anchor(session=session, heads={case.id: (last_seq + 1, digest)})
     if to_status:
         case.status = to_status
         if to_status in CaseStatus.finals():
-            case.closed_at = event.created_at
+            case.closed_at = created
         elif case.closed_at is not None:
             case.closed_at = None  # reopened, e.g. a paid case whose money came back
-    session.flush()
-    return event, True
+    return True
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, select
+from sqlalchemy import Insert, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,28 +29,36 @@ def enqueue(
     provider: str = "outbox",
     fund_item_id: int | None = None,
     category: str = NoticeCategory.CASE,
-) -> tuple[Notice, bool]:
-    """Queue a notice unless one with the same key exists (a retried stage never notifies twice)."""
-    existing = session.scalar(select(Notice).where(Notice.dedupe_key == dedupe_key))
-    if existing:
+) -> tuple[int, bool]:
+    """Queue a notice unless one with the same key exists (a retried stage never notifies twice); (id, created).
+
+    Prebuilt Core statements, no ORM object or flush: every case stage queues one, on the instant hot path."""
+    existing = session.execute(_NOTICE_BY_KEY, {"dedupe_key": dedupe_key}).scalar()
+    if existing is not None:
         return existing, False
-    notice = Notice(
-        dedupe_key=dedupe_key,
-        enterprise_id=enterprise_id,
-        case_id=case_id,
-        template_key=template_key,
-        params=params,
-        content=content,
-        phone_enc=phone_enc,
-        phone_masked=phone_masked,
-        status=status,
-        provider=provider,
-        fund_item_id=fund_item_id,
-        category=category,
+    inserted = session.execute(
+        _INSERT_NOTICE,
+        {
+            "dedupe_key": dedupe_key,
+            "enterprise_id": enterprise_id,
+            "case_id": case_id,
+            "template_key": template_key,
+            "params": params,
+            "content": content,
+            "phone_enc": phone_enc,
+            "phone_masked": phone_masked,
+            "status": status,
+            "provider": provider,
+            "fund_item_id": fund_item_id,
+            "category": category,
+        },
     )
-    session.add(notice)
-    session.flush()
-    return notice, True
+    return inserted.inserted_primary_key[0], True
+
+
+_notice_t = Notice.__table__
+_NOTICE_BY_KEY = select(_notice_t.c.id).where(_notice_t.c.dedupe_key == bindparam("dedupe_key"))
+_INSERT_NOTICE = insert(_notice_t)
 
 
 def for_enterprise(*, session: Session, enterprise_id: int, limit: int = 200) -> list[Notice]:

@@ -72,12 +72,19 @@ class FakeCase:
             self.calls.append("settle_case")
             return self._state(req)
 
+        @activity.defn(name="settle_if_paid")
+        def settle_if_paid(req: PaymentRequest) -> PaymentState:
+            self.calls.append("settle_if_paid")
+            state = self._state(req)
+            return state.model_copy(update={"settled": state.status == "paid"})
+
         return [
             accept_instant,
             send_payment,
             query_payment,
             payment_state,
             settle_case,
+            settle_if_paid,
         ]
 
     def _state(self, req: PaymentRequest) -> PaymentState:
@@ -118,6 +125,8 @@ async def test_paid_by_callback_signal(env: WorkflowEnvironment) -> None:
     result = await _run(env, fake, signal_status="paid")
     assert result["status"] == "paid" and result["payment_status"] == "paid"
     assert fake.calls.count("send_payment") == 1 and "query_payment" not in fake.calls
+    # The result after the signal is read and settled in one local activity (patch settle-with-result).
+    assert fake.calls[-1] == "settle_if_paid" and "settle_case" not in fake.calls
 
 
 async def test_paid_by_polling_when_the_callback_never_comes(env: WorkflowEnvironment) -> None:
