@@ -564,7 +564,7 @@ class CaseActivities:
         """One event the workflow knows whole: no other state changes with it (but its audit record, if any)."""
         with transaction(self.db_url) as session:
             case, _, _, _ = self._load(session, rec.case_id)
-            _, created = cases.record(
+            created = cases.record(
                 session=session,
                 case=case,
                 key=rec.key,

@@ -356,7 +356,7 @@ class ReviewActivities(CaseActivities):
             still_open = [
                 o for o in reviews.objections_for_case(session=session, case_id=case.id) if o.status == ObjectionStatus.OPEN
             ]
-            _, created = cases.record(
+            created = cases.record(
                 session=session,
                 case=case,
                 key=f"objection_ruling:{r.objection_id}",
