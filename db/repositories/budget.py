@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from db import bulk
 from db.models import BudgetEntry, BudgetLine
 from db.repositories import indicators
+from rules.money import format_yuan
 from schemas.vocabulary import BudgetEntryKind
 
 RESERVE, COMMIT, RELEASE, RESTORE = (
@@ -83,7 +84,7 @@ def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: in
             session.add(entry)
             session.flush()
             return entry
-    raise BudgetExhausted(f"资金事项 {fund_item_id} 预算额度不足，无法预留 {amount_fen} 分")
+    raise BudgetExhausted(f"资金事项 {fund_item_id} 预算额度不足，无法预留 {format_yuan(amount_fen)}")
 
 
 def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> BudgetEntry | None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import BudgetLine, Department, FundItem, FundItemVersion, Policy
+from rules.money import format_yuan
 from schemas.vocabulary import DepartmentKind, FundItemStatus
 
 
@@ -34,7 +35,7 @@ class BudgetBelowUsed(Exception):
     """A funding source's new total is below what is already reserved or paid from it."""
 
     def __init__(self, source: str, used_fen: int, total_fen: int) -> None:
-        super().__init__(f"资金来源“{source}”已预留及拨付 {used_fen} 分，新额度 {total_fen} 分不足")
+        super().__init__(f"资金来源“{source}”已预留及拨付 {format_yuan(used_fen)}，新额度 {format_yuan(total_fen)} 不足")
         self.source = source
         self.used_fen = used_fen
         self.total_fen = total_fen
@@ -302,7 +303,7 @@ def sync_budget_lines(
                     committed_fen=0,
                 )
             )
-            notes.append(f"已建立预算额度：{source} {total} 分")
+            notes.append(f"已建立预算额度：{source} {format_yuan(total)}")
             continue
         before = line.total_fen
         if before == total:
@@ -316,7 +317,7 @@ def sync_budget_lines(
         session.refresh(line)
         if result.rowcount != 1:
             raise BudgetBelowUsed(source, line.reserved_fen + line.committed_fen, total)
-        notes.append(f"预算额度已调整：{source} 由 {before} 分调整为 {total} 分")
+        notes.append(f"预算额度已调整：{source} 由 {format_yuan(before)} 调整为 {format_yuan(total)}")
     for source in sorted(set(existing) - {s for s, _ in sources}):
         notes.append(f"资金来源“{source}”已不在本版本中，原预算额度保留不变")
     session.flush()

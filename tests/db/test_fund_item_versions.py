@@ -189,7 +189,7 @@ def test_editing_a_listed_item_creates_the_next_version_and_keeps_the_listed_one
     out = service.list_item(session=s, principal=JXJ, code=code, today=date(2026, 10, 20))
     assert (out.listed_version, out.pending_version) == (2, None)
     assert out.listing and not out.listing.required  # the window start did not move
-    assert "预算额度已调整：市级财政 由 1200000000 分调整为 1800000000 分" in out.notes
+    assert "预算额度已调整：市级财政 由 12,000,000.00元 调整为 18,000,000.00元" in out.notes
     assert "此前第 1 版上受理的办件继续按第 1 版办理" in out.notes
     summary = [(v.version, v.frozen, v.listed) for v in service.versions(session=s, principal=JXJ, code=code)]
     assert summary == [(1, True, False), (2, True, True)]
@@ -284,7 +284,7 @@ def test_budget_cannot_fall_below_what_is_reserved(world: Session) -> None:
     smaller = config(budget={**EXAMPLE_REVIEW["budget"], "total_fen": 1_000_000_000})
     service.save_draft(session=s, principal=JXJ, code=code, config=smaller)
     err = refused(s, Conflict, lambda: service.list_item(session=s, principal=JXJ, code=code, today=date(2026, 11, 2)))
-    assert err.field == "config.budget.sources" and "已预留及拨付 1100000000 分" in err.message
+    assert err.field == "config.budget.sources" and "已预留及拨付 11,000,000.00元" in err.message
     item = repo.get_by_code(session=s, code=code)
     assert item.listed_version == 1 and budget.totals(session=s, fund_item_id=item.id)["total_fen"] == 2_000_000_000
 

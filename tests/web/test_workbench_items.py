@@ -147,7 +147,9 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
             "申报单位须同时满足以下条件：\n（一）注册地行政区划 位于 宜昌市；\n（二）研发投入占比 ≥ 3.00%；\n"
             "（三）信用状态 ≠ 失信。"
         )
-        page.locator("#window_end").press("Tab")  # live validation: the section checks itself on change
+        # live validation: the section checks itself on change. The change is dispatched, not left to a blur: the
+        # wrong date was typed long before, and whether its blur came before or after later swaps was up to timing
+        page.locator("#window_end").dispatch_event("change")
         expect(page.locator("#errors-window")).to_contain_text("截止日不得早于起始日")
         expect(page.locator("#errors-budget")).to_be_empty()
         page.click("#save")
@@ -167,6 +169,7 @@ async def test_an_officer_creates_an_instant_item_in_the_editor_and_lists_it(web
         page.get_by_role("button", name="提交").click()
         page.get_by_role("button", name="上架").click()
         expect(page.locator("#item-status")).to_have_text("已上架")
+        expect(page.locator("#notes")).to_contain_text("已建立预算额度：市级财政 1,000,000.00元")  # yuan, not fen
         page.screenshot(path=SHOTS / "editor-listed.png", full_page=True)
 
     await web.run(edit)
