@@ -338,8 +338,12 @@ def get_import(*, session: Session, scope: Scope, import_id: int) -> ArchiveImpo
 
 
 def error_report(*, session: Session, scope: Scope, import_id: int) -> str:
-    """The per-row error report of an import as CSV (Chinese headers, opens in Excel)."""
-    return archive_rows.error_report_csv(list(get_import(session=session, scope=scope, import_id=import_id).errors))
+    """The per-row error report of an import as CSV (Chinese headers, opens in Excel); an export, so audited (its
+    rows quote the enterprises' submitted values)."""
+    errors = list(get_import(session=session, scope=scope, import_id=import_id).errors)
+    audit.record(session=session, kind=AuditKind.EXPORT, actor=scope.actor, subject=f"archive_import:{import_id}",
+                 data={"export": "archive_errors_csv", "rows": len(errors)})  # fmt: skip
+    return archive_rows.error_report_csv(errors)
 
 
 @dataclass(frozen=True)

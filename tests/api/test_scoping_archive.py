@@ -9,11 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from db.models import AuditRecord
 from db.session import transaction
 from schemas.archive_sources import SOURCES
 from schemas.principal import Principal
-from schemas.vocabulary import ArchiveSource
+from schemas.vocabulary import ArchiveSource, AuditKind
 from services import archive
 from services.scope import Scope
 from settings import Settings
@@ -78,7 +80,8 @@ def test_who_gets_through(client: TestClient, archive_world: World, row: Row, ca
     check(client, row, archive_world, caller)
 
 
-def test_an_import_over_http_reports_rows_and_the_csv_report(client: TestClient, archive_world: World) -> None:  # noqa: F811
+def test_an_import_over_http_reports_rows_and_the_csv_report(client: TestClient, archive_world: World,  # noqa: F811
+                                                             settings: Settings) -> None:  # noqa: F811
     admin = archive_world.headers["admin"]
     uscc = archive_world.ids["uscc_a"]
     body = f"uscc,employees\n{uscc},77\n{uscc[:-1]}0,1\n".encode()
@@ -88,6 +91,11 @@ def test_an_import_over_http_reports_rows_and_the_csv_report(client: TestClient,
     report = client.get(f"/api/v1/archive/imports/{r.json()['id']}/errors.csv", headers=admin)
     assert report.headers["content-type"].startswith("text/csv") and "第" not in report.text.splitlines()[0]
     assert "校验码规则" in report.text or "长度规则" in report.text
+    with transaction(settings.db_url) as session:  # the download is an audited export
+        exported = session.scalars(select(AuditRecord).where(
+            AuditRecord.kind == AuditKind.EXPORT, AuditRecord.subject == f"archive_import:{r.json()['id']}")).all()  # fmt: skip
+        assert [(e.actor.split(":")[0], e.data["export"], e.data["rows"]) for e in exported] == [
+            ("admin", "archive_errors_csv", 1)]  # fmt: skip
     ok = client.post("/api/v1/archive/imports", params={"source": "social", "file_name": "s.csv"},
                      content=f"uscc,employees\n{uscc},77\n".encode(), headers=admin)  # fmt: skip
     assert ok.json()["status"] == "succeeded"
