@@ -83,8 +83,11 @@ def digest(message: bytes, public_hex: str, user_id: bytes = DEFAULT_USER_ID, cu
 
 
 def _engine(private_hex: str, public_hex: str, curve: Curve) -> CryptSM2:
-    # The public key is passed as x‖y: gmssl's own handling of a 04 prefix strips more than the prefix.
-    return CryptSM2(private_key=private_hex, public_key=_public_xy(public_hex), ecc_table=curve.table(), asn1=True)
+    # gmssl takes a 04 prefix off with lstrip("04"), which also eats an x that itself begins with 0 or 4 digits
+    # (a key in 256 verified as None → TypeError): the key is set as x‖y after construction, never through it.
+    engine = CryptSM2(private_key=private_hex, public_key="0" * 128, ecc_table=curve.table(), asn1=True)
+    engine.public_key = _public_xy(public_hex)
+    return engine
 
 
 def public_of(private_hex: str, curve: Curve = SM2P256V1) -> str:

@@ -86,3 +86,12 @@ def test_ed25519_and_sm2_sit_behind_one_interface() -> None:
         with pytest.raises(SignatureError):
             verifier.verify(signer.sign(b"voucher"), b"other")
     assert [s.algorithm for s, _ in pairs] == ["Ed25519", "SM2-SM3"]
+
+
+def test_a_public_key_whose_x_begins_with_04_verifies() -> None:
+    # x of 11·G begins 04…: gmssl's lstrip("04") ate it and verify died with a TypeError in 1 key of 256
+    signer = sm2.Sm2Signer("B".rjust(64, "0"), "x-begins-04")
+    assert signer.public_hex.upper().startswith("0404")
+    sm2.Sm2Verifier(signer.public_hex).verify(signer.sign(b"voucher"), b"voucher")
+    with pytest.raises(sm2.SignatureError):
+        sm2.Sm2Verifier(signer.public_hex).verify(signer.sign(b"voucher"), b"changed")
