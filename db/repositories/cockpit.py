@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ColumnElement, String, cast, exists, func, literal, select, true
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import BigInteger, ColumnElement, cast, exists, func, literal, select, true
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.expression import FunctionElement
 
 from db.models import (
     BudgetEntry,
@@ -28,36 +26,15 @@ from db.models import (
     PaymentReturn,
 )
 from db.repositories import cockpit_summaries as summaries
+from db.sql.localtime import local_month
 from schemas.cockpit import CockpitFilter
 from schemas.localtime import LOCAL_TZ
 from schemas.vocabulary import BudgetEntryKind, CaseStatus, DepartmentKind, PaymentStatus, ReturnHandling, TaskStatus
-
-# Beijing has kept one offset since 1991; months are cut in local time by shifting the stored UTC moment.
-_OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
 
 
 def fen_sum(column: ColumnElement[int]) -> ColumnElement[int]:
     """A sum of fen as an integer: PostgreSQL sums BIGINT to NUMERIC, which would reach Python as a Decimal."""
     return cast(func.sum(column), BigInteger)
-
-
-class local_month(FunctionElement):
-    """The local calendar month (YYYY-MM) of a stored UTC moment."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(local_month, "sqlite")
-def _local_month_sqlite(element, compiler, **kw) -> str:
-    (moment,) = list(element.clauses)
-    return f"strftime('%Y-%m', {compiler.process(moment, **kw)}, '{_OFFSET_HOURS:+d} hours')"
-
-
-@compiles(local_month, "postgresql")
-def _local_month_postgresql(element, compiler, **kw) -> str:
-    (moment,) = list(element.clauses)
-    return f"to_char({compiler.process(moment, **kw)} + interval '{_OFFSET_HOURS} hours', 'YYYY-MM')"
 
 
 def _month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -10,12 +10,10 @@ cases (db/repositories/cockpit.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Column, ColumnElement, Date, Integer, MetaData, Table, delete, func, insert, select, update
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import FunctionElement
 
 from db.models import (
     BudgetEntry,
@@ -29,10 +27,9 @@ from db.models import (
     FundItem,
     PaymentInstruction,
 )
-from schemas.localtime import LOCAL_TZ
+from db.sql.localtime import OFFSET_HOURS, local_day, local_month
 from schemas.vocabulary import BudgetEntryKind, CaseStatus, PaymentStatus
 
-OFFSET_HOURS = int(datetime(2026, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
 CASES, MONTHS, DAYS = "cockpit_case_summary", "cockpit_paid_month", "cockpit_paid_days"
 
 
@@ -150,25 +147,6 @@ def _first_source():
     )
 
 
-class local_day(FunctionElement):
-    """The local calendar day of a stored UTC moment (the day the triggers' working days are counted on)."""
-
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(local_day, "sqlite")
-def _local_day_sqlite(element, compiler, **kw) -> str:
-    (moment,) = list(element.clauses)
-    return f"date({compiler.process(moment, **kw)}, '{OFFSET_HOURS:+d} hours')"
-
-
-@compiles(local_day, "postgresql")
-def _local_day_postgresql(element, compiler, **kw) -> str:
-    (moment,) = list(element.clauses)
-    return f"(({compiler.process(moment, **kw)} AT TIME ZONE 'UTC') + interval '{OFFSET_HOURS} hours')::date"
-
-
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)  # SQLite's date() is text
 
@@ -216,7 +194,6 @@ def rebuild_paid_days(*, session: Session, working_days: Callable[[date, date], 
 
 def rebuild_all(*, session: Session, working_days: Callable[[date, date], int]) -> None:
     """Recount every summary from the cases (after a bulk load that ran with the triggers off, or a restore)."""
-    from db.repositories.cockpit import local_month  # the same local month the live queries cut
 
     settle(session=session)
     session.execute(delete(CockpitCaseSummary))
