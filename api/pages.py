@@ -16,7 +16,7 @@ from jinja2 import pass_context
 from api.deps import page_scope
 from api.security import csrf_field, request_csrf_token
 from rules.money import format_yuan
-from schemas.localtime import format_deadline, format_local
+from schemas.localtime import format_deadline, format_local, last_local_day
 from schemas.vocabulary import (
     AlertKind,
     AlertStatus,
@@ -45,6 +45,7 @@ FILTERS = {
     "yuan": lambda fen: "—" if fen is None else format_yuan(fen),
     "bj": format_local,  # stored in UTC, read in Beijing time
     "deadline": format_deadline,  # a due moment as its last day (and time unless it is midnight)
+    "last_day": last_local_day,  # the last local day a due moment leaves (a date)
     "case_status": CaseStatus.label_of,
     "payment_status": PaymentStatus.label_of,
     "notice_status": NoticeStatus.label_of,

@@ -45,12 +45,9 @@ def _department(scope: Scope, department: str | None) -> str:
     return scope.principal.subject
 
 
-last_day = last_local_day  # the last local day a task may be done on
-
-
 def _row(task: CaseTask, case: Any, item: Any, enterprise: Any, cal: WorkCalendar, now: datetime) -> TaskRow:
     left = overdue = None
-    due_on = last_day(task.due_at)
+    due_on = last_local_day(task.due_at)  # the last local day the task may be done on
     if task.due_at is not None and due_on is not None:
         # working days after today up to the last day: 0 means today is the last day
         left = cal.working_days_between(local_date(now), due_on)

@@ -45,7 +45,6 @@ templates.env.filters.update(
         "task_status": TaskStatus.label_of,
         "decision": DecisionKind.label_of,
         "objection_status": ObjectionStatus.label_of,
-        "last_day": workbench.last_day,
         "section": item_editor.in_section,
     }
 )
