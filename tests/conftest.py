@@ -45,10 +45,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark tests that start processes or servers (see SLOW_FIXTURES), whatever their folder; run the modules that
     declare `ONE_ENGINE` (a sentence saying why) on SQLite alone, and tests marked `postgresql_only` on PostgreSQL
     alone."""
-    one_engine = [item for item in items if _postgres_variant(item) and hasattr(getattr(item, "module", None), "ONE_ENGINE")]
+    one_engine = [item for item in items if _engine_of(item) == "postgresql" and hasattr(getattr(item, "module", None), "ONE_ENGINE")]
     # What only PostgreSQL has (concurrent writers): the SQLite variant is left out, and without CI's PostgreSQL
     # nothing of it runs (CI sets ZHIDA_TEST_POSTGRES_URL, so there it always runs).
-    one_engine += [item for item in items if item.get_closest_marker("postgresql_only") and _sqlite_variant(item)]
+    one_engine += [item for item in items if item.get_closest_marker("postgresql_only") and _engine_of(item) == "sqlite"]
     if one_engine:
         config.hook.pytest_deselected(items=one_engine)
         items[:] = [item for item in items if item not in set(one_engine)]
@@ -104,14 +104,10 @@ def _slowest_files_first(items: list[pytest.Item]) -> None:
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
-def _sqlite_variant(item: pytest.Item) -> bool:
+def _engine_of(item: pytest.Item) -> str | None:
+    """The backend a test item is parametrized with (BACKENDS), or None when it is not."""
     callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("db_url") == "sqlite"
-
-
-def _postgres_variant(item: pytest.Item) -> bool:
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("db_url") == "postgresql"
+    return None if callspec is None else callspec.params.get("db_url")
 
 
 def _fresh_postgres_database() -> tuple[str, str]:
