@@ -204,12 +204,20 @@ async def _review_with_materials_and_a_returned_account(web: Web, me: Enterprise
         expect(page.locator("#my-result")).to_contain_text("贵单位符合条件")
         page.locator("#apply-button").click()  # no file chosen: refused before anything is created
         expect(page.locator("#flash")).to_contain_text("本事项须提交申报材料")
+        # The file control reads in Chinese (Chromium's own says "Choose Files"), and its label opens the picker.
+        picker = page.locator("#apply-form .file-pick")
+        expect(picker.locator(".chosen")).to_have_text("未选择文件")
+        with page.expect_file_chooser() as chooser:
+            picker.get_by_text("选择文件（可多选）").click()
+        assert chooser.value.is_multiple()
+        assert page.locator("#files").bounding_box()["width"] <= 1  # the English native control is out of sight
         page.set_input_files("#files", files=[{"name": "申请表.docx", "mimeType": "application/pdf",
                                                "buffer": b"PK\x03\x04 a word file"}])  # fmt: skip
         page.locator("#apply-button").click()
         expect(page.locator("#flash")).to_contain_text("“申请表.docx”的文件类型不允许")
         page.set_input_files("#files", files=[{"name": "技术改造项目补贴申请表.pdf", "mimeType": "application/pdf",
                                                "buffer": PDF}])  # fmt: skip
+        expect(picker.locator(".chosen")).to_have_text("技术改造项目补贴申请表.pdf")
         _shot(page, "review-apply", PHONE["width"])
         page.locator("#apply-button").click()
         page.wait_for_url(re.compile(r"/web/me/cases/\d+$"))
