@@ -8,7 +8,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -165,8 +165,19 @@ class Settings(BaseSettings):
     sms_timezone: str = "Asia/Shanghai"
     sms_max_attempts: int = 6
     sms_retry_base_seconds: float = 30.0
-    # A notice marked sending is taken up again after this lease (a dispatcher crashed mid-send).
-    sms_lease_seconds: float = 300.0
+    # A notice marked sending is taken up again after this lease (a dispatcher crashed mid-send); a live round
+    # renews its leases every sms_lease_renew_seconds while it sends, so a slow round never loses them.
+    sms_lease_seconds: float = Field(60.0, gt=0)
+    sms_lease_renew_seconds: float = Field(20.0, gt=0, description="at most half of sms_lease_seconds")
+
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Settings:
+        if self.sms_lease_renew_seconds * 2 > self.sms_lease_seconds:
+            raise ValueError(
+                "sms_lease_renew_seconds：须不超过 sms_lease_seconds 的一半（否则发送较慢时租约会过期，短信可能重发）"
+            )
+        return self
+
     sms_batch_size: int = 500
     # No receipt this long after sending: poll the provider (QuerySendDetails / PullSmsSendStatus), backing off,
     # at most this many times.

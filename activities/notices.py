@@ -7,7 +7,9 @@ provider failure never blocks or fails a case. One round (`dispatch_due`):
    notices for quiet hours only when configured (urgent stages never); all wait for the per-number caps;
    else marked `sending` with attempts + 1 and a lease; a notice is only ever sent by the round that holds
    its lease;
-2. send each outside any transaction, with the notice id as the provider's idempotency key;
+2. send each outside any transaction, with the notice id as the provider's idempotency key; while it sends,
+   the round renews its leases every `lease_renew_seconds`, so the lease can be short (a dispatcher killed
+   mid-round holds its notices for at most `lease_seconds`) and still never lapse under a live, slow round;
 3. record (one transaction): sent/delivered with the provider's message id, a retry with exponential
    backoff for retryable errors, failed with the reason otherwise. An ambiguous answer (a timeout after the
    request went out) is not resent: the notice stays `sent` and awaits its receipt.
@@ -66,7 +68,8 @@ class DispatchConfig:
     push_quiet: QuietHours | None = field(default_factory=lambda: QuietHours.parse("21:00", "08:00"))
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
-    lease_seconds: float = 300.0
+    lease_seconds: float = 60.0
+    lease_renew_seconds: float = 20.0  # well inside the lease: a renewal late by a busy machine still holds it
     batch_size: int = 500
     receipt_wait_seconds: float = 600.0  # poll the provider when no receipt came this long after sending
     receipt_max_polls: int = 6  # then the notice stays "sent" (delivery unknown)
@@ -84,6 +87,7 @@ class DispatchConfig:
             max_attempts=settings.sms_max_attempts,
             retry_base_seconds=settings.sms_retry_base_seconds,
             lease_seconds=settings.sms_lease_seconds,
+            lease_renew_seconds=settings.sms_lease_renew_seconds,
             batch_size=settings.sms_batch_size,
             receipt_wait_seconds=settings.sms_receipt_wait_seconds,
             receipt_max_polls=settings.sms_receipt_max_polls,
@@ -171,7 +175,11 @@ class Dispatcher:
             report.errors.append(f"claim: {exc}")
             return report
         results: list[tuple[SmsMessage, int, SendResult]] = []
+        leases = [(message.notice_id, attempt) for message, attempt in claimed]
+        renewed = self.clock()
         for message, attempt in claimed:
+            if (self.clock() - renewed).total_seconds() >= self.config.lease_renew_seconds:
+                renewed = self._renew(leases)
             try:
                 result = self.provider.send(message)
             except Exception as exc:  # providers should not raise; a bug here must not lose the notice
@@ -185,6 +193,19 @@ class Dispatcher:
             log.exception("sms_record_failed")
             report.errors.append(f"record: {exc}")
         return report
+
+    def _renew(self, leases: list[tuple[int, int]]) -> datetime:
+        """Extend this round's leases (the notices it claimed, sent or not, are recorded only at its end). A failed
+        renewal is logged, not raised: at worst a lease lapses, another round sends the notice again under the same
+        idempotency key, and `_record` keeps only the result of the attempt that holds the row."""
+        now = self.clock()
+        try:
+            with transaction(self.db_url) as session:
+                until = now + timedelta(seconds=self.config.lease_seconds)
+                repo.extend_leases(session=session, leases=leases, until=until)
+        except Exception:
+            log.exception("sms_lease_renewal_failed")
+        return now
 
     def _claim(self, limit: int, report: DispatchReport) -> list[tuple[SmsMessage, int]]:
         now = self.clock()

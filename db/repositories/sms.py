@@ -40,6 +40,24 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[Notice]:
     return list(session.scalars(stmt))
 
 
+def extend_leases(*, session: Session, leases: list[tuple[int, int]], until: datetime) -> None:
+    """Move the lease of notices still `sending` under the given attempt (id, attempts) to `until`, in one
+    executemany; a notice another round or a receipt has moved on is left alone."""
+    if not leases:
+        return
+    stmt = (
+        update(Notice)
+        .where(
+            Notice.id == bindparam("nid"),
+            Notice.status == NoticeStatus.SENDING,
+            Notice.attempts == bindparam("attempt"),
+        )
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    session.connection().execute(stmt, [{"nid": nid, "attempt": attempt} for nid, attempt in leases])
+
+
 def receipts_due(*, session: Session, provider: str, now: datetime, limit: int) -> list[Notice]:
     """Sent notices of this provider still without a delivery report whose next receipt poll is due."""
     stmt = (
