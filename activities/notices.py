@@ -70,6 +70,7 @@ class DispatchConfig:
     retry_base_seconds: float = 30.0
     lease_seconds: float = 60.0
     lease_renew_seconds: float = 20.0  # well inside the lease: a renewal late by a busy machine still holds it
+    record_every: int = 50
     batch_size: int = 500
     receipt_wait_seconds: float = 600.0  # poll the provider when no receipt came this long after sending
     receipt_max_polls: int = 6  # then the notice stays "sent" (delivery unknown)
@@ -174,28 +175,33 @@ class Dispatcher:
             log.exception("sms_claim_failed")
             report.errors.append(f"claim: {exc}")
             return report
-        results: list[tuple[SmsMessage, int, SendResult]] = []
-        leases = [(message.notice_id, attempt) for message, attempt in claimed]
+        # Results are recorded every `record_every` sends, not once at the end: a dispatcher killed mid-round
+        # leaves at most that many sent-but-unrecorded notices to wait out their lease.
+        leases = {message.notice_id: attempt for message, attempt in claimed}
         renewed = self.clock()
-        for message, attempt in claimed:
-            if (self.clock() - renewed).total_seconds() >= self.config.lease_renew_seconds:
-                renewed = self._renew(leases)
+        for start in range(0, len(claimed), self.config.record_every):
+            results: list[tuple[SmsMessage, int, SendResult]] = []
+            for message, attempt in claimed[start : start + self.config.record_every]:
+                if (self.clock() - renewed).total_seconds() >= self.config.lease_renew_seconds:
+                    renewed = self._renew(list(leases.items()))
+                try:
+                    result = self.provider.send(message)
+                except Exception as exc:  # providers should not raise; a bug here must not lose the notice
+                    result = SendResult(ok=False, code=type(exc).__name__, message=str(exc)[:300], retryable=True)
+                if not result.ok:
+                    sms_failed(self.provider.name, result.code)
+                results.append((message, attempt, result))
             try:
-                result = self.provider.send(message)
-            except Exception as exc:  # providers should not raise; a bug here must not lose the notice
-                result = SendResult(ok=False, code=type(exc).__name__, message=str(exc)[:300], retryable=True)
-            if not result.ok:
-                sms_failed(self.provider.name, result.code)
-            results.append((message, attempt, result))
-        try:
-            self._record(results, report)
-        except Exception as exc:  # the lease runs out and the notices are taken up again
-            log.exception("sms_record_failed")
-            report.errors.append(f"record: {exc}")
+                self._record(results, report)
+            except Exception as exc:  # the lease runs out and the notices are taken up again
+                log.exception("sms_record_failed")
+                report.errors.append(f"record: {exc}")
+            for message, _, _ in results:
+                leases.pop(message.notice_id, None)
         return report
 
     def _renew(self, leases: list[tuple[int, int]]) -> datetime:
-        """Extend this round's leases (the notices it claimed, sent or not, are recorded only at its end). A failed
+        """Extend the leases of this round's notices not yet recorded (sent or not). A failed
         renewal is logged, not raised: at worst a lease lapses, another round sends the notice again under the same
         idempotency key, and `_record` keeps only the result of the attempt that holds the row."""
         now = self.clock()

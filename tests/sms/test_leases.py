@@ -81,3 +81,27 @@ def test_a_killed_dispatchers_notices_go_out_again_after_one_lease(settings, wor
 def test_a_renewal_slower_than_half_the_lease_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="sms_lease_renew_seconds"):
         Settings(sms_lease_seconds=30, sms_lease_renew_seconds=20)
+
+
+class DiesAfter(SmsProvider):
+    """Sends `n` messages, then the process is killed."""
+
+    name = "dies-after"
+
+    def __init__(self, n: int) -> None:
+        self.n, self.sent = n, 0
+
+    def send(self, message):
+        if self.sent == self.n:
+            raise SystemExit("killed")
+        self.sent += 1
+        return SendResult(ok=True, provider_msg_id=f"m{message.notice_id}")
+
+
+def test_a_round_killed_mid_way_has_recorded_what_it_sent_in_earlier_chunks(settings, world) -> None:
+    clock = Clock(NOON)
+    ids = [queue(settings, world, phone=f"1350000{n:04d}") for n in range(12)]
+    with pytest.raises(SystemExit):
+        dispatcher(settings, DiesAfter(7), clock, record_every=5).dispatch_due()
+    statuses = [notice(settings, i).status for i in ids]
+    assert statuses == ["sent"] * 5 + ["sending"] * 7  # sends 6–7 are lost with the process; their lease resends
