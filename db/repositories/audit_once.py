@@ -22,8 +22,8 @@ def claim(*, session: Session, key: str, expires_at: datetime | None = None) -> 
     else:
         from sqlalchemy.dialects.sqlite import insert
     statement = insert(AuditOnce).values(key=key[:200], expires_at=expires_at, created_at=datetime.now(UTC))
-    result = session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
-    return result.rowcount == 1
+    inserted = session.execute(statement.on_conflict_do_nothing(index_elements=["key"]).returning(AuditOnce.key))
+    return inserted.scalar() is not None
 
 
 def sweep(*, session: Session, now: datetime | None = None) -> int:

@@ -87,7 +87,7 @@ def test_first_use_is_recorded_once_under_concurrent_requests(module_db_url: str
         try:
             start.wait()
             note_first_use(module_db_url, principal)
-        except Exception as exc:  # noqa: BLE001 - the test reports it
+        except Exception as exc:  # the test reports it
             errors.append(exc)
 
     sessions.forget_first_uses()
