@@ -194,13 +194,19 @@ class CampaignWorkflow:
         window = await self._act(CampaignActivities.campaign_consent_open, ref, SHORT)  # fixed once; cheap to reread
         due = window.due_at
         now = workflow.now()
+        # A collect-now that came while the campaign was not yet waiting (notifying, or paying the previous wave) is
+        # kept for this wave; before this patch it was dropped here, silently.
+        keep = workflow.patched("campaign-collect-request-kept")
         if now < due:
             wake = min(s.next_wave_at or due, due)
-            self.collect_now = False
+            if not keep:
+                self.collect_now = False
             try:
                 await workflow.wait_condition(lambda: self.collect_now, timeout=max(wake - now, timedelta(0)))
             except TimeoutError:
                 pass
+        if keep:
+            self.collect_now = False  # this collection answers every request so far
         final = workflow.now() >= due
         batch = self._batch(final=final)
         ready = lapsed = 0
