@@ -69,13 +69,15 @@ def get_principal(request: Request) -> Principal:
     return verify(request.app.state.settings, token)
 
 
-def resolve_scope(db_url: str, principal: Principal) -> Scope:
+def resolve_scope(db_url: str, principal: Principal, *, note_use: bool = True) -> Scope:
     """The caller's scope, read in its own short transaction (the request's writer is not held open by it); a
-    signed-out token is refused here too. A token's first accepted use is recorded (once per jti)."""
+    signed-out token is refused here too. A token's first accepted use is recorded (once per jti) unless the caller
+    records it itself (`note_use=False`: a sign-in, whose record is the first use)."""
     with reading(db_url) as session:
         sessions.check_active(session=session, principal=principal)
         scope = scopes.resolve(session=session, principal=principal)
-    note_first_use(db_url, principal)
+    if note_use:
+        note_first_use(db_url, principal)
     return scope
 
 

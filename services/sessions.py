@@ -32,9 +32,14 @@ def sign_out(*, session: Session, principal: Principal) -> None:
 
 
 def sign_in(*, session: Session, principal: Principal, method: str) -> None:
-    """Record a sign-in to the pages (method: token, identity service or the development list)."""
+    """Record a sign-in to the pages (method: token, identity service or the development list). When the session's
+    token was not used before, this record is its first use too (role, subject, jti, issue and expiry, `first_use`),
+    so the token gets no second record when the pages use it."""
+    data: dict = {"method": method}
+    if _claim_first_use(session=session, principal=principal):
+        data |= {"first_use": True, **_token_facts(principal)}
     audit.record(session=session, kind=AuditKind.SIGN_IN, actor=principal.actor,
-                 subject=f"session:{principal.token_id}", data={"method": method})  # fmt: skip
+                 subject=f"session:{principal.token_id}", data=data)  # fmt: skip
 
 
 # -- a token's first use -------------------------------------------------------------------------------------------
@@ -53,6 +58,8 @@ def first_use_recorded(principal: Principal) -> bool:
 
 def remember_first_use(principal: Principal, *, now: float | None = None) -> None:
     """Call after the transaction that recorded the first use committed."""
+    if not principal.token_id:
+        return
     if len(_recorded) >= RECORDED_CACHE_SIZE:
         moment = int(now if now is not None else datetime.now(UTC).timestamp())
         for jti in [j for j, exp in _recorded.items() if exp < moment]:
@@ -71,19 +78,29 @@ def _moment(seconds: int) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat() if seconds else None
 
 
-def record_first_use(*, session: Session, principal: Principal) -> bool:
-    """The audit record of a token's first use: subject, role, jti, issued-at and expiry — once per jti, whichever
-    request or process gets there first (insert-if-absent of `token:<jti>`). True when this call wrote it."""
+def _claim_first_use(*, session: Session, principal: Principal) -> bool:
+    """Claim `token:<jti>` (insert-if-absent): True when this transaction is the token's first use."""
     if not principal.token_id:
         return False
     expires = datetime.fromtimestamp(principal.expires_at, UTC) if principal.expires_at else None
     if not audit_once.claim(session=session, key=f"token:{principal.token_id}", expires_at=expires):
         return False
     audit_once.sweep(session=session)
+    return True
+
+
+def _token_facts(principal: Principal) -> dict:
+    return {"role": principal.role.value, "subject": principal.subject, "jti": principal.token_id,
+            "issued_at": _moment(principal.issued_at), "expires_at": _moment(principal.expires_at)}  # fmt: skip
+
+
+def record_first_use(*, session: Session, principal: Principal) -> bool:
+    """The audit record of a token's first use: subject, role, jti, issued-at and expiry — once per jti, whichever
+    request or process gets there first (insert-if-absent of `token:<jti>`). True when this call wrote it."""
+    if not _claim_first_use(session=session, principal=principal):
+        return False
     audit.record(session=session, kind=AuditKind.TOKEN_FIRST_USED, actor=principal.actor,
-                 subject=f"token:{principal.token_id}",
-                 data={"role": principal.role.value, "subject": principal.subject, "jti": principal.token_id,
-                       "issued_at": _moment(principal.issued_at), "expires_at": _moment(principal.expires_at)})  # fmt: skip
+                 subject=f"token:{principal.token_id}", data=_token_facts(principal))  # fmt: skip
     return True
 
 

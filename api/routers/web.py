@@ -56,7 +56,7 @@ def _start_session(request: Request, token: str, principal: Principal, method: s
     sign-in is recorded in the audit chain."""
     settings = request.app.state.settings
     try:
-        resolve_scope(settings.db_url, principal)
+        resolve_scope(settings.db_url, principal, note_use=False)  # the sign-in record below is its first use
     except Unauthorized as exc:
         return _refused(request, principal.actor, method, exc, exc.message)
     if principal.token_id == "" or principal.expires_at - int(time.time()) > settings.jwt_ttl_seconds:
@@ -67,6 +67,7 @@ def _start_session(request: Request, token: str, principal: Principal, method: s
         method = "identity_service" if method == "token" else method
     with transaction(settings.db_url) as session:
         sessions.sign_in(session=session, principal=principal, method=method)
+    sessions.remember_first_use(principal)
     response = RedirectResponse("/web/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
                         max_age=settings.jwt_max_ttl_seconds)  # fmt: skip

@@ -69,6 +69,28 @@ def test_a_cli_token_is_recorded_once_at_its_first_use(world: World, client, mon
     assert token not in str(data)
 
 
+def test_a_sign_in_is_its_tokens_first_use(world: World, client) -> None:
+    """Signing in to the pages writes one record, the sign-in, which names the token's first use; the pages' later
+    requests with it write nothing more. A token used at the API before signs in without `first_use`."""
+    headers = csrf_headers(world.settings.jwt_key())
+    fresh, used = world.token("department", DEPT), world.token("department", DEPT)
+    assert client.get("/api/v1/pushes", headers={"Authorization": f"Bearer {used}"}).status_code == 403
+    for token in (fresh, used):
+        jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+        assert client.post("/web/login", data={"token": token}, headers=headers).status_code == 303
+        page = client_for(world.settings)
+        page.cookies.set("zhida_token", token)
+        assert page.get("/web/").status_code == 200
+        [(kind, _, data)] = audit_records(world.settings.db_url, f"session:{jti}")
+        assert kind == AuditKind.SIGN_IN
+        if token == fresh:
+            assert audit_records(world.settings.db_url, f"token:{jti}") == []
+            assert data["first_use"] is True and (data["jti"], data["role"], data["subject"]) == (jti, "department", DEPT)
+        else:
+            assert [k for k, _, _ in audit_records(world.settings.db_url, f"token:{jti}")] == [AuditKind.TOKEN_FIRST_USED]
+            assert "first_use" not in data
+
+
 def test_a_refused_token_is_not_recorded_as_used(world: World, client) -> None:
     token = world.token("department", "YC-NO-SUCH-DEPT")
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
