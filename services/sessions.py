@@ -49,6 +49,9 @@ def sign_in(*, session: Session, principal: Principal, method: str) -> None:
 # record once; a forgotten jti costs one insert that finds its key).
 _recorded: dict[str, int] = {}
 RECORDED_CACHE_SIZE = 50_000
+# Every this many first uses this process records, the keys of expired tokens are swept (the first one too).
+SWEEP_EVERY = 100
+_claims = 0
 
 
 def first_use_recorded(principal: Principal) -> bool:
@@ -85,7 +88,10 @@ def _claim_first_use(*, session: Session, principal: Principal) -> bool:
     expires = datetime.fromtimestamp(principal.expires_at, UTC) if principal.expires_at else None
     if not audit_once.claim(session=session, key=f"token:{principal.token_id}", expires_at=expires):
         return False
-    audit_once.sweep(session=session)
+    global _claims
+    _claims += 1
+    if _claims % SWEEP_EVERY == 1:  # now and then, not on every first use: the keys of expired tokens go
+        audit_once.sweep(session=session)
     return True
 
 
