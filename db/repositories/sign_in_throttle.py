@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete
+from sqlalchemy import case, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import SignInThrottle
@@ -39,9 +39,19 @@ def count(*, session: Session, client: str, window: int, limit: int) -> Window:
 
 
 def take_ended(*, session: Session, before: int) -> list[Window]:
-    """Remove every window that ended before `before` and return it (each is taken by one transaction only)."""
+    """Remove every window that ended before `before` and return it (each is taken by one transaction only).
+
+    PostgreSQL: rows another transaction holds are skipped (SKIP LOCKED), never waited for — two API processes whose
+    clocks straddle a minute would otherwise each wait for the other's rows; a skipped row is taken next time."""
     t = SignInThrottle.__table__
+    query = select(t.c.client, t.c.window).where(t.c.window < before)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    keys = [tuple(row) for row in session.execute(query)]
+    if not keys:
+        return []
     rows = session.execute(
-        delete(t).where(t.c.window < before).returning(t.c.client, t.c.window, t.c.refused, t.c.suppressed)
-    )
+        delete(t).where(tuple_(t.c.client, t.c.window).in_(keys))
+        .returning(t.c.client, t.c.window, t.c.refused, t.c.suppressed)
+    )  # fmt: skip
     return sorted((Window(*row) for row in rows), key=lambda w: (w.window, w.client))
