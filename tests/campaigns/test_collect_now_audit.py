@@ -5,7 +5,6 @@ time-skipping test server with the real activities (its clock held still: only t
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -65,10 +64,9 @@ async def test_collect_now_is_recorded_once_with_the_collection_it_brings_forwar
             await collect(client=env.client, workflow_id=wid, principal=officer, campaign_id=campaign_id)
             # No time passes: only the signal brings the wave forward.
             await eventually(lambda: count("paid"), lambda n: n == 1, what="the early answer paid")
-            await env.sleep(timedelta(days=10))  # the deadline: the final wave lapses the silent
-            result = await handle.result()
+            await handle.terminate("the test has seen what it needs")  # the final wave is another test's subject
 
-    assert crashed == [subject] and result.finished and result.paid == 1
+    assert crashed == [subject]
     [(actor, data)] = [(a, d) for k, a, d in audit_records(settings.db_url, subject) if k == AuditKind.CAMPAIGN_COLLECT_NOW]
     assert actor == officer.actor and (data["campaign_id"], data["workflow_id"]) == (campaign_id, wid)
     assert data["collected"] == 1 and data["final_wave"] is False and data["requested_at"]
