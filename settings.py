@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = 8 * 3600
     # No token lives longer than this, ours or the identity service's (refused even when correctly signed).
     jwt_max_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=24 * 3600)
+    # Refused sign-ins recorded one by one per client address and minute; beyond this the client is answered 429 and
+    # the rest are counted into one summary record (an unauthenticated flood cannot fill the audit chain).
+    sign_in_refused_per_minute: int = Field(default=20, ge=1, le=10_000)
     # The province's unified identity service (统一身份认证): OIDC issuer whose discovery document names its JWKS,
     # the audience our tokens from it must carry, and the claim that holds the role. Empty issuer: not used.
     oidc_issuer: str = ""

@@ -12,7 +12,7 @@ from db.session import transaction
 from schemas.audit import AuditCheckIn, AuditCheckOut
 from schemas.localtime import local_date
 from schemas.vocabulary import AlertKind
-from services import audit
+from services import audit, sessions
 
 
 class AuditActivities:
@@ -21,6 +21,9 @@ class AuditActivities:
 
     @activity.defn
     def verify_audit_chains(self, request: AuditCheckIn) -> AuditCheckOut:
+        with transaction(self.db_url) as session:
+            # Refused sign-ins suppressed in a minute no later refusal came after: their summary records, first.
+            sessions.flush_refusals(session=session)
         with transaction(self.db_url) as session:
             report = audit.verify(session=session, scope=None)
             alert_id = None

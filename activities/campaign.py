@@ -186,6 +186,9 @@ class CampaignActivities:
             ready, lapsed = repo.collect_batch(
                 session=session, ctx=ctx, final=batch.final, limit=batch.limit, beat=activity.heartbeat
             )
+            for note in batch.audit:  # collect-now requests: once each (a retry finds the key), with this effect
+                audit.record_note(session=session, note=note.model_copy(
+                    update={"data": {**note.data, "final_wave": batch.final, "collected": ready, "lapsed": lapsed}}))  # fmt: skip
             return BatchOut(processed=ready + lapsed, done=ready + lapsed == 0, lapsed=lapsed)
 
     # -- waves: publicity, finance -------------------------------------------------------------------------
@@ -397,4 +400,7 @@ class CampaignActivities:
     def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:
         with transaction(self.db_url) as session:
             repo.set_phase(session=session, campaign_id=ref.campaign_id, phase=CampaignPhase.DONE)
+            for note in ref.audit:  # collect-now requests no collection followed
+                audit.record_note(session=session, note=note.model_copy(
+                    update={"data": {**note.data, "collected": 0, "note": "请求时已无待收集的意愿确认"}}))  # fmt: skip
             return campaign_service.counted_progress(session=session, campaign_id=ref.campaign_id)

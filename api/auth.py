@@ -94,6 +94,7 @@ def principal_of(claims: dict, *, ceiling: int, role_claim: str = "role") -> Pri
         name=name if isinstance(name, str) else "",
         token_id=str(claims.get("jti", "")),
         expires_at=exp,
+        issued_at=iat,
     )
 
 

@@ -69,12 +69,26 @@ def get_principal(request: Request) -> Principal:
     return verify(request.app.state.settings, token)
 
 
-def resolve_scope(db_url: str, principal: Principal) -> Scope:
+def resolve_scope(db_url: str, principal: Principal, *, note_use: bool = True) -> Scope:
     """The caller's scope, read in its own short transaction (the request's writer is not held open by it); a
-    signed-out token is refused here too."""
+    signed-out token is refused here too. A token's first accepted use is recorded (once per jti) unless the caller
+    records it itself (`note_use=False`: a sign-in, whose record is the first use)."""
     with reading(db_url) as session:
         sessions.check_active(session=session, principal=principal)
-        return scopes.resolve(session=session, principal=principal)
+        scope = scopes.resolve(session=session, principal=principal)
+    if note_use:
+        note_first_use(db_url, principal)
+    return scope
+
+
+def note_first_use(db_url: str, principal: Principal) -> None:
+    """The audit record of a token's first use, in a short transaction of its own — only when this process has not
+    seen the token recorded (the common request finds it in memory and writes nothing)."""
+    if sessions.first_use_recorded(principal):
+        return
+    with transaction(db_url) as session:
+        sessions.record_first_use(session=session, principal=principal)
+    sessions.remember_first_use(principal)
 
 
 def get_scope(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Scope:
@@ -109,6 +123,7 @@ def registrant(request: Request, principal: Annotated[Principal, Depends(get_pri
     """An enterprise registering itself is not in the archive yet: its token is checked, not resolved; anyone else
     is resolved (and refused when unknown) as on every other route."""
     if principal.role == Role.ENTERPRISE:
+        note_first_use(request.app.state.settings.db_url, principal)
         return Scope(principal=principal)
     scope = resolve_scope(request.app.state.settings.db_url, principal)
     if scope.role != Role.ADMIN:

@@ -230,7 +230,8 @@ def token(
     subject: str = typer.Option("dev", help="USCC for an enterprise, department code otherwise"),
     name: str = typer.Option("", help="display name"),
 ) -> None:
-    """Mint a development token for a role."""
+    """Mint a development token for a role. No database is opened here: the token's audit record (令牌首次使用:
+    subject, role, jti, issued-at, expiry) is written when the API first accepts it."""
     from api.auth import mint
 
     settings = get_settings()

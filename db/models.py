@@ -976,6 +976,32 @@ class AuditHead(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
 
+class AuditOnce(Base):
+    """The keys of audit records written at most once (a token's first use `token:<jti>`, a campaign's collect-now
+    request `collect:<id>`): inserted if absent in the record's own transaction, so concurrent requests and retried
+    activities write the record once. A key with an expiry (a token's) is swept after it: the token is refused by
+    then, so its first use cannot come again."""
+
+    __tablename__ = "audit_once"
+    # Columns
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime | None] = mapped_column(_now(), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(_now(), server_default=func.now())
+
+
+class SignInThrottle(Base):
+    """Refused sign-ins per client address and minute (`window`: minutes since the epoch): the first
+    `sign_in_refused_per_minute` are audit records, the rest are only counted here (`suppressed`) and written as one
+    summary record once the minute is over. Shared by every API process (the database holds it)."""
+
+    __tablename__ = "sign_in_throttle"
+    # Columns
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+
+
 # --- Finance cockpit: summaries kept by database triggers in the writing transaction (#14) ------------------------
 # The triggers are in migrations/versions/2026-12-01-1103_cockpit_summaries.py; db/repositories/cockpit_summaries.py
 # reads these tables and rebuilds them. `source` is '' for a case without a reservation (no funding source yet).

@@ -27,3 +27,6 @@ class AuditNote(BaseModel):
     actor: str
     subject: str
     data: dict = Field(default_factory=dict)
+    # A key the record is written under at most once (db/repositories/audit_once.py), for a step whose effect cannot
+    # tell a retry from the first run (an operator's collect-now request); empty: the step's effect guards it.
+    once: str = ""

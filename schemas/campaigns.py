@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.audit import AuditNote
 from schemas.conditions import Evaluation
 from schemas.text import BasisPoints, Fen, Headcount, LongText, Name
 from schemas.vocabulary import ObjectionStatus
@@ -44,6 +45,9 @@ class CampaignState(BaseModel):
     final_wave: bool = False
     next_wave_at: datetime | None = None
     counters: CampaignCounters = Field(default_factory=CampaignCounters)
+    # Audit records of operators' collect-now requests (signals) not written yet: the next collection of consent
+    # answers writes them in its transaction (or, when none comes, the campaign's finish).
+    collect_notes: list[AuditNote] = Field(default_factory=list)
 
 
 class CampaignInput(BaseModel):
@@ -59,6 +63,7 @@ class CampaignInput(BaseModel):
 
 class CampaignRef(BaseModel):
     campaign_id: int
+    audit: list[AuditNote] = Field(default_factory=list)  # written with the step's effect (campaign_finish)
 
 
 class CampaignPlan(BaseModel):
@@ -81,6 +86,7 @@ class BatchIn(BaseModel):
     final: bool = False
     after_enterprise_id: int = 0
     case_ids: list[int] | None = None  # a child workflow's own case instead of the campaign's batch
+    audit: list[AuditNote] = Field(default_factory=list)  # written with the batch's effect (campaign_collect)
 
 
 class BatchOut(BaseModel):

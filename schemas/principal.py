@@ -11,9 +11,11 @@ class Principal(BaseModel):
     role: Role
     subject: str
     name: str = ""
-    # The token's `jti` and expiry (seconds since the epoch): what logout puts on the denylist.
+    # The token's `jti`, expiry and issue (seconds since the epoch): what logout puts on the denylist, and what the
+    # record of the token's first use names.
     token_id: str = ""
     expires_at: int = 0
+    issued_at: int = 0
 
     @property
     def actor(self) -> str:

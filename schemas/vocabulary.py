@@ -521,3 +521,8 @@ class AuditKind(Vocabulary):
     KEY_RETIRED = "key_retired", "密钥停用"
     SIGN_IN_REFUSED = "sign_in_refused", "登录被拒绝"
     CALENDAR_IMPORTED = "calendar_imported", "节假日安排导入"
+    TOKEN_FIRST_USED = "token_first_used", "令牌首次使用"
+    PUSH_PREFERENCE_CHANGED = "push_preference_changed", "政策推送设置变更"
+    PUSH_LISTED_AGAIN = "push_listed_again", "重新推送上架事项"
+    CAMPAIGN_COLLECT_NOW = "campaign_collect_now", "立即收集意愿确认"
+    SIGN_IN_REFUSED_SUPPRESSED = "sign_in_refused_suppressed", "登录被拒绝（超出限额未逐条记录）"

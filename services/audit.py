@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from db.repositories import audit
+from db.repositories import audit, audit_once
 from schemas.audit import AuditNote
 from schemas.vocabulary import AuditKind, Role
 from services.errors import Forbidden
@@ -26,6 +26,8 @@ def record_note(*, session: Session, note: AuditNote) -> None:
     """The audit record a workflow step carries (a person's decision), written in the step's own transaction: the
     step writes it only with an effect that is new, so Temporal's retries write it once and a crash writes neither.
     Writing it after the workflow accepted the update, in a second transaction, could lose it to a crash between."""
+    if note.once and not audit_once.claim(session=session, key=note.once):
+        return  # written already (a retried step)
     record(session=session, kind=note.kind, actor=note.actor, subject=note.subject, data=note.data)
 
 

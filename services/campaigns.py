@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from db.repositories import campaigns as repo
 from db.repositories import cases as cases_repo
 from db.repositories import enterprises, fund_items
 from rules.conditions import evaluate
+from schemas.audit import AuditNote
 from schemas.campaigns import (
     CampaignInput,
     CampaignProgress,
@@ -38,7 +40,7 @@ from schemas.campaigns import (
     ObjectionRuling,
 )
 from schemas.principal import Principal
-from schemas.vocabulary import CaseStatus, ConsentStatus, Role
+from schemas.vocabulary import AuditKind, CaseStatus, ConsentStatus, Role
 from services import scope
 from services.campaign_progress import counted_progress
 from services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -199,9 +201,16 @@ def collect_target(*, session: Session, principal: Principal, campaign_id: int) 
     return campaign.workflow_id
 
 
-async def collect(*, client: Client, workflow_id: str) -> None:
-    """Collect the consent answers received so far now, without waiting for the next wave."""
-    await client.get_workflow_handle(workflow_id).signal(CampaignWorkflow.collect)
+async def collect(*, client: Client, workflow_id: str, principal: Principal, campaign_id: int) -> None:
+    """Collect the consent answers received so far now, without waiting for the next wave. The request's audit
+    record travels with the signal and is written by the collection it brings forward, in that collection's
+    transaction and once (its `once` key), as decisions' records are."""
+    requested = datetime.now(UTC)
+    note = AuditNote(kind=AuditKind.CAMPAIGN_COLLECT_NOW, actor=principal.actor, subject=f"campaign:{campaign_id}",
+                     data={"campaign_id": campaign_id, "workflow_id": workflow_id,
+                           "requested_at": requested.isoformat()},
+                     once=f"collect:{workflow_id}:{uuid.uuid4().hex}")  # fmt: skip
+    await client.get_workflow_handle(workflow_id).signal(CampaignWorkflow.collect, note)
 
 
 # ---------------------------------------------------------------------------------------------- cases

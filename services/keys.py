@@ -72,7 +72,11 @@ def rotate(
             f"{t.name}.{c}": repo.count_pending(session=session, table=t, column=c, key_id=key_id)
             for t, c in repo.ENCRYPTED
         }
-    report.total = sum(pending.values())
+        report.total = sum(pending.values())
+        # Recorded before the first value moves: a run killed half-way still leaves its trace (and its key ids).
+        audit.record(session=session, kind=AuditKind.KEY_ROTATION, actor=actor, subject=f"fernet:{key_id}",
+                     data={"phase": "started", "key_id": key_id, "key_ids": sorted(crypto.keyring(keyring)[1]),
+                           "resumed": resumed, "pending": report.total})  # fmt: skip
     if on_total is not None:
         on_total(report.total)
     for table, column in repo.ENCRYPTED:
@@ -91,7 +95,8 @@ def rotate(
                 on_batch(name, rows)
     with transaction(settings.db_url) as session:
         audit.record(session=session, kind=AuditKind.KEY_ROTATION, actor=actor, subject=f"fernet:{key_id}",
-                     data={"resumed": resumed, "rows": report.done, "unreadable": len(report.unreadable)})  # fmt: skip
+                     data={"phase": "finished", "key_id": key_id, "resumed": resumed, "rows": report.done,
+                           "by_column": report.by_column, "unreadable": len(report.unreadable)})  # fmt: skip
     if report.ok:
         _state(settings).unlink(missing_ok=True)
     return report

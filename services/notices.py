@@ -24,7 +24,8 @@ from rules import sms_templates
 from rules.sms import PhoneError, opt_out_word, parse_phone, phone_hash
 from schemas.localtime import format_local
 from schemas.notices import NoticeRow, PushCountsOut, PushPreferenceOut
-from schemas.vocabulary import FundItemMode, FundItemStatus, NoticeCategory, NoticeStatus, PushKind, Role
+from schemas.vocabulary import AuditKind, FundItemMode, FundItemStatus, NoticeCategory, NoticeStatus, PushKind, Role
+from services import audit
 from services import scope as scopes
 from services.errors import Forbidden, NotFound
 from services.scope import Scope
@@ -89,9 +90,15 @@ def change_preference(*, session: Session, scope: Scope, uscc: str, opt_out: boo
         raise Forbidden("只有企业本身可以设置政策推送", field="uscc", rule="owner_enterprise")
     enterprise = enterprise_in_scope(session=session, scope=scope, uscc=uscc)
     waiting = 0
-    if opt_out and not enterprise.push_opt_out:
+    before = bool(enterprise.push_opt_out)
+    if opt_out and not before:
         waiting = lookups.queued_pushes(session=session, enterprise_id=enterprise.id)
-    pushes.set_opt_out(session=session, enterprise=enterprise, opt_out=opt_out, now=datetime.now(UTC))
+    if pushes.set_opt_out(session=session, enterprise=enterprise, opt_out=opt_out, now=datetime.now(UTC)):
+        # The change and its audit record commit together (choosing what one already has changes nothing).
+        audit.record(session=session, kind=AuditKind.PUSH_PREFERENCE_CHANGED, actor=scope.actor,
+                     subject=f"enterprise:{enterprise.uscc}",
+                     data={"uscc": enterprise.uscc, "push_opt_out": {"from": before, "to": opt_out},
+                           "withdrawn": waiting})  # fmt: skip
     return preference_of(enterprise, waiting)
 
 
@@ -321,6 +328,8 @@ def push_listed_again(*, session: Session, scope: Scope, fund_item_id: int) -> d
     if item.status != FundItemStatus.LISTED:
         raise NotFound(f"资金事项 {fund_item_id} 未上架，不能推送", field="fund_item_id")
     schedule_listing_push(session=session, fund_item_id=item.id, actor=scope.actor)
+    audit.record(session=session, kind=AuditKind.PUSH_LISTED_AGAIN, actor=scope.actor, subject=f"fund_item:{item.code}",
+                 data={"fund_item_id": item.id, "code": item.code, "listed_version": item.listed_version})  # fmt: skip
     return {"fund_item_id": item.id, "scheduled": True, "note": LISTING_PUSH_NOTE}
 
 

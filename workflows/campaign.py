@@ -17,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.campaign import CampaignActivities
+    from schemas.audit import AuditNote
     from schemas.campaigns import (
         BatchIn,
         BatchOut,
@@ -113,9 +114,12 @@ class CampaignWorkflow:
             raise ValueError(f"第 {decision.tranche} 批已有审核决定")
 
     @workflow.signal
-    def collect(self) -> None:
-        """Collect consent answers now (an operator's extra wave)."""
+    def collect(self, note: AuditNote | None = None) -> None:
+        """Collect consent answers now (an operator's extra wave). The request's audit record travels with it and is
+        written by the collection it brings forward (or the finish, when no collection comes)."""
         self.collect_now = True
+        if note is not None:
+            self.state.collect_notes.append(note)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -180,6 +184,8 @@ class CampaignWorkflow:
             else:
                 break
             self._maybe_continue()
+        if self.state.collect_notes:  # requests no collection followed (the campaign had no wave left)
+            ref = ref.model_copy(update={"audit": list(self.state.collect_notes)})
         return await self._act(CampaignActivities.campaign_finish, ref, SHORT)
 
     async def _wave(self, ref: CampaignRef) -> None:
@@ -188,18 +194,32 @@ class CampaignWorkflow:
         window = await self._act(CampaignActivities.campaign_consent_open, ref, SHORT)  # fixed once; cheap to reread
         due = window.due_at
         now = workflow.now()
+        # A collect-now that came while the campaign was not yet waiting (notifying, or paying the previous wave) is
+        # kept for this wave; before this patch it was dropped here, silently.
+        keep = workflow.patched("campaign-collect-request-kept")
         if now < due:
             wake = min(s.next_wave_at or due, due)
-            self.collect_now = False
+            if not keep:
+                self.collect_now = False
             try:
                 await workflow.wait_condition(lambda: self.collect_now, timeout=max(wake - now, timedelta(0)))
             except TimeoutError:
                 pass
+        if keep:
+            self.collect_now = False  # this collection answers every request so far
         final = workflow.now() >= due
         batch = self._batch(final=final)
         ready = lapsed = 0
+        notes = list(s.collect_notes)
         while True:
-            out: BatchOut = await self._act(CampaignActivities.campaign_collect, batch)
+            if notes:  # the first batch writes the collect-now requests' records with its own effect
+                out: BatchOut = await self._act(
+                    CampaignActivities.campaign_collect, batch.model_copy(update={"audit": notes})
+                )
+                s.collect_notes = s.collect_notes[len(notes):]
+                notes = []
+            else:
+                out = await self._act(CampaignActivities.campaign_collect, batch)
             ready += out.processed - out.lapsed
             lapsed += out.lapsed
             if out.done:

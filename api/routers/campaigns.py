@@ -172,7 +172,7 @@ async def collect_now(
     workflow_id = await in_session(
         settings, lambda s: service.collect_target(session=s, principal=principal, campaign_id=campaign_id)
     )
-    await service.collect(client=client, workflow_id=workflow_id)
+    await service.collect(client=client, workflow_id=workflow_id, principal=principal, campaign_id=campaign_id)
     return {"campaign_id": campaign_id}
 
 

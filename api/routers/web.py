@@ -36,11 +36,19 @@ def _login_page(request: Request, error: str | None, status_code: int = 200) -> 
     return templates.TemplateResponse(request, "login.html", context, status_code=status_code)
 
 
-def _refused(request: Request, claimed: str, method: str, exc: Unauthorized) -> None:
-    """A refused sign-in is an audit record too (who the token claimed to be, the rule, the client address)."""
-    with transaction(request.app.state.settings.db_url) as session:
-        sessions.sign_in_refused(session=session, actor=claimed, method=method, rule=exc.rule,
-                                 client=request.client.host if request.client else None)  # fmt: skip
+def _refused(request: Request, claimed: str, method: str, exc: Unauthorized, message: str) -> Response:
+    """A refused sign-in is an audit record too (who the token claimed to be, the rule, the client address); beyond
+    the limit per address and minute it is only counted, and the answer is 429."""
+    settings = request.app.state.settings
+    with transaction(settings.db_url) as session:
+        refusal = sessions.sign_in_refused(session=session, actor=claimed, method=method, rule=exc.rule,
+                                           client=request.client.host if request.client else None,
+                                           limit=settings.sign_in_refused_per_minute)  # fmt: skip
+    if not refusal.recorded:
+        response = _login_page(request, refusal.message, 429)
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
+    return _login_page(request, message, 401)
 
 
 def _start_session(request: Request, token: str, principal: Principal, method: str = "token") -> Response:
@@ -48,10 +56,9 @@ def _start_session(request: Request, token: str, principal: Principal, method: s
     sign-in is recorded in the audit chain."""
     settings = request.app.state.settings
     try:
-        resolve_scope(settings.db_url, principal)
+        resolve_scope(settings.db_url, principal, note_use=False)  # the sign-in record below is its first use
     except Unauthorized as exc:
-        _refused(request, principal.actor, method, exc)
-        return _login_page(request, exc.message, 401)
+        return _refused(request, principal.actor, method, exc, exc.message)
     if principal.token_id == "" or principal.expires_at - int(time.time()) > settings.jwt_ttl_seconds:
         # An identity-service token: exchange it for ours, which logout can revoke.
         token = mint(settings.jwt_key(), role=principal.role, subject=principal.subject, name=principal.name,
@@ -60,6 +67,7 @@ def _start_session(request: Request, token: str, principal: Principal, method: s
         method = "identity_service" if method == "token" else method
     with transaction(settings.db_url) as session:
         sessions.sign_in(session=session, principal=principal, method=method)
+    sessions.remember_first_use(principal)
     response = RedirectResponse("/web/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
                         max_age=settings.jwt_max_ttl_seconds)  # fmt: skip
@@ -79,8 +87,7 @@ def login_form(request: Request, token: str = Form("")) -> Response:
     try:
         principal = verify(request.app.state.settings, token.strip())
     except Unauthorized as exc:
-        _refused(request, "anonymous", "token", exc)
-        return _login_page(request, exc.message.replace("访问令牌无效", "令牌无效"), 401)
+        return _refused(request, "anonymous", "token", exc, exc.message.replace("访问令牌无效", "令牌无效"))
     return _start_session(request, token.strip(), principal)
 
 
