@@ -29,8 +29,10 @@ REVIEWING, REJECTED, PAID = CaseStatus.REVIEWING.value, CaseStatus.REJECTED.valu
 
 
 @pytest.fixture
-def world(db_url: str) -> Iterator[tuple[str, int, list[int]]]:
-    """(url, fund item, four enterprises of one district), committed."""
+def world(module_db_url: str) -> Iterator[tuple[str, int, list[int]]]:
+    """(url, fund item, four enterprises of one district), committed: in this module's own database, since the
+    session database is shared by tests that count items and enterprises (they met this item before)."""
+    db_url = module_db_url
     tag = uuid.uuid4().hex[:6].upper()
     with transaction(db_url) as s:
         department = fund_items.add_department(session=s, code=f"CC-{tag}", name="宜昌市经济和信息化局",

@@ -33,16 +33,16 @@ from tests.factories import new_enterprise
 
 
 @pytest.fixture(scope="module")
-def data(db_url: str) -> Iterator[Dataset]:
-    with transaction(db_url) as s:
+def data(module_db_url: str) -> Iterator[Dataset]:
+    with transaction(module_db_url) as s:
         built = cockpit_dataset.build(s)
     yield built
-    engine_for(db_url).dispose()
+    engine_for(module_db_url).dispose()
 
 
 @pytest.fixture
-def s(db_url: str, data: Dataset) -> Iterator[Session]:
-    with transaction(db_url) as session:
+def s(module_db_url: str, data: Dataset) -> Iterator[Session]:
+    with transaction(module_db_url) as session:
         _extra(session, data)
         yield session
         session.rollback()

@@ -82,15 +82,16 @@ def stored(s: Session) -> dict[str, set[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def world(db_url: str) -> Iterator[tuple[str, Dataset]]:
-    """The session's database: the calendar seeded and the histogram recounted before the dataset's cases, so every
-    working-day count of those cases is the triggers' own. The checks compare the whole database's summaries."""
-    with transaction(db_url) as s:
+def world(module_db_url: str) -> Iterator[tuple[str, Dataset]]:
+    """This module's own database (the session's is shared with tests that count what they find): the calendar
+    seeded and the histogram recounted before the dataset's cases, so every working-day count of those cases is the
+    triggers' own. The checks compare the whole database's summaries."""
+    with transaction(module_db_url) as s:
         calendar_repo.seed_from_chinese_calendar(session=s)
         summaries.rebuild_paid_days(session=s, working_days=_working_days(s))
         data = cockpit_dataset.build(s)
-    yield db_url, data
-    engine_for(db_url).dispose()
+    yield module_db_url, data
+    engine_for(module_db_url).dispose()
 
 
 def _working_days(s: Session):
