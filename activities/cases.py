@@ -213,16 +213,21 @@ class CaseActivities:
         One unit of work instead of three keeps an instant case's database and worker cost low; it is as
         idempotent as the three steps are, by their event keys.
         """
-        with transaction(self.db_url) as session:
+        # No autoflush: the case's status, amount and evidence are written by one UPDATE when the unit of work
+        # commits, not once per step (every UPDATE of a case runs the cockpit's summary triggers).
+        with transaction(self.db_url) as session, session.no_autoflush:
             case, enterprise, item, config = self._load(session, ref.case_id)
-            self._received(session, case, enterprise, item)
-            checked = self._check(session, case, enterprise, item, config)
-            if not checked.eligible:
-                return InstantDecision(eligible=False, amount_fen=checked.amount_fen, unmet=checked.unmet)
-            reserved = self._reserve(session, case, enterprise, item, config)
-            return InstantDecision(
-                eligible=True, amount_fen=checked.amount_fen, reserved=reserved.reserved, reason=reserved.reason
-            )
+            return self._accept(session, case, enterprise, item, config)
+
+    def _accept(self, session, case: Case, enterprise: Enterprise, item: FundItem, config: dict) -> InstantDecision:
+        self._received(session, case, enterprise, item)
+        checked = self._check(session, case, enterprise, item, config)
+        if not checked.eligible:
+            return InstantDecision(eligible=False, amount_fen=checked.amount_fen, unmet=checked.unmet)
+        reserved = self._reserve(session, case, enterprise, item, config)
+        return InstantDecision(
+            eligible=True, amount_fen=checked.amount_fen, reserved=reserved.reserved, reason=reserved.reason
+        )
 
     def _received(self, session, case: Case, enterprise: Enterprise, item: FundItem) -> None:
         cases.record(
@@ -307,52 +312,62 @@ class CaseActivities:
             case, enterprise, item, config = self._load(session, req.case_id)
             if not enterprise.bank_account_enc:
                 raise ApplicationError("enterprise has no payout account", non_retryable=True, type="NoAccount")
-            account = crypto.decrypt(self.fernet_key, enterprise.bank_account_enc)
-            instruction = payments.get_or_create(
-                session=session,
-                case_id=case.id,
-                attempt=req.attempt,
-                adm_div_code=self.adm_div_code,
-                st_year=local_date(datetime.now(UTC)).year,  # the budget year is the local one (StYear)
-                pay_acct_no=self.pay_acct_no,
-                payee_acct_no_enc=enterprise.bank_account_enc,
-                payee_acct_no_masked=enterprise.bank_account_masked,
-                payee_acct_name=enterprise.bank_account_name or enterprise.name,
-                payee_acct_bank_name=enterprise.bank_name or "",
-                payee_acct_bank_no=enterprise.bank_code or "",
-                pay_amt_fen=case.amount_fen,
-                pay_summary_code=config.get("pay_summary_code", "30307"),
-                fund_source=config.get("fund_source", "市级财政"),
-            )
-            if req.attempt == 1 or case.status != CaseStatus.PAYING:
-                cases.record(
-                    session=session,
-                    case=case,
-                    key=f"paying:{req.attempt}",
-                    kind=EventKind.PAYMENT_SENT,
-                    actor=SystemActor.WORKFLOW,
-                    to_status=CaseStatus.PAYING,
-                    data={"voucher_no": instruction.voucher_no},
-                )
-            message = InstructionMessage(
-                VoucherNo=instruction.voucher_no,
-                AdmDivCode=instruction.adm_div_code,
-                StYear=instruction.st_year,
-                PayAcctNo=instruction.pay_acct_no,
-                PayAcctName=self.pay_acct_name,
-                PayeeAcctNo=account,
-                PayeeAcctName=instruction.payee_acct_name,
-                PayeeAcctBankName=instruction.payee_acct_bank_name,
-                PayeeAcctBankNo=instruction.payee_acct_bank_no,
-                PayAmt=instruction.pay_amt_fen,
-                PaySummaryCode=instruction.pay_summary_code,
-                PaySummaryName=item.name[:60],
-                FundSource=instruction.fund_source,
-                NotifyUrl=self.notify_url,
-                Details=details_from_config(config, instruction.pay_amt_fen),  # one DetailList line per source
-            )
-            status = instruction.status
+            message, status = self._prepare_send(session, req, case, enterprise, item, config)
         # The HTTP call happens outside the transaction: the instruction row is committed first.
+        return self._submit(req, message, status)
+
+    def _prepare_send(
+        self, session, req: PaymentRequest, case: Case, enterprise: Enterprise, item: FundItem, config: dict
+    ) -> tuple[InstructionMessage, str]:
+        """The attempt's instruction, created once with its payment_sent event; the signed message to send."""
+        account = crypto.decrypt(self.fernet_key, enterprise.bank_account_enc)
+        instruction = payments.get_or_create(
+            session=session,
+            case_id=case.id,
+            attempt=req.attempt,
+            adm_div_code=self.adm_div_code,
+            st_year=local_date(datetime.now(UTC)).year,  # the budget year is the local one (StYear)
+            pay_acct_no=self.pay_acct_no,
+            payee_acct_no_enc=enterprise.bank_account_enc,
+            payee_acct_no_masked=enterprise.bank_account_masked,
+            payee_acct_name=enterprise.bank_account_name or enterprise.name,
+            payee_acct_bank_name=enterprise.bank_name or "",
+            payee_acct_bank_no=enterprise.bank_code or "",
+            pay_amt_fen=case.amount_fen,
+            pay_summary_code=config.get("pay_summary_code", "30307"),
+            fund_source=config.get("fund_source", "市级财政"),
+        )
+        if req.attempt == 1 or case.status != CaseStatus.PAYING:
+            cases.record(
+                session=session,
+                case=case,
+                key=f"paying:{req.attempt}",
+                kind=EventKind.PAYMENT_SENT,
+                actor=SystemActor.WORKFLOW,
+                to_status=CaseStatus.PAYING,
+                data={"voucher_no": instruction.voucher_no},
+            )
+        message = InstructionMessage(
+            VoucherNo=instruction.voucher_no,
+            AdmDivCode=instruction.adm_div_code,
+            StYear=instruction.st_year,
+            PayAcctNo=instruction.pay_acct_no,
+            PayAcctName=self.pay_acct_name,
+            PayeeAcctNo=account,
+            PayeeAcctName=instruction.payee_acct_name,
+            PayeeAcctBankName=instruction.payee_acct_bank_name,
+            PayeeAcctBankNo=instruction.payee_acct_bank_no,
+            PayAmt=instruction.pay_amt_fen,
+            PaySummaryCode=instruction.pay_summary_code,
+            PaySummaryName=item.name[:60],
+            FundSource=instruction.fund_source,
+            NotifyUrl=self.notify_url,
+            Details=details_from_config(config, instruction.pay_amt_fen),  # one DetailList line per source
+        )
+        return message, instruction.status
+
+    def _submit(self, req: PaymentRequest, message: InstructionMessage, status: str) -> PaymentState:
+        """Send a committed instruction (unless its result is already final) and store the answer."""
         if PaymentStatus(status).is_final:
             return self._state(req)
         try:
@@ -362,6 +377,32 @@ class CaseActivities:
         except TreasuryUnavailable as exc:
             raise ApplicationError(str(exc), type="TreasuryUnavailable") from exc
         return self._store(result, req)
+
+    @activity.defn
+    def accept_and_send(self, ref: CaseRef) -> InstantDecision:
+        """accept_instant and, for a reserved case, the first try of its payment (send_payment) in one local activity:
+        受理, rules, reservation, the instruction and its payment_sent event in one transaction, then the send.
+
+        A send that fails does not fail the activity (the acceptance is committed): `send_error` names why
+        (NoAccount and TreasuryRejected are refusals), and the workflow sends again with the durable activity,
+        which retries an outage with backoff; the treasury deduplicates by VoucherNo."""
+        req = PaymentRequest(case_id=ref.case_id, attempt=1)
+        with transaction(self.db_url) as session, session.no_autoflush:
+            case, enterprise, item, config = self._load(session, ref.case_id)
+            decision = self._accept(session, case, enterprise, item, config)
+            if not (decision.eligible and decision.reserved):
+                return decision
+            if not enterprise.bank_account_enc:
+                return decision.model_copy(update={"send_error": "NoAccount"})
+            message, status = self._prepare_send(session, req, case, enterprise, item, config)
+        try:
+            sent = self._submit(req, message, status)
+        except ApplicationError as exc:
+            return decision.model_copy(update={"send_error": exc.type or "TreasuryUnavailable", "send_reason": str(exc)})
+        except Exception as exc:  # any other failure of the fast try: the durable activity sends again
+            activity.logger.warning("fast send failed: %s", exc)
+            return decision.model_copy(update={"send_error": type(exc).__name__, "send_reason": str(exc)[:500]})
+        return decision.model_copy(update={"sent": sent})
 
     @activity.defn
     def query_payment(self, req: PaymentRequest) -> PaymentState:
@@ -405,6 +446,10 @@ class CaseActivities:
             return self._state_of(instruction).model_copy(update={"settled": True})
 
     def _settle(self, session, req: PaymentRequest, instruction) -> None:
+        with session.no_autoflush:  # the case's paid amount and status in one UPDATE at commit (see accept_instant)
+            self._settle_case(session, req, instruction)
+
+    def _settle_case(self, session, req: PaymentRequest, instruction) -> None:
         case, enterprise, item, _config = self._load(session, req.case_id)
         voucher = instruction.voucher_no
         budget.commit(session=session, case_id=case.id, attempt=req.attempt)
@@ -715,7 +760,7 @@ class CaseActivities:
         with transaction(self.db_url) as session:
             payments.store_result(session=session, result=result)
             voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
-            instruction = payments.get(session=session, voucher=voucher)
+            instruction = payments.state(session=session, voucher=voucher)
             if instruction is None:
                 return PaymentState(voucher_no=voucher, status=PaymentStatus.CREATED)
             return self._state_of(instruction)
@@ -723,7 +768,7 @@ class CaseActivities:
     def _state(self, req: PaymentRequest) -> PaymentState:
         with reading(self.db_url) as session:
             voucher = payments.voucher_no(case_id=req.case_id, attempt=req.attempt)
-            instruction = payments.get(session=session, voucher=voucher)
+            instruction = payments.state(session=session, voucher=voucher)
             if instruction is None:
                 return PaymentState(voucher_no=voucher, status=PaymentStatus.CREATED)
             return self._state_of(instruction)

@@ -21,6 +21,7 @@ from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
+    PollerBehaviorSimpleMaximum,
     UnsandboxedWorkflowRunner,
     Worker,
 )
@@ -55,6 +56,11 @@ WORKFLOWS = [
     ArchivePullWorkflow,
     AuditVerificationWorkflow,
 ]
+
+
+# Workflow task pollers: 5 on the normal queue (new cases' first tasks), 5 on this worker's sticky queue.
+WORKFLOW_TASK_POLLERS = 10
+NONSTICKY_RATIO = 0.5
 
 
 def activities_of(*instances: object) -> list[Callable[..., Any]]:
@@ -130,6 +136,12 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=settings.worker_activity_threads),
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_local_activities=settings.worker_activity_threads,
+        # A new case's first workflow task comes from the normal task queue, later ones from this worker's sticky
+        # queue. With the SDK's 5 pollers at ratio 0.2 only one poller waited on the normal queue: under a burst of
+        # applications most first tasks found no poller, went to the server's backlog and waited there up to ~2 s
+        # (schedule-to-start in the histories of the slowest cases in `zhida bench instant-latency`).
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=WORKFLOW_TASK_POLLERS),
+        nonsticky_to_sticky_poll_ratio=NONSTICKY_RATIO,
         # The sandbox costs about a third of the worker's CPU per workflow task (it re-imports the workflow module
         # for every run). Determinism is guarded in CI instead: the time-skipping tests run sandboxed and the
         # replay tests replay recorded histories; ZHIDA_WORKFLOW_SANDBOX=true turns it back on here.

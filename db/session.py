@@ -68,11 +68,25 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
                 raise
             conn.info["holds_write_lock"] = True
 
+        # SQLAlchemy fires these events BEFORE it commits or rolls back: releasing the lock there let the next writer
+        # of this process BEGIN IMMEDIATE while the database was still locked, and SQLite's busy handler then slept
+        # (1, 2, 5, … up to 100 ms per try) instead of queueing on the lock. So the listener ends the transaction
+        # itself, then releases; SQLAlchemy's own commit or rollback afterwards finds none open and does nothing.
         @event.listens_for(engine, "commit")
-        @event.listens_for(engine, "rollback")
-        def _end(conn) -> None:
+        def _commit(conn) -> None:
             if conn.info.pop("holds_write_lock", False):
-                write_lock.release()
+                try:
+                    conn.connection.dbapi_connection.commit()
+                finally:
+                    write_lock.release()
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn) -> None:
+            if conn.info.pop("holds_write_lock", False):
+                try:
+                    conn.connection.dbapi_connection.rollback()
+                finally:
+                    write_lock.release()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -105,13 +105,18 @@ class EligibilityResult(BaseModel):
 
 
 class InstantDecision(BaseModel):
-    """Outcome of accept_instant: the rules check and, when eligible, the budget reservation."""
+    """Outcome of accept_instant: the rules check and, when eligible, the budget reservation; of accept_and_send
+    also the first send of a reserved case's payment: its state, or why it failed (`send_error`, an error type:
+    NoAccount and TreasuryRejected are refusals, anything else is sent again by the durable activity)."""
 
     eligible: bool
     amount_fen: int = 0
     unmet: list[str] = []
     reserved: bool = False
     reason: str | None = None
+    sent: PaymentState | None = None
+    send_error: str | None = None
+    send_reason: str | None = None
 
 
 class ReserveResult(BaseModel):

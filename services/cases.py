@@ -127,11 +127,23 @@ async def apply(
 ) -> tuple[CaseOut, bool]:
     """Apply for an instant or review fund item and start its workflow; (the case, whether it is new)."""
     # The case commits before the workflow starts, so the workflow always finds it.
-    case, created = await uow.write(
-        create_application, scope=scope, body=body, workflow_key=settings.workflow_id_key()
+    case, created, out = await uow.write(
+        _create_with_view, scope=scope, body=body, workflow_key=settings.workflow_id_key()
     )
     await start_case_workflow(client=client, settings=settings, case=case)
+    if out is not None:
+        return out, created
     return await uow.read(case_view, case=case), created
+
+
+def _create_with_view(
+    *, session: Session, scope: Scope, body: ApplicationIn, workflow_key: bytes
+) -> tuple[Case, bool, CaseOut | None]:
+    """create_application, and for a new case its view as created: it has no timeline, notices or payments yet, so
+    the view is read in the same unit of work (its item and enterprise are already loaded) instead of in a second
+    one on another thread after the workflow started. A duplicate's view is read afterwards, in full."""
+    case, created = create_application(session=session, scope=scope, body=body, workflow_key=workflow_key)
+    return case, created, (case_view(session=session, case=case, detail=False) if created else None)
 
 
 # -- one case -------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from db.repositories import cases, payments
+from db.repositories import payments
 from schemas.cases import PaymentSignal
 from schemas.treasury import InstructionResult
 from schemas.vocabulary import CaseStatus, PaymentStatus
@@ -32,13 +32,12 @@ class Stored:
 def store_result(*, session: Session, result: InstructionResult) -> Stored:
     """Store the result (duplicates and out-of-order results change nothing) and find its case."""
     outcome = payments.store_result(session=session, result=result)
-    instruction = payments.get(session=session, voucher=result.VoucherNo)
-    if instruction is None:
+    found = payments.case_of(session=session, voucher=result.VoucherNo)  # Core, no ORM load of either row
+    if found is None:
         return Stored(outcome, None, None, None)
-    case = cases.get(session=session, case_id=instruction.case_id)
-    if case is None:
-        return Stored(outcome, instruction.case_id, None, None)
-    return Stored(outcome, case.id, case.workflow_id, case.status)
+    if found.found is None:
+        return Stored(outcome, found.case_id, None, None)
+    return Stored(outcome, found.case_id, found.workflow_id, found.case_status)
 
 
 async def _signal(client: Client, stored: Stored, result: InstructionResult) -> bool:

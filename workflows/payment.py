@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         BudgetDecision,
         CaseProgress,
         EventRecord,
+        InstantDecision,
         PaymentRequest,
         PaymentSignal,
         PaymentState,
@@ -132,10 +133,13 @@ class PaymentHandlers:
 
     # -- the stage -----------------------------------------------------------------------------------------
 
-    async def pay(self, case_id: int, attempt: int = 1) -> CaseStatus:
-        """Pay until paid or finally failed; the budget of `attempt` is already reserved. Returns the status."""
+    async def pay(self, case_id: int, attempt: int = 1, first: InstantDecision | None = None) -> CaseStatus:
+        """Pay until paid or finally failed; the budget of `attempt` is already reserved. Returns the status.
+
+        `first`: accept_and_send already tried the first send of `attempt` (its outcome is in the decision)."""
         while True:
-            state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt))
+            state = await self._send_and_wait(PaymentRequest(case_id=case_id, attempt=attempt), first)
+            first = None
             if state is not None and state.status == PaymentStatus.PAID:
                 if not state.settled:
                     await workflow.execute_local_activity_method(
@@ -245,7 +249,17 @@ class PaymentHandlers:
                 workflow.logger.info("fast send failed, falling back to the durable activity: %s", exc)
         return await workflow.execute_activity_method(CaseActivities.send_payment, req, **TREASURY_STEP)
 
-    async def _send_and_wait(self, req: PaymentRequest) -> PaymentState | None:
+    async def _sent_with_acceptance(self, req: PaymentRequest, first: InstantDecision) -> PaymentState:
+        """The outcome of the send accept_and_send tried: its state; a refusal raised as the send would have raised
+        it; any other failure sent again by the durable activity (as after a failed fast send in `_send`)."""
+        if first.sent is not None:
+            return first.sent
+        if first.send_error in ("NoAccount", "TreasuryRejected"):
+            raise ApplicationError(first.send_reason or first.send_error, type=first.send_error, non_retryable=True)
+        workflow.logger.info("fast send failed, falling back to the durable activity: %s", first.send_reason)
+        return await workflow.execute_activity_method(CaseActivities.send_payment, req, **TREASURY_STEP)
+
+    async def _send_and_wait(self, req: PaymentRequest, first: InstantDecision | None = None) -> PaymentState | None:
         """Send once, then wait for the callback signal; query the treasury when it is late.
 
         None when the instruction could not be made at all (no account, or the treasury refused it).
@@ -253,7 +267,7 @@ class PaymentHandlers:
         self.progress.payment_attempt = req.attempt
         self.progress.status = CaseStatus.PAYING
         try:
-            state = await self._send(req)
+            state = await (self._send(req) if first is None else self._sent_with_acceptance(req, first))
         except FailureError as exc:
             if _refused(exc):
                 self.progress.payment_status = PaymentStatus.FAILED

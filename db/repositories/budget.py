@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import bulk
@@ -58,33 +58,42 @@ def _entry(*, session: Session, case_id: int, kind: str, attempt: int) -> Budget
 
 
 def reserve(*, session: Session, fund_item_id: int, case_id: int, amount_fen: int, attempt: int = 1) -> BudgetEntry:
-    """Reserve on the first line with room; the conditional UPDATE and the CHECK make races safe."""
+    """Reserve on the first line with room; the conditional UPDATE and the CHECK make races safe.
+
+    Core statements only: no ORM load of the lines and no flush, so the caller's pending changes to the case (its
+    status and amount) are written once when its unit of work ends, not once more here (each UPDATE of a case runs
+    the cockpit's summary triggers). The entry returned is a detached copy of the row written."""
     done = _entry(session=session, case_id=case_id, kind=RESERVE, attempt=attempt)
     if done:
         return done
-    for line in lines(session=session, fund_item_id=fund_item_id):
-        result = session.execute(
-            update(BudgetLine)
-            .where(
-                BudgetLine.id == line.id,
-                BudgetLine.reserved_fen + BudgetLine.committed_fen + amount_fen <= BudgetLine.total_fen,
-            )
-            .values(reserved_fen=BudgetLine.reserved_fen + amount_fen)
-            .execution_options(synchronize_session=False)
-        )
+    for line_id in session.scalars(_LINE_IDS, {"fund_item_id": fund_item_id}):
+        result = session.execute(_RESERVE_ON_LINE, {"line_id": line_id, "amount": amount_fen})
         if result.rowcount == 1:
-            entry = BudgetEntry(
-                budget_line_id=line.id,
-                case_id=case_id,
-                kind=RESERVE,
-                attempt=attempt,
-                amount_fen=amount_fen,
-            )
             # A concurrent duplicate fails here on the unique key and its transaction rolls back whole.
-            session.add(entry)
-            session.flush()
-            return entry
+            return _insert_entry(
+                session, budget_line_id=line_id, case_id=case_id, kind=RESERVE, attempt=attempt, amount_fen=amount_fen
+            )
     raise BudgetExhausted(f"资金事项 {fund_item_id} 预算额度不足，无法预留 {format_yuan(amount_fen)}")
+
+
+_line_t = BudgetLine.__table__
+_entry_t = BudgetEntry.__table__
+_LINE_IDS = select(_line_t.c.id).where(_line_t.c.fund_item_id == bindparam("fund_item_id")).order_by(_line_t.c.id)
+_RESERVE_ON_LINE = (
+    update(_line_t)
+    .where(
+        _line_t.c.id == bindparam("line_id"),
+        _line_t.c.reserved_fen + _line_t.c.committed_fen + bindparam("amount") <= _line_t.c.total_fen,
+    )
+    .values(reserved_fen=_line_t.c.reserved_fen + bindparam("amount"))
+)
+_INSERT_ENTRY = insert(_entry_t).returning(_entry_t.c.id, _entry_t.c.created_at)
+
+
+def _insert_entry(session: Session, **values: int | str) -> BudgetEntry:
+    """One ledger row by a Core INSERT (no flush of the session's other pending changes); a detached copy of it."""
+    row = session.execute(_INSERT_ENTRY, values).one()
+    return BudgetEntry(id=row.id, created_at=row.created_at, **values)
 
 
 def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> BudgetEntry | None:
@@ -113,15 +122,9 @@ def _settle(*, session: Session, case_id: int, attempt: int, kind: str) -> Budge
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    entry = BudgetEntry(
-        budget_line_id=res.budget_line_id,
-        case_id=case_id,
-        kind=kind,
-        attempt=attempt,
-        amount_fen=res.amount_fen,
+    entry = _insert_entry(
+        session, budget_line_id=res.budget_line_id, case_id=case_id, kind=kind, attempt=attempt, amount_fen=res.amount_fen
     )
-    session.add(entry)
-    session.flush()
     if kind == COMMIT:  # the payment draws its parts from the item's indicator lines (指标)
         item_id = session.scalar(select(BudgetLine.fund_item_id).where(BudgetLine.id == res.budget_line_id))
         indicators.draw(session=session, fund_item_id=item_id, case_id=case_id, amount_fen=res.amount_fen, attempt=attempt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert, select
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,12 +32,11 @@ def enqueue(
 ) -> tuple[int, bool]:
     """Queue a notice unless one with the same key exists (a retried stage never notifies twice); (id, created).
 
-    Prebuilt Core statements, no ORM object or flush: every case stage queues one, on the instant hot path."""
-    existing = session.execute(_NOTICE_BY_KEY, {"dedupe_key": dedupe_key}).scalar()
-    if existing is not None:
-        return existing, False
+    Prebuilt Core statements, no ORM object or flush: every case stage queues one, on the instant hot path. One
+    INSERT … ON CONFLICT DO NOTHING RETURNING id (both engines): only a duplicate costs a second statement, the
+    lookup of the first notice's id."""
     inserted = session.execute(
-        _INSERT_NOTICE,
+        _insert_once(session),
         {
             "dedupe_key": dedupe_key,
             "enterprise_id": enterprise_id,
@@ -52,13 +51,22 @@ def enqueue(
             "fund_item_id": fund_item_id,
             "category": category,
         },
-    )
-    return inserted.inserted_primary_key[0], True
+    ).scalar()
+    if inserted is not None:
+        return inserted, True
+    return session.execute(_NOTICE_BY_KEY, {"dedupe_key": dedupe_key}).scalar_one(), False
 
 
 _notice_t = Notice.__table__
 _NOTICE_BY_KEY = select(_notice_t.c.id).where(_notice_t.c.dedupe_key == bindparam("dedupe_key"))
-_INSERT_NOTICE = insert(_notice_t)
+_INSERT_ONCE = {
+    name: dialect.insert(_notice_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_notice_t.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def _insert_once(session: Session) -> Insert:
+    return _INSERT_ONCE[session.get_bind().dialect.name]
 
 
 def for_enterprise(*, session: Session, enterprise_id: int, limit: int = 200) -> list[Notice]:

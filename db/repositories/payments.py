@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import bulk
@@ -45,17 +45,6 @@ def get_or_create(*, session: Session, case_id: int, attempt: int, **fields: obj
     session.add(instruction)
     session.flush()
     return instruction
-
-
-def mark_accepted(*, session: Session, voucher: str, treasury_ref: str | None) -> bool:
-    """created → accepted; True when it changed anything (a late `accepted` never moves a settled row back)."""
-    instruction = _locked(session, voucher)
-    if instruction and instruction.status == PaymentStatus.CREATED:
-        instruction.status = PaymentStatus.ACCEPTED
-        instruction.treasury_ref = treasury_ref or instruction.treasury_ref
-        instruction.accepted_at = datetime.now(UTC)
-        return True
-    return False
 
 
 def _locked(session: Session, voucher: str) -> PaymentInstruction | None:
@@ -118,27 +107,87 @@ def store_result(*, session: Session, result: InstructionResult) -> StoreOutcome
 
     Order: created → accepted → paid | failed, and paid → returned. A stale result (accepted after paid,
     paid after returned) or a repeated one changes nothing and reports `unchanged`.
-    """
-    if get(session=session, voucher=result.VoucherNo) is None:
-        return "unknown"
+
+    Accepted, paid and failed — every result of the instant hot path — are one conditional Core UPDATE (on
+    PostgreSQL it takes the row lock as SELECT … FOR UPDATE did); only a miss asks whether the voucher exists.
+    Returns keep the ORM path (rare, and they move many columns)."""
+    if result.Status == PaymentStatus.RETURNED:
+        if get(session=session, voucher=result.VoucherNo) is None:
+            return "unknown"
+        return "applied" if record_return(session=session, result=result) else "unchanged"
+    ref = result.TreasuryRef or None
     if result.Status == PaymentStatus.ACCEPTED:
-        changed = mark_accepted(session=session, voucher=result.VoucherNo, treasury_ref=result.TreasuryRef)
-    elif result.Status == PaymentStatus.RETURNED:
-        changed = record_return(session=session, result=result)
+        changed = session.execute(
+            _MARK_ACCEPTED, {"voucher": result.VoucherNo, "ref": ref, "at": datetime.now(UTC)}
+        ).rowcount
+    elif result.Status in (PaymentStatus.PAID, PaymentStatus.FAILED):
+        changed = session.execute(
+            _RECORD_FINAL,
+            {
+                "voucher": result.VoucherNo,
+                "status": result.Status,
+                "paid": result.PaidAmt,
+                "reason": result.Reason or None,
+                "ref": ref,
+                "at": result.SettledAt or datetime.now(UTC),
+            },
+        ).rowcount
     else:
-        before = _locked(session, result.VoucherNo)
-        was = before.status if before else None
-        after = record_result(
-            session=session,
-            voucher=result.VoucherNo,
-            status=result.Status,
-            paid_amt_fen=result.PaidAmt,
-            reason=result.Reason,
-            treasury_ref=result.TreasuryRef,
-            settled_at=result.SettledAt,
-        )
-        changed = after is not None and after.status != was
-    return "applied" if changed else "unchanged"
+        changed = 0
+    if changed:
+        _expire_loaded(session, result.VoucherNo)
+        return "applied"
+    return "unchanged" if session.execute(_VOUCHER_ID, {"voucher": result.VoucherNo}).first() else "unknown"
+
+
+def _expire_loaded(session: Session, voucher: str) -> None:
+    """A Core UPDATE leaves an instruction already loaded in this session stale: expire it, so its next read sees
+    the row (the hot path loads none, so this finds nothing there)."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, PaymentInstruction) and obj.__dict__.get("voucher_no") == voucher:
+            session.expire(obj)
+
+
+_t = PaymentInstruction.__table__
+_VOUCHER_ID = select(_t.c.id).where(_t.c.voucher_no == bindparam("voucher"))
+_ref = func.coalesce(bindparam("ref", type_=_t.c.treasury_ref.type), _t.c.treasury_ref)
+_MARK_ACCEPTED = (
+    update(_t)
+    .where(_t.c.voucher_no == bindparam("voucher"), _t.c.status == PaymentStatus.CREATED)
+    .values(status=PaymentStatus.ACCEPTED, treasury_ref=_ref, accepted_at=bindparam("at", type_=_t.c.accepted_at.type))
+)
+_RECORD_FINAL = (
+    update(_t)
+    .where(_t.c.voucher_no == bindparam("voucher"), _t.c.status.not_in(list(FINAL)))
+    .values(
+        status=bindparam("status", type_=_t.c.status.type),
+        paid_amt_fen=bindparam("paid", type_=_t.c.paid_amt_fen.type),
+        fail_reason=bindparam("reason", type_=_t.c.fail_reason.type),
+        treasury_ref=_ref,
+        settled_at=bindparam("at", type_=_t.c.settled_at.type),
+    )
+)
+_case_t = PaymentInstruction.metadata.tables["case"]
+_CASE_OF = (
+    select(_t.c.case_id, _case_t.c.id.label("found"), _case_t.c.workflow_id, _case_t.c.status.label("case_status"))
+    .select_from(_t.outerjoin(_case_t, _case_t.c.id == _t.c.case_id))
+    .where(_t.c.voucher_no == bindparam("voucher"))
+)
+_STATE = select(_t.c.voucher_no, _t.c.status, _t.c.paid_amt_fen, _t.c.fail_reason, _t.c.case_id).where(
+    _t.c.voucher_no == bindparam("voucher")
+)
+
+
+def case_of(*, session: Session, voucher: str) -> Any | None:
+    """(case_id, found, workflow_id, case_status) of a voucher's case by one Core SELECT (the callback's lookup);
+    None for an unknown voucher, `found` None when the case row is gone."""
+    return session.execute(_CASE_OF, {"voucher": voucher}).first()
+
+
+def state(*, session: Session, voucher: str) -> Any | None:
+    """The columns a payment's state is made of (voucher_no, status, paid_amt_fen, fail_reason, case_id), read by
+    one prebuilt Core SELECT: no ORM object for a poll or a state after a store."""
+    return session.execute(_STATE, {"voucher": voucher}).first()
 
 
 def settled_between(*, session: Session, start: datetime, end: datetime) -> list[PaymentInstruction]:
