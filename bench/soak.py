@@ -448,15 +448,27 @@ class Soak:
     def _unsettled(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import Case, PaymentInstruction
+        from db.models import Case, CaseTask, PaymentInstruction
         from db.session import reading
-        from schemas.vocabulary import CaseStatus, PaymentStatus
+        from schemas.vocabulary import CaseStatus, PaymentStatus, TaskStatus
 
+        # A case under review waits on a department only while a stage task is open with its deadline; between
+        # two stages (a decision recorded, the next stage not opened yet: the workflow is busy or its worker was
+        # just killed) it is still moving. Counting every reviewing case as settled ended the drain early, and the
+        # final check then met such a case "reviewing without a deadline".
+        waits_on_a_department = (
+            select(CaseTask.id)
+            .where(CaseTask.case_id == Case.id, CaseTask.status == TaskStatus.OPEN, CaseTask.due_at.is_not(None))
+            .exists()
+        )
         with reading(self.settings.db_url) as session:
             moving = session.scalar(
                 select(func.count())
                 .select_from(Case)
-                .where(Case.status.not_in([*CaseStatus.finals(), *WAITING]), Case.status != CaseStatus.REVIEWING)
+                .where(
+                    Case.status.not_in([*CaseStatus.finals(), *WAITING]),
+                    ~((Case.status == CaseStatus.REVIEWING) & waits_on_a_department),
+                )
             )
             flying = session.scalar(
                 select(func.count())

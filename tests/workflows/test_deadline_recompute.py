@@ -54,12 +54,24 @@ def _year_ahead(db_url: str, today: date) -> int:
     return year
 
 
+def _holiday(year: int, after: date, until: date) -> date | None:
+    """A weekday of `year` inside (after, until], or None when the span has none in that year."""
+    day = max(after + timedelta(days=1), date(year, 1, 1))
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day if day <= min(until, date(year, 12, 31)) else None
+
+
+def _year_to_import(loaded: set[int], after: date, until: date) -> int:
+    """The first year of the span without holiday data that holds one of its weekdays. (The test server's clock is
+    shared: when the span starts on the last weekday of a year, only the next year can move its deadline.)"""
+    return next(y for y in range(after.year, until.year + 1) if y not in loaded and _holiday(y, after, until))
+
+
 def _notice(year: int, after: date, until: date) -> bytes:
     """The year's notice: one weekday inside (after, until] becomes a holiday, so a deadline there moves a day."""
-    holiday = max(after + timedelta(days=1), date(year, 1, 1))
-    while holiday.weekday() >= 5:
-        holiday += timedelta(days=1)
-    assert holiday <= until
+    holiday = _holiday(year, after, until)
+    assert holiday is not None, (year, after, until)
     return json.dumps({"year": year, "days": [{"date": holiday.isoformat(), "kind": "holiday", "name": "测试假日"}]}).encode()
 
 
@@ -94,7 +106,7 @@ async def test_a_provisional_stage_deadline_moves_when_its_year_is_imported(h: H
     old_due = _due_day(task.due_at)
     with transaction(h.db_url) as session:
         loaded = set(calendar_repo.loaded_years(session=session))
-    year = next(y for y in range(task.start_day.year, old_due.year + 1) if y not in loaded)
+    year = _year_to_import(loaded, task.start_day, old_due)
 
     with transaction(h.db_url) as session:
         out = calendar_service.import_year(
@@ -163,7 +175,7 @@ async def test_a_provisional_supplement_deadline_moves_and_the_enterprise_is_tol
     start, old_due = date.fromisoformat(requested["data"]["start_day"]), _due_day(old_due_at)
     with transaction(h.db_url) as session:
         loaded = set(calendar_repo.loaded_years(session=session))
-    year = next(y for y in range(start.year, old_due.year + 1) if y not in loaded)
+    year = _year_to_import(loaded, start, old_due)
     with transaction(h.db_url) as session:
         out = calendar_service.import_year(
             session=session, principal=ADMIN, year=year, raw=_notice(year, start, old_due), source="国办发明电〔测试〕2号"
