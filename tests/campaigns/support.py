@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cli.demo import DEPARTMENTS, NO_APPLICATION_CONFIG, add_listed_item
 from db import crypto
-from db.models import Enterprise, FundItem
+from db.models import Case, Enterprise, FundItem
 from db.repositories import campaigns as repo
 from db.repositories import fund_items
+from db.session import transaction
 from schemas import uscc as uscc_rules
 
 AMOUNT_FEN = 1_000_000  # 1 万元 each with the fixed standard
@@ -109,3 +112,15 @@ def add_enterprises(
 def listing(session: Session, item: FundItem) -> repo.Context:
     campaign = repo.register_listing(session=session, item=item, version=item.listed_version or 1)
     return repo.context(session=session, campaign_id=campaign.id)
+
+
+def case_counter(db_url: str, item_id: int) -> Callable[[str], int]:
+    """count(status): how many of the item's cases have that status now (each call reads the database afresh)."""
+
+    def count(status: str) -> int:
+        with transaction(db_url) as session:
+            return session.scalar(
+                select(func.count()).select_from(Case).where(Case.fund_item_id == item_id, Case.status == status)
+            )
+
+    return count

@@ -30,7 +30,7 @@ from services.campaigns import consent
 from settings import Settings
 from standins.treasury import create_app as create_treasury_app
 from tests.api.scoping import csrf_headers
-from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
+from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, case_counter, item_config
 from tests.replay.recording import record
 from tests.support import ServerThread, audit_records, crash_first_audit_write, eventually
 from workflows.campaign import CampaignObjectionWorkflow, CampaignWorkflow, objection_workflow_id
@@ -120,11 +120,7 @@ async def test_consent_waves_pay_early_answers_then_late_ones_and_the_silent_on_
                         headers=csrf_headers(settings.jwt_key(), token))  # fmt: skip
         assert "已提交" in done.text and "已确认" in done.text
 
-    def count(status: str) -> int:
-        with transaction(settings.db_url) as session:
-            return len(
-                session.scalars(select(Case.id).where(Case.fund_item_id == item.id, Case.status == status)).all()
-            )
+    count = case_counter(settings.db_url, item.id)
 
     queue = f"waves-{uuid.uuid4().hex[:8]}"
     async with worker(env, settings, queue):

@@ -18,7 +18,7 @@ from schemas.campaigns import CampaignInput, CampaignProgress, ConsentIn
 from schemas.vocabulary import AuditKind
 from services.campaigns import collect, consent
 from settings import Settings
-from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, item_config
+from tests.campaigns.support import AMOUNT_FEN, add_enterprises, add_item, case_counter, item_config
 from tests.campaigns.test_campaign_waves import settings, waves_env, worker  # noqa: F401 - fixtures
 from tests.support import audit_records, crash_first_audit_write, eventually
 from workflows.campaign import CampaignWorkflow
@@ -38,9 +38,7 @@ async def test_collect_now_is_recorded_once_with_the_collection_it_brings_forwar
         campaign_id, wid = campaign.id, campaign.workflow_id
     subject = f"campaign:{campaign_id}"
 
-    def count(status: str) -> int:
-        with transaction(settings.db_url) as session:
-            return len(session.scalars(select(Case.id).where(Case.fund_item_id == item.id, Case.status == status)).all())
+    count = case_counter(settings.db_url, item.id)
 
     queue = f"collect-{uuid.uuid4().hex[:8]}"
     async with worker(env, settings, queue):
