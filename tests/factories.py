@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import random
 import threading
+import uuid
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from db.models import Enterprise
+from db.models import Enterprise, FundItem
+from db.repositories import fund_items
 from schemas import uscc as uscc_rules
 
 _rng = random.Random()  # seeded from the OS: codes differ between runs too, so committed data never collides
@@ -49,3 +51,15 @@ def new_enterprise(session: Session, *, region_code: str = "420502", **fields: A
     session.add(enterprise)
     session.flush()
     return enterprise
+
+
+def new_listed_item(session: Session, *, mode: str, name: str, policy_title: str = "测试政策") -> FundItem:
+    """A listed fund item of a new department of 宜昌市 (named as the 经信局 is), under a new city policy; its codes
+    are fresh, so committed items never collide."""
+    tag = uuid.uuid4().hex[:6].upper()
+    department = fund_items.add_department(session=session, code=f"T-{tag}", name="宜昌市经济和信息化局",
+                                           region_code="420500")  # fmt: skip
+    policy = fund_items.add_policy(session=session, doc_number=f"宜政T{tag}", title=policy_title, level="city",
+                                   department_id=department.id)  # fmt: skip
+    return fund_items.add_listed(session=session, code=f"T-{tag}", policy_id=policy.id, department_id=department.id,
+                                 name=name, mode=mode, config={})  # fmt: skip

@@ -20,10 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.repositories import cockpit_summaries as summaries
-from db.repositories import fund_items
 from db.session import engine_for, transaction
 from schemas.vocabulary import CaseStatus, FundItemMode
-from tests.factories import new_enterprise
+from tests.factories import new_enterprise, new_listed_item
 
 REVIEWING, REJECTED, PAID = CaseStatus.REVIEWING.value, CaseStatus.REJECTED.value, CaseStatus.PAID.value
 
@@ -33,14 +32,8 @@ def world(module_db_url: str) -> Iterator[tuple[str, int, list[int]]]:
     """(url, fund item, four enterprises of one district), committed: in this module's own database, since the
     session database is shared by tests that count items and enterprises (they met this item before)."""
     db_url = module_db_url
-    tag = uuid.uuid4().hex[:6].upper()
     with transaction(db_url) as s:
-        department = fund_items.add_department(session=s, code=f"CC-{tag}", name="宜昌市经济和信息化局",
-                                               region_code="420500")  # fmt: skip
-        policy = fund_items.add_policy(session=s, doc_number=f"宜政CC{tag}", title="并发政策", level="city",
-                                       department_id=department.id)  # fmt: skip
-        item = fund_items.add_listed(session=s, code=f"CC-{tag}", policy_id=policy.id, department_id=department.id,
-                                     name="并发奖补", mode=FundItemMode.INSTANT, config={})  # fmt: skip
+        item = new_listed_item(s, mode=FundItemMode.INSTANT, name="并发奖补", policy_title="并发政策")
         enterprises = [new_enterprise(s, region_code="420502").id for _ in range(4)]
         s.flush()
         item_id = item.id

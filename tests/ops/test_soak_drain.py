@@ -5,7 +5,6 @@ ended its drain while two workflows were about to open their next stage, and its
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,31 +12,24 @@ from sqlalchemy import text
 
 from bench.soak import Plan, Soak
 from db.models import CaseTask
-from db.repositories import fund_items
 from db.session import transaction
 from schemas.vocabulary import CaseStatus, FundItemMode, TaskStatus
 from settings import Settings
-from tests.factories import new_enterprise
+from tests.factories import new_enterprise, new_listed_item
 
 
 def _reviewing_case(url: str) -> int:
-    tag = uuid.uuid4().hex[:6].upper()
     with transaction(url) as s:
-        dept = fund_items.add_department(session=s, code=f"SD-{tag}", name="宜昌市经济和信息化局",
-                                         region_code="420500")  # fmt: skip
-        policy = fund_items.add_policy(session=s, doc_number=f"宜政SD{tag}", title="政策", level="city",
-                                       department_id=dept.id)  # fmt: skip
-        item = fund_items.add_listed(session=s, code=f"SD-{tag}", policy_id=policy.id, department_id=dept.id,
-                                     name="技改奖补", mode=FundItemMode.REVIEW, config={})  # fmt: skip
+        item = new_listed_item(s, mode=FundItemMode.REVIEW, name="技改奖补")
         ent = new_enterprise(s)
         s.flush()
         case_id = s.execute(
             text('INSERT INTO "case" (fund_item_id, fund_item_version, enterprise_id, mode, status, amount_fen, '
                  "paid_fen, workflow_id) VALUES (:i, 1, :e, 'review', :s, 100000, 0, :w) RETURNING id"),
-            {"i": item.id, "e": ent.id, "s": CaseStatus.REVIEWING.value, "w": f"sd:{tag}"},
+            {"i": item.id, "e": ent.id, "s": CaseStatus.REVIEWING.value, "w": f"sd:{item.code}"},
         ).scalar_one()  # fmt: skip
         # The first stage is decided: its task is done, the next stage's task is not open yet.
-        s.add(CaseTask(case_id=case_id, stage_key="first_review", stage_name="初审", department_code=dept.code,
+        s.add(CaseTask(case_id=case_id, stage_key="first_review", stage_name="初审", department_code="YC-JXJ",
                        status=TaskStatus.DONE, due_at=datetime.now(UTC) + timedelta(days=7)))  # fmt: skip
     return case_id
 
