@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import AuditHead, AuditRecord, Case, CaseChainHead, CaseEvent
+from db.sql.insert import insert_for
 
 GENESIS = "0" * 64
 # The canonical JSON of a hash body; one encoder instance, since building one per event is most of json.dumps' cost.
@@ -218,13 +219,8 @@ def _locked_head(session: Session, chain: str) -> AuditHead:
     query = select(AuditHead).where(AuditHead.chain == chain).with_for_update()
     head = session.scalars(query).one_or_none()
     if head is None:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         row = {"chain": chain, "seq": 0, "hash": GENESIS, "mac": audit_head_mac(chain, 0, GENESIS)}
-        session.execute(insert(AuditHead).values(**row).on_conflict_do_nothing(index_elements=["chain"]))
+        session.execute(insert_for(session, AuditHead).values(**row).on_conflict_do_nothing(index_elements=["chain"]))
         head = session.scalars(query.execution_options(populate_existing=True)).one()
     return head
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from db.models import AuditOnce
+from db.sql.insert import insert_for
 
 # Keys are swept this long after their expiry (clock differences between the processes that check tokens).
 SWEEP_MARGIN = timedelta(minutes=10)
@@ -17,11 +18,7 @@ SWEEP_MARGIN = timedelta(minutes=10)
 
 def claim(*, session: Session, key: str, expires_at: datetime | None = None) -> bool:
     """Insert the key unless it is there; True when this transaction inserted it (its record is to be written)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(AuditOnce).values(key=key[:200], expires_at=expires_at, created_at=datetime.now(UTC))
+    statement = insert_for(session, AuditOnce).values(key=key[:200], expires_at=expires_at, created_at=datetime.now(UTC))
     inserted = session.execute(statement.on_conflict_do_nothing(index_elements=["key"]).returning(AuditOnce.key))
     return inserted.scalar() is not None
 
@@ -30,7 +27,3 @@ def sweep(*, session: Session, now: datetime | None = None) -> int:
     """Forget keys past their expiry (a token refused since cannot be used for the first time again)."""
     cut = (now or datetime.now(UTC)) - SWEEP_MARGIN
     return session.execute(delete(AuditOnce).where(AuditOnce.expires_at < cut)).rowcount or 0
-
-
-def claimed(*, session: Session, key: str) -> bool:
-    return session.scalar(select(AuditOnce.key).where(AuditOnce.key == key)) is not None

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from importlib.metadata import version
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import CalendarDay, CalendarYear, Case, CaseEvent, CaseTask
+from db.sql.insert import insert_for
 from rules.calendar import (
     CalendarEntry,
     WorkCalendar,
@@ -27,14 +27,7 @@ def _insert_ignoring_duplicates(session: Session, model: type, rows: list[dict])
     """Bulk insert that skips rows another process inserted first (two workers seeding at start-up)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(model).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(model).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(model)
-    session.execute(stmt, rows)
+    session.execute(insert_for(session, model).on_conflict_do_nothing(), rows)
 
 
 def seed_from_chinese_calendar(*, session: Session, years: Iterable[int] = range(2004, 2027)) -> int:

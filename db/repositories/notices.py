@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import bulk
 from db.models import Notice
+from db.sql.insert import insert_for
 from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 
@@ -83,8 +84,7 @@ def for_case(*, session: Session, case_id: int) -> list[Notice]:
 
 def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING on the dialect in use (both databases speak it): duplicates are skipped."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return insert_for(session, table).on_conflict_do_nothing()
 
 
 def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk.Beat = bulk.no_beat) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import case, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import SignInThrottle
+from db.sql.insert import insert_for
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,8 @@ class Window:
 
 def count(*, session: Session, client: str, window: int, limit: int) -> Window:
     """Count one refusal of `client` in `window`; beyond `limit` in the window it is counted as suppressed."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     t = SignInThrottle.__table__
-    statement = insert(t).values(client=client, window=window, refused=1, suppressed=0 if limit >= 1 else 1)
+    statement = insert_for(session, t).values(client=client, window=window, refused=1, suppressed=0 if limit >= 1 else 1)
     statement = statement.on_conflict_do_update(
         index_elements=["client", "window"],
         set_={
