@@ -54,29 +54,6 @@ def _locked(session: Session, voucher: str) -> PaymentInstruction | None:
     )
 
 
-def record_result(
-    *,
-    session: Session,
-    voucher: str,
-    status: str,
-    paid_amt_fen: int,
-    reason: str | None,
-    treasury_ref: str | None = None,
-    settled_at: datetime | None = None,
-) -> PaymentInstruction | None:
-    """Store a paid/failed result once; a duplicate or late callback leaves the first result in place."""
-    instruction = _locked(session, voucher)
-    if instruction is None or instruction.status in FINAL or status not in (PaymentStatus.PAID, PaymentStatus.FAILED):
-        return instruction
-    instruction.status = status
-    instruction.paid_amt_fen = paid_amt_fen
-    instruction.fail_reason = reason or None
-    instruction.treasury_ref = treasury_ref or instruction.treasury_ref
-    instruction.settled_at = settled_at or datetime.now(UTC)
-    session.flush()
-    return instruction
-
-
 def record_return(*, session: Session, result: InstructionResult) -> bool:
     """paid → returned with the return's facts; also from created/accepted when the paid result was missed.
 
@@ -239,7 +216,7 @@ def mark_accepted_many(*, session: Session, vouchers: Sequence[str]) -> None:
 
 
 def record_results_many(*, session: Session, results: Sequence[InstructionResult]) -> int:
-    """`record_result` for many final treasury results in one executemany; a result already stored stays (the first
+    """`store_result` for many final treasury results in one executemany; a result already stored stays (the first
     one wins). Returns how many final results were given."""
     final = [r for r in results if r.Status in FINAL]
     # A result that is already `returned` (paid, then sent back before we asked) says the money went out and came

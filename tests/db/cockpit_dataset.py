@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import Case, Enterprise
 from db.repositories import budget, cases, fund_items, payments, reviews
 from schemas.localtime import LOCAL_TZ
+from schemas.treasury import InstructionResult
 from schemas.vocabulary import (
     CaseStatus,
     DepartmentKind,
@@ -98,8 +99,9 @@ def build(session: Session) -> Dataset:
                 payee_acct_bank_name="工商银行", payee_acct_bank_no="102526000012", pay_amt_fen=amount,
                 pay_summary_code="30299", fund_source=line.split(":")[1] if line else "市级财政",
             )  # fmt: skip
-            payments.record_result(session=session, voucher=instruction.voucher_no, status=PaymentStatus.PAID,
-                                   paid_amt_fen=amount, reason=None, settled_at=paid_at)  # fmt: skip
+            paid = InstructionResult(VoucherNo=instruction.voucher_no, Status=PaymentStatus.PAID, PaidAmt=amount,
+                                     AcceptedAt=paid_at, SettledAt=paid_at)  # fmt: skip
+            assert payments.store_result(session=session, result=paid) == "applied"
             if status == CaseStatus.PAID:
                 row.paid_fen, row.closed_at = amount, paid_at
         session.flush()
