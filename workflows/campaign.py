@@ -212,14 +212,11 @@ class CampaignWorkflow:
         ready = lapsed = 0
         notes = list(s.collect_notes)
         while True:
-            if notes:  # the first batch writes the collect-now requests' records with its own effect
-                out: BatchOut = await self._act(
-                    CampaignActivities.campaign_collect, batch.model_copy(update={"audit": notes})
-                )
-                s.collect_notes = s.collect_notes[len(notes):]
-                notes = []
-            else:
-                out = await self._act(CampaignActivities.campaign_collect, batch)
+            # The first batch writes the collect-now requests' records with its own effect.
+            step = batch.model_copy(update={"audit": notes}) if notes else batch
+            out: BatchOut = await self._act(CampaignActivities.campaign_collect, step)
+            s.collect_notes = s.collect_notes[len(notes) :]
+            notes = []
             ready += out.processed - out.lapsed
             lapsed += out.lapsed
             if out.done:

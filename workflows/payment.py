@@ -34,6 +34,8 @@ DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
 }
+# The send's refusals (error types): the instruction cannot be made, or the treasury refused it; never retried.
+REFUSALS = ("TreasuryRejected", "NoAccount")
 # Treasury outages are retried with backoff for up to a day; a rejected instruction is not retried.
 TREASURY_STEP = {
     "start_to_close_timeout": timedelta(seconds=20),
@@ -42,7 +44,7 @@ TREASURY_STEP = {
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=5),
-        non_retryable_error_types=["TreasuryRejected", "NoAccount"],
+        non_retryable_error_types=list(REFUSALS),
     ),
 }
 # The fast path of the send: one try, short, in the worker that runs the workflow task.
@@ -83,7 +85,7 @@ def _refused(exc: FailureError) -> bool:
     A failed activity arrives as ActivityError with the ApplicationError as its cause; a failed local
     activity as the ApplicationError itself."""
     cause = exc.cause if isinstance(exc, ActivityError) else exc
-    return isinstance(cause, ApplicationError) and cause.type in ("NoAccount", "TreasuryRejected")
+    return isinstance(cause, ApplicationError) and cause.type in REFUSALS
 
 
 class PaymentHandlers:
@@ -254,7 +256,7 @@ class PaymentHandlers:
         it; any other failure sent again by the durable activity (as after a failed fast send in `_send`)."""
         if first.sent is not None:
             return first.sent
-        if first.send_error in ("NoAccount", "TreasuryRejected"):
+        if first.send_error in REFUSALS:
             raise ApplicationError(first.send_reason or first.send_error, type=first.send_error, non_retryable=True)
         workflow.logger.info("fast send failed, falling back to the durable activity: %s", first.send_reason)
         return await workflow.execute_activity_method(CaseActivities.send_payment, req, **TREASURY_STEP)
