@@ -173,14 +173,6 @@ class Settings(BaseSettings):
     sms_lease_seconds: float = Field(60.0, gt=0)
     sms_lease_renew_seconds: float = Field(20.0, gt=0, description="at most half of sms_lease_seconds")
 
-    @model_validator(mode="after")
-    def _lease_renewed_in_time(self) -> Settings:
-        if self.sms_lease_renew_seconds * 2 > self.sms_lease_seconds:
-            raise ValueError(
-                "sms_lease_renew_seconds：须不超过 sms_lease_seconds 的一半（否则发送较慢时租约会过期，短信可能重发）"
-            )
-        return self
-
     sms_batch_size: int = 500
     # No receipt this long after sending: poll the provider (QuerySendDetails / PullSmsSendStatus), backing off,
     # at most this many times.
@@ -194,6 +186,14 @@ class Settings(BaseSettings):
     materials_dir: Path | None = None
     materials_max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     materials_max_files: int = Field(default=10, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Settings:
+        if self.sms_lease_renew_seconds * 2 > self.sms_lease_seconds:
+            raise ValueError(
+                "sms_lease_renew_seconds：须不超过 sms_lease_seconds 的一半（否则发送较慢时租约会过期，短信可能重发）"
+            )
+        return self
 
     @property
     def db_url(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -186,9 +187,8 @@ class CampaignActivities:
             ready, lapsed = repo.collect_batch(
                 session=session, ctx=ctx, final=batch.final, limit=batch.limit, beat=activity.heartbeat
             )
-            for note in batch.audit:  # collect-now requests: once each (a retry finds the key), with this effect
-                audit.record_note(session=session, note=note.model_copy(
-                    update={"data": {**note.data, "final_wave": batch.final, "collected": ready, "lapsed": lapsed}}))  # fmt: skip
+            # Collect-now requests: once each (a retry finds the key), with this effect.
+            _record_collect_notes(session, batch.audit, final_wave=batch.final, collected=ready, lapsed=lapsed)
             return BatchOut(processed=ready + lapsed, done=ready + lapsed == 0, lapsed=lapsed)
 
     # -- waves: publicity, finance -------------------------------------------------------------------------
@@ -400,7 +400,12 @@ class CampaignActivities:
     def campaign_finish(self, ref: CampaignRef) -> CampaignProgress:
         with transaction(self.db_url) as session:
             repo.set_phase(session=session, campaign_id=ref.campaign_id, phase=CampaignPhase.DONE)
-            for note in ref.audit:  # collect-now requests no collection followed
-                audit.record_note(session=session, note=note.model_copy(
-                    update={"data": {**note.data, "collected": 0, "note": "请求时已无待收集的意愿确认"}}))  # fmt: skip
+            # Collect-now requests no collection followed.
+            _record_collect_notes(session, ref.audit, collected=0, note="请求时已无待收集的意愿确认")
             return campaign_service.counted_progress(session=session, campaign_id=ref.campaign_id)
+
+
+def _record_collect_notes(session: Session, notes: list[AuditNote], **outcome: object) -> None:
+    """The audit records of collect-now requests, each with what its collection did (`outcome` joins its data)."""
+    for note in notes:
+        audit.record_note(session=session, note=note.model_copy(update={"data": {**note.data, **outcome}}))
