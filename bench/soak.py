@@ -450,16 +450,14 @@ class Soak:
 
         from db.models import Case, CaseTask, PaymentInstruction
         from db.session import reading
-        from schemas.vocabulary import CaseStatus, PaymentStatus, TaskStatus
+        from schemas.vocabulary import CaseStatus, PaymentStatus
 
         # A case under review waits on a department only while a stage task is open with its deadline; between
         # two stages (a decision recorded, the next stage not opened yet: the workflow is busy or its worker was
         # just killed) it is still moving. Counting every reviewing case as settled ended the drain early, and the
         # final check then met such a case "reviewing without a deadline".
         waits_on_a_department = (
-            select(CaseTask.id)
-            .where(CaseTask.case_id == Case.id, CaseTask.status == TaskStatus.OPEN, CaseTask.due_at.is_not(None))
-            .exists()
+            select(CaseTask.id).where(CaseTask.case_id == Case.id, *_open_task_with_deadline()).exists()
         )
         with reading(self.settings.db_url) as session:
             moving = session.scalar(
@@ -551,15 +549,13 @@ class Soak:
 
         from db.models import BudgetLine, Case, CaseTask, Notice, PaymentInstruction
         from db.session import reading
-        from schemas.vocabulary import CaseStatus, FundItemMode, PaymentStatus, TaskStatus
+        from schemas.vocabulary import CaseStatus, FundItemMode, PaymentStatus
 
         violations: list[str] = []
         with reading(self.settings.db_url) as session:
             cases = session.execute(select(Case.id, Case.mode, Case.status, Case.workflow_id, Case.paid_fen)).all()
             by_status = Counter(f"{mode}:{status}" for _, mode, status, _, _ in cases)
-            open_due = set(session.scalars(
-                select(CaseTask.case_id).where(CaseTask.status == TaskStatus.OPEN, CaseTask.due_at.is_not(None))
-            ))  # fmt: skip
+            open_due = set(session.scalars(select(CaseTask.case_id).where(*_open_task_with_deadline())))
             waiting_workflows = []
             finals = set(CaseStatus.finals())
             for case_id, mode, status, workflow_id, _ in cases:
@@ -621,6 +617,14 @@ class Soak:
             "violations": violations,
             "waiting_workflows": waiting_workflows,
         }
+
+
+def _open_task_with_deadline() -> tuple:
+    """A stage task still open with its deadline: the case waits on a department (the drain and the final check)."""
+    from db.models import CaseTask
+    from schemas.vocabulary import TaskStatus
+
+    return CaseTask.status == TaskStatus.OPEN, CaseTask.due_at.is_not(None)
 
 
 def _waiting() -> frozenset[str]:
