@@ -92,6 +92,8 @@ class CaseInput(BaseModel):
     fund_item_id: int
     fund_item_version: int
     payment_poll_seconds: float = 15.0
+    # The workflow code's version when the case started (workflows/versions.py); 0 in inputs recorded before.
+    code_version: int = 0
 
 
 class CaseRef(BaseModel):

@@ -27,6 +27,7 @@ from settings import Settings
 from workflows.client import case_workflow_id
 from workflows.instant import InstantCaseWorkflow
 from workflows.review import ReviewCaseWorkflow
+from workflows.versions import CASE_CODE_VERSION
 
 WORKFLOW_BY_MODE = {FundItemMode.INSTANT: InstantCaseWorkflow, FundItemMode.REVIEW: ReviewCaseWorkflow}
 
@@ -103,18 +104,24 @@ def create_application(
     )
 
 
+def case_input(*, case: Case, poll_seconds: float) -> CaseInput:
+    """The input a case workflow starts with, stamped with the current workflow code version (workflows/versions)."""
+    return CaseInput(
+        case_id=case.id,
+        fund_item_id=case.fund_item_id,
+        fund_item_version=case.fund_item_version,
+        payment_poll_seconds=poll_seconds,
+        code_version=CASE_CODE_VERSION,
+    )
+
+
 async def start_case_workflow(*, client: Client, settings: Settings, case: Case) -> None:
     """Start the case's workflow once: a running one is reused and a finished one is never started again."""
     workflow = WORKFLOW_BY_MODE[FundItemMode(case.mode)]
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             workflow.run,
-            CaseInput(
-                case_id=case.id,
-                fund_item_id=case.fund_item_id,
-                fund_item_version=case.fund_item_version,
-                payment_poll_seconds=settings.payment_poll_seconds,
-            ),
+            case_input(case=case, poll_seconds=settings.payment_poll_seconds),
             id=case.workflow_id,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

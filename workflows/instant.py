@@ -10,9 +10,10 @@ with workflow.unsafe.imports_passed_through():
     from schemas.vocabulary import CaseStatus
 
 from workflows.payment import DB_STEP, PaymentHandlers
+from workflows.versions import ACCEPT_AND_SEND, patched
 
-# Histories recorded before acceptance and the first send were one local activity run accept_instant, then the send.
-ACCEPT_AND_SEND = "accept-and-send"
+# ACCEPT_AND_SEND: histories recorded before acceptance and the first send were one local activity run
+# accept_instant, then the send.
 
 
 @workflow.defn
@@ -21,7 +22,7 @@ class InstantCaseWorkflow(PaymentHandlers):
     def __init__(self, case: CaseInput) -> None:
         # All state in one serializable structure, so continue-as-new or a query can pass it whole.
         self.progress = CaseProgress(case_id=case.case_id, status=CaseStatus.RECEIVED)
-        self._init_payment(case.payment_poll_seconds)
+        self._init_payment(case.payment_poll_seconds, case.code_version)
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseProgress:
@@ -30,7 +31,7 @@ class InstantCaseWorkflow(PaymentHandlers):
         # one workflow task instead of three server round trips (see `zhida bench instant-latency`). Since
         # accept-and-send the same local activity also creates and sends the payment instruction (one unit of work,
         # one local activity and one load of the case less); a failed send falls back to the durable activity.
-        combined = workflow.patched(ACCEPT_AND_SEND)
+        combined = patched(ACCEPT_AND_SEND, self.code_version)
         decision = await workflow.execute_local_activity_method(
             CaseActivities.accept_and_send if combined else CaseActivities.accept_instant, ref, **DB_STEP
         )

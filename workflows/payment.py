@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.vocabulary import AuditKind, Awaiting, CaseStatus, EventKind, PaymentStatus
 
+from workflows.versions import SEND_LOCAL_FIRST, SETTLE_WITH_RESULT, patched
+
 DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
@@ -52,10 +54,8 @@ TREASURY_FAST_STEP = {
     "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(maximum_attempts=1),
 }
-# Histories recorded before the fast path existed replay with the durable send only.
-SEND_LOCAL_FIRST = "send-payment-local-first"
-# Histories recorded before settle_if_paid read the stored result and settle in two local activities.
-SETTLE_WITH_RESULT = "settle-with-result"
+# Patches (workflows/versions.py): SEND_LOCAL_FIRST — histories recorded before the fast path existed replay with
+# the durable send only; SETTLE_WITH_RESULT — before it, settle_if_paid's work was two local activities.
 MAX_ATTEMPTS = 3
 
 
@@ -94,9 +94,11 @@ class PaymentHandlers:
     progress: CaseProgress
     poll_seconds: float
     finance_department: str = ""
+    code_version: int = 0
 
-    def _init_payment(self, poll_seconds: float) -> None:
+    def _init_payment(self, poll_seconds: float, code_version: int = 0) -> None:
         self.poll_seconds = poll_seconds
+        self.code_version = code_version
         self.results: dict[str, str] = {}
         self.corrected: AccountCorrection | None = None
         self.budget_decision: BudgetDecision | None = None
@@ -240,7 +242,7 @@ class PaymentHandlers:
         costs the server one workflow task less), then, if that failed for any reason but a refusal, as the
         durable activity that retries a treasury outage with backoff for up to a day. The treasury deduplicates
         the resend by VoucherNo, so a fast attempt that reached it before failing is harmless."""
-        if workflow.patched(SEND_LOCAL_FIRST):
+        if patched(SEND_LOCAL_FIRST, self.code_version):
             try:
                 return await workflow.execute_local_activity_method(
                     CaseActivities.send_payment, req, **TREASURY_FAST_STEP
@@ -287,7 +289,7 @@ class PaymentHandlers:
                 # settled in the same local activity (settle_if_paid), one workflow-side step less per paid case.
                 read = (
                     CaseActivities.settle_if_paid
-                    if workflow.patched(SETTLE_WITH_RESULT)
+                    if patched(SETTLE_WITH_RESULT, self.code_version)
                     else CaseActivities.payment_state
                 )
                 state = await workflow.execute_local_activity_method(read, req, **DB_STEP)

@@ -58,6 +58,12 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.payment import DB_STEP, PaymentHandlers, refuse, wait_until
+from workflows.versions import (
+    PUBLICITY_DEADLINE_MOVES,
+    REVIEW_ELIGIBILITY_AT_APPLICATION,
+    STAGE_TIMEOUT_WITHOUT_REMINDER,
+    patched,
+)
 
 # How a stage or the run ends besides a department's decision: closed (withdrawn, revoked) or done (paid, failed).
 CLOSED = "closed"
@@ -70,7 +76,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
     def __init__(self, case: CaseInput) -> None:
         self.case_id = case.case_id
         self.progress = CaseProgress(case_id=case.case_id, status=CaseStatus.RECEIVED)
-        self._init_payment(case.payment_poll_seconds)
+        self._init_payment(case.payment_poll_seconds, case.code_version)
         self.plan: ReviewPlan | None = None
         self.stage: StagePlan | None = None
         self.round = 0
@@ -99,7 +105,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         plan = self.plan = await workflow.execute_activity_method(ReviewActivities.load_review_plan, ref, **DB_STEP)
         self.finance_department = plan.finance.departments[0]
         self.progress.amount_fen = plan.amount_fen
-        if plan.reject_at_application and workflow.patched("review-eligibility-at-application"):
+        if plan.reject_at_application and patched(REVIEW_ELIGIBILITY_AT_APPLICATION, self.code_version):
             # The item rejects at once on definitely unmet quantified conditions: no department sees the case,
             # the enterprise is told the 不足之处.
             await self._close(
@@ -232,7 +238,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
     async def _remind_then_wait(self, stage: StagePlan, opened: StageOpened, decided: Callable[[], bool]) -> None:
         # A stage without a reminder time (remind_before_working_days=0, or the reminder day already past) used to
         # wait for the decision alone and never time out; it now goes straight to the due time.
-        if self._view_time("remind_at") is None and workflow.patched("stage-timeout-without-reminder"):
+        if self._view_time("remind_at") is None and patched(STAGE_TIMEOUT_WITHOUT_REMINDER, self.code_version):
             await self._wait_stage(decided, "due_at")
             return
         if not await self._wait_stage(decided, "remind_at") and self._view_time("remind_at") is not None:
@@ -435,7 +441,7 @@ class ReviewCaseWorkflow(PaymentHandlers):
         self.publicity_open = True
         stop = lambda: self.upheld is not None or self._stopping()  # noqa: E731
         self.publicity_due_at = opened.due_at
-        if workflow.patched("publicity-deadline-moves"):
+        if patched(PUBLICITY_DEADLINE_MOVES, self.code_version):
             # The publicity end follows a recomputed deadline (move_deadline), like a stage's due time.
             await self._wait_moving(stop, lambda: self.publicity_due_at, reminder=False)
         else:

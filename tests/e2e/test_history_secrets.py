@@ -37,14 +37,13 @@ from tests.support import drop_audit_guards, eventually
 from workflows.audit import ensure_audit_schedule
 from workflows.client import connect, data_converter
 from workflows.codec import ENCODING
-from workflows.instant import ACCEPT_AND_SEND
-from workflows.payment import SEND_LOCAL_FIRST, SETTLE_WITH_RESULT
+from workflows.versions import STANDARD_SINCE
 
 OFFICER = "欧阳明远"
 # The SDK's own markers, in plaintext: local activities (sequence, attempt, type, times) and patches (id).
 SDK_MARKER_KEYS = {"seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff",
                    "original_schedule_time", "activation_index", "id", "deprecated"}  # fmt: skip
-PATCH_IDS = {ACCEPT_AND_SEND, SEND_LOCAL_FIRST, SETTLE_WITH_RESULT}
+PATCH_IDS = set(STANDARD_SINCE)
 
 
 async def _raw_history(client: Client, namespace: str, workflow_id: str) -> bytes:

@@ -30,10 +30,10 @@ from db.session import transaction
 from gateways.factory import build_gateways
 from gateways.sms import OutboxProvider
 from gateways.treasury import TreasuryUnavailable
-from schemas.cases import ApplicationIn, CaseInput, CaseProgress
+from schemas.cases import ApplicationIn, CaseProgress
 from schemas.treasury import InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
-from services.cases import create_application
+from services.cases import case_input, create_application
 from services.scope import Scope
 from settings import Settings
 from tests.factories import clone_enterprise
@@ -158,12 +158,7 @@ class Harness:
         with transaction(self.db_url) as session:
             case = cases.get(session=session, case_id=case_id)
             assert case is not None
-            payload = CaseInput(
-                case_id=case.id,
-                fund_item_id=case.fund_item_id,
-                fund_item_version=case.fund_item_version,
-                payment_poll_seconds=5,
-            )
+            payload = case_input(case=case, poll_seconds=5)
             workflow_id = case.workflow_id
         handle = await self.client.start_workflow(workflow.run, payload, id=workflow_id, task_queue=self.queue)
         self.handles.append(handle)

@@ -1,5 +1,6 @@
 """A stage without a reminder time (remind_before_working_days=0) times out at its due time like any other: the
-fix sits behind workflow.patched("stage-timeout-without-reminder"), so histories recorded before it replay."""
+fix is the patch "stage-timeout-without-reminder", standard for cases of code version 1 (workflows/versions.py), so
+the case records no marker; histories recorded before it replay (tests/replay)."""
 
 from __future__ import annotations
 
@@ -40,4 +41,7 @@ async def test_a_stage_without_a_reminder_times_out_at_its_due_time(h: Harness) 
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name
     ]
-    assert any("stage-timeout-without-reminder" in str(d) for d in markers)
+    # Standard since code version 1: no patch marker (and no search-attribute upsert) in a new case's history.
+    assert not any("stage-timeout-without-reminder" in str(d) for d in markers)
+    assert not any(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+                   for e in history.events)  # fmt: skip
