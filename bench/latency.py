@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import os
 import random
 import statistics
 import tempfile
@@ -19,7 +18,7 @@ import httpx
 import typer
 from sqlalchemy import func, or_, select
 
-from bench.report import app, console, print_figures, write_report
+from bench.report import app, console, print_figures, process_cpu_seconds, write_report
 
 BENCH_ITEM = "BENCH-INSTANT-001"
 
@@ -227,18 +226,8 @@ def _epoch(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its waited-for children (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_by_process(sup: Any) -> dict[str, float]:
-    usage = {name: _cpu_seconds(proc.pid) for name, proc in sup.children}
+    usage = {name: process_cpu_seconds(proc.pid) for name, proc in sup.children}
     usage["bench"] = time.process_time()
     return usage
 

@@ -48,6 +48,16 @@ def database_facts(url: str) -> str:
     return f"{engine.dialect.name} {'.'.join(str(part) for part in info)}".strip()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def machine_facts(database: str | None = None) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "cores": os.cpu_count() or 0,

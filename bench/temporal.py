@@ -1,5 +1,10 @@
 """`zhida bench temporal-baseline`: bare workflows (two no-op activities) on the same kind of dev server the
-embedded stack runs — the per-workflow ceiling that other figures are compared with."""
+embedded stack runs — the per-workflow ceiling that other figures are compared with.
+
+`zhida bench temporal-shapes`: what each workflow shape costs the same server, with no-op work: the baseline's, the
+instant case's (local activity, wait for the callback signal, local activity) with and without two patch markers,
+and one local activity started eagerly. It separates what an instant case costs Temporal by its shape from what our
+own processes spend on its work (bench instant-latency's cpu_ms_per_case_*)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from pathlib import Path
 
 import typer
 from temporalio import activity, workflow
+from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.report import app, console, print_figures, write_report
+from bench.report import app, console, print_figures, process_cpu_seconds, write_report
 
 
 @activity.defn
@@ -28,6 +34,93 @@ class BaselineWorkflow:
     async def run(self, value: int) -> int:
         first = await workflow.execute_activity(noop, value, start_to_close_timeout=timedelta(seconds=30))
         return await workflow.execute_activity(noop, first, start_to_close_timeout=timedelta(seconds=30))
+
+
+STEP = {"start_to_close_timeout": timedelta(seconds=30)}
+
+
+@workflow.defn(sandboxed=False)
+class OneLocalActivityWorkflow:
+    @workflow.run
+    async def run(self, value: int) -> int:
+        return await workflow.execute_local_activity(noop, value, **STEP)
+
+
+@workflow.defn(sandboxed=False)
+class InstantShapeWorkflow:
+    """The instant case's commands: accept-and-send, wait for the callback (with its query timer), settle."""
+
+    def __init__(self) -> None:
+        self.result = False
+
+    @workflow.signal
+    def payment_result(self, value: int) -> None:
+        self.result = True
+
+    async def steps(self, value: int, patches: bool) -> int:
+        if patches:
+            workflow.patched("shape-first")
+        value = await workflow.execute_local_activity(noop, value, **STEP)
+        await workflow.wait_condition(lambda: self.result, timeout=timedelta(minutes=2))
+        if patches:
+            workflow.patched("shape-second")
+        return await workflow.execute_local_activity(noop, value, **STEP)
+
+    @workflow.run
+    async def run(self, value: int) -> int:
+        return await self.steps(value, patches=False)
+
+
+@workflow.defn(sandboxed=False)
+class InstantShapePatchedWorkflow(InstantShapeWorkflow):
+    """The same, with the two patch markers (and their search-attribute upserts) every case recorded until
+    workflows/versions.py."""
+
+    @workflow.run
+    async def run(self, value: int) -> int:
+        return await self.steps(value, patches=True)
+
+
+# name → (workflow, signalled like a case's callback, eager start)
+SHAPES: dict[str, tuple[type, bool, bool]] = {
+    "two_activities": (BaselineWorkflow, False, False),
+    "one_local_activity": (OneLocalActivityWorkflow, False, False),
+    "one_local_activity_eager": (OneLocalActivityWorkflow, False, True),
+    "instant_shape": (InstantShapeWorkflow, True, False),
+    "instant_shape_two_patches": (InstantShapePatchedWorkflow, True, False),
+}
+
+
+async def _measure_shapes(client: Client, server_pid: int, n: int, concurrency: int) -> dict[str, float]:
+    """Per shape: server and in-process (client + worker) CPU ms per workflow, and workflows per second."""
+    queue = f"shapes-{uuid.uuid4().hex[:8]}"
+    figures: dict[str, float] = {}
+    workflows = list({shape for shape, _, _ in SHAPES.values()})
+    async with Worker(client, task_queue=queue, workflows=workflows, activities=[noop]):
+        for name, (shape, signalled, eager) in SHAPES.items():
+            limit = asyncio.Semaphore(concurrency)
+
+            async def one(
+                i: int, shape: type = shape, signalled: bool = signalled, eager: bool = eager, limit=limit
+            ) -> None:
+                async with limit:
+                    handle = await client.start_workflow(
+                        shape.run, i, id=f"{queue}-{shape.__name__}-{eager}-{i}", task_queue=queue,
+                        request_eager_start=eager,
+                    )  # fmt: skip
+                    if signalled:
+                        await asyncio.sleep(0.05)  # the callback comes after the send, as a case's does
+                        await handle.signal("payment_result", 1)
+                    await handle.result()
+
+            await one(-1)  # warm-up, not counted
+            server, local, started = process_cpu_seconds(server_pid), time.process_time(), time.monotonic()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            elapsed = time.monotonic() - started
+            figures[f"{name}_server_cpu_ms"] = round((process_cpu_seconds(server_pid) - server) * 1000 / n, 1)
+            figures[f"{name}_client_worker_cpu_ms"] = round((time.process_time() - local) * 1000 / n, 1)
+            figures[f"{name}_workflows_per_s"] = round(n / elapsed, 1)
+    return figures
 
 
 async def measure_baseline(settings, n: int, concurrency: int) -> float:
@@ -55,20 +148,25 @@ async def _measure(settings, n: int, concurrency: int) -> float:
         return time.monotonic() - started
 
 
-def run_baseline(*, n: int, concurrency: int, data_dir: Path) -> dict:
+def _on_dev_server(data_dir: Path, measure):
+    """Run `measure(settings, server_pid)` (a coroutine function) against a private dev server."""
     from cli.embedded import Supervisor, isolated_settings, temporal_command, wait_port
 
     settings = isolated_settings(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(data_dir / "logs")
     try:
-        sup.start("temporal", temporal_command(settings))
+        server = sup.start("temporal", temporal_command(settings))
         host, port = settings.temporal_address.rsplit(":", 1)
         if not wait_port(host, int(port), 60):
             raise SystemExit(f"Temporal 开发服务器未能启动，见 {sup.log_dir}/temporal.log")
-        seconds = asyncio.run(_measure(settings, n, concurrency))
+        return asyncio.run(measure(settings, server.pid))
     finally:
         sup.stop()
+
+
+def run_baseline(*, n: int, concurrency: int, data_dir: Path) -> dict:
+    seconds = _on_dev_server(data_dir, lambda settings, _pid: _measure(settings, n, concurrency))
     return {
         "workflows": n,
         "concurrency": concurrency,
@@ -94,4 +192,39 @@ def temporal_baseline_command(
         "ceiling the design's measured constraint refers to (about 16/s on 2 cores)."
     )
     json_path, md_path = write_report("temporal-baseline", figures, notes, reports_dir=reports_dir)
+    console.print(f"报告 / reports: {json_path} · {md_path}")
+
+
+def run_shapes(*, n: int, concurrency: int, data_dir: Path) -> dict:
+    async def measure(settings, server_pid: int) -> dict[str, float]:
+        from workflows.client import connect
+
+        # Zhida's data converter (the payload codec), as in the baseline.
+        client = await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
+        return await _measure_shapes(client, server_pid, n, concurrency)
+
+    return {"workflows_per_shape": n, "concurrency": concurrency} | _on_dev_server(data_dir, measure)
+
+
+@app.command("temporal-shapes")
+def temporal_shapes_command(
+    n: int = typer.Option(300, "--n", min=1, help="workflows per shape"),
+    concurrency: int = typer.Option(20, min=1, help="workflows in flight at once"),
+    reports_dir: Path = typer.Option(Path("reports"), help="where bench-temporal-shapes.json and .md go"),
+) -> None:
+    """What each workflow shape costs the dev server per workflow (CPU ms), with no-op work."""
+    with tempfile.TemporaryDirectory(prefix="zhida-bench-") as tmp:
+        figures = run_shapes(n=n, concurrency=concurrency, data_dir=Path(tmp))
+    print_figures("bench temporal-shapes · Temporal dev server (SQLite file, WAL)", figures)
+    notes = (
+        "The dev server of `zhida run` in a private directory, an in-process worker and client with Zhida's data "
+        f"converter; per shape {n} workflows, {concurrency} in flight, one warm-up. *_server_cpu_ms = the server "
+        "process's CPU over the shape's workflows / n; *_client_worker_cpu_ms = this process's. Shapes: "
+        "two_activities (the temporal baseline); one_local_activity, also started eagerly (the first workflow task "
+        "comes back with the start, which needs worker and client in one process); instant_shape (local activity, "
+        "wait for a signal 50 ms after the start with a 2-minute timer, local activity: the commands of an instant "
+        "case); instant_shape_two_patches (the same with two workflow.patched markers, as cases recorded before "
+        "workflows/versions.py). Run one after another on one server, so later shapes find a larger database."
+    )
+    json_path, md_path = write_report("temporal-shapes", figures, notes, reports_dir=reports_dir)
     console.print(f"报告 / reports: {json_path} · {md_path}")
