@@ -245,35 +245,41 @@ def run_instant_latency(
     db_url: str = "",
     workers: int = 1,
 ) -> dict:
-    from bench.temporal import measure_baseline
-    from cli.embedded import Supervisor, isolated_settings, start_stack, zhida_command
+    from bench.temporal import measure_baseline, server_requests
+    from cli.embedded import Supervisor, free_port, isolated_settings, start_stack, zhida_command
 
     overrides = {"treasury_sim_settle_delay_seconds": str(settle_delay)}
     if db_url:
         overrides["database_url"] = db_url
     settings = isolated_settings(data_dir, **overrides)
     sup = Supervisor(data_dir / "logs")
+    metrics_port = free_port()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
-        start_stack(settings, sup, load_demo=True, quiet=True)
+        start_stack(settings, sup, load_demo=True, quiet=True, metrics_port=metrics_port)
         for extra in range(1, workers):
             sup.start(f"worker-{extra + 1}", zhida_command("worker"))
         codes = _prepare(settings, n, seed)
         # The ceiling in the same invocation, on the same dev server, before the stack gets any load.
         cpu_baseline = _cpu_by_process(sup)
+        requests_baseline = server_requests(metrics_url)
         baseline = (
             asyncio.run(measure_baseline(settings, baseline_n, baseline_concurrency))
             if baseline_n
             else 0.0
         )
         cpu_baseline = {name: used - cpu_baseline[name] for name, used in _cpu_by_process(sup).items()}
+        requests_baseline = {k: v - requests_baseline[k] for k, v in server_requests(metrics_url).items()}
         # One warm-up application outside the measurement: first-use costs (imports, connections) are not latency.
         asyncio.run(_apply_all(settings, codes[:1], 1))
         cpu_before = _cpu_by_process(sup)
+        requests_before = server_requests(metrics_url)
         started = time.time()
         sent = asyncio.run(_apply_all(settings, codes[1:], concurrency, rate))
         submitted = time.time()
         times = _wait_settled(settings, set(sent), timeout=600)
         cpu_after = _cpu_by_process(sup)
+        requests = {k: v - requests_before[k] for k, v in server_requests(metrics_url).items()}
         latencies = [(_epoch(times[case_id][0]) - sent[case_id]) * 1000 for case_id in sent]
         last_accepted = max(_epoch(accepted) for accepted, _ in times.values())
         to_paid = [(_epoch(times[case_id][1]) - sent[case_id]) * 1000 for case_id in sent]
@@ -300,6 +306,11 @@ def run_instant_latency(
         # What a bare workflow costs the server (and the in-process worker): the floor an instant case compares to.
         for name in ("temporal", "bench"):
             figures[f"baseline_cpu_ms_per_workflow_{name}"] = round(cpu_baseline[name] * 1000 / baseline_n, 1)
+        # Counts, which a busy machine does not move: the server's requests per bare workflow and per case.
+        for kind in ("persistence", "visibility"):
+            figures[f"baseline_{kind}_requests_per_workflow"] = round(requests_baseline[kind] / baseline_n, 2)
+    for kind in ("persistence", "visibility"):
+        figures[f"{kind}_requests_per_case"] = round(requests[kind] / len(sent), 2)
     # Where the machine's CPU goes per application (the whole run, including settlement and callbacks).
     for name in cpu_after:
         used = cpu_after[name] - cpu_before.get(name, 0.0)
@@ -357,7 +368,11 @@ def instant_latency_command(
         "received/eligibility/budget activities and the signed send. applications_per_s = applications / (last "
         "acceptance − first application). *_to_paid_ms add the stand-in's settlement delay and the signed callback. "
         "cpu_ms_per_case_* = CPU time of each process (temporal = the dev server, bench = this process, which polls "
-        "the database) over the measured run divided by the applications."
+        "the database) over the measured run divided by the applications. *_requests_per_case and "
+        "baseline_*_requests_per_workflow: the dev server's persistence requests that workflows drive (Prometheus "
+        "persistence_requests without the task-queue readers and upkeep on its own clock) and its visibility "
+        "store's over each part / its cases or workflows, counts that load does not move; the cases' include their "
+        "settlements."
     )
     name = "instant-latency-open" if rate else "instant-latency"
     json_path, md_path = write_report(name, figures, notes, database=database, reports_dir=reports_dir)

@@ -9,12 +9,14 @@ own processes spend on its work (bench instant-latency's cpu_ms_per_case_*)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import typer
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -91,8 +93,41 @@ SHAPES: dict[str, tuple[type, bool, bool]] = {
 }
 
 
-async def _measure_shapes(client: Client, server_pid: int, n: int, concurrency: int) -> dict[str, float]:
-    """Per shape: server and in-process (client + worker) CPU ms per workflow, and workflows per second."""
+# The server's metrics library publishes its counters once a second.
+METRICS_FLUSH_SECONDS = 1.5
+
+
+# Persistence operations the server runs on its own clock (task-queue readers, shard and namespace upkeep): left out,
+# so that the count per workflow does not move with how long the run took. Everything else (workflow state and
+# history, the namespace and cluster lookups a request makes) is driven by the workflows.
+CLOCK_OPERATIONS = re.compile(
+    r'operation="(Get(Transfer|Visibility|Timer|Outbound|Replication|History)Tasks|GetTaskQueue|CreateTaskQueue|'
+    r'UpdateTaskQueue|ListNamespaces|WatchNamespaces|RangeComplete\w*|CompleteTasksLessThan|UpdateShard|'
+    r'AssertShardOwnership|ListClusterMetadata|ListNexusEndpoints)"'
+)
+
+
+def server_requests(metrics_url: str) -> dict[str, float]:
+    """The dev server's persistence requests so far that workflows drive, and its visibility store's (from its
+    Prometheus persistence_requests and visibility_persistence_requests).
+
+    Waits for the server's next metrics flush first, so requests made just before are counted."""
+    time.sleep(METRICS_FLUSH_SECONDS)
+    text = httpx.get(metrics_url, timeout=10).text
+    totals = {"persistence": 0.0, "visibility": 0.0}
+    for line in text.splitlines():
+        if line.startswith("persistence_requests{") and not CLOCK_OPERATIONS.search(line):
+            totals["persistence"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("visibility_persistence_requests{"):
+            totals["visibility"] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+async def _measure_shapes(
+    client: Client, server_pid: int, metrics_url: str, n: int, concurrency: int
+) -> dict[str, float]:
+    """Per shape: server and in-process (client + worker) CPU ms per workflow, workflows per second, and the
+    server's persistence and visibility requests per workflow (counts: the same on a busy machine as on a quiet one)."""
     queue = f"shapes-{uuid.uuid4().hex[:8]}"
     figures: dict[str, float] = {}
     workflows = list({shape for shape, _, _ in SHAPES.values()})
@@ -114,9 +149,13 @@ async def _measure_shapes(client: Client, server_pid: int, n: int, concurrency: 
                     await handle.result()
 
             await one(-1)  # warm-up, not counted
+            before = await asyncio.to_thread(server_requests, metrics_url)
             server, local, started = process_cpu_seconds(server_pid), time.process_time(), time.monotonic()
             await asyncio.gather(*(one(i) for i in range(n)))
             elapsed = time.monotonic() - started
+            after = await asyncio.to_thread(server_requests, metrics_url)
+            for kind in ("persistence", "visibility"):
+                figures[f"{name}_{kind}_requests"] = round((after[kind] - before[kind]) / n, 2)
             figures[f"{name}_server_cpu_ms"] = round((process_cpu_seconds(server_pid) - server) * 1000 / n, 1)
             figures[f"{name}_client_worker_cpu_ms"] = round((time.process_time() - local) * 1000 / n, 1)
             figures[f"{name}_workflows_per_s"] = round(n / elapsed, 1)
@@ -148,7 +187,7 @@ async def _measure(settings, n: int, concurrency: int) -> float:
         return time.monotonic() - started
 
 
-def _on_dev_server(data_dir: Path, measure):
+def _on_dev_server(data_dir: Path, measure, metrics_port: int | None = None):
     """Run `measure(settings, server_pid)` (a coroutine function) against a private dev server."""
     from cli.embedded import Supervisor, isolated_settings, temporal_command, wait_port
 
@@ -156,7 +195,7 @@ def _on_dev_server(data_dir: Path, measure):
     data_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(data_dir / "logs")
     try:
-        server = sup.start("temporal", temporal_command(settings))
+        server = sup.start("temporal", temporal_command(settings, metrics_port))
         host, port = settings.temporal_address.rsplit(":", 1)
         if not wait_port(host, int(port), 60):
             raise SystemExit(f"Temporal 开发服务器未能启动，见 {sup.log_dir}/temporal.log")
@@ -196,14 +235,18 @@ def temporal_baseline_command(
 
 
 def run_shapes(*, n: int, concurrency: int, data_dir: Path) -> dict:
+    from cli.embedded import free_port
+
+    metrics_port = free_port()
+
     async def measure(settings, server_pid: int) -> dict[str, float]:
         from workflows.client import connect
 
         # Zhida's data converter (the payload codec), as in the baseline.
         client = await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
-        return await _measure_shapes(client, server_pid, n, concurrency)
+        return await _measure_shapes(client, server_pid, f"http://127.0.0.1:{metrics_port}/metrics", n, concurrency)
 
-    return {"workflows_per_shape": n, "concurrency": concurrency} | _on_dev_server(data_dir, measure)
+    return {"workflows_per_shape": n, "concurrency": concurrency} | _on_dev_server(data_dir, measure, metrics_port)
 
 
 @app.command("temporal-shapes")
@@ -219,7 +262,10 @@ def temporal_shapes_command(
     notes = (
         "The dev server of `zhida run` in a private directory, an in-process worker and client with Zhida's data "
         f"converter; per shape {n} workflows, {concurrency} in flight, one warm-up. *_server_cpu_ms = the server "
-        "process's CPU over the shape's workflows / n; *_client_worker_cpu_ms = this process's. Shapes: "
+        "process's CPU over the shape's workflows / n; *_client_worker_cpu_ms = this process's; "
+        "*_persistence_requests and *_visibility_requests = the server's persistence requests that workflows drive "
+        "(its Prometheus persistence_requests without the task-queue readers and upkeep on its own clock) and its "
+        "visibility store's, per workflow: counts, which load does not move. Shapes: "
         "two_activities (the temporal baseline); one_local_activity, also started eagerly (the first workflow task "
         "comes back with the start, which needs worker and client in one process); instant_shape (local activity, "
         "wait for a signal 50 ms after the start with a 2-minute timer, local activity: the commands of an instant "

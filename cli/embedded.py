@@ -33,10 +33,11 @@ def temporal_binary() -> str:
 LOOPBACK = "127.0.0.1"
 
 
-def temporal_command(settings: Settings) -> list[str]:
+def temporal_command(settings: Settings, metrics_port: int | None = None) -> list[str]:
     """The dev server's command line. It has no authentication: it listens on loopback only, whatever address the
     settings name, so nobody else on the host's network can reach its frontend or Web UI (a cluster reached over
-    the network is a real deployment, docs/deploy.md)."""
+    the network is a real deployment, docs/deploy.md). `metrics_port`: its Prometheus metrics, for benchmarks
+    that count the server's persistence requests."""
     port = settings.temporal_address.rsplit(":", 1)[1]
     return [
         temporal_binary(),
@@ -65,6 +66,7 @@ def temporal_command(settings: Settings) -> list[str]:
         # may use, to show them.
         "--ui-codec-endpoint",
         settings.public_base_url.rstrip("/") + "/codec",
+        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
     ]
 
 
@@ -166,10 +168,18 @@ class StackFailed(RuntimeError):
     """A child process of the embedded stack did not come up; the message says which and where its log is."""
 
 
-def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, quiet: bool = False) -> bool:
+def start_stack(
+    settings: Settings,
+    sup: Supervisor,
+    *,
+    load_demo: bool = True,
+    quiet: bool = False,
+    metrics_port: int | None = None,
+) -> bool:
     """Start Temporal (when embedded), migrate, load demo data, start stand-in, worker and API; wait for /readyz.
 
-    Shared by `zhida run` and the benchmarks; returns whether demo data was loaded.
+    Shared by `zhida run` and the benchmarks; returns whether demo data was loaded. `metrics_port`: the embedded
+    Temporal server's Prometheus metrics (benchmarks count its persistence requests).
     """
     from cli.demo import ensure_demo
     from db.migrate import upgrade
@@ -177,7 +187,7 @@ def start_stack(settings: Settings, sup: Supervisor, *, load_demo: bool = True, 
     say = (lambda _msg: None) if quiet else console.print
     if settings.temporal_embedded:
         say("启动 Temporal 开发服务器（SQLite 文件，WAL）…")
-        sup.start("temporal", temporal_command(settings))
+        sup.start("temporal", temporal_command(settings, metrics_port))
     say("迁移数据库…")
     upgrade(settings.db_url)
     demo_loaded = ensure_demo(settings) if load_demo else False
