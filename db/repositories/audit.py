@@ -10,6 +10,7 @@ The hash function is chosen by name (`ALGORITHM`), so a 国密 deployment can se
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -26,10 +27,36 @@ from db.sql.insert import insert_for
 GENESIS = "0" * 64
 # The canonical JSON of a hash body; one encoder instance, since building one per event is most of json.dumps' cost.
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+# The keyed hash states of each (digest, key): HMAC's inner and outer hashes after the padded key (RFC 2104).
+_PADDED: dict[tuple[str, bytes], tuple[hashlib._Hash, hashlib._Hash]] = {}
+
+
+def _hmac_hex(digest: str) -> Callable[[bytes, bytes], str]:
+    """HMAC-`digest` as hex, the same bytes as hmac.digest: the padded key is hashed once per key and each message
+    continues copies of those two states. hmac.digest looks the algorithm up in OpenSSL on every call, which cost
+    twice the hashing itself at the four to seven MACs a campaign case takes."""
+
+    def mac_hex(key: bytes, message: bytes) -> str:
+        states = _PADDED.get((digest, key))
+        if states is None:
+            block = hashlib.new(digest).block_size
+            padded = (hashlib.new(digest, key).digest() if len(key) > block else key).ljust(block, b"\0")
+            states = (hashlib.new(digest, bytes(b ^ 0x36 for b in padded)),
+                      hashlib.new(digest, bytes(b ^ 0x5C for b in padded)))  # fmt: skip
+            if len(_PADDED) > 16:
+                _PADDED.clear()
+            _PADDED[(digest, key)] = states
+        inner, outer = states[0].copy(), states[1].copy()
+        inner.update(message)
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    return mac_hex
+
+
 ALGORITHMS: dict[str, Callable[[bytes, bytes], str]] = {
-    # hmac.digest is the one-shot form (the same HMAC, without building an HMAC object per event)
-    "hmac-sha256": lambda key, message: hmac.digest(key, message, "sha256").hex(),
-    "hmac-sm3": lambda key, message: hmac.digest(key, message, "sm3").hex(),  # 国密 (GB/T 32905)
+    "hmac-sha256": _hmac_hex("sha256"),
+    "hmac-sm3": _hmac_hex("sm3"),  # 国密 (GB/T 32905)
 }
 ALGORITHM = "hmac-sha256"
 _key: bytes | None = None
