@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.vocabulary import PaymentStatus, ReturnKind
 
@@ -76,6 +76,10 @@ class PaymentInstruction(_Contract):
         if self.Details is not None and sum(d.Amt for d in self.Details) != self.PayAmt:
             raise ValueError(f"DetailList 金额合计 {sum(d.Amt for d in self.Details)} 分不等于 PayAmt {self.PayAmt} 分")
         return self
+
+
+# Many instructions validated in one call (a campaign's batch): the same checks as one model per instruction.
+INSTRUCTION_LIST: TypeAdapter[list[PaymentInstruction]] = TypeAdapter(list[PaymentInstruction])
 
 
 class InstructionResult(_Contract):
