@@ -8,7 +8,20 @@ from datetime import UTC
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Table
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 CHUNK = 5000  # ids per IN list: far below SQLite's 32,766 variables; also rows per executemany
@@ -32,13 +45,31 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def among(session: Session, column: Any, values: Sequence[int] | Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` with the values in ONE bound parameter: a JSON array read by json_each on SQLite, an array
+    compared with = ANY on PostgreSQL. `column.in_(values)` renders one parameter per value at every execution, which
+    cost more than the statement itself at thousands of ids; this also has no limit on the number of values. The
+    values are all integers or all strings."""
+    kind = String() if values and isinstance(values[0], str) else Integer()
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(kind)))
+    listed = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(list(values)), String())))
+    return column.in_(listed.scalar_subquery())
+
+
 def sqlite_moment(value: Any) -> Any:
     """A moment as SQLite stores DateTime columns (UTC text), so bulk rows read back like ORM rows."""
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+class Encoded(str):
+    """A JSON column's value already encoded as JSON text (stored as it is)."""
+
+
 def _json_text(value: Any) -> Any:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    if value is None or type(value) is Encoded:
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def moments() -> Callable[[Any], Any]:
