@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import chain
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -149,8 +150,17 @@ def anchor(*, session: Session, heads: dict[int, tuple[int, str]]) -> None:
     )
     rows = [(c, s, h, head_mac(c, s, h)) for c, (s, h) in heads.items()]
     connection = session.connection()
-    for start in range(0, len(rows), 5000):
-        connection.exec_driver_sql(sql, rows[start : start + 5000])
+    if pg:
+        for start in range(0, len(rows), 5000):
+            connection.exec_driver_sql(sql, rows[start : start + 5000])
+        return
+    # SQLite: 500 heads per statement (one statement start instead of one per head; each case appears once).
+    values = f"VALUES ({mark}, {mark}, {mark}, {mark})"
+    head, _, tail = sql.partition(values)
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        many = head + "VALUES " + ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(part)) + tail
+        connection.exec_driver_sql(many, tuple(chain.from_iterable(part)))
 
 
 def hash_body(e: CaseEvent) -> dict:

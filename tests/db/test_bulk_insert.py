@@ -37,7 +37,7 @@ def test_many_rows_with_json_moments_nulls_and_duplicates_read_back_as_written(s
     ]
     rows[5]["params"] = bulk.Encoded('{"already":"encoded"}')
     del rows[7]["phone_masked"]  # a row without a column: NULL
-    bulk.insert_rows(session, Notice.__table__, rows + [rows[0] | {"content": "重复"}], ignore_duplicates=True)
+    bulk.insert_rows(session, Notice.__table__, [*rows, rows[0] | {"content": "重复"}], ignore_duplicates=True)
     session.expire_all()
     stored = {
         n.dedupe_key: n for n in session.scalars(select(Notice).where(Notice.dedupe_key.startswith("bulk-test:")))
