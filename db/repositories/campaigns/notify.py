@@ -14,7 +14,7 @@ from db.repositories import notices
 from db.repositories.campaigns.common import ent_t, now
 from db.repositories.campaigns.registry import Context
 from rules import sms_templates
-from schemas.vocabulary import NoticeStatus
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 notice_t = Notice.__table__
 
@@ -65,7 +65,10 @@ def queue_notices(
                 "phone_masked": masked,
                 "status": NoticeStatus.QUEUED,
                 "provider": "outbox",
+                "category": NoticeCategory.CASE,
                 "fund_item_id": ctx.item.id,
+                "attempts": 0,
+                "receipt_polls": 0,
                 "created_at": created,
             }
         )
