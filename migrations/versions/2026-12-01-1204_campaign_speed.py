@@ -1,4 +1,4 @@
-"""Speed: campaign hot path (#16) — SQLite checks the vocabulary of the hot tables without an IN list
+"""Speed: campaign hot path (#16) — SQLite checks the hot tables' vocabulary without an IN list; one case index less
 
 Revision ID: f4a5f0000004
 Revises: f3a5f0000003
@@ -14,6 +14,9 @@ copied. The new text is written into sqlite_schema the way SQLite documents for 
 (writable_schema, then a new schema_version so every connection reloads the schema). PostgreSQL evaluates IN lists
 as an array comparison and keeps them. A later revision that rewrites one of these CHECKs (a new vocabulary value)
 writes it in the same form; tests/test_migrations.py holds the hot tables to it.
+
+ix_case_status (status) goes: ix_case_status_id (status, id) serves every lookup by status, and on SQLite the two are
+the same index (every index ends in the rowid). Each status change of a case cost a delete and an insert in both.
 """
 
 import re
@@ -86,7 +89,11 @@ def _rewrite(convert) -> None:
 
 def upgrade() -> None:
     _rewrite(in_to_or)
+    # ix_case_status (status) duplicates ix_case_status_id (status, id) — exactly on SQLite, where every index ends in
+    # the rowid — and a campaign moves each case's status three times.
+    op.drop_index("ix_case_status", table_name="case")
 
 
 def downgrade() -> None:
+    op.create_index("ix_case_status", "case", ["status"], unique=False)
     _rewrite(or_to_in)
