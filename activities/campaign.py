@@ -22,7 +22,7 @@ from db.repositories import campaigns as repo
 from db.session import transaction
 from gateways.treasury import TreasuryGateway, TreasuryRejected, TreasuryUnavailable
 from logs import get_logger
-from rules.indicators import voucher_details
+from rules.indicators import voucher_detail_fields
 from schemas.audit import AuditNote
 from schemas.campaigns import (
     BatchIn,
@@ -39,7 +39,7 @@ from schemas.campaigns import (
     TrancheInfo,
 )
 from schemas.localtime import LOCAL_TZ, local_date
-from schemas.treasury import MAX_BATCH, InstructionResult
+from schemas.treasury import INSTRUCTION_LIST, MAX_BATCH, InstructionResult
 from schemas.treasury import PaymentInstruction as InstructionMessage
 from schemas.vocabulary import AuditKind, CampaignPhase, CaseStatus, FinanceStatus, PaymentStatus
 from services import audit
@@ -260,56 +260,27 @@ class CampaignActivities:
             ctx = self._ctx(session, batch.campaign_id)
             payer = repo.Payer(self.adm_div_code, self.pay_acct_no, self.pay_acct_name, local_date(datetime.now(UTC)).year)
             row = repo.tranche(session=session, campaign_id=batch.campaign_id, number=batch.tranche)
-            created, missing = repo.create_instructions(
-                session=session,
-                ctx=ctx,
-                payer=payer,
-                limit=batch.limit,
-                case_ids=batch.case_ids,
-                approved_tranche=row,
-                beat=activity.heartbeat,
-            )
+            # Instructions a failed send left unsent go first; the new ones are sent from the rows just written,
+            # not read back.
             rows = repo.unsent(
                 session=session, campaign_id=batch.campaign_id, limit=batch.limit, case_ids=batch.case_ids
             )
+            created = missing = 0
+            if len(rows) < batch.limit:
+                created, missing = repo.create_instructions(
+                    session=session,
+                    ctx=ctx,
+                    payer=payer,
+                    limit=batch.limit - len(rows),
+                    case_ids=batch.case_ids,
+                    approved_tranche=row,
+                    beat=activity.heartbeat,
+                    created_rows=rows,
+                )
             payer_name = ctx.config.payer.acct_name if ctx.config.payer else self.pay_acct_name
             sources = ctx.config.budget.sources
             summary = ctx.item.name[:60]
-        messages: list[InstructionMessage] = []
-        invalid: list[InstructionResult] = []
-        now = datetime.now(UTC)
-        for row in rows:
-            try:
-                messages.append(
-                    InstructionMessage(
-                        VoucherNo=row["voucher_no"],
-                        AdmDivCode=row["adm_div_code"],
-                        StYear=row["st_year"],
-                        PayAcctNo=row["pay_acct_no"],
-                        PayAcctName=payer_name,
-                        PayeeAcctNo=crypto.decrypt(self.fernet_key, row["payee_acct_no_enc"]),
-                        PayeeAcctName=row["payee_acct_name"],
-                        PayeeAcctBankName=row["payee_acct_bank_name"],
-                        PayeeAcctBankNo=row["payee_acct_bank_no"],
-                        PayAmt=row["pay_amt_fen"],
-                        PaySummaryCode=row["pay_summary_code"],
-                        PaySummaryName=summary,
-                        FundSource=row["fund_source"],
-                        Details=voucher_details(sources, row["pay_amt_fen"]),  # one DetailList line per source
-                    )
-                )
-            except ValidationError as exc:  # the account on file is incomplete: the case goes to correction
-                fields = "、".join(str(e["loc"][0]) for e in exc.errors())
-                invalid.append(
-                    InstructionResult(
-                        VoucherNo=row["voucher_no"],
-                        Status=PaymentStatus.FAILED,
-                        PaidAmt=0,
-                        Reason=f"收款账户信息不完整（{fields}），未发送",
-                        AcceptedAt=now,
-                        SettledAt=now,
-                    )
-                )
+        messages, invalid = self._messages(rows, payer_name, summary, sources)
         accepted: list[tuple[str, str | None]] = []
         final: list[InstructionResult] = list(invalid)
         for i in range(0, len(messages), MAX_BATCH):
@@ -340,6 +311,53 @@ class CampaignActivities:
         self._store(accepted, final)
         processed = created + missing + len(rows)
         return BatchOut(processed=processed, done=processed == 0, failed=missing)
+
+    def _messages(
+        self, rows: list[dict], payer_name: str, summary: str, sources: list
+    ) -> tuple[list[InstructionMessage], list[InstructionResult]]:
+        """The vouchers of instruction rows, validated as one list; a row that fails (the account on file is
+        incomplete) becomes a failed result instead, and its case goes to correction."""
+        fields = []
+        for row in rows:
+            fields.append(
+                {
+                    "VoucherNo": row["voucher_no"],
+                    "AdmDivCode": row["adm_div_code"],
+                    "StYear": row["st_year"],
+                    "PayAcctNo": row["pay_acct_no"],
+                    "PayAcctName": payer_name,
+                    "PayeeAcctNo": crypto.decrypt(self.fernet_key, row["payee_acct_no_enc"]),
+                    "PayeeAcctName": row["payee_acct_name"],
+                    "PayeeAcctBankName": row["payee_acct_bank_name"],
+                    "PayeeAcctBankNo": row["payee_acct_bank_no"],
+                    "PayAmt": row["pay_amt_fen"],
+                    "PaySummaryCode": row["pay_summary_code"],
+                    "PaySummaryName": summary,
+                    "FundSource": row["fund_source"],
+                    "Details": voucher_detail_fields(sources, row["pay_amt_fen"]),  # one DetailList line per source
+                }
+            )
+        bad: dict[int, list[str]] = {}
+        try:
+            return INSTRUCTION_LIST.validate_python(fields), []
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = error["loc"]  # (row, field, …); a check of the whole voucher names no field (DetailList sums)
+                bad.setdefault(int(loc[0]), []).append(str(loc[1]) if len(loc) > 1 else "Details")
+        now = datetime.now(UTC)
+        invalid = [
+            InstructionResult(
+                VoucherNo=rows[i]["voucher_no"],
+                Status=PaymentStatus.FAILED,
+                PaidAmt=0,
+                Reason=f"收款账户信息不完整（{'、'.join(names)}），未发送",
+                AcceptedAt=now,
+                SettledAt=now,
+            )
+            for i, names in sorted(bad.items())
+        ]
+        good = [f for i, f in enumerate(fields) if i not in bad]
+        return INSTRUCTION_LIST.validate_python(good), invalid
 
     def _store(self, accepted: list[tuple[str, str | None]], final: list[InstructionResult]) -> None:
         with transaction(self.db_url) as session:

@@ -259,7 +259,9 @@ class Case(Base):
     fund_item_version: Mapped[int] = mapped_column(Integer)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
     mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(24), index=True)
+    # No index of its own: ix_case_status_id (status, id) serves every lookup by status (on SQLite it is the same
+    # index, every index ending in the rowid), and each one costs a b-tree delete and insert per status change.
+    status: Mapped[str] = mapped_column(String(24))
     amount_fen: Mapped[int | None] = mapped_column(BigInteger)
     paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     workflow_id: Mapped[str] = mapped_column(String(120), unique=True)

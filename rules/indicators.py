@@ -39,21 +39,33 @@ def split_by_shares(amount_fen: int, shares_bp: Sequence[int]) -> list[int]:
 
 def voucher_details(sources: Sequence[FundingSource], amount_fen: int) -> list[InstructionDetail]:
     """The DetailList lines of one payment: one per funding source with a share, its part by the rule above."""
+    return [InstructionDetail(**line) for line in voucher_detail_fields(sources, amount_fen)]
+
+
+def voucher_detail_fields(sources: Sequence[FundingSource], amount_fen: int) -> list[dict[str, Any]]:
+    """`voucher_details` as the lines' fields, for a caller that validates many vouchers at once (a campaign's batch
+    goes through one list validation instead of a model per line)."""
     active = [s for s in sources if s.share_bp > 0]
-    parts = split_by_shares(amount_fen, [s.share_bp for s in active])
+    shares = [s.share_bp for s in active]
+    parts = [amount_fen] if shares == [FULL_SHARE_BP] and _whole_fen(amount_fen) else split_by_shares(amount_fen, shares)
     return [
-        InstructionDetail(
-            Source=s.name,
-            IndicatorNo=s.indicator_no,
-            BudgetLevel=s.budget_level,
-            ExpFuncCode=s.exp_func_code,
-            GovExpEcoCode=s.gov_eco_code,
-            DepExpEcoCode=s.dep_eco_code,
-            FundTypeCode=s.fund_type_code,
-            Amt=part,
-        )
+        {
+            "Source": s.name,
+            "IndicatorNo": s.indicator_no,
+            "BudgetLevel": s.budget_level,
+            "ExpFuncCode": s.exp_func_code,
+            "GovExpEcoCode": s.gov_eco_code,
+            "DepExpEcoCode": s.dep_eco_code,
+            "FundTypeCode": s.fund_type_code,
+            "Amt": part,
+        }
         for s, part in zip(active, parts, strict=True)
     ]
+
+
+def _whole_fen(amount_fen: object) -> bool:
+    """What split_by_shares accepts as an amount (it raises on anything else)."""
+    return type(amount_fen) is int and amount_fen >= 0
 
 
 def details_from_config(config: Mapping[str, Any], amount_fen: int) -> list[InstructionDetail] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.vocabulary import PaymentStatus, ReturnKind
 
@@ -73,9 +73,17 @@ class PaymentInstruction(_Contract):
 
     @model_validator(mode="after")
     def _details_sum(self) -> PaymentInstruction:
-        if self.Details is not None and sum(d.Amt for d in self.Details) != self.PayAmt:
-            raise ValueError(f"DetailList 金额合计 {sum(d.Amt for d in self.Details)} 分不等于 PayAmt {self.PayAmt} 分")
+        details = self.Details
+        if details is not None:
+            total = details[0].Amt if len(details) == 1 else sum(d.Amt for d in details)
+            if total != self.PayAmt:
+                raise ValueError(f"DetailList 金额合计 {total} 分不等于 PayAmt {self.PayAmt} 分")
         return self
+
+
+_FINAL = PaymentStatus.finals()
+# Many instructions validated in one call (a campaign's batch): the same checks as one model per instruction.
+INSTRUCTION_LIST: TypeAdapter[list[PaymentInstruction]] = TypeAdapter(list[PaymentInstruction])
 
 
 class InstructionResult(_Contract):
@@ -95,11 +103,12 @@ class InstructionResult(_Contract):
 
     @model_validator(mode="after")
     def _amount_matches_status(self) -> InstructionResult:
-        if self.Status != PaymentStatus.PAID and self.PaidAmt != 0:
-            raise ValueError(f"PaidAmt must be 0 when Status is {self.Status}")
-        if self.final != (self.SettledAt is not None):
+        status = self.Status  # every result of a campaign's batch passes here: each attribute is read once
+        if status != PaymentStatus.PAID and self.PaidAmt != 0:
+            raise ValueError(f"PaidAmt must be 0 when Status is {status}")
+        if (status in _FINAL) != (self.SettledAt is not None):
             raise ValueError("SettledAt is set exactly when Status is final")
-        returned = self.Status == PaymentStatus.RETURNED
+        returned = status == PaymentStatus.RETURNED
         if returned != (self.ReturnedAt is not None) or returned != (self.ReturnType is not None):
             raise ValueError("ReturnType and ReturnedAt are set exactly when Status is returned")
         if returned != (self.ReturnedAmt > 0):
@@ -108,7 +117,7 @@ class InstructionResult(_Contract):
 
     @property
     def final(self) -> bool:
-        return PaymentStatus(self.Status).is_final
+        return self.Status in _FINAL
 
 
 class InstructionBatch(_Contract):

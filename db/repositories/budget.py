@@ -269,7 +269,7 @@ def _settle_many(
     for chunk in bulk.chunks(list(case_ids)):
         rows = session.execute(
             select(entry_t.c.budget_line_id, entry_t.c.case_id, entry_t.c.amount_fen).where(
-                entry_t.c.case_id.in_(chunk),
+                bulk.among(session, entry_t.c.case_id, chunk),
                 entry_t.c.kind == RESERVE,
                 entry_t.c.attempt == attempt,
                 ~exists().where(

@@ -85,9 +85,9 @@ def events(*, session: Session, case_id: int) -> list[CaseEvent]:
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
 
 
-def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
+def event_hash(prev_hash: str, body: dict[str, Any], data_json: str | None = None) -> str:
     """The chain's one hash (db/repositories/audit.py): keyed, so editing an event and recomputing is detected."""
-    return audit.chain_hash(prev_hash, body)
+    return audit.chain_hash(prev_hash, body, data_json)
 
 
 _hash_body = audit.hash_body
@@ -178,7 +178,9 @@ def _last_links(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[in
     wanted = sorted(set(case_ids))
     head_t = CaseChainHead.__table__
     for chunk in bulk.chunks(wanted):
-        rows = session.execute(select(head_t.c.case_id, head_t.c.seq, head_t.c.hash).where(head_t.c.case_id.in_(chunk)))
+        rows = session.execute(
+            select(head_t.c.case_id, head_t.c.seq, head_t.c.hash).where(bulk.among(session, head_t.c.case_id, chunk))
+        )
         last.update({cid: (seq, digest) for cid, seq, digest in rows})
     headless = [cid for cid in wanted if cid not in last]
     for chunk in bulk.chunks(headless):
@@ -225,6 +227,8 @@ def record_many(
     for e in events:
         seq, prev = last.get(e.case_id, (0, GENESIS))
         seq += 1
+        # The data is encoded once: its canonical JSON is hashed and stored (JSON text on SQLite, JSONB on PostgreSQL).
+        data = None if e.data is None else bulk.Encoded(audit.encode(e.data))
         body = {
             "case_id": e.case_id,
             "seq": seq,
@@ -237,9 +241,10 @@ def record_many(
             "data": e.data,
             "created_at": stamp,
         }
-        digest = event_hash(prev, body)
+        digest = event_hash(prev, body, data)
         last[e.case_id] = (seq, digest)
-        rows.append(body | {"created_at": created, "prev_hash": prev, "hash": digest})
+        body["data"], body["created_at"], body["prev_hash"], body["hash"] = data, created, prev, digest
+        rows.append(body)
         if e.to_status and move:
             moves[e.case_id] = e.to_status
     beat()
@@ -259,7 +264,7 @@ def record_many(
             "closed_at": created if status in final else None,
         } | (extra or {})
         for chunk in bulk.chunks(ids):
-            session.execute(update(case_t).where(case_t.c.id.in_(chunk)).values(**values))
+            session.execute(update(case_t).where(bulk.among(session, case_t.c.id, chunk)).values(**values))
             beat()
 
 

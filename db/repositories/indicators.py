@@ -89,7 +89,7 @@ def _drawn(session: Session, case_ids: Sequence[int], attempt: int, kind: Budget
         out.update(
             session.scalars(
                 select(entry.c.case_id).where(
-                    entry.c.case_id.in_(chunk), entry.c.attempt == attempt, entry.c.kind == kind
+                    bulk.among(session, entry.c.case_id, chunk), entry.c.attempt == attempt, entry.c.kind == kind
                 )
             )
         )

@@ -94,7 +94,6 @@ def enqueue_many(*, session: Session, rows: Sequence[dict[str, Any]], beat: bulk
         return 0
     defaults = {"case_id": None, "status": NoticeStatus.QUEUED, "provider": "outbox", "category": NoticeCategory.CASE,
                 "fund_item_id": None, "attempts": 0, "receipt_polls": 0}  # fmt: skip
-    bulk.insert_rows(
-        session, Notice.__table__, [defaults | dict(row) for row in rows], ignore_duplicates=True, beat=beat
-    )
+    full = [row if defaults.keys() <= row.keys() else defaults | dict(row) for row in rows]  # a campaign's are full
+    bulk.insert_rows(session, Notice.__table__, full, ignore_duplicates=True, beat=beat)
     return len(rows)

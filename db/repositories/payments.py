@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
@@ -231,7 +232,6 @@ def record_results_many(*, session: Session, results: Sequence[InstructionResult
     if not final_bulk:
         return len(final)
     pg = bulk.is_postgres(session)
-    mark = "%s" if pg else "?"
     now = datetime.now(UTC).replace(microsecond=0)
 
     moment = bulk.moments()
@@ -240,14 +240,28 @@ def record_results_many(*, session: Session, results: Sequence[InstructionResult
         at = r.SettledAt or now
         return at if pg else moment(at)
 
-    open_ = ", ".join(f"'{s.value}'" for s in (PaymentStatus.CREATED, PaymentStatus.ACCEPTED))
-    sql = (
-        f"UPDATE payment_instruction SET status = {mark}, paid_amt_fen = {mark}, fail_reason = {mark}, "
-        f"treasury_ref = {mark}, settled_at = {mark} "
-        f"WHERE voucher_no = {mark} AND status IN ({open_})"
+    params = [(str(r.Status), r.PaidAmt, r.Reason or None, r.TreasuryRef or None, when(r), r.VoucherNo) for r in final_bulk]
+    if pg:
+        sql = (
+            "UPDATE payment_instruction SET status = %s, paid_amt_fen = %s, fail_reason = %s, treasury_ref = %s, "
+            "settled_at = %s WHERE voucher_no = %s AND status IN ('created', 'accepted')"
+        )
+        session.connection().exec_driver_sql(sql, params)
+        return len(final)
+    # SQLite: one UPDATE … FROM (VALUES …) per 500 results, so the statement and the cockpit's trigger on the table
+    # start once per 500 rows, not once per row; the open statuses compared in place (an IN list fills a temporary
+    # index per execution). A voucher given twice keeps its first result, as one UPDATE per result did.
+    seen: set[str] = set()
+    params = [p for p in params if not (p[5] in seen or seen.add(p[5]))]
+    head = "UPDATE payment_instruction SET status = v.column1, paid_amt_fen = v.column2, fail_reason = v.column3, " \
+           "treasury_ref = v.column4, settled_at = v.column5 FROM (VALUES "  # fmt: skip
+    tail = (
+        ") AS v WHERE payment_instruction.voucher_no = v.column6 "
+        "AND (payment_instruction.status = 'created' OR payment_instruction.status = 'accepted')"
     )
-    session.connection().exec_driver_sql(
-        sql,
-        [(str(r.Status), r.PaidAmt, r.Reason or None, r.TreasuryRef or None, when(r), r.VoucherNo) for r in final_bulk],
-    )
+    connection = session.connection()
+    for start in range(0, len(params), bulk.SQLITE_ROWS):
+        part = params[start : start + bulk.SQLITE_ROWS]
+        sql = head + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part)) + tail
+        connection.exec_driver_sql(sql, tuple(chain.from_iterable(part)))
     return len(final)

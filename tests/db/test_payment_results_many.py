@@ -38,3 +38,48 @@ def test_a_returned_result_in_a_bulk_poll_keeps_the_paid_and_returned_amounts(mo
         assert (row.status, row.paid_amt_fen, row.returned_amt_fen) == (PaymentStatus.RETURNED, 1_000_000, 1_000_000)
         assert row.return_kind == ReturnKind.PASSIVE and row.returned_at is not None and row.settled_at is not None
         assert payments.get(session=session, voucher=paid_elsewhere).status == PaymentStatus.PAID
+
+
+def test_bulk_results_apply_once_the_first_result_of_a_voucher_wins_and_final_rows_stay(module_db_url: str) -> None:
+    """The bulk store is one statement per 500 results on SQLite: each open instruction takes its first result, one
+    already final keeps its own, and the cockpit's month summary follows (its trigger still runs per row)."""
+    from sqlalchemy import func, select
+
+    from db.models import CockpitPaidMonth
+
+    months = select(func.coalesce(func.sum(CockpitPaidMonth.payments), 0))
+    with transaction(module_db_url) as session:
+        data = cockpit_dataset.build(session)
+        fields = dict(adm_div_code="420500", st_year=2026, pay_acct_no="PAY", payee_acct_no_enc="x",
+                      payee_acct_no_masked="6222****0009", payee_acct_name="宜昌公司", payee_acct_bank_name="工商银行",
+                      payee_acct_bank_no="102526000012", pay_amt_fen=1_200_000, pay_summary_code="30299",
+                      fund_source="市级财政")  # fmt: skip
+        first = payments.get_or_create(session=session, case_id=data.ids["c7"], attempt=1, **fields).voucher_no
+        second = payments.get_or_create(session=session, case_id=data.ids["c7"], attempt=2, **fields).voucher_no
+        payments.mark_accepted_many(session=session, vouchers=[first])  # the second stays created
+        paid_elsewhere = payments.voucher_no(case_id=data.ids["c1"], attempt=1)
+    with transaction(module_db_url) as session:  # PostgreSQL folds the summaries' deltas at commit
+        before = session.scalar(months)
+    at = datetime(2026, 10, 2, 2, tzinfo=UTC)
+
+    def result(voucher: str, status: PaymentStatus, paid: int, reason: str = "") -> InstructionResult:
+        return InstructionResult(VoucherNo=voucher, Status=status, PaidAmt=paid, Reason=reason, TreasuryRef="GK9",
+                                 AcceptedAt=at, SettledAt=at)  # fmt: skip
+
+    results = [
+        result(first, PaymentStatus.PAID, 1_200_000),
+        result(second, PaymentStatus.FAILED, 0, "户名不符"),
+        result(first, PaymentStatus.FAILED, 0, "后到的结果"),  # the same voucher again: ignored
+        result(paid_elsewhere, PaymentStatus.FAILED, 0, "迟到的失败"),  # already paid: stays paid
+        InstructionResult(VoucherNo=first, Status=PaymentStatus.ACCEPTED, PaidAmt=0, AcceptedAt=at),  # not final
+    ]
+    with transaction(module_db_url) as session:
+        assert payments.record_results_many(session=session, results=results) == 4
+    with transaction(module_db_url) as session:
+        one, two = payments.get(session=session, voucher=first), payments.get(session=session, voucher=second)
+        assert (one.status, one.paid_amt_fen, one.fail_reason, one.treasury_ref) == ("paid", 1_200_000, None, "GK9")
+        assert (two.status, two.paid_amt_fen, two.fail_reason) == ("failed", 0, "户名不符")
+        assert one.settled_at == at and two.settled_at == at
+        elsewhere = payments.get(session=session, voucher=paid_elsewhere)
+        assert elsewhere.status == PaymentStatus.PAID and elsewhere.fail_reason is None
+        assert session.scalar(months) == before + 1  # the one new paid payment, counted once

@@ -14,7 +14,7 @@ from db.repositories import notices
 from db.repositories.campaigns.common import ent_t, now
 from db.repositories.campaigns.registry import Context
 from rules import sms_templates
-from schemas.vocabulary import NoticeStatus
+from schemas.vocabulary import NoticeCategory, NoticeStatus
 
 notice_t = Notice.__table__
 
@@ -36,14 +36,16 @@ def queue_notices(
     for chunk in bulk.chunks(ent_ids):
         for eid, name, enc, masked in session.execute(
             select(ent_t.c.id, ent_t.c.name, ent_t.c.contact_phone_enc, ent_t.c.contact_phone_masked).where(
-                ent_t.c.id.in_(chunk)
+                bulk.among(session, ent_t.c.id, chunk)
             )
         ).all():
             info[eid] = (name, enc, masked)
     keys = [f"case:{cid}:{stage}" for cid, _, _ in rows]
     existing: set[str] = set()
     for chunk in bulk.chunks(keys):
-        existing |= set(session.scalars(select(notice_t.c.dedupe_key).where(notice_t.c.dedupe_key.in_(chunk))))
+        existing |= set(
+            session.scalars(select(notice_t.c.dedupe_key).where(bulk.among(session, notice_t.c.dedupe_key, chunk)))
+        )
     created = now()
     out = []
     for (cid, eid, extra), key in zip(rows, keys, strict=True):
@@ -63,7 +65,10 @@ def queue_notices(
                 "phone_masked": masked,
                 "status": NoticeStatus.QUEUED,
                 "provider": "outbox",
+                "category": NoticeCategory.CASE,
                 "fund_item_id": ctx.item.id,
+                "attempts": 0,
+                "receipt_polls": 0,
                 "created_at": created,
             }
         )

@@ -38,12 +38,14 @@ def create_instructions(
     case_ids: Sequence[int] | None = None,
     approved_tranche: CampaignTranche | None = None,
     beat: bulk.Beat = bulk.no_beat,
+    created_rows: list[dict[str, Any]] | None = None,
 ) -> tuple[int, int]:
     """Approved cases → paying, each with its attempt-1 instruction (deterministic VoucherNo).
 
     With `approved_tranche` (a wave finance approved), its cases still before finance get the approval
     event in the same pass. The account is the one the enterprise confirmed, else the one on file; a case
-    with neither waits in no_account for its correction. Returns (instructions created, cases without one).
+    with neither waits in no_account for its correction. Returns (instructions created, cases without one);
+    `created_rows` gets the new instructions' rows (the columns `unsent` reads), so the sender need not read them back.
     """
     wanted = case_t.c.status == CaseStatus.APPROVED
     if approved_tranche is not None and approved_tranche.finance_status == FinanceStatus.APPROVED:
@@ -130,6 +132,8 @@ def create_instructions(
             )
         )
     payments.create_many(session=session, beat=beat, rows=instructions)
+    if created_rows is not None:
+        created_rows.extend(instructions)
     cases.record_many(session=session, beat=beat, events=sent)
     cases.record_many(session=session, beat=beat, events=missing)
     return len(instructions), len(missing)
