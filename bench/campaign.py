@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.report import app, print_figures, write_report
+from bench.report import app, print_figures, process_cpu_seconds, write_report
 from settings import Settings
 
 console = Console()
@@ -163,15 +163,6 @@ def baseline_bulk_insert(url: str, item_id: int) -> tuple[float, int]:
     return seconds, int(count or 0)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-
-
 def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
@@ -265,7 +256,7 @@ def run_campaign_bench(
             figures = asyncio.run(_listing_to_paid(settings, n, batch_size, progress, named))
             cpu_before = figures.pop("cpu_at_start")
             for name, proc in named:
-                used = _cpu_seconds(proc.pid) - cpu_before[name]
+                used = process_cpu_seconds(proc.pid) - cpu_before[name]
                 figures[f"cpu_seconds_{name}"] = round(used, 2)
         finally:
             _stop(procs)
@@ -330,7 +321,7 @@ async def _listing_to_paid(
 
     client = await connect(settings, attempts=60)
     await _worker_polling(client, settings, processes)
-    cpu_at_start = {name: _cpu_seconds(proc.pid) for name, proc in processes}  # after the worker's start-up
+    cpu_at_start = {name: process_cpu_seconds(proc.pid) for name, proc in processes}  # after the worker's start-up
     started = time.perf_counter()
     with transaction(settings.db_url) as session:
         item = add_listed_item(session=session, code=ITEM_CODE, department_code="YC-RSJ", config=bench_config(10**13))
