@@ -261,8 +261,9 @@ def run_instant_latency(
             sup.start(f"worker-{extra + 1}", zhida_command("worker"))
         codes = _prepare(settings, n, seed)
         # The ceiling in the same invocation, on the same dev server, before the stack gets any load.
-        cpu_baseline = _cpu_by_process(sup)
+        # Requests read outside the CPU windows: their wait for the metrics flush is idle time of no workflow.
         requests_baseline = server_requests(metrics_url)
+        cpu_baseline = _cpu_by_process(sup)
         baseline = (
             asyncio.run(measure_baseline(settings, baseline_n, baseline_concurrency))
             if baseline_n
@@ -272,8 +273,8 @@ def run_instant_latency(
         requests_baseline = {k: v - requests_baseline[k] for k, v in server_requests(metrics_url).items()}
         # One warm-up application outside the measurement: first-use costs (imports, connections) are not latency.
         asyncio.run(_apply_all(settings, codes[:1], 1))
-        cpu_before = _cpu_by_process(sup)
         requests_before = server_requests(metrics_url)
+        cpu_before = _cpu_by_process(sup)
         started = time.time()
         sent = asyncio.run(_apply_all(settings, codes[1:], concurrency, rate))
         submitted = time.time()

@@ -153,12 +153,13 @@ async def _measure_shapes(
             server, local, started = process_cpu_seconds(server_pid), time.process_time(), time.monotonic()
             await asyncio.gather(*(one(i) for i in range(n)))
             elapsed = time.monotonic() - started
-            after = await asyncio.to_thread(server_requests, metrics_url)
-            for kind in ("persistence", "visibility"):
-                figures[f"{name}_{kind}_requests"] = round((after[kind] - before[kind]) / n, 2)
+            # CPU read before the metrics, whose flush wait is idle time that belongs to no workflow.
             figures[f"{name}_server_cpu_ms"] = round((process_cpu_seconds(server_pid) - server) * 1000 / n, 1)
             figures[f"{name}_client_worker_cpu_ms"] = round((time.process_time() - local) * 1000 / n, 1)
             figures[f"{name}_workflows_per_s"] = round(n / elapsed, 1)
+            after = await asyncio.to_thread(server_requests, metrics_url)
+            for kind in ("persistence", "visibility"):
+                figures[f"{name}_{kind}_requests"] = round((after[kind] - before[kind]) / n, 2)
     return figures
 
 
@@ -167,11 +168,16 @@ async def measure_baseline(settings, n: int, concurrency: int) -> float:
     return n / await _measure(settings, n, concurrency)
 
 
-async def _measure(settings, n: int, concurrency: int) -> float:
-    """With Zhida's data converter (the payload codec), so the baseline pays what a case pays per payload."""
+async def _client(settings) -> Client:
+    """A client with Zhida's data converter (the payload codec), so a bare workflow pays what a case pays per
+    payload; on the dev server's default namespace."""
     from workflows.client import connect
 
-    client = await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
+    return await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
+
+
+async def _measure(settings, n: int, concurrency: int) -> float:
+    client = await _client(settings)
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[BaselineWorkflow], activities=[noop]):
         # Warm-up outside the measurement.
@@ -240,11 +246,8 @@ def run_shapes(*, n: int, concurrency: int, data_dir: Path) -> dict:
     metrics_port = free_port()
 
     async def measure(settings, server_pid: int) -> dict[str, float]:
-        from workflows.client import connect
-
-        # Zhida's data converter (the payload codec), as in the baseline.
-        client = await connect(settings.model_copy(update={"temporal_namespace": "default"}), attempts=60, delay=0.5)
-        return await _measure_shapes(client, server_pid, f"http://127.0.0.1:{metrics_port}/metrics", n, concurrency)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        return await _measure_shapes(await _client(settings), server_pid, url, n, concurrency)
 
     return {"workflows_per_shape": n, "concurrency": concurrency} | _on_dev_server(data_dir, measure, metrics_port)
 

@@ -94,7 +94,7 @@ class PaymentHandlers:
     progress: CaseProgress
     poll_seconds: float
     finance_department: str = ""
-    code_version: int = 0
+    code_version: int
 
     def _init_payment(self, poll_seconds: float, code_version: int = 0) -> None:
         self.poll_seconds = poll_seconds
