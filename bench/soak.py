@@ -448,9 +448,9 @@ class Soak:
     def _unsettled(self) -> int:
         from sqlalchemy import func, select
 
-        from db.models import Case, CaseTask, PaymentInstruction
+        from db.models import Case, CaseEvent, CaseTask, PaymentInstruction
         from db.session import reading
-        from schemas.vocabulary import CaseStatus, PaymentStatus
+        from schemas.vocabulary import CaseStatus, EventKind, PaymentStatus
 
         # A case under review waits on a department only while a stage task is open with its deadline; between
         # two stages (a decision recorded, the next stage not opened yet: the workflow is busy or its worker was
@@ -459,12 +459,27 @@ class Soak:
         waits_on_a_department = (
             select(CaseTask.id).where(CaseTask.case_id == Case.id, *_open_task_with_deadline()).exists()
         )
+        # Likewise a case awaiting correction waits on the enterprise only until the account is corrected: the
+        # case keeps that status while the workflow reserves and sends the next attempt (the soak's applicants
+        # correct at once, and a drain that counted such a case as settled once ended before its second payment:
+        # "停在 paying，没有截止期限", and the ledgers differed by that payment).
+        def last(kind: EventKind):
+            return (
+                select(func.max(CaseEvent.seq))
+                .where(CaseEvent.case_id == Case.id, CaseEvent.kind == kind)
+                .scalar_subquery()
+            )
+
+        corrected_since_asked = func.coalesce(last(EventKind.ACCOUNT_CORRECTED), 0) > func.coalesce(
+            last(EventKind.CORRECTION_REQUESTED), 0
+        )
         with reading(self.settings.db_url) as session:
             moving = session.scalar(
                 select(func.count())
                 .select_from(Case)
                 .where(
-                    Case.status.not_in([*CaseStatus.finals(), *WAITING]),
+                    Case.status.not_in([*CaseStatus.finals(), *WAITING])
+                    | ((Case.status == CaseStatus.AWAITING_CORRECTION) & corrected_since_asked),
                     ~((Case.status == CaseStatus.REVIEWING) & waits_on_a_department),
                 )
             )

@@ -44,3 +44,29 @@ def test_a_reviewing_case_between_two_stages_is_still_moving(module_db_url: str,
         s.add(CaseTask(case_id=case_id, stage_key="second_review", stage_name="复审", department_code="YC-CZJ",
                        status=TaskStatus.OPEN, due_at=datetime.now(UTC) + timedelta(days=7)))  # fmt: skip
     assert soak._unsettled() == before
+
+
+def test_a_case_whose_account_was_corrected_is_still_moving(module_db_url: str, tmp_path: Path) -> None:
+    """Awaiting correction waits on the enterprise until it corrects; after that the workflow reserves and sends the
+    next attempt while the case keeps the status (a short soak once ended its drain in that gap)."""
+    from db.repositories import cases
+    from schemas.vocabulary import EventKind, SystemActor
+
+    soak = Soak(Plan(cases=3), tmp_path)
+    soak.settings = Settings(database_url=module_db_url, data_dir=tmp_path)
+    before = soak._unsettled()
+    with transaction(module_db_url) as s:
+        item = new_listed_item(s, mode=FundItemMode.NO_APPLICATION, name="稳岗奖补")
+        ent = new_enterprise(s)
+        s.flush()
+        case, _ = cases.get_or_create(session=s, fund_item_id=item.id, fund_item_version=1, enterprise_id=ent.id,
+                                      mode=FundItemMode.NO_APPLICATION, workflow_id=f"sd:{item.code}")  # fmt: skip
+        cases.record(session=s, case=case, key="correction:1", kind=EventKind.CORRECTION_REQUESTED,
+                     actor=SystemActor.TREASURY, to_status=CaseStatus.AWAITING_CORRECTION, reason="退票")  # fmt: skip
+        case_id = case.id
+    assert soak._unsettled() == before  # asked, not corrected: it waits on the enterprise
+    with transaction(module_db_url) as s:
+        case = cases.get(session=s, case_id=case_id)
+        cases.record(session=s, case=case, key="account_corrected:1", kind=EventKind.ACCOUNT_CORRECTED,
+                     actor=f"enterprise:{ent.uscc}", to_status=None, reason="已更正")  # fmt: skip
+    assert soak._unsettled() == before + 1  # corrected: the next attempt is on its way
